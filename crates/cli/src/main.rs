@@ -1,0 +1,226 @@
+//! The `sluice` binary: parses arguments, loads the project and calls the library.
+//! Everything it does is also reachable as a library call; nothing here knows
+//! about Delta, SQLite or DataFusion internals beyond printing results.
+
+mod init;
+mod output;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use sluice_runner::Workspace;
+
+/// sluice: from raw data to versioned tables, features and a millisecond API.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, propagate_version = true)]
+struct Cli {
+    /// The project folder (holding sluice.toml).
+    #[arg(long, global = true, env = "SLUICE_PROJECT", default_value = ".")]
+    project: PathBuf,
+    /// The profile to use (`[profiles.NAME]`).
+    #[arg(long, global = true, env = "SLUICE_PROFILE")]
+    profile: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a small project that runs as is.
+    Init {
+        /// Where to create it.
+        dir: PathBuf,
+    },
+    /// Compile the project and plan every query, without running anything.
+    Check,
+    /// Materialize assets (all by default) and everything upstream that is stale.
+    Run {
+        /// Assets to refresh.
+        assets: Vec<String>,
+        /// Print a machine-readable summary on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run read-only SQL over the assets.
+    Query {
+        /// The query.
+        sql: String,
+        /// Read every asset as of a version number or a time.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// List the versions of an asset.
+    History {
+        /// The asset.
+        asset: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each asset's latest version, rows, age and whether it is stale.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent runs.
+    Runs {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON (with each run's assets).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Output formats of `sluice query`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn workspace(cli: &Cli) -> anyhow::Result<Result<Workspace, ExitCode>> {
+    match sluice_project::load(&cli.project, cli.profile.as_deref()) {
+        Ok(project) => Ok(Ok(Workspace::open(project)?)),
+        Err(diags) => {
+            eprintln!("{diags}");
+            Ok(Err(ExitCode::from(2)))
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Init { dir } = &cli.command {
+        init::init(dir)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ws = match workspace(&cli)? {
+        Ok(ws) => ws,
+        Err(code) => return Ok(code),
+    };
+    match cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Check => match sluice_runner::check(&ws.project).await {
+            Ok(()) => {
+                let sources = ws.project.assets.values().filter(|a| a.kind() == sluice_core::AssetKind::Source).count();
+                println!(
+                    "ok: {} assets ({} sources, {} tables) plan without errors",
+                    ws.project.assets.len(),
+                    sources,
+                    ws.project.assets.len() - sources
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(diags) => {
+                eprintln!("{diags}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Run { assets, json } => {
+            let ws = Arc::new(ws);
+            let observer = output::observer(std::io::stderr().is_terminal());
+            let summary = match sluice_runner::run(ws.clone(), &assets, observer.clone()).await {
+                Ok(s) => s,
+                Err(sluice_runner::Error::Project(d)) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            observer.clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                output::print_summary(&summary);
+            }
+            Ok(if summary.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Query {
+            sql,
+            as_of,
+            format,
+            output,
+        } => {
+            let as_of = match as_of {
+                Some(s) => sluice_runner::parse_as_of(&s)?,
+                None => sluice_store::AsOf::Latest,
+            };
+            let batches = sluice_runner::query(&ws, &sql, as_of).await?;
+            let mut out: Box<dyn std::io::Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            output::write_batches(&mut out, &batches, format)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { asset, json } => {
+            if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
+                return Err(sluice_runner::Error::UnknownAssets {
+                    names: vec![asset],
+                    known: ws.project.order.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+                }
+                .into());
+            }
+            let history = ws.store.history(&asset).await?;
+            output::print_history(&history, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let states = sluice_runner::status(&ws).await?;
+            output::print_status(&states, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { limit, json } => {
+            let runs = ws.metadata.runs(limit)?;
+            output::print_runs(&ws, &runs, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+use std::io::Write as _;

@@ -1,0 +1,270 @@
+//! What the binary prints: progress while running, summary tables, query results.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use datafusion::arrow::array::RecordBatch;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sluice_core::{AssetKind, AssetName, AssetStatus};
+use sluice_runner::{AssetOutcome, AssetState, Observer, RunSummary, Workspace};
+use sluice_store::{RunRecord, VersionInfo};
+
+use crate::Format;
+
+/// Progress of a run: spinners on a terminal, one line per event otherwise.
+pub struct Progress {
+    bars: Option<(MultiProgress, Mutex<BTreeMap<String, ProgressBar>>)>,
+}
+
+/// The observer for `sluice run`.
+pub fn observer(terminal: bool) -> Arc<Progress> {
+    Arc::new(Progress {
+        bars: terminal.then(|| (MultiProgress::new(), Mutex::new(BTreeMap::new()))),
+    })
+}
+
+impl Progress {
+    /// Removes what is left of the progress display.
+    pub fn clear(&self) {
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.clear();
+        }
+    }
+}
+
+fn describe(o: &AssetOutcome) -> String {
+    match o.status {
+        AssetStatus::Built => format!(
+            "built v{} ({} rows, {})",
+            o.version.unwrap_or(0),
+            o.rows_out,
+            seconds(o.duration_ms)
+        ),
+        AssetStatus::UpToDate => format!("up to date (v{})", o.version.unwrap_or(0)),
+        AssetStatus::Failed => format!("FAILED: {}", o.error.as_deref().unwrap_or("")),
+        AssetStatus::Blocked => format!("blocked: {}", o.error.as_deref().unwrap_or("")),
+    }
+}
+
+impl Observer for Progress {
+    fn started(&self, asset: &AssetName, kind: AssetKind) {
+        match &self.bars {
+            Some((multi, bars)) => {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:<24} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(asset.to_string());
+                bar.set_message(format!("{kind}: working"));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bars.lock().unwrap_or_else(|p| p.into_inner()).insert(asset.to_string(), bar);
+            }
+            None => eprintln!("[sluice] {asset}: started ({kind})"),
+        }
+    }
+
+    fn finished(&self, outcome: &AssetOutcome) {
+        match &self.bars {
+            Some((multi, bars)) => {
+                let bar = bars.lock().unwrap_or_else(|p| p.into_inner()).remove(&outcome.name);
+                let line = format!("{:<24} {}", outcome.name, describe(outcome));
+                match bar {
+                    Some(bar) => bar.finish_and_clear(),
+                    None => {}
+                }
+                let _ = multi.println(line);
+            }
+            None => eprintln!("[sluice] {}: {}", outcome.name, describe(outcome)),
+        }
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.2}s", ms as f64 / 1000.0)
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    t
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+/// The table printed at the end of `sluice run`.
+pub fn print_summary(summary: &RunSummary) {
+    let mut t = table(&["asset", "kind", "status", "version", "rows in", "rows out", "quarantined", "time", "error"]);
+    for a in &summary.assets {
+        let error: String = a.error.as_deref().unwrap_or("").chars().take(300).collect();
+        t.add_row(vec![
+            a.name.clone(),
+            a.kind.to_string(),
+            a.status.to_string(),
+            opt(a.version),
+            a.rows_in.to_string(),
+            a.rows_out.to_string(),
+            a.rows_quarantined.to_string(),
+            seconds(a.duration_ms),
+            error,
+        ]);
+    }
+    println!("{t}");
+    let count = |s: AssetStatus| summary.assets.iter().filter(|a| a.status == s).count();
+    println!(
+        "run {}: {} built, {} up to date, {} failed, {} blocked in {}",
+        summary.run_id,
+        count(AssetStatus::Built),
+        count(AssetStatus::UpToDate),
+        count(AssetStatus::Failed),
+        count(AssetStatus::Blocked),
+        seconds(summary.duration_ms)
+    );
+    for a in summary.assets.iter().filter(|a| a.status == AssetStatus::Failed) {
+        eprintln!("error: `{}` failed: {}", a.name, a.error.as_deref().unwrap_or(""));
+    }
+}
+
+/// `sluice history`.
+pub fn print_history(history: &[VersionInfo], json: bool) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<_> = history
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "version": v.version,
+                    "committed_at": v.committed_at.map(|t| t.to_rfc3339()),
+                    "operation": v.operation,
+                    "rows": v.rows,
+                    "run_id": v.meta.as_ref().map(|m| m.run_id),
+                    "fingerprint": v.meta.as_ref().map(|m| m.fingerprint.clone()),
+                    "inputs": v.meta.as_ref().map(|m| m.inputs.clone()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut t = table(&["version", "committed at", "operation", "rows", "run", "inputs"]);
+    for v in history {
+        let inputs = v.meta.as_ref().map_or(String::new(), |m| {
+            m.inputs.iter().map(|(k, v)| format!("{k}@{v}")).collect::<Vec<_>>().join(" ")
+        });
+        t.add_row(vec![
+            v.version.to_string(),
+            opt(v.committed_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC"))),
+            v.operation.clone(),
+            opt(v.rows),
+            opt(v.meta.as_ref().map(|m| m.run_id)),
+            inputs,
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// `sluice status`.
+pub fn print_status(states: &[AssetState], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(states)?);
+        return Ok(());
+    }
+    let mut t = table(&["asset", "kind", "version", "rows", "age", "state"]);
+    for s in states {
+        t.add_row(vec![
+            s.name.clone(),
+            s.kind.to_string(),
+            opt(s.version),
+            opt(s.rows),
+            opt(s.age_seconds.map(age)),
+            match &s.reason {
+                Some(r) => format!("stale: {r}"),
+                None => "fresh".to_string(),
+            },
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// `sluice runs`.
+pub fn print_runs(ws: &Workspace, runs: &[RunRecord], json: bool) -> anyhow::Result<()> {
+    if json {
+        let mut out = Vec::new();
+        for r in runs {
+            let attempts: Vec<_> = ws
+                .metadata
+                .attempts(r.id)?
+                .into_iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "asset": a.asset, "attempt": a.attempt, "status": a.status,
+                        "duration_ms": a.duration_ms,
+                        "input_versions": serde_json::from_str::<serde_json::Value>(&a.input_versions).unwrap_or_default(),
+                        "output_version": a.output_version, "rows_in": a.rows_in, "rows_out": a.rows_out,
+                        "rows_quarantined": a.rows_quarantined, "error": a.error,
+                    })
+                })
+                .collect();
+            out.push(serde_json::json!({
+                "id": r.id, "state": r.state.as_str(), "started_at": r.started_at.to_rfc3339(),
+                "finished_at": r.finished_at.map(|t| t.to_rfc3339()), "profile": r.profile,
+                "targets": r.targets, "assets": attempts,
+            }));
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let mut t = table(&["run", "started", "duration", "state", "profile", "assets"]);
+    for r in runs {
+        t.add_row(vec![
+            r.id.to_string(),
+            r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            opt(r.finished_at.map(|f| seconds((f - r.started_at).num_milliseconds().max(0) as u64))),
+            r.state.as_str().to_string(),
+            opt(r.profile.clone()),
+            r.counts.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// Query results in the chosen format.
+pub fn write_batches(out: &mut dyn std::io::Write, batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Table => {
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)?;
+            writeln!(out, "{text}")?;
+        }
+        Format::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            for b in batches {
+                writer.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(out);
+            for b in batches {
+                writer.write(b)?;
+            }
+            writer.finish()?;
+            drop(writer);
+        }
+    }
+    Ok(())
+}

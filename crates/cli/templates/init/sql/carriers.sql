@@ -1,0 +1,5 @@
+SELECT carrier,
+       name,
+       character_length(name) AS name_length
+FROM airlines
+ORDER BY carrier

@@ -1,0 +1,160 @@
+//! Bad input of every kind gets one clear error naming the file, line and column,
+//! a non-zero exit, and never a panic.
+
+use crate::common::*;
+
+/// Runs `args` in `project` and returns stderr, asserting failure without a panic.
+fn fails(project: &std::path::Path, args: &[&str]) -> String {
+    let o = sluice(project, args);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "sluice {args:?} should fail; stdout:\n{}", stdout(&o));
+    assert!(!err.contains("panicked"), "sluice {args:?} panicked:\n{err}");
+    format!("{}{err}", stdout(&o))
+}
+
+fn csv_project(csv: &[u8], extra: &str) -> tempfile::TempDir {
+    let toml = format!(
+        "[project]\nname = \"t\"\n\n[sources.data]\npath = \"data/bad.csv\"\n{extra}\n[tables.t]\nsql = \"SELECT * FROM data\"\n"
+    );
+    project(&[("sluice.toml", toml.as_bytes()), ("data/bad.csv", csv)])
+}
+
+#[test]
+fn csv_row_with_the_wrong_number_of_fields() {
+    let p = csv_project(b"a,b,c\n1,2,3\n4,5,6\n7,8\n9,10,11\n", "");
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("bad.csv:4: expected 3 fields, found 2"), "{err}");
+    // The failed source blocks its downstream.
+    let (_, summary) = run_json(p.path(), &[]);
+    assert_eq!(asset(&summary, "data")["status"], "failed");
+    assert_eq!(asset(&summary, "t")["status"], "blocked");
+    assert!(asset(&summary, "t")["error"].as_str().unwrap_or("").contains("upstream `data` failed"));
+}
+
+#[test]
+fn csv_value_of_the_wrong_type() {
+    let p = csv_project(b"id,amount\n1,10\n2,abc\n", "columns = { amount = \"int64\" }\n");
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("bad.csv:3:2: `abc` is not a valid Int64"), "{err}");
+}
+
+#[test]
+fn csv_with_invalid_utf8() {
+    let p = csv_project(b"id,name\n1,ok\n2,caf\xe9\n", "");
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("bad.csv:3:2: invalid UTF-8"), "{err}");
+}
+
+#[test]
+fn empty_and_missing_files() {
+    let p = csv_project(b"", "");
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("bad.csv: the file is empty"), "{err}");
+
+    let p = project(&[(
+        "sluice.toml",
+        b"[project]\nname = \"t\"\n\n[sources.data]\npath = \"data/missing.csv\"\n",
+    )]);
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("sluice.toml:5:8: error: no file matches `data/missing.csv`"), "{err}");
+}
+
+#[test]
+fn ndjson_with_a_broken_line() {
+    let p = project(&[
+        ("sluice.toml", b"[project]\nname = \"t\"\n\n[sources.events]\npath = \"events.ndjson\"\n"),
+        ("events.ndjson", b"{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3\n"),
+    ]);
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("events.ndjson:3:"), "{err}");
+    assert!(err.contains("invalid JSON"), "{err}");
+}
+
+#[test]
+fn project_file_with_a_syntax_error() {
+    let p = project(&[("sluice.toml", b"[project]\nname = \"t\"\n\n[sources.x\npath = \"a.csv\"\n")]);
+    let err = fails(p.path(), &["check"]);
+    assert!(err.contains("sluice.toml:4:"), "{err}");
+}
+
+#[test]
+fn project_file_errors_are_reported_together() {
+    let toml = b"[project]
+name = \"t\"
+
+[sources.flights]
+path = \"f.csv\"
+delimter = \";\"
+
+[tables.a]
+sql = \"SELECT * FROM flihgts\"
+
+[tables.b]
+sql = \"SELECT * FROM c\"
+
+[tables.c]
+sql = \"\"\"
+SELECT *
+FROM b\"\"\"
+";
+    let p = project(&[("sluice.toml", toml), ("f.csv", b"x\n1\n")]);
+    let err = fails(p.path(), &["check"]);
+    assert!(err.contains("sluice.toml:6:1: error: unknown field `delimter`"), "{err}");
+    assert!(err.contains("sluice.toml:9:22: error: unknown asset `flihgts` in table `a`"), "{err}");
+    assert!(err.contains("did you mean `flights`?"), "{err}");
+    assert!(err.contains("the assets form a cycle: b -> c -> b"), "{err}");
+    assert!(err.contains("3 errors in the project"), "{err}");
+}
+
+#[test]
+fn sql_that_does_not_plan_names_its_position() {
+    let p = project(&[
+        ("sluice.toml", b"[project]\nname = \"t\"\n\n[sources.data]\npath = \"d.csv\"\n\n[tables.t]\nfile = \"sql/t.sql\"\n"),
+        ("d.csv", b"x,y\n1,2\n"),
+        ("sql/t.sql", b"SELECT x,\n       nope + 1 AS z\nFROM data\n"),
+    ]);
+    let err = fails(p.path(), &["check"]);
+    assert!(err.contains("t.sql:2:8: error: table `t`"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+
+    let p = project(&[
+        ("sluice.toml", b"[project]\nname = \"t\"\n\n[sources.data]\npath = \"d.csv\"\n\n[tables.t]\nsql = \"SELECT count(*) FROM data\"\n"),
+        ("d.csv", b"x,y\n1,2\n"),
+    ]);
+    let err = fails(p.path(), &["check"]);
+    assert!(err.contains("column name `count(*)`"), "{err}");
+    assert!(err.contains("AS name"), "{err}");
+}
+
+#[test]
+fn unknown_assets_and_missing_projects() {
+    let dir = flights_copy();
+    let err = fails(dir.path(), &["run", "nope"]);
+    assert!(err.contains("unknown asset `nope`"), "{err}");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let err = fails(empty.path(), &["run"]);
+    assert!(err.contains("sluice.toml: error: cannot read the project file"), "{err}");
+    assert!(err.contains("sluice init"), "{err}");
+}
+
+#[test]
+fn csv_options_nulls_delimiters_and_time_zones() {
+    let p = project(&[
+        (
+            "sluice.toml",
+            b"[project]\nname = \"t\"\n\n[sources.obs]\npath = \"data/*.tsv\"\nnull = [\"NA\", \"-\"]\ntimezone = \"America/New_York\"\ncolumns = { at = \"timestamp\" }\n",
+        ),
+        ("data/1.tsv", b"station\tvalue\tat\nA\t1.5\t2013-01-01 05:00:00\nB\tNA\t2013-07-01 05:00:00\n"),
+        ("data/2.tsv", b"station\tvalue\tat\nC\t-\t2013-01-01T10:00:00Z\n"),
+    ]);
+    ok(p.path(), &["run"]);
+    let out = ok(
+        p.path(),
+        &["query", "--format", "csv", "SELECT station, value, CAST(at AS VARCHAR) AS at FROM obs ORDER BY station"],
+    );
+    // New York is UTC-5 in January and UTC-4 in July; values with an offset keep it.
+    assert_eq!(
+        out,
+        "station,value,at\nA,1.5,2013-01-01T10:00:00Z\nB,,2013-07-01T09:00:00Z\nC,,2013-01-01T10:00:00Z\n"
+    );
+}

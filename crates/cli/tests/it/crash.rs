@@ -1,0 +1,107 @@
+//! Crash safety: real `sluice run` processes killed with SIGKILL at random moments
+//! leave every published version intact; the next run succeeds; no row is lost or
+//! duplicated.
+
+use std::time::{Duration, Instant};
+
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::common::*;
+
+const FLIGHTS: i64 = 336_776;
+
+/// The same rows in a byte-different file, so that the source must be rebuilt.
+fn recompressed_copy(from: &std::path::Path, to: &std::path::Path) {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(from).expect("open"))
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut w = ArrowWriter::try_new(std::fs::File::create(to).expect("create"), batches[0].schema(), Some(props))
+        .expect("writer");
+    for b in &batches {
+        w.write(b).expect("write");
+    }
+    w.close().expect("close");
+}
+
+/// Every published version is complete: counts match the source exactly.
+fn assert_intact(p: &std::path::Path, trial: usize) {
+    assert_eq!(scalar(p, "SELECT count(*) FROM flights"), FLIGHTS, "trial {trial}: flights");
+    assert_eq!(scalar(p, "SELECT count(*) FROM flights_enriched"), FLIGHTS, "trial {trial}: flights_enriched");
+    assert_eq!(scalar(p, "SELECT sum(flights) FROM daily_delays"), FLIGHTS, "trial {trial}: daily_delays");
+    assert_eq!(scalar(p, "SELECT sum(flights) FROM carrier_summary"), FLIGHTS, "trial {trial}: carrier_summary");
+}
+
+/// A small deterministic generator, seeded from the clock and printed, so a
+/// failing trial can be replayed.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn killed_runs_leave_published_versions_intact() {
+    let dir = flights_copy();
+    let p = dir.path();
+    let original = p.join("data/flights.parquet");
+    let other = p.join("data/flights-snappy.parquet");
+    let kept = p.join("data/flights-zstd.parquet");
+    std::fs::copy(&original, &kept).expect("copy");
+    recompressed_copy(&original, &other);
+
+    let started = Instant::now();
+    ok(p, &["run"]);
+    let full_run = started.elapsed();
+    assert_intact(p, 0);
+
+    let seed = std::env::var("SLUICE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64));
+    eprintln!("crash test seed: {seed} (set SLUICE_CRASH_SEED to replay)");
+    let mut rng = Lcg(seed);
+    let window = full_run.as_millis().max(200) as u64;
+    let trials = 24;
+    let mut killed_mid_run = 0;
+    for trial in 1..=trials {
+        // Each trial changes the flights file's bytes (not its rows), so the source
+        // and everything downstream of it must be rebuilt.
+        let next = if trial % 2 == 1 { &other } else { &kept };
+        std::fs::copy(next, &original).expect("swap");
+        let mut child = sluice_cmd(p)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let delay = Duration::from_millis(rng.next() % window);
+        std::thread::sleep(delay);
+        if child.try_wait().expect("poll").is_none() {
+            killed_mid_run += 1;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        assert_intact(p, trial);
+    }
+    assert!(killed_mid_run >= trials / 2, "only {killed_mid_run} of {trials} kills landed during a run");
+
+    // The next run succeeds and publishes a complete new set of versions.
+    let (ok_run, summary) = run_json(p, &[]);
+    assert!(ok_run, "{summary}");
+    assert_intact(p, trials + 1);
+    let history: serde_json::Value = serde_json::from_str(&ok(p, &["history", "flights", "--json"])).expect("json");
+    for v in history.as_array().expect("array") {
+        assert_eq!(v["rows"], FLIGHTS, "every version of flights is whole: {v}");
+    }
+    // Runs that were killed are marked abandoned, not left running.
+    let runs: serde_json::Value = serde_json::from_str(&ok(p, &["runs", "--limit", "100", "--json"])).expect("json");
+    assert!(runs.as_array().expect("array").iter().all(|r| r["state"] != "running"), "{runs}");
+}

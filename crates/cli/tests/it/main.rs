@@ -1,0 +1,8 @@
+//! End-to-end tests of the `sluice` binary on real data and on broken input.
+
+mod bad_input;
+mod common;
+mod crash;
+mod example;
+mod external;
+mod init;

@@ -1,0 +1,562 @@
+//! Phase two of loading: raw sections into a [`Project`] — names checked, profile
+//! applied, SQL references resolved into the DAG, cycles found — with every error
+//! reported together.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use sluice_core::{AssetKind, AssetName, Location};
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::parse::RawProject;
+use crate::raw::{FileFormat, SourceSection};
+use crate::sql::{SqlOrigin, references};
+
+/// Bumped when the way sluice materializes assets changes, so that every asset's
+/// fingerprint changes and the next run rebuilds it.
+const MATERIALIZATION_FORMAT: &str = "sluice-materialization-1";
+
+/// A compiled project: the assets, their dependencies and the run settings.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// `[project] name`.
+    pub name: String,
+    /// The project folder.
+    pub dir: PathBuf,
+    /// The project file, as shown in messages.
+    pub file: PathBuf,
+    /// The profile in force, if any.
+    pub profile: Option<String>,
+    /// Where versioned tables and metadata live.
+    pub warehouse: PathBuf,
+    /// How many assets may materialize at once.
+    pub concurrency: usize,
+    /// Every asset by name.
+    pub assets: BTreeMap<AssetName, Asset>,
+    /// Every asset, each after all of its inputs.
+    pub order: Vec<AssetName>,
+}
+
+/// One asset of the project.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// Its name.
+    pub name: AssetName,
+    /// Where it is defined.
+    pub location: Location,
+    /// What it is.
+    pub definition: Definition,
+    /// The assets it reads, in the order they first appear.
+    pub inputs: Vec<AssetName>,
+    /// A hash of the definition: a change means the asset must be rebuilt.
+    pub fingerprint: String,
+    /// Free text for people.
+    pub description: Option<String>,
+}
+
+impl Asset {
+    /// The kind of the asset.
+    pub fn kind(&self) -> AssetKind {
+        match self.definition {
+            Definition::Source(_) => AssetKind::Source,
+            Definition::Table(_) => AssetKind::Table,
+        }
+    }
+}
+
+/// What an asset is made from.
+#[derive(Debug, Clone)]
+pub enum Definition {
+    /// Files read from outside.
+    Source(SourceDef),
+    /// A SQL query over other assets.
+    Table(TableDef),
+}
+
+/// A compiled file source.
+#[derive(Debug, Clone)]
+pub struct SourceDef {
+    /// The settings as written.
+    pub config: SourceSection,
+    /// The format, from the setting or the file extension.
+    pub format: FileFormat,
+    /// The path or glob, resolved against the project folder.
+    pub pattern: PathBuf,
+}
+
+impl SourceDef {
+    /// The files the source reads now, sorted. A glob may match none, which the
+    /// caller reports.
+    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
+        let pattern = self.pattern.to_string_lossy();
+        if !has_glob(&pattern) {
+            return Ok(if self.pattern.exists() {
+                vec![self.pattern.clone()]
+            } else {
+                vec![]
+            });
+        }
+        let mut files = Vec::new();
+        for entry in glob::glob(&pattern).map_err(|e| format!("invalid glob `{pattern}`: {e}"))? {
+            let path = entry.map_err(|e| format!("cannot list `{pattern}`: {e}"))?;
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+/// A compiled SQL table.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    /// The query.
+    pub sql: String,
+    /// Where the query is written.
+    pub origin: SqlOrigin,
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Compiles raw sections into a project, with `profile` (or the project's default
+/// profile) applied.
+pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let header = raw.location(0);
+
+    // Profile.
+    let profile_name = match profile {
+        Some(p) => Some((p.to_string(), None)),
+        None => raw
+            .project
+            .default_profile
+            .as_ref()
+            .map(|p| (p.get_ref().clone(), Some(p.span().start))),
+    };
+    let profile_section = match &profile_name {
+        Some((name, offset)) => match raw.profiles.get(name) {
+            Some(p) => Some(&p.value),
+            None => {
+                let known: Vec<_> = raw.profiles.keys().map(String::as_str).collect();
+                let at = offset.map_or(header.clone(), |o| raw.location(o));
+                diags.push(
+                    Diagnostic::new(at, format!("unknown profile `{name}`")).with_help(if known.is_empty() {
+                        "define it as `[profiles.NAME]` in the project file".to_string()
+                    } else {
+                        format!("the profiles are: {}", known.join(", "))
+                    }),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+
+    let warehouse = profile_section
+        .and_then(|p| p.warehouse.as_ref())
+        .or(raw.project.warehouse.as_ref());
+    let warehouse = match warehouse {
+        Some(w) => match expand_env(w.get_ref()) {
+            Ok(s) => raw.dir.join(s),
+            Err(var) => {
+                diags.push(
+                    Diagnostic::new(
+                        raw.location(w.span().start),
+                        format!("environment variable `{var}` is not set"),
+                    )
+                    .with_help(format!("set `{var}` before running sluice")),
+                );
+                raw.dir.join(".sluice")
+            }
+        },
+        None => raw.dir.join(".sluice"),
+    };
+    let concurrency = profile_section
+        .and_then(|p| p.concurrency)
+        .or(raw.project.concurrency)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+
+    // Names: one namespace for every kind of asset.
+    let mut assets: BTreeMap<AssetName, Asset> = BTreeMap::new();
+    let mut seen: BTreeMap<String, AssetKind> = BTreeMap::new();
+    let mut check_name = |name: &str, kind: AssetKind, at: &Location, diags: &mut Diagnostics| {
+        if let Some(other) = seen.get(name) {
+            diags.push(Diagnostic::new(
+                at.clone(),
+                format!("`{name}` is defined both as a {other} and as a {kind}"),
+            ).with_help("asset names are shared by all kinds; rename one of them"));
+            return None;
+        }
+        seen.insert(name.to_string(), kind);
+        match AssetName::new(name) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                diags.push(Diagnostic::new(at.clone(), e.to_string()));
+                None
+            }
+        }
+    };
+
+    for (name, entry) in &raw.sources {
+        let at = raw.location(entry.offset);
+        let Some(asset_name) = check_name(name, AssetKind::Source, &at, &mut diags) else {
+            continue;
+        };
+        let config = entry.value.clone();
+        let path_at = raw.location(config.path.span().start);
+        let pattern = raw.dir.join(config.path.get_ref());
+        let format = match config.format.or_else(|| format_of(Path::new(config.path.get_ref()))) {
+            Some(f) => f,
+            None => {
+                diags.push(
+                    Diagnostic::new(path_at.clone(), format!("cannot tell the format of `{}`", config.path.get_ref()))
+                        .with_help("add `format = \"csv\"`, `\"json\"` or `\"parquet\"`"),
+                );
+                continue;
+            }
+        };
+        check_source_options(&config, format, &at, &mut diags);
+        let def = SourceDef {
+            config,
+            format,
+            pattern,
+        };
+        match def.files() {
+            Ok(files) if files.is_empty() => diags.push(
+                Diagnostic::new(path_at, format!("no file matches `{}`", def.config.path.get_ref()))
+                    .with_help("check the path; it is relative to the project folder"),
+            ),
+            Ok(_) => {}
+            Err(e) => diags.push(Diagnostic::new(path_at, e)),
+        }
+        let fingerprint = fingerprint(&[
+            "source",
+            &serde_json::to_string(&def.config).unwrap_or_default(),
+            &format!("{:?}", def.format),
+        ]);
+        let description = def.config.description.clone();
+        assets.insert(
+            asset_name.clone(),
+            Asset {
+                name: asset_name,
+                location: at,
+                definition: Definition::Source(def),
+                inputs: vec![],
+                fingerprint,
+                description,
+            },
+        );
+    }
+
+    for (name, entry) in &raw.tables {
+        let at = raw.location(entry.offset);
+        let Some(asset_name) = check_name(name, AssetKind::Table, &at, &mut diags) else {
+            continue;
+        };
+        let table = &entry.value;
+        let (sql, origin) = match (&table.sql, &table.file) {
+            (Some(sql), None) => (
+                sql.get_ref().clone(),
+                SqlOrigin::of_toml_string(&raw.file, &raw.text, sql.span().start),
+            ),
+            (None, Some(file)) => {
+                let path = raw.dir.join(file.get_ref());
+                match std::fs::read_to_string(&path) {
+                    Ok(sql) => (
+                        sql,
+                        SqlOrigin {
+                            file: path,
+                            line: 1,
+                            column: 1,
+                        },
+                    ),
+                    Err(e) => {
+                        diags.push(
+                            Diagnostic::new(
+                                raw.location(file.span().start),
+                                format!("cannot read `{}`: {e}", file.get_ref()),
+                            )
+                            .with_help("the path is relative to the project folder"),
+                        );
+                        continue;
+                    }
+                }
+            }
+            (Some(_), Some(_)) => {
+                diags.push(
+                    Diagnostic::new(at, "a table has either `sql` or `file`, not both")
+                        .with_help("keep one of them"),
+                );
+                continue;
+            }
+            (None, None) => {
+                diags.push(
+                    Diagnostic::new(at, "a table needs its query")
+                        .with_help("add `sql = \"SELECT ...\"` or `file = \"sql/NAME.sql\"`"),
+                );
+                continue;
+            }
+        };
+        let fingerprint = fingerprint(&["table", sql.trim()]);
+        assets.insert(
+            asset_name.clone(),
+            Asset {
+                name: asset_name,
+                location: at,
+                definition: Definition::Table(TableDef { sql, origin }),
+                inputs: vec![],
+                fingerprint,
+                description: table.description.clone(),
+            },
+        );
+    }
+
+    // References are the DAG.
+    let names: BTreeSet<String> = seen.keys().cloned().collect();
+    let mut resolved = BTreeMap::new();
+    for asset in assets.values() {
+        let Definition::Table(def) = &asset.definition else {
+            continue;
+        };
+        match references(&def.sql) {
+            Ok(refs) => {
+                let mut inputs: Vec<AssetName> = Vec::new();
+                for r in refs {
+                    let at = def.origin.locate(r.line, r.column);
+                    if r.qualified {
+                        diags.push(
+                            Diagnostic::new(at, format!("`{}` is qualified with a schema", r.name))
+                                .with_help("refer to assets by their bare name"),
+                        );
+                    } else if !names.contains(&r.name) {
+                        diags.push(
+                            Diagnostic::new(at, format!("unknown asset `{}` in table `{}`", r.name, asset.name))
+                                .with_help(suggest(&r.name, &names)),
+                        );
+                    } else if let Ok(n) = AssetName::new(&r.name)
+                        && !inputs.contains(&n)
+                    {
+                        inputs.push(n);
+                    }
+                }
+                resolved.insert(asset.name.clone(), inputs);
+            }
+            Err(e) => diags.push(
+                Diagnostic::new(def.origin.locate(e.line, e.column), format!("SQL of table `{}`: {}", asset.name, e.message))
+                    .with_help("fix the query; `sluice check` plans every table without running it"),
+            ),
+        }
+    }
+    for (name, inputs) in resolved {
+        if let Some(asset) = assets.get_mut(&name) {
+            asset.inputs = inputs;
+        }
+    }
+
+    let order = match topological_order(&assets) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let path: Vec<_> = cycle.iter().map(AssetName::as_str).collect();
+            let at = assets[&cycle[0]].location.clone();
+            diags.push(
+                Diagnostic::new(at, format!("the assets form a cycle: {}", path.join(" -> ")))
+                    .with_help("an asset cannot read itself, directly or through others; break the cycle"),
+            );
+            vec![]
+        }
+    };
+
+    diags.into_result(Project {
+        name: raw.project.name.clone(),
+        dir: raw.dir.clone(),
+        file: raw.file.clone(),
+        profile: profile_name.map(|(n, _)| n),
+        warehouse,
+        concurrency,
+        assets,
+        order,
+    })
+}
+
+fn check_source_options(config: &SourceSection, format: FileFormat, at: &Location, diags: &mut Diagnostics) {
+    let csv_only = [
+        ("delimiter", config.delimiter.is_some()),
+        ("quote", config.quote.is_some()),
+        ("header", config.header.is_some()),
+        ("names", config.names.is_some()),
+        ("null", !config.null.is_empty()),
+    ];
+    if format != FileFormat::Csv {
+        for (key, set) in csv_only {
+            if set {
+                diags.push(
+                    Diagnostic::new(at.clone(), format!("`{key}` applies only to CSV sources"))
+                        .with_help("remove it, or set `format = \"csv\"`"),
+                );
+            }
+        }
+    }
+    for (key, c) in [("delimiter", config.delimiter), ("quote", config.quote)] {
+        if let Some(c) = c
+            && !c.is_ascii()
+        {
+            diags.push(
+                Diagnostic::new(at.clone(), format!("`{key}` must be one ASCII character, not `{c}`")),
+            );
+        }
+    }
+}
+
+/// The format implied by a file extension.
+pub fn format_of(path: &Path) -> Option<FileFormat> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "csv" | "tsv" | "txt" => FileFormat::Csv,
+        "json" | "ndjson" | "jsonl" => FileFormat::Json,
+        "parquet" | "pq" => FileFormat::Parquet,
+        _ => return None,
+    })
+}
+
+/// Replaces `${VAR}` with the environment variable's value; returns the name of
+/// the first variable that is not set.
+pub fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let var = &rest[start + 2..start + end];
+        match std::env::var(var) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(var.to_string()),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A stable hash of the parts, as hex.
+pub fn fingerprint(parts: &[&str]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(MATERIALIZATION_FORMAT.as_bytes());
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+
+fn suggest(name: &str, names: &BTreeSet<String>) -> String {
+    let close = names
+        .iter()
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 3))
+        .min();
+    match close {
+        Some((_, n)) => format!("did you mean `{n}`?"),
+        None if names.is_empty() => "the project defines no assets yet".to_string(),
+        None => format!(
+            "the assets are: {}",
+            names.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Orders assets so that each comes after its inputs; on a cycle, returns one cycle.
+fn topological_order(assets: &BTreeMap<AssetName, Asset>) -> Result<Vec<AssetName>, Vec<AssetName>> {
+    let mut order = Vec::with_capacity(assets.len());
+    let mut state: BTreeMap<&AssetName, u8> = BTreeMap::new(); // 1 = visiting, 2 = done
+    fn visit<'a>(
+        name: &'a AssetName,
+        assets: &'a BTreeMap<AssetName, Asset>,
+        state: &mut BTreeMap<&'a AssetName, u8>,
+        stack: &mut Vec<&'a AssetName>,
+        order: &mut Vec<AssetName>,
+    ) -> Result<(), Vec<AssetName>> {
+        match state.get(name) {
+            Some(2) => return Ok(()),
+            Some(_) => {
+                let start = stack.iter().position(|n| *n == name).unwrap_or(0);
+                let mut cycle: Vec<AssetName> = stack[start..].iter().map(|n| (*n).clone()).collect();
+                cycle.push(name.clone());
+                return Err(cycle);
+            }
+            None => {}
+        }
+        state.insert(name, 1);
+        stack.push(name);
+        for input in &assets[name].inputs {
+            visit(input, assets, state, stack, order)?;
+        }
+        stack.pop();
+        state.insert(name, 2);
+        order.push(name.clone());
+        Ok(())
+    }
+    for name in assets.keys() {
+        visit(name, assets, &mut state, &mut Vec::new(), &mut order)?;
+    }
+    Ok(order)
+}
+
+impl Project {
+    /// `targets` and everything upstream of them, in dependency order. Unknown
+    /// names are returned as the error.
+    pub fn closure(&self, targets: &[String]) -> Result<Vec<AssetName>, Vec<String>> {
+        if targets.is_empty() {
+            return Ok(self.order.clone());
+        }
+        let unknown: Vec<String> = targets
+            .iter()
+            .filter(|t| !self.assets.keys().any(|n| n.as_str() == t.as_str()))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        let mut wanted: BTreeSet<&str> = targets.iter().map(String::as_str).collect();
+        for name in self.order.iter().rev() {
+            if wanted.contains(name.as_str()) {
+                for input in &self.assets[name].inputs {
+                    wanted.insert(input.as_str());
+                }
+            }
+        }
+        Ok(self
+            .order
+            .iter()
+            .filter(|n| wanted.contains(n.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    /// The assets that read `name` directly.
+    pub fn dependents(&self, name: &AssetName) -> impl Iterator<Item = &AssetName> {
+        self.assets
+            .values()
+            .filter(move |a| a.inputs.contains(name))
+            .map(|a| &a.name)
+    }
+}

@@ -1,0 +1,23 @@
+//! The project model: `sluice.toml` → raw sections ([`parse`]) → [`compile`] →
+//! [`Project`], the DAG of assets. Loading reports every problem it finds at once,
+//! each with `file:line:column` and what to do.
+
+pub mod compile;
+pub mod diag;
+pub mod parse;
+pub mod raw;
+pub mod sql;
+
+use std::path::Path;
+
+pub use compile::{Asset, Definition, Project, SourceDef, TableDef, fingerprint};
+pub use diag::{Diagnostic, Diagnostics};
+pub use parse::{PROJECT_FILE, RawProject};
+pub use raw::FileFormat;
+pub use sql::SqlOrigin;
+
+/// Loads and compiles the project in `dir` with the given profile.
+pub fn load(dir: &Path, profile: Option<&str>) -> Result<Project, Diagnostics> {
+    let raw = parse::parse_project(dir)?;
+    compile::compile(&raw, profile)
+}

@@ -1,0 +1,50 @@
+//! `sluice check`: compiles every asset without running anything — sources are
+//! opened and their schemas worked out, every table's query is planned against
+//! its inputs' schemas — and reports every problem at once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::datasource::empty::EmptyTable;
+use sluice_project::{Definition, Diagnostic, Diagnostics, Project};
+use sluice_source::FileSource;
+
+/// Checks the project; `Ok` when every asset would plan.
+pub async fn check(project: &Project) -> Result<(), Diagnostics> {
+    let ctx = sluice_transform::session();
+    let mut diags = Diagnostics::default();
+    let mut broken: BTreeSet<String> = BTreeSet::new();
+    for name in &project.order {
+        let asset = &project.assets[name];
+        if let Some(bad) = asset.inputs.iter().find(|i| broken.contains(i.as_str())) {
+            tracing::debug!("not planning `{name}`: its input `{bad}` has errors");
+            broken.insert(name.to_string());
+            continue;
+        }
+        let schema = match &asset.definition {
+            Definition::Source(def) => {
+                let def = def.clone();
+                match tokio::task::spawn_blocking(move || FileSource::open(&def)).await {
+                    Ok(Ok(source)) => Ok(source.schema()),
+                    Ok(Err(e)) => Err(Diagnostic::new(asset.location.clone(), format!("source `{name}`: {e}"))),
+                    Err(e) => Err(Diagnostic::new(asset.location.clone(), format!("internal error: {e}"))),
+                }
+            }
+            Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def)
+                .await
+                .map(|plan| Arc::new(plan.schema().as_arrow().clone())),
+        };
+        match schema {
+            Ok(schema) => {
+                if let Err(e) = ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(schema))) {
+                    diags.push(Diagnostic::new(asset.location.clone(), e.strip_backtrace()));
+                }
+            }
+            Err(d) => {
+                diags.push(d);
+                broken.insert(name.to_string());
+            }
+        }
+    }
+    diags.into_result(())
+}

@@ -1,0 +1,68 @@
+//! `sluice query`: read-only SQL over the assets' stored versions, latest or as of
+//! a version or a time.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::execution::context::SQLOptions;
+use sluice_store::AsOf;
+
+use crate::{Error, Result, Workspace};
+
+/// Reads `--as-of`: a version number, or a time (RFC 3339, `YYYY-MM-DD HH:MM:SS`
+/// or `YYYY-MM-DD`, in UTC when no offset is given).
+pub fn parse_as_of(s: &str) -> Result<AsOf> {
+    let s = s.trim();
+    if let Ok(v) = s.parse::<u64>() {
+        return Ok(AsOf::Version(v));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(AsOf::Time(t.with_timezone(&Utc)));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Ok(AsOf::Time(t.and_utc()));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(AsOf::Time(d.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc()));
+    }
+    Err(Error::AsOf(s.to_string()))
+}
+
+/// Runs one read-only query. Only the assets the query names are opened.
+pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordBatch>> {
+    let refs = sluice_project::sql::references(sql).map_err(|e| {
+        let at = if e.line > 0 {
+            format!(" (line {}, column {})", e.line, e.column)
+        } else {
+            String::new()
+        };
+        Error::Query(format!("{}{at}", e.message))
+    })?;
+    let ctx = sluice_transform::session();
+    let mut unknown = Vec::new();
+    for r in refs {
+        if !ws.project.assets.keys().any(|n| n.as_str() == r.name) {
+            unknown.push(r.name);
+            continue;
+        }
+        let provider = ws.store.provider(&r.name, as_of, &ctx.state()).await?;
+        ctx.register_table(r.name.as_str(), provider)
+            .map_err(|e| Error::Query(e.strip_backtrace()))?;
+    }
+    if !unknown.is_empty() {
+        return Err(Error::UnknownAssets {
+            names: unknown,
+            known: ws.project.order.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(sql, options)
+        .await
+        .map_err(|e| Error::Query(e.strip_backtrace()))?;
+    df.collect().await.map_err(|e| Error::Query(e.strip_backtrace()))
+}

@@ -1,0 +1,354 @@
+//! `sluice run`: materializes the assets asked for and everything upstream that is
+//! stale, independent assets concurrently, and records the run.
+//!
+//! An asset is stale when its fingerprint — a hash of its definition and of its
+//! input (file contents for sources, input versions for tables) — differs from
+//! the fingerprint committed with its latest version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use datafusion::arrow::error::ArrowError;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use serde::Serialize;
+use sluice_core::{AssetKind, AssetName, AssetStatus};
+use sluice_project::{Asset, Definition, fingerprint};
+use sluice_source::FileSource;
+use sluice_store::{AsOf, AttemptRecord, CommitMeta, RunLock, RunState, VersionInfo};
+use tokio::task::JoinSet;
+
+use crate::{Error, Result, Workspace};
+
+/// What happened to one asset in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssetOutcome {
+    /// The asset.
+    pub name: String,
+    /// Its kind.
+    pub kind: AssetKind,
+    /// Built, up to date, failed or blocked.
+    pub status: AssetStatus,
+    /// The version published after the run (the previous one if it failed).
+    pub version: Option<u64>,
+    /// Rows that came in.
+    pub rows_in: u64,
+    /// Rows published.
+    pub rows_out: u64,
+    /// Rows set aside by contracts (none until contracts exist).
+    pub rows_quarantined: u64,
+    /// Time spent on the asset.
+    pub duration_ms: u64,
+    /// Why it failed or was blocked.
+    pub error: Option<String>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// The run's number in the run log.
+    pub run_id: i64,
+    /// Whether every asset is built or up to date.
+    pub ok: bool,
+    /// Wall-clock time of the whole run.
+    pub duration_ms: u64,
+    /// One entry per asset, in dependency order.
+    pub assets: Vec<AssetOutcome>,
+}
+
+/// Hears about a run's progress (progress bars, log lines).
+pub trait Observer: Send + Sync {
+    /// An asset starts being checked or built.
+    fn started(&self, _asset: &AssetName, _kind: AssetKind) {}
+    /// An asset is done.
+    fn finished(&self, _outcome: &AssetOutcome) {}
+}
+
+impl Observer for () {}
+
+/// Runs `targets` (all assets when empty) and everything upstream of them.
+pub async fn run(ws: Arc<Workspace>, targets: &[String], observer: Arc<dyn Observer>) -> Result<RunSummary> {
+    let project = &ws.project;
+    let order = project.closure(targets).map_err(|names| Error::UnknownAssets {
+        names,
+        known: project.order.iter().map(AssetName::as_str).collect::<Vec<_>>().join(", "),
+    })?;
+    let _lock = RunLock::acquire(&project.warehouse)?;
+    let run_id = ws.metadata.begin_run(project.profile.as_deref(), targets)?;
+    let started = Instant::now();
+
+    let wanted: BTreeSet<AssetName> = order.iter().cloned().collect();
+    let mut outcomes: BTreeMap<AssetName, AssetOutcome> = BTreeMap::new();
+    let mut launched: BTreeSet<AssetName> = BTreeSet::new();
+    let mut running = JoinSet::new();
+    loop {
+        // Launch what is ready; block what has a failed input.
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for name in &order {
+                if launched.contains(name) || running.len() >= project.concurrency {
+                    continue;
+                }
+                let asset = &project.assets[name];
+                let inputs: Vec<&AssetName> = asset.inputs.iter().filter(|i| wanted.contains(*i)).collect();
+                if !inputs.iter().all(|i| outcomes.contains_key(*i)) {
+                    continue;
+                }
+                launched.insert(name.clone());
+                progress = true;
+                if let Some(bad) = inputs.iter().find(|i| !outcomes[**i].status.is_ok()) {
+                    let latest = ws.store.latest(name.as_str()).await.ok().flatten();
+                    let outcome = AssetOutcome {
+                        name: name.to_string(),
+                        kind: asset.kind(),
+                        status: AssetStatus::Blocked,
+                        version: latest.map(|l| l.version),
+                        rows_in: 0,
+                        rows_out: 0,
+                        rows_quarantined: 0,
+                        duration_ms: 0,
+                        error: Some(format!("upstream `{bad}` {}", outcomes[*bad].status)),
+                    };
+                    record(&ws, run_id, &outcome, &BTreeMap::new());
+                    observer.finished(&outcome);
+                    outcomes.insert(name.clone(), outcome);
+                    continue;
+                }
+                let input_versions: BTreeMap<String, u64> = asset
+                    .inputs
+                    .iter()
+                    .filter_map(|i| outcomes.get(i).and_then(|o| o.version).map(|v| (i.to_string(), v)))
+                    .collect();
+                observer.started(name, asset.kind());
+                let ws = ws.clone();
+                let name = name.clone();
+                running.spawn(async move {
+                    let asset = &ws.project.assets[&name];
+                    let outcome = materialize(&ws, asset, run_id, &input_versions).await;
+                    record(&ws, run_id, &outcome, &input_versions);
+                    (name, outcome)
+                });
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (name, outcome) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                // A panic inside one asset must not take the run down with it.
+                let name = order
+                    .iter()
+                    .find(|n| launched.contains(*n) && !outcomes.contains_key(*n))
+                    .cloned()
+                    .unwrap_or_else(|| order[0].clone());
+                let asset = &project.assets[&name];
+                let outcome = failed(asset, Instant::now(), format!("internal error: {e}"), None);
+                (name, outcome)
+            }
+        };
+        observer.finished(&outcome);
+        outcomes.insert(name, outcome);
+    }
+
+    let assets: Vec<AssetOutcome> = order.iter().filter_map(|n| outcomes.remove(n)).collect();
+    let ok = assets.iter().all(|a| a.status.is_ok());
+    ws.metadata
+        .finish_run(run_id, if ok { RunState::Succeeded } else { RunState::Failed })?;
+    Ok(RunSummary {
+        run_id,
+        ok,
+        duration_ms: started.elapsed().as_millis() as u64,
+        assets,
+    })
+}
+
+fn record(ws: &Workspace, run_id: i64, o: &AssetOutcome, inputs: &BTreeMap<String, u64>) {
+    let attempt = AttemptRecord {
+        run_id,
+        asset: o.name.clone(),
+        attempt: 1,
+        status: o.status.as_str().to_string(),
+        started_at: Some(Utc::now() - chrono::Duration::milliseconds(o.duration_ms as i64)),
+        duration_ms: o.duration_ms,
+        input_versions: serde_json::to_string(inputs).unwrap_or_default(),
+        output_version: o.version,
+        rows_in: o.rows_in,
+        rows_out: o.rows_out,
+        rows_quarantined: o.rows_quarantined,
+        error: o.error.clone(),
+    };
+    if let Err(e) = ws.metadata.record_attempt(&attempt) {
+        tracing::warn!("could not record the attempt of `{}` in the run log: {e}", o.name);
+    }
+}
+
+fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>) -> AssetOutcome {
+    AssetOutcome {
+        name: asset.name.to_string(),
+        kind: asset.kind(),
+        status: AssetStatus::Failed,
+        version: previous,
+        rows_in: 0,
+        rows_out: 0,
+        rows_quarantined: 0,
+        duration_ms: started.elapsed().as_millis() as u64,
+        error: Some(error),
+    }
+}
+
+/// The fingerprint a source would have now: definition plus file contents.
+pub(crate) async fn source_fingerprint(asset: &Asset) -> std::result::Result<(FileSource, String), String> {
+    let Definition::Source(def) = &asset.definition else {
+        return Err(format!("`{}` is not a source", asset.name));
+    };
+    let def = def.clone();
+    let asset_fp = asset.fingerprint.clone();
+    tokio::task::spawn_blocking(move || {
+        let source = FileSource::open(&def).map_err(|e| e.to_string())?;
+        let content = source.content_hash().map_err(|e| e.to_string())?;
+        Ok((source, fingerprint(&[&asset_fp, &content])))
+    })
+    .await
+    .map_err(|e| format!("internal error: {e}"))?
+}
+
+/// The fingerprint a table has given its inputs' versions.
+pub(crate) fn table_fingerprint(asset: &Asset, inputs: &BTreeMap<String, u64>) -> String {
+    let mut parts = vec![asset.fingerprint.clone()];
+    for (name, version) in inputs {
+        parts.push(format!("{name}@{version}"));
+    }
+    fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn up_to_date(asset: &Asset, latest: &Option<VersionInfo>, fp: &str, started: Instant) -> Option<AssetOutcome> {
+    let latest = latest.as_ref()?;
+    if latest.meta.as_ref()?.fingerprint != fp {
+        return None;
+    }
+    let rows = latest.rows.unwrap_or(0);
+    Some(AssetOutcome {
+        name: asset.name.to_string(),
+        kind: asset.kind(),
+        status: AssetStatus::UpToDate,
+        version: Some(latest.version),
+        rows_in: rows,
+        rows_out: rows,
+        rows_quarantined: 0,
+        duration_ms: started.elapsed().as_millis() as u64,
+        error: None,
+    })
+}
+
+async fn materialize(ws: &Workspace, asset: &Asset, run_id: i64, inputs: &BTreeMap<String, u64>) -> AssetOutcome {
+    let started = Instant::now();
+    let name = asset.name.as_str();
+    let latest = match ws.store.latest(name).await {
+        Ok(l) => l,
+        Err(e) => return failed(asset, started, e.to_string(), None),
+    };
+    let previous = latest.as_ref().map(|l| l.version);
+    let ctx = sluice_transform::session();
+    let (fp, plan) = match &asset.definition {
+        Definition::Source(_) => {
+            let (source, fp) = match source_fingerprint(asset).await {
+                Ok(x) => x,
+                Err(e) => return failed(asset, started, e, previous),
+            };
+            if let Some(done) = up_to_date(asset, &latest, &fp, started) {
+                return done;
+            }
+            let plan = source
+                .table_provider()
+                .and_then(|p| LogicalPlanBuilder::scan(name, provider_as_source(p), None)?.build());
+            (fp, plan.map_err(|e| e.strip_backtrace()))
+        }
+        Definition::Table(def) => {
+            let fp = table_fingerprint(asset, inputs);
+            if let Some(done) = up_to_date(asset, &latest, &fp, started) {
+                return done;
+            }
+            for (input, version) in inputs {
+                let provider = match ws.store.provider(input, AsOf::Version(*version), &ctx.state()).await {
+                    Ok(p) => p,
+                    Err(e) => return failed(asset, started, e.to_string(), previous),
+                };
+                if let Err(e) = ctx.register_table(input.as_str(), provider) {
+                    return failed(asset, started, e.strip_backtrace(), previous);
+                }
+            }
+            let plan = sluice_transform::plan_table(&ctx, asset, def).await;
+            (fp, plan.map_err(|d| d.to_string()))
+        }
+    };
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => return failed(asset, started, e, previous),
+    };
+    let meta = CommitMeta {
+        fingerprint: fp,
+        run_id,
+        inputs: inputs.clone(),
+    };
+    match ws.store.write(name, plan, &ctx.state(), &meta).await {
+        Ok(info) => {
+            let rows = info.rows.unwrap_or(0);
+            AssetOutcome {
+                name: name.to_string(),
+                kind: asset.kind(),
+                status: AssetStatus::Built,
+                version: Some(info.version),
+                rows_in: rows,
+                rows_out: rows,
+                rows_quarantined: 0,
+                duration_ms: started.elapsed().as_millis() as u64,
+                error: None,
+            }
+        }
+        Err(e) => failed(asset, started, root_cause(&e), previous),
+    }
+}
+
+/// The most useful message in an error chain: a source error (which names file,
+/// line and column) when there is one, else the whole chain.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut chain = Vec::new();
+    while let Some(e) = current {
+        if let Some(source_error) = e.downcast_ref::<sluice_source::Error>() {
+            return source_error.to_string();
+        }
+        if let Some(df) = e.downcast_ref::<DataFusionError>()
+            && let Some(inner) = find_source_error(df)
+        {
+            return inner;
+        }
+        chain.push(e.to_string());
+        current = e.source();
+    }
+    chain.into_iter().next().unwrap_or_default()
+}
+
+fn find_source_error(e: &DataFusionError) -> Option<String> {
+    match e {
+        DataFusionError::External(inner) => from_boxed(inner.as_ref()),
+        DataFusionError::Context(_, inner) => find_source_error(inner),
+        DataFusionError::Shared(inner) => find_source_error(inner),
+        DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
+            ArrowError::ExternalError(x) => from_boxed(x.as_ref()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn from_boxed(x: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<String> {
+    x.downcast_ref::<sluice_source::Error>()
+        .map(ToString::to_string)
+        .or_else(|| x.downcast_ref::<DataFusionError>().and_then(find_source_error))
+}

@@ -1,0 +1,84 @@
+//! `sluice status`: each asset's latest version, rows, age and whether the next
+//! `sluice run` would rebuild it — computed exactly as a run decides it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sluice_core::AssetKind;
+use sluice_project::Definition;
+
+use crate::run::{source_fingerprint, table_fingerprint};
+use crate::{Result, Workspace};
+
+/// The state of one asset.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetState {
+    /// The asset.
+    pub name: String,
+    /// Its kind.
+    pub kind: AssetKind,
+    /// Latest version, if built.
+    pub version: Option<u64>,
+    /// Rows in the latest version.
+    pub rows: Option<u64>,
+    /// When the latest version was committed (RFC 3339).
+    pub committed_at: Option<String>,
+    /// Seconds since then.
+    pub age_seconds: Option<i64>,
+    /// Whether the next run would rebuild it.
+    pub stale: bool,
+    /// Why it is stale.
+    pub reason: Option<String>,
+}
+
+/// The state of every asset, in dependency order.
+pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
+    let mut states: Vec<AssetState> = Vec::new();
+    let mut versions: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    let mut stale_names: Vec<String> = Vec::new();
+    for name in &ws.project.order {
+        let asset = &ws.project.assets[name];
+        let latest = ws.store.latest(name.as_str()).await?;
+        let recorded = latest.as_ref().and_then(|l| l.meta.as_ref()).map(|m| m.fingerprint.clone());
+        let reason = match (&latest, &asset.definition) {
+            (None, _) => Some("never built".to_string()),
+            (Some(_), Definition::Source(_)) => match source_fingerprint(asset).await {
+                Ok((_, fp)) if Some(&fp) == recorded.as_ref() => None,
+                Ok(_) => Some("its files or definition changed".to_string()),
+                Err(e) => Some(format!("cannot read its files: {e}")),
+            },
+            (Some(_), Definition::Table(_)) => {
+                if let Some(up) = asset.inputs.iter().find(|i| stale_names.contains(&i.to_string())) {
+                    Some(format!("upstream `{up}` is stale"))
+                } else {
+                    let inputs: BTreeMap<String, u64> = asset
+                        .inputs
+                        .iter()
+                        .filter_map(|i| versions.get(i.as_str()).copied().flatten().map(|v| (i.to_string(), v)))
+                        .collect();
+                    if Some(table_fingerprint(asset, &inputs)) == recorded {
+                        None
+                    } else {
+                        Some("its query or an input's version changed".to_string())
+                    }
+                }
+            }
+        };
+        if reason.is_some() {
+            stale_names.push(name.to_string());
+        }
+        versions.insert(name.to_string(), latest.as_ref().map(|l| l.version));
+        let committed = latest.as_ref().and_then(|l| l.committed_at);
+        states.push(AssetState {
+            name: name.to_string(),
+            kind: asset.kind(),
+            version: latest.as_ref().map(|l| l.version),
+            rows: latest.as_ref().and_then(|l| l.rows),
+            committed_at: committed.map(|t| t.to_rfc3339()),
+            age_seconds: committed.map(|t| (chrono::Utc::now() - t).num_seconds()),
+            stale: reason.is_some(),
+            reason,
+        });
+    }
+    Ok(states)
+}

@@ -1,0 +1,17 @@
+//! Sources, stage ① of the flow: data from outside the project as Arrow record
+//! batch streams behind DataFusion table providers.
+//!
+//! Files are read by Arrow's own readers, one stream per file, so that every
+//! error names the file and, where the format has them, the line and column.
+
+mod error;
+mod file;
+mod readers;
+mod types;
+
+pub use error::Error;
+pub use file::FileSource;
+pub use types::parse_type;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,326 @@
+//! Arrow's CSV, JSON and Parquet readers, one file at a time, with their errors
+//! turned into [`Error::Read`] that name the file, line and column.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read as _, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::csv::reader::Format as CsvFormat;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::reader::{ReaderBuilder as JsonReaderBuilder, infer_json_schema, infer_json_schema_from_iterator};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use regex::Regex;
+
+use crate::{Error, Result};
+
+const BATCH_SIZE: usize = 8192;
+
+/// How to read one kind of file.
+#[derive(Debug, Clone)]
+pub(crate) enum Reader {
+    Csv(CsvOptions),
+    Json,
+    Parquet,
+}
+
+/// CSV settings from the project file.
+#[derive(Debug, Clone)]
+pub(crate) struct CsvOptions {
+    pub header: bool,
+    pub delimiter: u8,
+    pub quote: u8,
+    pub null_regex: Option<Regex>,
+}
+
+impl CsvOptions {
+    fn format(&self) -> CsvFormat {
+        let format = CsvFormat::default()
+            .with_header(self.header)
+            .with_delimiter(self.delimiter)
+            .with_quote(self.quote);
+        match &self.null_regex {
+            Some(r) => format.with_null_regex(r.clone()),
+            None => format,
+        }
+    }
+}
+
+pub(crate) fn open(path: &Path) -> Result<File> {
+    let file = File::open(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if len == 0 {
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(file)
+}
+
+impl Reader {
+    /// The schema Arrow infers from the first `max_records` records of `path`.
+    pub fn infer(&self, path: &Path, max_records: Option<usize>) -> Result<Schema> {
+        let file = open(path)?;
+        match self {
+            Reader::Csv(o) => {
+                let (schema, _) = o
+                    .format()
+                    .infer_schema(BufReader::new(file), max_records)
+                    .map_err(|e| csv_error(path, e, o.header))?;
+                Ok(schema)
+            }
+            Reader::Json => {
+                let mut reader = BufReader::new(file);
+                if is_json_array(&mut reader).map_err(|e| io_error(path, e))? {
+                    let values = read_json_array(path, reader)?;
+                    let limit = max_records.unwrap_or(usize::MAX);
+                    infer_json_schema_from_iterator(values.iter().take(limit).map(Ok))
+                        .map_err(|e| read_error(path, 0, 0, e.to_string(), None))
+                } else {
+                    infer_json_schema(reader, max_records)
+                        .map(|(schema, _)| schema)
+                        .map_err(|e| locate_ndjson_error(path, None, e))
+                }
+            }
+            Reader::Parquet => {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?")))?;
+                Ok(builder.schema().as_ref().clone())
+            }
+        }
+    }
+
+    /// Reads `path` with `schema`, handing each batch to `emit` until it returns false.
+    pub fn read(&self, path: &Path, schema: &SchemaRef, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+        let file = open(path)?;
+        match self {
+            Reader::Csv(o) => {
+                let reader = datafusion::arrow::csv::ReaderBuilder::new(schema.clone())
+                    .with_format(o.format())
+                    .with_batch_size(BATCH_SIZE)
+                    .build(BufReader::new(file))
+                    .map_err(|e| csv_error(path, e, o.header))?;
+                for batch in reader {
+                    if !emit(batch.map_err(|e| csv_error(path, e, o.header))?) {
+                        break;
+                    }
+                }
+            }
+            Reader::Json => {
+                let mut reader = BufReader::new(file);
+                if is_json_array(&mut reader).map_err(|e| io_error(path, e))? {
+                    let values = read_json_array(path, reader)?;
+                    let mut decoder = JsonReaderBuilder::new(schema.clone())
+                        .with_batch_size(BATCH_SIZE)
+                        .build_decoder()
+                        .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
+                    for (i, chunk) in values.chunks(BATCH_SIZE).enumerate() {
+                        decoder.serialize(chunk).map_err(|e| {
+                            read_error(path, 0, 0, format!("in the array's elements from #{}: {e}", i * BATCH_SIZE + 1), None)
+                        })?;
+                        if let Some(batch) = decoder.flush().map_err(|e| read_error(path, 0, 0, e.to_string(), None))?
+                            && !emit(batch)
+                        {
+                            break;
+                        }
+                    }
+                } else {
+                    let reader = JsonReaderBuilder::new(schema.clone())
+                        .with_batch_size(BATCH_SIZE)
+                        .build(reader)
+                        .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
+                    for batch in reader {
+                        match batch {
+                            Ok(b) => {
+                                if !emit(b) {
+                                    break;
+                                }
+                            }
+                            Err(e) => return Err(locate_ndjson_error(path, Some(schema), e)),
+                        }
+                    }
+                }
+            }
+            Reader::Parquet => {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .and_then(|b| b.with_batch_size(BATCH_SIZE).build())
+                    .map_err(|e| read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?")))?;
+                for batch in reader {
+                    let batch = batch.map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
+                    let batch = if batch.schema().fields() == schema.fields() {
+                        batch
+                    } else {
+                        RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| Error::SchemaMismatch {
+                            path: path.to_path_buf(),
+                            message: e.to_string(),
+                        })?
+                    };
+                    if !emit(batch) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Open {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read_error(path: &Path, line: usize, column: usize, message: String, help: Option<&str>) -> Error {
+    Error::Read {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        help: help.map(str::to_string),
+    }
+}
+
+fn is_json_array(reader: &mut BufReader<File>) -> std::io::Result<bool> {
+    let mut first = [0u8; 1];
+    loop {
+        if reader.read(&mut first)? == 0 {
+            reader.seek(SeekFrom::Start(0))?;
+            return Ok(false);
+        }
+        if !first[0].is_ascii_whitespace() {
+            reader.seek(SeekFrom::Start(0))?;
+            return Ok(first[0] == b'[');
+        }
+    }
+}
+
+fn read_json_array(path: &Path, reader: BufReader<File>) -> Result<Vec<serde_json::Value>> {
+    serde_json::from_reader::<_, Vec<serde_json::Value>>(reader).map_err(|e| {
+        read_error(
+            path,
+            e.line(),
+            e.column(),
+            e.to_string(),
+            Some("a JSON source is one array of objects or one object per line"),
+        )
+    })
+}
+
+/// Arrow's JSON errors carry no position; on this (rare) path, find the first
+/// line that fails on its own and report it.
+fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowError) -> Error {
+    let Ok(file) = File::open(path) else {
+        return read_error(path, 0, 0, error.to_string(), None);
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => number += 1,
+        }
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) => t,
+            Err(e) => {
+                let column = String::from_utf8_lossy(&line[..e.valid_up_to()]).chars().count() + 1;
+                return read_error(path, number, column, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
+            return read_error(path, number, e.column(), format!("invalid JSON: {e}"), None);
+        }
+        if let Some(schema) = schema {
+            let decoded = JsonReaderBuilder::new(schema.clone())
+                .build(text.as_bytes())
+                .and_then(|r| r.collect::<std::result::Result<Vec<_>, _>>());
+            if let Err(e) = decoded {
+                return read_error(
+                    path,
+                    number,
+                    0,
+                    strip_arrow_prefix(&e.to_string()).to_string(),
+                    Some("fix the value, or declare the field's type in `columns`"),
+                );
+            }
+        }
+    }
+    read_error(path, 0, 0, strip_arrow_prefix(&error.to_string()).to_string(), None)
+}
+
+fn strip_arrow_prefix(s: &str) -> &str {
+    s.trim_start_matches("Json error: ")
+        .trim_start_matches("Csv error: ")
+        .trim_start_matches("Parser error: ")
+}
+
+/// Turns Arrow's CSV messages, which number records from 0 or 1 and fields from 0,
+/// into file positions. `header` shifts record numbers by the header line.
+fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
+    let text = error.to_string();
+    let msg = strip_arrow_prefix(&text);
+    let num = |after: &str| -> Option<usize> {
+        let at = msg.find(after)? + after.len();
+        msg[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    };
+    let shift = usize::from(header);
+    if let Some(line) = num("incorrect number of fields for line ") {
+        let expected = num("expected ").unwrap_or(0);
+        let got = msg.rsplit(' ').next().unwrap_or("?");
+        return read_error(
+            path,
+            line + shift,
+            0,
+            format!("expected {expected} fields, found {got}"),
+            Some("check the delimiter and the quoting on that line"),
+        );
+    }
+    if let Some(line) = num("invalid UTF-8 data for line ") {
+        let field = num(" and field ").unwrap_or(0);
+        return read_error(path, line + shift, field, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
+    }
+    if msg.starts_with("Error while parsing value") || msg.starts_with("Error parsing column") {
+        let line = num(" at line ").unwrap_or(0);
+        let column = num("for column ").or_else(|| num("Error parsing column ")).map_or(0, |c| c + 1);
+        let value = msg
+            .strip_prefix("Error while parsing value '")
+            .and_then(|rest| rest.split_once("' as type '"))
+            .map(|(v, rest)| (v, rest.split('\'').next().unwrap_or("")));
+        let message = match value {
+            Some((v, ty)) => {
+                let shown: String = v.chars().take(80).collect();
+                let more = if v.chars().count() > 80 { "…" } else { "" };
+                format!("`{shown}{more}` is not a valid {ty}")
+            }
+            None => msg.split(". Row data").next().unwrap_or(msg).to_string(),
+        };
+        return read_error(
+            path,
+            line + shift,
+            column,
+            message,
+            Some("fix the value, declare the column's type in `columns`, or list the marker in `null`"),
+        );
+    }
+    read_error(path, 0, 0, msg.to_string(), None)
+}
+
+/// A shared reader, cheap to clone into partitions.
+pub(crate) type SharedReader = Arc<Reader>;

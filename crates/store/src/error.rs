@@ -1,0 +1,74 @@
+//! Errors of the storage layer, one variant per operation.
+
+use std::path::PathBuf;
+
+use deltalake_core::DeltaTableError;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An asset's table could not be opened.
+    #[error("cannot open the stored table of `{asset}`: {source}")]
+    OpenTable {
+        /// The asset.
+        asset: String,
+        /// Delta's reason.
+        source: DeltaTableError,
+    },
+    /// A new version could not be written or committed.
+    #[error("cannot write a new version of `{asset}`: {source}")]
+    Write {
+        /// The asset.
+        asset: String,
+        /// Delta's reason.
+        source: DeltaTableError,
+    },
+    /// The asset has never been materialized.
+    #[error("`{asset}` has no version yet\n  help: run `sluice run {asset}` first")]
+    NotMaterialized {
+        /// The asset.
+        asset: String,
+    },
+    /// A version or time asked for does not exist.
+    #[error("`{asset}` has no version {wanted}\n  help: {help}")]
+    NoSuchVersion {
+        /// The asset.
+        asset: String,
+        /// What was asked for.
+        wanted: String,
+        /// What exists.
+        help: String,
+    },
+    /// A query plan for the store could not be built.
+    #[error("cannot prepare the data of `{asset}` for storage: {source}")]
+    Plan {
+        /// The asset.
+        asset: String,
+        /// DataFusion's reason.
+        source: datafusion::error::DataFusionError,
+    },
+    /// The metadata database failed.
+    #[error("{}: metadata database error: {source}", path.display())]
+    Metadata {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's reason.
+        source: rusqlite::Error,
+    },
+    /// Another process holds the warehouse's run lock.
+    #[error("another sluice run is using {} ({holder})\n  help: wait for it to finish", path.display())]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as written in the lock file.
+        holder: String,
+    },
+    /// A file or folder of the warehouse could not be used.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}

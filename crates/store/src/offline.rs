@@ -1,0 +1,304 @@
+//! The offline store: one Delta Lake table per asset under `<warehouse>/tables/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::datasource::TableProvider;
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
+use datafusion::common::Column;
+use deltalake_core::delta_datafusion::planner::DeltaPlanner;
+use deltalake_core::operations::write::SchemaMode;
+use deltalake_core::parquet::basic::{Compression, ZstdLevel};
+use deltalake_core::parquet::file::properties::WriterProperties;
+use deltalake_core::protocol::SaveMode;
+use deltalake_core::kernel::transaction::CommitProperties;
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::types::delta_type;
+use crate::{Error, Result};
+
+/// The key under which sluice writes its provenance into a Delta commit.
+const COMMIT_KEY: &str = "sluice";
+
+/// Which version of an asset to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// The newest committed version.
+    Latest,
+    /// A version number.
+    Version(u64),
+    /// The newest version committed at or before this time.
+    Time(DateTime<Utc>),
+}
+
+/// What produced a version, written into its commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitMeta {
+    /// Hash of the definition and of the inputs: equal means up to date.
+    pub fingerprint: String,
+    /// The run that wrote the version.
+    pub run_id: i64,
+    /// The versions of the input assets that were read.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, u64>,
+}
+
+/// One committed version of an asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// Delta version number.
+    pub version: u64,
+    /// Commit time.
+    pub committed_at: Option<DateTime<Utc>>,
+    /// The Delta operation (`WRITE`, `CREATE TABLE`...).
+    pub operation: String,
+    /// Rows written by the commit.
+    pub rows: Option<u64>,
+    /// sluice's provenance, absent for commits made by other tools.
+    pub meta: Option<CommitMeta>,
+}
+
+/// The warehouse's tables.
+#[derive(Debug, Clone)]
+pub struct OfflineStore {
+    root: PathBuf,
+}
+
+impl OfflineStore {
+    /// The store inside `warehouse` (its tables live in `warehouse/tables`).
+    pub fn new(warehouse: &Path) -> Self {
+        Self {
+            root: warehouse.join("tables"),
+        }
+    }
+
+    /// The folder of an asset's Delta table.
+    pub fn table_path(&self, asset: &str) -> PathBuf {
+        self.root.join(asset)
+    }
+
+    fn url(&self, asset: &str) -> Result<Url> {
+        let path = self.table_path(asset);
+        std::fs::create_dir_all(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let path = path.canonicalize().map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Url::from_directory_path(&path).map_err(|()| Error::Io {
+            path,
+            source: std::io::Error::other("not an absolute path"),
+        })
+    }
+
+    fn exists(&self, asset: &str) -> bool {
+        self.table_path(asset).join("_delta_log").is_dir()
+    }
+
+    async fn open(&self, asset: &str, at: AsOf) -> Result<DeltaTable> {
+        if !self.exists(asset) {
+            return Err(Error::NotMaterialized {
+                asset: asset.to_string(),
+            });
+        }
+        let open_err = |source| Error::OpenTable {
+            asset: asset.to_string(),
+            source,
+        };
+        let builder = DeltaTableBuilder::from_url(self.url(asset)?).map_err(open_err)?;
+        let builder = match at {
+            AsOf::Latest | AsOf::Time(_) => builder,
+            AsOf::Version(v) => builder.with_version(v as _),
+        };
+        let mut table = builder.build().map_err(open_err)?;
+        let loaded = match at {
+            AsOf::Time(t) => table.load_with_datetime(t).await,
+            AsOf::Version(v) => table.load_version(v as _).await,
+            AsOf::Latest => table.load().await,
+        };
+        match loaded {
+            Ok(()) => Ok(table),
+            Err(e) => match at {
+                AsOf::Latest => Err(open_err(e)),
+                _ => {
+                    let latest = self.latest(asset).await?;
+                    let wanted = match at {
+                        AsOf::Version(v) => format!("{v}"),
+                        AsOf::Time(t) => format!("at or before {}", t.to_rfc3339()),
+                        AsOf::Latest => String::new(),
+                    };
+                    Err(Error::NoSuchVersion {
+                        asset: asset.to_string(),
+                        wanted,
+                        help: match latest {
+                            Some(l) => format!("its versions go up to {} (see `sluice history {asset}`)", l.version),
+                            None => "it has no versions yet".into(),
+                        },
+                    })
+                }
+            },
+        }
+    }
+
+    /// The newest version, or `None` if the asset was never materialized.
+    pub async fn latest(&self, asset: &str) -> Result<Option<VersionInfo>> {
+        if !self.exists(asset) {
+            return Ok(None);
+        }
+        let table = Box::pin(self.open(asset, AsOf::Latest)).await?;
+        Ok(self.commits(asset, &table, Some(1)).await?.into_iter().next())
+    }
+
+    /// Every version, newest first.
+    pub async fn history(&self, asset: &str) -> Result<Vec<VersionInfo>> {
+        let table = self.open(asset, AsOf::Latest).await?;
+        self.commits(asset, &table, None).await
+    }
+
+    async fn commits(&self, asset: &str, table: &DeltaTable, limit: Option<usize>) -> Result<Vec<VersionInfo>> {
+        let latest = table.version().unwrap_or(0) as u64;
+        let infos: Vec<_> = table.history(limit).try_collect().await.map_err(|source| Error::OpenTable {
+            asset: asset.to_string(),
+            source,
+        })?;
+        Ok(infos
+            .into_iter()
+            .enumerate()
+            .map(|(i, info)| {
+                let version = info
+                    .read_version
+                    .map_or(latest.saturating_sub(i as u64), |v| v as u64 + 1);
+                let rows = info
+                    .info
+                    .get("operationMetrics")
+                    .and_then(|m| m.get("num_added_rows"))
+                    .and_then(serde_json::Value::as_u64);
+                let meta = info
+                    .info
+                    .get(COMMIT_KEY)
+                    .and_then(|m| serde_json::from_value::<CommitMeta>(m.clone()).ok());
+                VersionInfo {
+                    version,
+                    committed_at: info.timestamp.and_then(DateTime::from_timestamp_millis),
+                    operation: info.operation.unwrap_or_default(),
+                    rows,
+                    meta,
+                }
+            })
+            .collect())
+    }
+
+    /// Writes the result of `plan` as the asset's new version, replacing the rows of
+    /// the previous one (which stays readable by version). Nothing is visible until
+    /// the commit; a crash before it leaves the previous version as it was.
+    pub async fn write(
+        &self,
+        asset: &str,
+        plan: LogicalPlan,
+        state: &SessionState,
+        meta: &CommitMeta,
+    ) -> Result<VersionInfo> {
+        let plan = storable(plan).map_err(|source| Error::Plan {
+            asset: asset.to_string(),
+            source,
+        })?;
+        let url = self.url(asset)?;
+        let write_err = |source| Error::Write {
+            asset: asset.to_string(),
+            source,
+        };
+        let table = if self.exists(asset) {
+            DeltaTable::try_from_url(url).await
+        } else {
+            DeltaTableBuilder::from_url(url).and_then(|b| b.build())
+        }
+        .map_err(write_err)?;
+        // Delta's writer plans through its own extension nodes, so the session must
+        // carry Delta's query planner on top of sluice's configuration.
+        let state = SessionStateBuilder::new_from_existing(state.clone())
+            .with_query_planner(DeltaPlanner::new())
+            .build();
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
+            .build();
+        let commit = CommitProperties::default().with_metadata([(
+            COMMIT_KEY.to_string(),
+            serde_json::to_value(meta).map_err(|e| write_err(DeltaTableError::from(e)))?,
+        )]);
+        let table = table
+            .write(Vec::new())
+            .with_input_plan(plan)
+            .with_session_state(Arc::new(state))
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(SchemaMode::Overwrite)
+            .with_writer_properties(properties)
+            .with_commit_properties(commit)
+            .with_table_name(asset)
+            .await
+            .map_err(write_err)?;
+        let written = self.commits(asset, &table, Some(1)).await?;
+        written.into_iter().next().ok_or_else(|| Error::NotMaterialized {
+            asset: asset.to_string(),
+        })
+    }
+
+    /// A DataFusion table over a version of the asset.
+    pub async fn provider(&self, asset: &str, at: AsOf, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
+        let table = self.open(asset, at).await?;
+        let open_err = |source| Error::OpenTable {
+            asset: asset.to_string(),
+            source,
+        };
+        table.update_datafusion_session(state).map_err(open_err)?;
+        table
+            .table_provider()
+            .await
+            .map_err(|e| open_err(DeltaTableError::from(e)))
+    }
+
+    /// The data files of a version, for readers outside sluice.
+    pub async fn files(&self, asset: &str, at: AsOf) -> Result<Vec<String>> {
+        let table = self.open(asset, at).await?;
+        let files = table
+            .get_file_uris()
+            .map_err(|source| Error::OpenTable {
+                asset: asset.to_string(),
+                source,
+            })?
+            .collect();
+        Ok(files)
+    }
+}
+
+/// Casts the plan's columns to types Delta can hold, where they differ.
+fn storable(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
+    let schema = plan.schema().clone();
+    let needs_cast = schema
+        .fields()
+        .iter()
+        .any(|f| delta_type(f.data_type()) != *f.data_type());
+    if !needs_cast {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(Column::from((qualifier, field)));
+            let target = delta_type(field.data_type());
+            if target == *field.data_type() {
+                column
+            } else {
+                cast(column, target).alias(field.name())
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}

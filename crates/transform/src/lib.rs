@@ -1,0 +1,102 @@
+//! Transforms, stage ③ of the flow: SQL tables become DataFusion logical plans.
+//! The engine's session is configured here, once, for every stage that plans or
+//! runs SQL; planning errors are mapped back to `file:line:column` of the query.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use sluice_core::invalid_column_name;
+use sluice_project::sql::syntax_error;
+use sluice_project::{Asset, Diagnostic, TableDef};
+
+/// A DataFusion session configured the way sluice runs SQL: spans collected for
+/// error positions, identifiers normalized like standard SQL.
+pub fn session() -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    config.options_mut().sql_parser.collect_spans = true;
+    config.options_mut().sql_parser.enable_ident_normalization = true;
+    // As delta-rs configures its own sessions: hash-join IN-list pushdown can fail
+    // on dictionary-encoded join keys.
+    config.options_mut().optimizer.hash_join_inlist_pushdown_max_size = 0;
+    config.options_mut().optimizer.hash_join_inlist_pushdown_max_distinct_values = 0;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(Arc::new(RuntimeEnv::default()))
+        .with_default_features()
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+/// Plans a table's query against the assets registered in `ctx`, checking that
+/// its output columns can be stored.
+pub async fn plan_table(ctx: &SessionContext, asset: &Asset, def: &TableDef) -> Result<LogicalPlan, Diagnostic> {
+    let plan = ctx
+        .state()
+        .create_logical_plan(&def.sql)
+        .await
+        .map_err(|e| planning_diagnostic(asset, def, &e))?;
+    let mut seen = BTreeSet::new();
+    for field in plan.schema().fields() {
+        let name = field.name();
+        let problem = invalid_column_name(name).map(|p| (p, "give the column a plain name with `AS name`")).or_else(|| {
+            (!seen.insert(name.clone())).then(|| {
+                (
+                    format!("the query returns two columns named `{name}`"),
+                    "give each column its own name with `AS name`",
+                )
+            })
+        });
+        if let Some((message, help)) = problem {
+            return Err(Diagnostic::new(
+                def.origin.locate(1, 1),
+                format!("table `{}`: {message}", asset.name),
+            )
+            .with_help(help));
+        }
+    }
+    Ok(plan)
+}
+
+/// Turns a DataFusion planning error into a diagnostic at the right place.
+pub fn planning_diagnostic(asset: &Asset, def: &TableDef, error: &DataFusionError) -> Diagnostic {
+    if let Some(d) = error.diagnostic() {
+        let at = d
+            .span
+            .map_or(def.origin.locate(0, 0), |s| def.origin.locate(s.start.line, s.start.column));
+        let mut out = Diagnostic::new(at, format!("table `{}`: {}", asset.name, d.message));
+        let helps: Vec<String> = d
+            .helps
+            .iter()
+            .map(|h| h.message.clone())
+            .chain(d.notes.iter().map(|n| n.message.clone()))
+            .collect();
+        if !helps.is_empty() {
+            out = out.with_help(helps.join("; "));
+        }
+        return out;
+    }
+    let text = error.strip_backtrace();
+    let parsed = syntax_error(&text);
+    let message = parsed
+        .message
+        .trim_start_matches("Error during planning: ")
+        .trim_start_matches("Schema error: ")
+        .to_string();
+    Diagnostic::new(
+        def.origin.locate(parsed.line, parsed.column),
+        format!("table `{}`: {message}", asset.name),
+    )
+    .with_help("`sluice query` runs SQL over the built assets, to try the query out")
+}
+
+/// A readable message for a DataFusion error raised while running a plan.
+pub fn execution_message(error: &DataFusionError) -> String {
+    error.strip_backtrace()
+}
