@@ -63,6 +63,6 @@ mod tests {
         let text = "ab\ncdé\nf";
         assert_eq!(Location::of_offset("x", text, 0).to_string(), "x:1:1");
         assert_eq!(Location::of_offset("x", text, 4).to_string(), "x:2:2");
-        assert_eq!(Location::of_offset("x", text, 9).to_string(), "x:3:1");
+        assert_eq!(Location::of_offset("x", text, 8).to_string(), "x:3:1");
     }
 }

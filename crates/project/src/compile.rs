@@ -124,7 +124,7 @@ fn has_glob(s: &str) -> bool {
 /// Compiles raw sections into a project, with `profile` (or the project's default
 /// profile) applied.
 pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagnostics> {
-    let mut diags = Diagnostics::default();
+    let mut diags = raw.diagnostics.clone();
     let header = raw.location(0);
 
     // Profile.
@@ -315,8 +315,9 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
         );
     }
 
-    // References are the DAG.
-    let names: BTreeSet<String> = seen.keys().cloned().collect();
+    // References are the DAG. Entries that could not be read are already
+    // reported; referring to them is not a second error.
+    let names: BTreeSet<String> = seen.keys().chain(raw.broken.keys()).cloned().collect();
     let mut resolved = BTreeMap::new();
     for asset in assets.values() {
         let Definition::Table(def) = &asset.definition else {
@@ -338,6 +339,7 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                                 .with_help(suggest(&r.name, &names)),
                         );
                     } else if let Ok(n) = AssetName::new(&r.name)
+                        && assets.contains_key(&n)
                         && !inputs.contains(&n)
                     {
                         inputs.push(n);

@@ -37,6 +37,11 @@ pub struct RawProject {
     pub sources: BTreeMap<String, Entry<SourceSection>>,
     /// `[tables.NAME]`.
     pub tables: BTreeMap<String, Entry<TableSection>>,
+    /// Entries that could not be read, by name, so that references to them are
+    /// not also reported as unknown.
+    pub broken: BTreeMap<String, usize>,
+    /// Problems found in this phase that do not stop the next one.
+    pub diagnostics: Diagnostics,
 }
 
 impl RawProject {
@@ -94,6 +99,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
     let mut profiles = BTreeMap::new();
     let mut sources = BTreeMap::new();
     let mut tables = BTreeMap::new();
+    let mut broken = BTreeMap::new();
     for (key, value) in root.into_inner() {
         let key_offset = key.span().start;
         match key.get_ref().as_ref() {
@@ -102,10 +108,13 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
                 Err(e) => diags.push(toml_error(e, key_offset)),
             },
             "profiles" => {
-                read_entries(value, key_offset, &mut profiles, &mut diags, &toml_error, &loc)
+                let mut ignored = BTreeMap::new();
+                read_entries(value, key_offset, &mut profiles, &mut ignored, &mut diags, &toml_error, &loc)
             }
-            "sources" => read_entries(value, key_offset, &mut sources, &mut diags, &toml_error, &loc),
-            "tables" => read_entries(value, key_offset, &mut tables, &mut diags, &toml_error, &loc),
+            "sources" => {
+                read_entries(value, key_offset, &mut sources, &mut broken, &mut diags, &toml_error, &loc)
+            }
+            "tables" => read_entries(value, key_offset, &mut tables, &mut broken, &mut diags, &toml_error, &loc),
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`"))
                     .with_help("the sections are `project`, `profiles`, `sources` and `tables`"),
@@ -123,7 +132,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
         }
     };
     match project {
-        Some(project) if diags.is_empty() => Ok(RawProject {
+        Some(project) => Ok(RawProject {
             dir: dir.to_path_buf(),
             file: file.to_path_buf(),
             text,
@@ -131,8 +140,10 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
             profiles,
             sources,
             tables,
+            broken,
+            diagnostics: diags,
         }),
-        _ => Err(diags),
+        None => Err(diags),
     }
 }
 
@@ -144,6 +155,7 @@ fn read_entries<'a, T: Deserialize<'a>>(
     value: toml::Spanned<DeValue<'a>>,
     key_offset: usize,
     out: &mut BTreeMap<String, Entry<T>>,
+    broken: &mut BTreeMap<String, usize>,
     diags: &mut Diagnostics,
     toml_error: &impl Fn(toml::de::Error, usize) -> Diagnostic,
     loc: &impl Fn(usize) -> Location,
@@ -162,7 +174,10 @@ fn read_entries<'a, T: Deserialize<'a>>(
             Ok(value) => {
                 out.insert(name.into_inner().into_owned(), Entry { offset, value });
             }
-            Err(e) => diags.push(toml_error(e, key_offset.max(offset))),
+            Err(e) => {
+                diags.push(toml_error(e, key_offset.max(offset)));
+                broken.insert(name.into_inner().into_owned(), offset);
+            }
         }
     }
 }

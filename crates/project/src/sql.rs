@@ -128,7 +128,17 @@ pub fn references(sql: &str) -> Result<Vec<Reference>, SqlSyntaxError> {
 
 /// Parses `sql` as exactly one query (SELECT, WITH ..., VALUES).
 pub fn parse_query(sql: &str) -> Result<DFStatement, SqlSyntaxError> {
-    let mut statements = DFParser::parse_sql(sql).map_err(|e| syntax_error(&e.to_string()))?;
+    let mut statements = DFParser::parse_sql(sql).map_err(|e| {
+        let mut error = syntax_error(&e.to_string());
+        if error.line == 0 && error.message.ends_with("found: EOF") {
+            // The parser gives no position for a query that ends too early: point
+            // just past its last character.
+            let trimmed = sql.trim_end();
+            error.line = trimmed.lines().count().max(1) as u64;
+            error.column = trimmed.lines().last().map_or(0, |l| l.chars().count()) as u64 + 1;
+        }
+        error
+    })?;
     let first = statements.pop_front();
     if !statements.is_empty() {
         return Err(SqlSyntaxError {

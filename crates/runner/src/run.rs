@@ -331,7 +331,14 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         chain.push(e.to_string());
         current = e.source();
     }
-    chain.into_iter().next().unwrap_or_default()
+    let message = chain.into_iter().next().unwrap_or_default();
+    // Delta flattens DataFusion errors into text; a source error inside it still
+    // starts after the last "External error: ".
+    const MARK: &str = "External error: ";
+    match message.rfind(MARK) {
+        Some(at) => message[at + MARK.len()..].to_string(),
+        None => message,
+    }
 }
 
 fn find_source_error(e: &DataFusionError) -> Option<String> {

@@ -271,8 +271,9 @@ fn strip_arrow_prefix(s: &str) -> &str {
         .trim_start_matches("Parser error: ")
 }
 
-/// Turns Arrow's CSV messages, which number records from 0 or 1 and fields from 0,
-/// into file positions. `header` shifts record numbers by the header line.
+/// Turns Arrow's CSV messages into file positions. Field numbers are 0-based in
+/// every message; lines are 1-based physical lines except in value-parsing
+/// messages, which count records after the header (`header` shifts them).
 fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
     let text = error.to_string();
     let msg = strip_arrow_prefix(&text);
@@ -281,12 +282,29 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
         msg[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
     };
     let shift = usize::from(header);
+    // Schema inference goes through the `csv` crate, whose lines are already
+    // 1-based physical lines.
+    if let Some(line) = num("found ").and_then(|_| num(" records at line ")) {
+        let expected = num("Expected ").unwrap_or(0);
+        let got = num("found ").unwrap_or(0);
+        return read_error(
+            path,
+            line,
+            0,
+            format!("expected {expected} fields, found {got}"),
+            Some("check the delimiter and the quoting on that line"),
+        );
+    }
+    if msg.contains("UTF-8 error") && let Some(line) = num(" at line ") {
+        let field = num("in field ").map_or(0, |f| f + 1);
+        return read_error(path, line, field, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
+    }
     if let Some(line) = num("incorrect number of fields for line ") {
         let expected = num("expected ").unwrap_or(0);
         let got = msg.rsplit(' ').next().unwrap_or("?");
         return read_error(
             path,
-            line + shift,
+            line,
             0,
             format!("expected {expected} fields, found {got}"),
             Some("check the delimiter and the quoting on that line"),
@@ -294,7 +312,7 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
     }
     if let Some(line) = num("invalid UTF-8 data for line ") {
         let field = num(" and field ").unwrap_or(0);
-        return read_error(path, line + shift, field, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
+        return read_error(path, line, field, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
     }
     if msg.starts_with("Error while parsing value") || msg.starts_with("Error parsing column") {
         let line = num(" at line ").unwrap_or(0);

@@ -124,6 +124,18 @@ impl OfflineStore {
             AsOf::Version(v) => table.load_version(v as _).await,
             AsOf::Latest => table.load().await,
         };
+        // Delta resolves a time before the first commit to the first version;
+        // that version did not exist yet at that time.
+        let loaded = match (loaded, at) {
+            (Ok(()), AsOf::Time(t)) => {
+                let first = self.commits(asset, &table, Some(1)).await?;
+                match first.first().and_then(|c| c.committed_at) {
+                    Some(committed) if committed > t => Err(DeltaTableError::InvalidVersion(0)),
+                    _ => Ok(()),
+                }
+            }
+            (other, _) => other,
+        };
         match loaded {
             Ok(()) => Ok(table),
             Err(e) => match at {

@@ -158,3 +158,18 @@ fn csv_options_nulls_delimiters_and_time_zones() {
         "station,value,at\nA,1.5,2013-01-01T10:00:00Z\nB,,2013-07-01T09:00:00Z\nC,,2013-01-01T10:00:00Z\n"
     );
 }
+
+#[test]
+fn csv_errors_past_the_inferred_rows_keep_their_lines() {
+    // With inference limited to the first record, the bad lines are met by the
+    // reader itself, not by inference: positions must be the same.
+    let p = csv_project(b"a,b,c\n1,2,3\n4,5,6\n7,8\n", "infer_rows = 1\n");
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("bad.csv:4: expected 3 fields, found 2"), "{err}");
+    let p = csv_project(b"a,b\n1,2\n3,x\n", "infer_rows = 1\n");
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("bad.csv:3:2: `x` is not a valid Int64"), "{err}");
+    let p = csv_project(b"a,b\n1,ok\n2,caf\xe9\n", "infer_rows = 1\n");
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("bad.csv:3:2: invalid UTF-8"), "{err}");
+}
