@@ -6,8 +6,14 @@ use anyhow::{Context, bail};
 
 const FILES: &[(&str, &str)] = &[
     ("sluice.toml", include_str!("../templates/init/sluice.toml")),
-    ("data/airlines.csv", include_str!("../templates/init/data/airlines.csv")),
-    ("sql/carriers.sql", include_str!("../templates/init/sql/carriers.sql")),
+    (
+        "data/airlines.csv",
+        include_str!("../templates/init/data/airlines.csv"),
+    ),
+    (
+        "sql/carriers.sql",
+        include_str!("../templates/init/sql/carriers.sql"),
+    ),
     (".gitignore", ".sluice/\n"),
 ];
 
@@ -28,7 +34,8 @@ pub fn init(dir: &Path) -> anyhow::Result<()> {
     for (path, text) in FILES {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let text = text.replace("{{name}}", &name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

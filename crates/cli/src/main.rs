@@ -105,7 +105,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -144,7 +147,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init { .. } => unreachable!("handled above"),
         Command::Check => match sluice_runner::check(&ws.project).await {
             Ok(()) => {
-                let sources = ws.project.assets.values().filter(|a| a.kind() == sluice_core::AssetKind::Source).count();
+                let sources = ws
+                    .project
+                    .assets
+                    .values()
+                    .filter(|a| a.kind() == sluice_core::AssetKind::Source)
+                    .count();
                 println!(
                     "ok: {} assets ({} sources, {} tables) plan without errors",
                     ws.project.assets.len(),
@@ -175,7 +183,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 output::print_summary(&summary);
             }
-            Ok(if summary.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if summary.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Query {
             sql,
@@ -190,7 +202,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let batches = sluice_runner::query(&ws, &sql, as_of).await?;
             let mut out: Box<dyn std::io::Write> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot write {}", path.display()))?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
@@ -202,7 +215,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
                 return Err(sluice_runner::Error::UnknownAssets {
                     names: vec![asset],
-                    known: ws.project.order.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+                    known: ws
+                        .project
+                        .order
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 }
                 .into());
             }

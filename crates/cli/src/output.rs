@@ -1,8 +1,8 @@
 //! What the binary prints: progress while running, summary tables, query results.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -61,7 +61,9 @@ impl Observer for Progress {
                 bar.set_prefix(asset.to_string());
                 bar.set_message(format!("{kind}: working"));
                 bar.enable_steady_tick(Duration::from_millis(120));
-                bars.lock().unwrap_or_else(|p| p.into_inner()).insert(asset.to_string(), bar);
+                bars.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(asset.to_string(), bar);
             }
             None => eprintln!("[sluice] {asset}: started ({kind})"),
         }
@@ -70,11 +72,13 @@ impl Observer for Progress {
     fn finished(&self, outcome: &AssetOutcome) {
         match &self.bars {
             Some((multi, bars)) => {
-                let bar = bars.lock().unwrap_or_else(|p| p.into_inner()).remove(&outcome.name);
+                let bar = bars
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&outcome.name);
                 let line = format!("{:<24} {}", outcome.name, describe(outcome));
-                match bar {
-                    Some(bar) => bar.finish_and_clear(),
-                    None => {}
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
                 }
                 let _ = multi.println(line);
             }
@@ -89,7 +93,8 @@ fn seconds(ms: u64) -> String {
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
     t
 }
 
@@ -99,7 +104,17 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 /// The table printed at the end of `sluice run`.
 pub fn print_summary(summary: &RunSummary) {
-    let mut t = table(&["asset", "kind", "status", "version", "rows in", "rows out", "quarantined", "time", "error"]);
+    let mut t = table(&[
+        "asset",
+        "kind",
+        "status",
+        "version",
+        "rows in",
+        "rows out",
+        "quarantined",
+        "time",
+        "error",
+    ]);
     for a in &summary.assets {
         let error: String = a.error.as_deref().unwrap_or("").chars().take(300).collect();
         t.add_row(vec![
@@ -125,8 +140,16 @@ pub fn print_summary(summary: &RunSummary) {
         count(AssetStatus::Blocked),
         seconds(summary.duration_ms)
     );
-    for a in summary.assets.iter().filter(|a| a.status == AssetStatus::Failed) {
-        eprintln!("error: `{}` failed: {}", a.name, a.error.as_deref().unwrap_or(""));
+    for a in summary
+        .assets
+        .iter()
+        .filter(|a| a.status == AssetStatus::Failed)
+    {
+        eprintln!(
+            "error: `{}` failed: {}",
+            a.name,
+            a.error.as_deref().unwrap_or("")
+        );
     }
 }
 
@@ -150,10 +173,21 @@ pub fn print_history(history: &[VersionInfo], json: bool) -> anyhow::Result<()> 
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let mut t = table(&["version", "committed at", "operation", "rows", "run", "inputs"]);
+    let mut t = table(&[
+        "version",
+        "committed at",
+        "operation",
+        "rows",
+        "run",
+        "inputs",
+    ]);
     for v in history {
         let inputs = v.meta.as_ref().map_or(String::new(), |m| {
-            m.inputs.iter().map(|(k, v)| format!("{k}@{v}")).collect::<Vec<_>>().join(" ")
+            m.inputs
+                .iter()
+                .map(|(k, v)| format!("{k}@{v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         });
         t.add_row(vec![
             v.version.to_string(),
@@ -234,7 +268,9 @@ pub fn print_runs(ws: &Workspace, runs: &[RunRecord], json: bool) -> anyhow::Res
         t.add_row(vec![
             r.id.to_string(),
             r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            opt(r.finished_at.map(|f| seconds((f - r.started_at).num_milliseconds().max(0) as u64))),
+            opt(r
+                .finished_at
+                .map(|f| seconds((f - r.started_at).num_milliseconds().max(0) as u64))),
             r.state.as_str().to_string(),
             opt(r.profile.clone()),
             r.counts.clone(),
@@ -245,25 +281,32 @@ pub fn print_runs(ws: &Workspace, runs: &[RunRecord], json: bool) -> anyhow::Res
 }
 
 /// Query results in the chosen format.
-pub fn write_batches(out: &mut dyn std::io::Write, batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+pub fn write_batches(
+    out: &mut dyn std::io::Write,
+    batches: &[RecordBatch],
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Table => {
             let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)?;
             writeln!(out, "{text}")?;
         }
         Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             for b in batches {
                 writer.write(b)?;
             }
         }
         Format::Json => {
-            let mut writer = datafusion::arrow::json::ArrayWriter::new(out);
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut *out);
             for b in batches {
                 writer.write(b)?;
             }
             writer.finish()?;
             drop(writer);
+            writeln!(out)?;
         }
     }
     Ok(())

@@ -93,10 +93,15 @@ pub fn invalid_column_name(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("a column needs a name".into());
     }
-    let bad: String = name.chars().filter(|c| " ,;{}()\n\t=".contains(*c)).collect();
+    let bad: String = name
+        .chars()
+        .filter(|c| " ,;{}()\n\t=".contains(*c))
+        .collect();
     if bad.is_empty() {
         None
     } else {
-        Some(format!("column name `{name}` has characters stored tables cannot hold ({bad:?})"))
+        Some(format!(
+            "column name `{name}` has characters stored tables cannot hold ({bad:?})"
+        ))
     }
 }

@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn accepts_sql_identifiers_and_rejects_the_rest() {
         for ok in ["flights", "daily_delays", "_x1"] {
-            assert_eq!(AssetName::new(ok).map(|n| n.to_string()), Ok(ok.to_string()));
+            assert_eq!(
+                AssetName::new(ok).map(|n| n.to_string()),
+                Ok(ok.to_string())
+            );
         }
         for bad in ["", "Flights", "1x", "a-b", "a b", "x__quarantine"] {
             assert!(AssetName::new(bad).is_err(), "{bad:?} should be rejected");

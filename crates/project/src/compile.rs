@@ -68,7 +68,7 @@ impl Asset {
 #[derive(Debug, Clone)]
 pub enum Definition {
     /// Files read from outside.
-    Source(SourceDef),
+    Source(Box<SourceDef>),
     /// A SQL query over other assets.
     Table(TableDef),
 }
@@ -143,11 +143,13 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                 let known: Vec<_> = raw.profiles.keys().map(String::as_str).collect();
                 let at = offset.map_or(header.clone(), |o| raw.location(o));
                 diags.push(
-                    Diagnostic::new(at, format!("unknown profile `{name}`")).with_help(if known.is_empty() {
-                        "define it as `[profiles.NAME]` in the project file".to_string()
-                    } else {
-                        format!("the profiles are: {}", known.join(", "))
-                    }),
+                    Diagnostic::new(at, format!("unknown profile `{name}`")).with_help(
+                        if known.is_empty() {
+                            "define it as `[profiles.NAME]` in the project file".to_string()
+                        } else {
+                            format!("the profiles are: {}", known.join(", "))
+                        },
+                    ),
                 );
                 None
             }
@@ -185,10 +187,13 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
     let mut seen: BTreeMap<String, AssetKind> = BTreeMap::new();
     let mut check_name = |name: &str, kind: AssetKind, at: &Location, diags: &mut Diagnostics| {
         if let Some(other) = seen.get(name) {
-            diags.push(Diagnostic::new(
-                at.clone(),
-                format!("`{name}` is defined both as a {other} and as a {kind}"),
-            ).with_help("asset names are shared by all kinds; rename one of them"));
+            diags.push(
+                Diagnostic::new(
+                    at.clone(),
+                    format!("`{name}` is defined both as a {other} and as a {kind}"),
+                )
+                .with_help("asset names are shared by all kinds; rename one of them"),
+            );
             return None;
         }
         seen.insert(name.to_string(), kind);
@@ -209,12 +214,18 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
         let config = entry.value.clone();
         let path_at = raw.location(config.path.span().start);
         let pattern = raw.dir.join(config.path.get_ref());
-        let format = match config.format.or_else(|| format_of(Path::new(config.path.get_ref()))) {
+        let format = match config
+            .format
+            .or_else(|| format_of(Path::new(config.path.get_ref())))
+        {
             Some(f) => f,
             None => {
                 diags.push(
-                    Diagnostic::new(path_at.clone(), format!("cannot tell the format of `{}`", config.path.get_ref()))
-                        .with_help("add `format = \"csv\"`, `\"json\"` or `\"parquet\"`"),
+                    Diagnostic::new(
+                        path_at.clone(),
+                        format!("cannot tell the format of `{}`", config.path.get_ref()),
+                    )
+                    .with_help("add `format = \"csv\"`, `\"json\"` or `\"parquet\"`"),
                 );
                 continue;
             }
@@ -227,8 +238,11 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
         };
         match def.files() {
             Ok(files) if files.is_empty() => diags.push(
-                Diagnostic::new(path_at, format!("no file matches `{}`", def.config.path.get_ref()))
-                    .with_help("check the path; it is relative to the project folder"),
+                Diagnostic::new(
+                    path_at,
+                    format!("no file matches `{}`", def.config.path.get_ref()),
+                )
+                .with_help("check the path; it is relative to the project folder"),
             ),
             Ok(_) => {}
             Err(e) => diags.push(Diagnostic::new(path_at, e)),
@@ -244,7 +258,7 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
             Asset {
                 name: asset_name,
                 location: at,
-                definition: Definition::Source(def),
+                definition: Definition::Source(Box::new(def)),
                 inputs: vec![],
                 fingerprint,
                 description,
@@ -335,8 +349,11 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                         );
                     } else if !names.contains(&r.name) {
                         diags.push(
-                            Diagnostic::new(at, format!("unknown asset `{}` in table `{}`", r.name, asset.name))
-                                .with_help(suggest(&r.name, &names)),
+                            Diagnostic::new(
+                                at,
+                                format!("unknown asset `{}` in table `{}`", r.name, asset.name),
+                            )
+                            .with_help(suggest(&r.name, &names)),
                         );
                     } else if let Ok(n) = AssetName::new(&r.name)
                         && assets.contains_key(&n)
@@ -348,8 +365,11 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                 resolved.insert(asset.name.clone(), inputs);
             }
             Err(e) => diags.push(
-                Diagnostic::new(def.origin.locate(e.line, e.column), format!("SQL of table `{}`: {}", asset.name, e.message))
-                    .with_help("fix the query; `sluice check` plans every table without running it"),
+                Diagnostic::new(
+                    def.origin.locate(e.line, e.column),
+                    format!("SQL of table `{}`: {}", asset.name, e.message),
+                )
+                .with_help("fix the query; `sluice check` plans every table without running it"),
             ),
         }
     }
@@ -365,8 +385,13 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
             let path: Vec<_> = cycle.iter().map(AssetName::as_str).collect();
             let at = assets[&cycle[0]].location.clone();
             diags.push(
-                Diagnostic::new(at, format!("the assets form a cycle: {}", path.join(" -> ")))
-                    .with_help("an asset cannot read itself, directly or through others; break the cycle"),
+                Diagnostic::new(
+                    at,
+                    format!("the assets form a cycle: {}", path.join(" -> ")),
+                )
+                .with_help(
+                    "an asset cannot read itself, directly or through others; break the cycle",
+                ),
             );
             vec![]
         }
@@ -384,7 +409,12 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
     })
 }
 
-fn check_source_options(config: &SourceSection, format: FileFormat, at: &Location, diags: &mut Diagnostics) {
+fn check_source_options(
+    config: &SourceSection,
+    format: FileFormat,
+    at: &Location,
+    diags: &mut Diagnostics,
+) {
     let csv_only = [
         ("delimiter", config.delimiter.is_some()),
         ("quote", config.quote.is_some()),
@@ -406,9 +436,10 @@ fn check_source_options(config: &SourceSection, format: FileFormat, at: &Locatio
         if let Some(c) = c
             && !c.is_ascii()
         {
-            diags.push(
-                Diagnostic::new(at.clone(), format!("`{key}` must be one ASCII character, not `{c}`")),
-            );
+            diags.push(Diagnostic::new(
+                at.clone(),
+                format!("`{key}` must be one ASCII character, not `{c}`"),
+            ));
         }
     }
 }
@@ -468,7 +499,11 @@ fn suggest(name: &str, names: &BTreeSet<String>) -> String {
         None if names.is_empty() => "the project defines no assets yet".to_string(),
         None => format!(
             "the assets are: {}",
-            names.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+            names
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -479,7 +514,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -487,7 +524,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Orders assets so that each comes after its inputs; on a cycle, returns one cycle.
-fn topological_order(assets: &BTreeMap<AssetName, Asset>) -> Result<Vec<AssetName>, Vec<AssetName>> {
+fn topological_order(
+    assets: &BTreeMap<AssetName, Asset>,
+) -> Result<Vec<AssetName>, Vec<AssetName>> {
     let mut order = Vec::with_capacity(assets.len());
     let mut state: BTreeMap<&AssetName, u8> = BTreeMap::new(); // 1 = visiting, 2 = done
     fn visit<'a>(
@@ -501,7 +540,8 @@ fn topological_order(assets: &BTreeMap<AssetName, Asset>) -> Result<Vec<AssetNam
             Some(2) => return Ok(()),
             Some(_) => {
                 let start = stack.iter().position(|n| *n == name).unwrap_or(0);
-                let mut cycle: Vec<AssetName> = stack[start..].iter().map(|n| (*n).clone()).collect();
+                let mut cycle: Vec<AssetName> =
+                    stack[start..].iter().map(|n| (*n).clone()).collect();
                 cycle.push(name.clone());
                 return Err(cycle);
             }

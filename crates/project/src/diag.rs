@@ -57,7 +57,11 @@ impl Diagnostics {
 
     /// `Ok(value)` when nothing was found, else every problem.
     pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 
@@ -67,6 +71,10 @@ impl std::fmt::Display for Diagnostics {
             writeln!(f, "{d}")?;
         }
         let n = self.0.len();
-        write!(f, "{n} error{} in the project", if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{n} error{} in the project",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }

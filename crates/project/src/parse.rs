@@ -72,7 +72,10 @@ pub fn parse_project(dir: &Path) -> Result<RawProject, Diagnostics> {
         let valid = e.utf8_error().valid_up_to();
         let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
         let loc = Location::of_offset(&file, &prefix, valid);
-        Diagnostics(vec![Diagnostic::new(loc, "the project file is not valid UTF-8").with_help("save it as UTF-8")])
+        Diagnostics(vec![
+            Diagnostic::new(loc, "the project file is not valid UTF-8")
+                .with_help("save it as UTF-8"),
+        ])
     })?;
     parse_text(dir, &file, text)
 }
@@ -109,12 +112,34 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
             },
             "profiles" => {
                 let mut ignored = BTreeMap::new();
-                read_entries(value, key_offset, &mut profiles, &mut ignored, &mut diags, &toml_error, &loc)
+                read_entries(
+                    value,
+                    key_offset,
+                    &mut profiles,
+                    &mut ignored,
+                    &mut diags,
+                    &toml_error,
+                    &loc,
+                )
             }
-            "sources" => {
-                read_entries(value, key_offset, &mut sources, &mut broken, &mut diags, &toml_error, &loc)
-            }
-            "tables" => read_entries(value, key_offset, &mut tables, &mut broken, &mut diags, &toml_error, &loc),
+            "sources" => read_entries(
+                value,
+                key_offset,
+                &mut sources,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
+            "tables" => read_entries(
+                value,
+                key_offset,
+                &mut tables,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`"))
                     .with_help("the sections are `project`, `profiles`, `sources` and `tables`"),
@@ -147,7 +172,9 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
     }
 }
 
-fn deserialize<'a, T: Deserialize<'a>>(value: toml::Spanned<DeValue<'a>>) -> Result<T, toml::de::Error> {
+fn deserialize<'a, T: Deserialize<'a>>(
+    value: toml::Spanned<DeValue<'a>>,
+) -> Result<T, toml::de::Error> {
     T::deserialize(ValueDeserializer::from(value))
 }
 

@@ -27,7 +27,11 @@ impl SqlOrigin {
             return Location::new(&self.file, self.line, self.column);
         }
         if line <= 1 {
-            Location::new(&self.file, self.line, self.column + column.saturating_sub(1))
+            Location::new(
+                &self.file,
+                self.line,
+                self.column + column.saturating_sub(1),
+            )
         } else {
             Location::new(&self.file, self.line + line - 1, column)
         }
@@ -86,11 +90,12 @@ pub struct SqlSyntaxError {
 /// Parses one query and lists the tables it reads (common table expressions excluded).
 pub fn references(sql: &str) -> Result<Vec<Reference>, SqlSyntaxError> {
     let statement = parse_query(sql)?;
-    let (tables, _ctes) = resolve_table_references(&statement, true).map_err(|e| SqlSyntaxError {
-        message: e.to_string(),
-        line: 0,
-        column: 0,
-    })?;
+    let (tables, _ctes) =
+        resolve_table_references(&statement, true).map_err(|e| SqlSyntaxError {
+            message: e.to_string(),
+            line: 0,
+            column: 0,
+        })?;
     let DFStatement::Statement(inner) = &statement else {
         unreachable!("parse_query returns only SQL statements")
     };
@@ -152,7 +157,12 @@ pub fn parse_query(sql: &str) -> Result<DFStatement, SqlSyntaxError> {
             Ok(DFStatement::Statement(s))
         }
         Some(other) => {
-            let word = other.to_string().split_whitespace().next().unwrap_or_default().to_uppercase();
+            let word = other
+                .to_string()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_uppercase();
             Err(SqlSyntaxError {
                 message: format!(
                     "a table is defined by a query (SELECT, WITH or VALUES), not a `{word}` statement"
@@ -180,7 +190,10 @@ pub fn syntax_error(message: &str) -> SqlSyntaxError {
         .to_string();
     let number_after = |key: &str| -> Option<u64> {
         let at = message.rfind(key)? + key.len();
-        let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = message[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         digits.parse().ok()
     };
     let line = number_after("Line: ").unwrap_or(0);
@@ -204,7 +217,10 @@ mod tests {
     fn references_exclude_ctes_and_carry_positions() {
         let sql = "WITH x AS (SELECT * FROM flights)\nSELECT * FROM x JOIN Weather w ON true";
         let refs = references(sql).expect("parses");
-        let names: Vec<_> = refs.iter().map(|r| (r.name.as_str(), r.line, r.column)).collect();
+        let names: Vec<_> = refs
+            .iter()
+            .map(|r| (r.name.as_str(), r.line, r.column))
+            .collect();
         assert_eq!(names, vec![("flights", 1, 26), ("weather", 2, 22)]);
     }
 

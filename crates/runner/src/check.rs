@@ -26,8 +26,14 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
                 let def = def.clone();
                 match tokio::task::spawn_blocking(move || FileSource::open(&def)).await {
                     Ok(Ok(source)) => Ok(source.schema()),
-                    Ok(Err(e)) => Err(Diagnostic::new(asset.location.clone(), format!("source `{name}`: {e}"))),
-                    Err(e) => Err(Diagnostic::new(asset.location.clone(), format!("internal error: {e}"))),
+                    Ok(Err(e)) => Err(Diagnostic::new(
+                        asset.location.clone(),
+                        format!("source `{name}`: {e}"),
+                    )),
+                    Err(e) => Err(Diagnostic::new(
+                        asset.location.clone(),
+                        format!("internal error: {e}"),
+                    )),
                 }
             }
             Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def)
@@ -36,7 +42,8 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
         };
         match schema {
             Ok(schema) => {
-                if let Err(e) = ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(schema))) {
+                if let Err(e) = ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(schema)))
+                {
                     diags.push(Diagnostic::new(asset.location.clone(), e.strip_backtrace()));
                 }
             }

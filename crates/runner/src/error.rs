@@ -8,9 +8,9 @@ pub enum Error {
     /// The project has errors.
     #[error("{0}")]
     Project(#[from] Diagnostics),
-    /// The store failed.
+    /// The store failed (boxed: Delta's errors are large).
     #[error(transparent)]
-    Store(#[from] sluice_store::Error),
+    Store(Box<sluice_store::Error>),
     /// Names that are not assets of the project.
     #[error("unknown asset{} {}\n  help: the assets are: {known}", if names.len() == 1 { "" } else { "s" }, names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
     UnknownAssets {
@@ -23,9 +23,17 @@ pub enum Error {
     #[error("query: {0}")]
     Query(String),
     /// A `--as-of` value could not be read.
-    #[error("`{0}` is neither a version number nor a time\n  help: write a version such as `3`, or a time such as `2026-11-22T10:00:00Z` or `2026-11-22`")]
+    #[error(
+        "`{0}` is neither a version number nor a time\n  help: write a version such as `3`, or a time such as `2026-11-22T10:00:00Z` or `2026-11-22`"
+    )]
     AsOf(String),
 }
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<sluice_store::Error> for Error {
+    fn from(e: sluice_store::Error) -> Self {
+        Error::Store(Box::new(e))
+    }
+}

@@ -24,7 +24,9 @@ pub fn parse_as_of(s: &str) -> Result<AsOf> {
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(AsOf::Time(d.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc()));
+        return Ok(AsOf::Time(
+            d.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc(),
+        ));
     }
     Err(Error::AsOf(s.to_string()))
 }
@@ -53,7 +55,13 @@ pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordB
     if !unknown.is_empty() {
         return Err(Error::UnknownAssets {
             names: unknown,
-            known: ws.project.order.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+            known: ws
+                .project
+                .order
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     let options = SQLOptions::new()
@@ -64,5 +72,7 @@ pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordB
         .sql_with_options(sql, options)
         .await
         .map_err(|e| Error::Query(e.strip_backtrace()))?;
-    df.collect().await.map_err(|e| Error::Query(e.strip_backtrace()))
+    df.collect()
+        .await
+        .map_err(|e| Error::Query(e.strip_backtrace()))
 }

@@ -70,12 +70,23 @@ pub trait Observer: Send + Sync {
 impl Observer for () {}
 
 /// Runs `targets` (all assets when empty) and everything upstream of them.
-pub async fn run(ws: Arc<Workspace>, targets: &[String], observer: Arc<dyn Observer>) -> Result<RunSummary> {
+pub async fn run(
+    ws: Arc<Workspace>,
+    targets: &[String],
+    observer: Arc<dyn Observer>,
+) -> Result<RunSummary> {
     let project = &ws.project;
-    let order = project.closure(targets).map_err(|names| Error::UnknownAssets {
-        names,
-        known: project.order.iter().map(AssetName::as_str).collect::<Vec<_>>().join(", "),
-    })?;
+    let order = project
+        .closure(targets)
+        .map_err(|names| Error::UnknownAssets {
+            names,
+            known: project
+                .order
+                .iter()
+                .map(AssetName::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
     let _lock = RunLock::acquire(&project.warehouse)?;
     let run_id = ws.metadata.begin_run(project.profile.as_deref(), targets)?;
     let started = Instant::now();
@@ -94,7 +105,11 @@ pub async fn run(ws: Arc<Workspace>, targets: &[String], observer: Arc<dyn Obser
                     continue;
                 }
                 let asset = &project.assets[name];
-                let inputs: Vec<&AssetName> = asset.inputs.iter().filter(|i| wanted.contains(*i)).collect();
+                let inputs: Vec<&AssetName> = asset
+                    .inputs
+                    .iter()
+                    .filter(|i| wanted.contains(*i))
+                    .collect();
                 if !inputs.iter().all(|i| outcomes.contains_key(*i)) {
                     continue;
                 }
@@ -121,7 +136,12 @@ pub async fn run(ws: Arc<Workspace>, targets: &[String], observer: Arc<dyn Obser
                 let input_versions: BTreeMap<String, u64> = asset
                     .inputs
                     .iter()
-                    .filter_map(|i| outcomes.get(i).and_then(|o| o.version).map(|v| (i.to_string(), v)))
+                    .filter_map(|i| {
+                        outcomes
+                            .get(i)
+                            .and_then(|o| o.version)
+                            .map(|v| (i.to_string(), v))
+                    })
                     .collect();
                 observer.started(name, asset.kind());
                 let ws = ws.clone();
@@ -157,8 +177,14 @@ pub async fn run(ws: Arc<Workspace>, targets: &[String], observer: Arc<dyn Obser
 
     let assets: Vec<AssetOutcome> = order.iter().filter_map(|n| outcomes.remove(n)).collect();
     let ok = assets.iter().all(|a| a.status.is_ok());
-    ws.metadata
-        .finish_run(run_id, if ok { RunState::Succeeded } else { RunState::Failed })?;
+    ws.metadata.finish_run(
+        run_id,
+        if ok {
+            RunState::Succeeded
+        } else {
+            RunState::Failed
+        },
+    )?;
     Ok(RunSummary {
         run_id,
         ok,
@@ -183,7 +209,10 @@ fn record(ws: &Workspace, run_id: i64, o: &AssetOutcome, inputs: &BTreeMap<Strin
         error: o.error.clone(),
     };
     if let Err(e) = ws.metadata.record_attempt(&attempt) {
-        tracing::warn!("could not record the attempt of `{}` in the run log: {e}", o.name);
+        tracing::warn!(
+            "could not record the attempt of `{}` in the run log: {e}",
+            o.name
+        );
     }
 }
 
@@ -202,7 +231,9 @@ fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>)
 }
 
 /// The fingerprint a source would have now: definition plus file contents.
-pub(crate) async fn source_fingerprint(asset: &Asset) -> std::result::Result<(FileSource, String), String> {
+pub(crate) async fn source_fingerprint(
+    asset: &Asset,
+) -> std::result::Result<(FileSource, String), String> {
     let Definition::Source(def) = &asset.definition else {
         return Err(format!("`{}` is not a source", asset.name));
     };
@@ -226,7 +257,12 @@ pub(crate) fn table_fingerprint(asset: &Asset, inputs: &BTreeMap<String, u64>) -
     fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-fn up_to_date(asset: &Asset, latest: &Option<VersionInfo>, fp: &str, started: Instant) -> Option<AssetOutcome> {
+fn up_to_date(
+    asset: &Asset,
+    latest: &Option<VersionInfo>,
+    fp: &str,
+    started: Instant,
+) -> Option<AssetOutcome> {
     let latest = latest.as_ref()?;
     if latest.meta.as_ref()?.fingerprint != fp {
         return None;
@@ -245,7 +281,12 @@ fn up_to_date(asset: &Asset, latest: &Option<VersionInfo>, fp: &str, started: In
     })
 }
 
-async fn materialize(ws: &Workspace, asset: &Asset, run_id: i64, inputs: &BTreeMap<String, u64>) -> AssetOutcome {
+async fn materialize(
+    ws: &Workspace,
+    asset: &Asset,
+    run_id: i64,
+    inputs: &BTreeMap<String, u64>,
+) -> AssetOutcome {
     let started = Instant::now();
     let name = asset.name.as_str();
     let latest = match ws.store.latest(name).await {
@@ -274,7 +315,11 @@ async fn materialize(ws: &Workspace, asset: &Asset, run_id: i64, inputs: &BTreeM
                 return done;
             }
             for (input, version) in inputs {
-                let provider = match ws.store.provider(input, AsOf::Version(*version), &ctx.state()).await {
+                let provider = match ws
+                    .store
+                    .provider(input, AsOf::Version(*version), &ctx.state())
+                    .await
+                {
                     Ok(p) => p,
                     Err(e) => return failed(asset, started, e.to_string(), previous),
                 };
@@ -357,5 +402,8 @@ fn find_source_error(e: &DataFusionError) -> Option<String> {
 fn from_boxed(x: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<String> {
     x.downcast_ref::<sluice_source::Error>()
         .map(ToString::to_string)
-        .or_else(|| x.downcast_ref::<DataFusionError>().and_then(find_source_error))
+        .or_else(|| {
+            x.downcast_ref::<DataFusionError>()
+                .and_then(find_source_error)
+        })
 }

@@ -39,7 +39,10 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
     for name in &ws.project.order {
         let asset = &ws.project.assets[name];
         let latest = ws.store.latest(name.as_str()).await?;
-        let recorded = latest.as_ref().and_then(|l| l.meta.as_ref()).map(|m| m.fingerprint.clone());
+        let recorded = latest
+            .as_ref()
+            .and_then(|l| l.meta.as_ref())
+            .map(|m| m.fingerprint.clone());
         let reason = match (&latest, &asset.definition) {
             (None, _) => Some("never built".to_string()),
             (Some(_), Definition::Source(_)) => match source_fingerprint(asset).await {
@@ -48,13 +51,23 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
                 Err(e) => Some(format!("cannot read its files: {e}")),
             },
             (Some(_), Definition::Table(_)) => {
-                if let Some(up) = asset.inputs.iter().find(|i| stale_names.contains(&i.to_string())) {
+                if let Some(up) = asset
+                    .inputs
+                    .iter()
+                    .find(|i| stale_names.contains(&i.to_string()))
+                {
                     Some(format!("upstream `{up}` is stale"))
                 } else {
                     let inputs: BTreeMap<String, u64> = asset
                         .inputs
                         .iter()
-                        .filter_map(|i| versions.get(i.as_str()).copied().flatten().map(|v| (i.to_string(), v)))
+                        .filter_map(|i| {
+                            versions
+                                .get(i.as_str())
+                                .copied()
+                                .flatten()
+                                .map(|v| (i.to_string(), v))
+                        })
                         .collect();
                     if Some(table_fingerprint(asset, &inputs)) == recorded {
                         None

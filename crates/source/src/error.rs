@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The path or glob matched no file.
-    #[error("no file matches `{pattern}`\n  help: check the source's `path`; it is relative to the project folder")]
+    #[error(
+        "no file matches `{pattern}`\n  help: check the source's `path`; it is relative to the project folder"
+    )]
     NoFiles {
         /// The path or glob.
         pattern: String,
@@ -34,7 +36,9 @@ pub enum Error {
         path: PathBuf,
     },
     /// A column's type in `columns` is not a type word sluice knows.
-    #[error("column `{column}`: unknown type `{word}`\n  help: use one of string, bool, int8, int16, int32, int64, float32, float64, date, timestamp, decimal(P,S)")]
+    #[error(
+        "column `{column}`: unknown type `{word}`\n  help: use one of string, bool, int8, int16, int32, int64, float32, float64, date, timestamp, decimal(P,S)"
+    )]
     UnknownType {
         /// The column.
         column: String,

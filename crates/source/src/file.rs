@@ -62,12 +62,15 @@ impl FileSource {
         let timezone = config.timezone.clone().unwrap_or_else(|| "UTC".to_string());
         let reader = match def.format {
             FileFormat::Csv => {
-                let tsv = first.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+                let tsv = first
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
                 let default_delimiter = if tsv { '\t' } else { ',' };
                 let null_regex = if config.null.is_empty() {
                     None
                 } else {
-                    let alternatives: Vec<_> = config.null.iter().map(|s| regex::escape(s)).collect();
+                    let alternatives: Vec<_> =
+                        config.null.iter().map(|s| regex::escape(s)).collect();
                     Some(
                         regex::Regex::new(&format!("^(?:{}|)$", alternatives.join("|")))
                             .expect("escaped alternatives always form a valid regex"),
@@ -89,12 +92,20 @@ impl FileSource {
             None => Some(DEFAULT_INFER_ROWS),
         };
         let inferred = reader.infer(first, infer_rows)?;
-        let mut fields: Vec<Field> = inferred.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = inferred
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         if let Some(names) = &config.names {
             if names.len() != fields.len() {
                 return Err(Error::SchemaMismatch {
                     path: first.clone(),
-                    message: format!("`names` lists {} columns but the file has {}", names.len(), fields.len()),
+                    message: format!(
+                        "`names` lists {} columns but the file has {}",
+                        names.len(),
+                        fields.len()
+                    ),
                 });
             }
             for (f, n) in fields.iter_mut().zip(names) {
@@ -111,7 +122,11 @@ impl FileSource {
                 return Err(Error::UnknownColumn {
                     path: first.clone(),
                     column: column.clone(),
-                    available: fields.iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+                    available: fields
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             };
             fields[i] = fields[i].clone().with_data_type(ty);
@@ -164,7 +179,10 @@ impl FileSource {
     pub fn content_hash(&self) -> Result<String> {
         let mut hasher = blake3::Hasher::new();
         for path in &self.files {
-            let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
             hasher.update(name.as_bytes());
             hasher.update(&[0]);
             let file = std::fs::File::open(path).map_err(|source| Error::Open {
@@ -193,7 +211,10 @@ impl FileSource {
                 }) as _
             })
             .collect();
-        Ok(Arc::new(StreamingTable::try_new(self.schema.clone(), partitions)?))
+        Ok(Arc::new(StreamingTable::try_new(
+            self.schema.clone(),
+            partitions,
+        )?))
     }
 }
 

@@ -10,7 +10,9 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::csv::reader::Format as CsvFormat;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::arrow::json::reader::{ReaderBuilder as JsonReaderBuilder, infer_json_schema, infer_json_schema_from_iterator};
+use datafusion::arrow::json::reader::{
+    ReaderBuilder as JsonReaderBuilder, infer_json_schema, infer_json_schema_from_iterator,
+};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use regex::Regex;
 
@@ -94,15 +96,21 @@ impl Reader {
                 }
             }
             Reader::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?")))?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+                    read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?"))
+                })?;
                 Ok(builder.schema().as_ref().clone())
             }
         }
     }
 
     /// Reads `path` with `schema`, handing each batch to `emit` until it returns false.
-    pub fn read(&self, path: &Path, schema: &SchemaRef, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
+    pub fn read(
+        &self,
+        path: &Path,
+        schema: &SchemaRef,
+        emit: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<()> {
         let file = open(path)?;
         match self {
             Reader::Csv(o) => {
@@ -127,9 +135,20 @@ impl Reader {
                         .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
                     for (i, chunk) in values.chunks(BATCH_SIZE).enumerate() {
                         decoder.serialize(chunk).map_err(|e| {
-                            read_error(path, 0, 0, format!("in the array's elements from #{}: {e}", i * BATCH_SIZE + 1), None)
+                            read_error(
+                                path,
+                                0,
+                                0,
+                                format!(
+                                    "in the array's elements from #{}: {e}",
+                                    i * BATCH_SIZE + 1
+                                ),
+                                None,
+                            )
                         })?;
-                        if let Some(batch) = decoder.flush().map_err(|e| read_error(path, 0, 0, e.to_string(), None))?
+                        if let Some(batch) = decoder
+                            .flush()
+                            .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?
                             && !emit(batch)
                         {
                             break;
@@ -155,16 +174,20 @@ impl Reader {
             Reader::Parquet => {
                 let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                     .and_then(|b| b.with_batch_size(BATCH_SIZE).build())
-                    .map_err(|e| read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?")))?;
+                    .map_err(|e| {
+                        read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?"))
+                    })?;
                 for batch in reader {
                     let batch = batch.map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
                     let batch = if batch.schema().fields() == schema.fields() {
                         batch
                     } else {
-                        RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| Error::SchemaMismatch {
-                            path: path.to_path_buf(),
-                            message: e.to_string(),
-                        })?
+                        RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(
+                            |e| Error::SchemaMismatch {
+                                path: path.to_path_buf(),
+                                message: e.to_string(),
+                            },
+                        )?
                     };
                     if !emit(batch) {
                         break;
@@ -183,7 +206,13 @@ fn io_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-fn read_error(path: &Path, line: usize, column: usize, message: String, help: Option<&str>) -> Error {
+fn read_error(
+    path: &Path,
+    line: usize,
+    column: usize,
+    message: String,
+    help: Option<&str>,
+) -> Error {
     Error::Read {
         path: path.to_path_buf(),
         line,
@@ -237,8 +266,17 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
         let text = match std::str::from_utf8(&line) {
             Ok(t) => t,
             Err(e) => {
-                let column = String::from_utf8_lossy(&line[..e.valid_up_to()]).chars().count() + 1;
-                return read_error(path, number, column, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
+                let column = String::from_utf8_lossy(&line[..e.valid_up_to()])
+                    .chars()
+                    .count()
+                    + 1;
+                return read_error(
+                    path,
+                    number,
+                    column,
+                    "invalid UTF-8".into(),
+                    Some("convert the file to UTF-8"),
+                );
             }
         };
         if text.trim().is_empty() {
@@ -262,7 +300,13 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
             }
         }
     }
-    read_error(path, 0, 0, strip_arrow_prefix(&error.to_string()).to_string(), None)
+    read_error(
+        path,
+        0,
+        0,
+        strip_arrow_prefix(&error.to_string()).to_string(),
+        None,
+    )
 }
 
 fn strip_arrow_prefix(s: &str) -> &str {
@@ -279,7 +323,12 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
     let msg = strip_arrow_prefix(&text);
     let num = |after: &str| -> Option<usize> {
         let at = msg.find(after)? + after.len();
-        msg[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+        msg[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
     };
     let shift = usize::from(header);
     // Schema inference goes through the `csv` crate, whose lines are already
@@ -295,9 +344,17 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
             Some("check the delimiter and the quoting on that line"),
         );
     }
-    if msg.contains("UTF-8 error") && let Some(line) = num(" at line ") {
+    if msg.contains("UTF-8 error")
+        && let Some(line) = num(" at line ")
+    {
         let field = num("in field ").map_or(0, |f| f + 1);
-        return read_error(path, line, field, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
+        return read_error(
+            path,
+            line,
+            field,
+            "invalid UTF-8".into(),
+            Some("convert the file to UTF-8"),
+        );
     }
     if let Some(line) = num("incorrect number of fields for line ") {
         let expected = num("expected ").unwrap_or(0);
@@ -312,11 +369,19 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
     }
     if let Some(line) = num("invalid UTF-8 data for line ") {
         let field = num(" and field ").unwrap_or(0);
-        return read_error(path, line, field, "invalid UTF-8".into(), Some("convert the file to UTF-8"));
+        return read_error(
+            path,
+            line,
+            field,
+            "invalid UTF-8".into(),
+            Some("convert the file to UTF-8"),
+        );
     }
     if msg.starts_with("Error while parsing value") || msg.starts_with("Error parsing column") {
         let line = num(" at line ").unwrap_or(0);
-        let column = num("for column ").or_else(|| num("Error parsing column ")).map_or(0, |c| c + 1);
+        let column = num("for column ")
+            .or_else(|| num("Error parsing column "))
+            .map_or(0, |c| c + 1);
         let value = msg
             .strip_prefix("Error while parsing value '")
             .and_then(|rest| rest.split_once("' as type '"))
@@ -334,7 +399,9 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
             line + shift,
             column,
             message,
-            Some("fix the value, declare the column's type in `columns`, or list the marker in `null`"),
+            Some(
+                "fix the value, declare the column's type in `columns`, or list the marker in `null`",
+            ),
         );
     }
     read_error(path, 0, 0, msg.to_string(), None)

@@ -40,7 +40,10 @@ mod tests {
     #[test]
     fn type_words() {
         assert_eq!(parse_type("Int64", "UTC"), Some(DataType::Int64));
-        assert_eq!(parse_type("decimal(10, 2)", "UTC"), Some(DataType::Decimal128(10, 2)));
+        assert_eq!(
+            parse_type("decimal(10, 2)", "UTC"),
+            Some(DataType::Decimal128(10, 2))
+        );
         assert_eq!(parse_type("timestamp", "UTC"), Some(timestamp_in("UTC")));
         assert_eq!(parse_type("integr", "UTC"), None);
     }

@@ -140,9 +140,12 @@ impl Metadata {
             source,
         };
         let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -275,12 +278,17 @@ impl Metadata {
 
     /// The newest run id, if any.
     pub fn last_run_id(&self) -> Result<Option<i64>> {
-        self.with(|c| c.query_row("SELECT max(id) FROM runs", [], |r| r.get(0)).optional().map(Option::flatten))
+        self.with(|c| {
+            c.query_row("SELECT max(id) FROM runs", [], |r| r.get(0))
+                .optional()
+                .map(Option::flatten)
+        })
     }
 }
 
 fn parse_time(s: String) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&s).map_or_else(|_| DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(&s)
+        .map_or_else(|_| DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::common::Column;
 use datafusion::datasource::TableProvider;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
-use datafusion::common::Column;
 use deltalake_core::delta_datafusion::planner::DeltaPlanner;
+use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::operations::write::SchemaMode;
 use deltalake_core::parquet::basic::{Compression, ZstdLevel};
 use deltalake_core::parquet::file::properties::WriterProperties;
 use deltalake_core::protocol::SaveMode;
-use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -116,12 +116,12 @@ impl OfflineStore {
         let builder = DeltaTableBuilder::from_url(self.url(asset)?).map_err(open_err)?;
         let builder = match at {
             AsOf::Latest | AsOf::Time(_) => builder,
-            AsOf::Version(v) => builder.with_version(v as _),
+            AsOf::Version(v) => builder.with_version(v),
         };
         let mut table = builder.build().map_err(open_err)?;
         let loaded = match at {
             AsOf::Time(t) => table.load_with_datetime(t).await,
-            AsOf::Version(v) => table.load_version(v as _).await,
+            AsOf::Version(v) => table.load_version(v).await,
             AsOf::Latest => table.load().await,
         };
         // Delta resolves a time before the first commit to the first version;
@@ -151,7 +151,10 @@ impl OfflineStore {
                         asset: asset.to_string(),
                         wanted,
                         help: match latest {
-                            Some(l) => format!("its versions go up to {} (see `sluice history {asset}`)", l.version),
+                            Some(l) => format!(
+                                "its versions go up to {} (see `sluice history {asset}`)",
+                                l.version
+                            ),
                             None => "it has no versions yet".into(),
                         },
                     })
@@ -166,7 +169,11 @@ impl OfflineStore {
             return Ok(None);
         }
         let table = Box::pin(self.open(asset, AsOf::Latest)).await?;
-        Ok(self.commits(asset, &table, Some(1)).await?.into_iter().next())
+        Ok(self
+            .commits(asset, &table, Some(1))
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Every version, newest first.
@@ -175,19 +182,29 @@ impl OfflineStore {
         self.commits(asset, &table, None).await
     }
 
-    async fn commits(&self, asset: &str, table: &DeltaTable, limit: Option<usize>) -> Result<Vec<VersionInfo>> {
-        let latest = table.version().unwrap_or(0) as u64;
-        let infos: Vec<_> = table.history(limit).try_collect().await.map_err(|source| Error::OpenTable {
-            asset: asset.to_string(),
-            source,
-        })?;
+    async fn commits(
+        &self,
+        asset: &str,
+        table: &DeltaTable,
+        limit: Option<usize>,
+    ) -> Result<Vec<VersionInfo>> {
+        let latest = table.version().unwrap_or(0);
+        let infos: Vec<_> =
+            table
+                .history(limit)
+                .try_collect()
+                .await
+                .map_err(|source| Error::OpenTable {
+                    asset: asset.to_string(),
+                    source,
+                })?;
         Ok(infos
             .into_iter()
             .enumerate()
             .map(|(i, info)| {
                 let version = info
                     .read_version
-                    .map_or(latest.saturating_sub(i as u64), |v| v as u64 + 1);
+                    .map_or(latest.saturating_sub(i as u64), |v| v + 1);
                 let rows = info
                     .info
                     .get("operationMetrics")
@@ -239,7 +256,9 @@ impl OfflineStore {
             .with_query_planner(DeltaPlanner::new())
             .build();
         let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+            ))
             .build();
         let commit = CommitProperties::default().with_metadata([(
             COMMIT_KEY.to_string(),
@@ -257,13 +276,21 @@ impl OfflineStore {
             .await
             .map_err(write_err)?;
         let written = self.commits(asset, &table, Some(1)).await?;
-        written.into_iter().next().ok_or_else(|| Error::NotMaterialized {
-            asset: asset.to_string(),
-        })
+        written
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotMaterialized {
+                asset: asset.to_string(),
+            })
     }
 
     /// A DataFusion table over a version of the asset.
-    pub async fn provider(&self, asset: &str, at: AsOf, state: &SessionState) -> Result<Arc<dyn TableProvider>> {
+    pub async fn provider(
+        &self,
+        asset: &str,
+        at: AsOf,
+        state: &SessionState,
+    ) -> Result<Arc<dyn TableProvider>> {
         let table = self.open(asset, at).await?;
         let open_err = |source| Error::OpenTable {
             asset: asset.to_string(),

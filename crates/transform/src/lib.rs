@@ -24,8 +24,14 @@ pub fn session() -> SessionContext {
     config.options_mut().sql_parser.enable_ident_normalization = true;
     // As delta-rs configures its own sessions: hash-join IN-list pushdown can fail
     // on dictionary-encoded join keys.
-    config.options_mut().optimizer.hash_join_inlist_pushdown_max_size = 0;
-    config.options_mut().optimizer.hash_join_inlist_pushdown_max_distinct_values = 0;
+    config
+        .options_mut()
+        .optimizer
+        .hash_join_inlist_pushdown_max_size = 0;
+    config
+        .options_mut()
+        .optimizer
+        .hash_join_inlist_pushdown_max_distinct_values = 0;
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::new(RuntimeEnv::default()))
@@ -36,7 +42,11 @@ pub fn session() -> SessionContext {
 
 /// Plans a table's query against the assets registered in `ctx`, checking that
 /// its output columns can be stored.
-pub async fn plan_table(ctx: &SessionContext, asset: &Asset, def: &TableDef) -> Result<LogicalPlan, Diagnostic> {
+pub async fn plan_table(
+    ctx: &SessionContext,
+    asset: &Asset,
+    def: &TableDef,
+) -> Result<LogicalPlan, Diagnostic> {
     let plan = ctx
         .state()
         .create_logical_plan(&def.sql)
@@ -45,14 +55,16 @@ pub async fn plan_table(ctx: &SessionContext, asset: &Asset, def: &TableDef) -> 
     let mut seen = BTreeSet::new();
     for field in plan.schema().fields() {
         let name = field.name();
-        let problem = invalid_column_name(name).map(|p| (p, "give the column a plain name with `AS name`")).or_else(|| {
-            (!seen.insert(name.clone())).then(|| {
-                (
-                    format!("the query returns two columns named `{name}`"),
-                    "give each column its own name with `AS name`",
-                )
-            })
-        });
+        let problem = invalid_column_name(name)
+            .map(|p| (p, "give the column a plain name with `AS name`"))
+            .or_else(|| {
+                (!seen.insert(name.clone())).then(|| {
+                    (
+                        format!("the query returns two columns named `{name}`"),
+                        "give each column its own name with `AS name`",
+                    )
+                })
+            });
         if let Some((message, help)) = problem {
             return Err(Diagnostic::new(
                 def.origin.locate(1, 1),
@@ -67,9 +79,9 @@ pub async fn plan_table(ctx: &SessionContext, asset: &Asset, def: &TableDef) -> 
 /// Turns a DataFusion planning error into a diagnostic at the right place.
 pub fn planning_diagnostic(asset: &Asset, def: &TableDef, error: &DataFusionError) -> Diagnostic {
     if let Some(d) = error.diagnostic() {
-        let at = d
-            .span
-            .map_or(def.origin.locate(0, 0), |s| def.origin.locate(s.start.line, s.start.column));
+        let at = d.span.map_or(def.origin.locate(0, 0), |s| {
+            def.origin.locate(s.start.line, s.start.column)
+        });
         let mut out = Diagnostic::new(at, format!("table `{}`: {}", asset.name, d.message));
         let helps: Vec<String> = d
             .helps

@@ -7,8 +7,15 @@ use crate::common::*;
 fn fails(project: &std::path::Path, args: &[&str]) -> String {
     let o = sluice(project, args);
     let err = stderr(&o);
-    assert!(!o.status.success(), "sluice {args:?} should fail; stdout:\n{}", stdout(&o));
-    assert!(!err.contains("panicked"), "sluice {args:?} panicked:\n{err}");
+    assert!(
+        !o.status.success(),
+        "sluice {args:?} should fail; stdout:\n{}",
+        stdout(&o)
+    );
+    assert!(
+        !err.contains("panicked"),
+        "sluice {args:?} panicked:\n{err}"
+    );
     format!("{}{err}", stdout(&o))
 }
 
@@ -23,19 +30,33 @@ fn csv_project(csv: &[u8], extra: &str) -> tempfile::TempDir {
 fn csv_row_with_the_wrong_number_of_fields() {
     let p = csv_project(b"a,b,c\n1,2,3\n4,5,6\n7,8\n9,10,11\n", "");
     let err = fails(p.path(), &["run"]);
-    assert!(err.contains("bad.csv:4: expected 3 fields, found 2"), "{err}");
+    assert!(
+        err.contains("bad.csv:4: expected 3 fields, found 2"),
+        "{err}"
+    );
     // The failed source blocks its downstream.
     let (_, summary) = run_json(p.path(), &[]);
     assert_eq!(asset(&summary, "data")["status"], "failed");
     assert_eq!(asset(&summary, "t")["status"], "blocked");
-    assert!(asset(&summary, "t")["error"].as_str().unwrap_or("").contains("upstream `data` failed"));
+    assert!(
+        asset(&summary, "t")["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("upstream `data` failed")
+    );
 }
 
 #[test]
 fn csv_value_of_the_wrong_type() {
-    let p = csv_project(b"id,amount\n1,10\n2,abc\n", "columns = { amount = \"int64\" }\n");
+    let p = csv_project(
+        b"id,amount\n1,10\n2,abc\n",
+        "columns = { amount = \"int64\" }\n",
+    );
     let err = fails(p.path(), &["run"]);
-    assert!(err.contains("bad.csv:3:2: `abc` is not a valid Int64"), "{err}");
+    assert!(
+        err.contains("bad.csv:3:2: `abc` is not a valid Int64"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -56,13 +77,19 @@ fn empty_and_missing_files() {
         b"[project]\nname = \"t\"\n\n[sources.data]\npath = \"data/missing.csv\"\n",
     )]);
     let err = fails(p.path(), &["run"]);
-    assert!(err.contains("sluice.toml:5:8: error: no file matches `data/missing.csv`"), "{err}");
+    assert!(
+        err.contains("sluice.toml:5:8: error: no file matches `data/missing.csv`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn ndjson_with_a_broken_line() {
     let p = project(&[
-        ("sluice.toml", b"[project]\nname = \"t\"\n\n[sources.events]\npath = \"events.ndjson\"\n"),
+        (
+            "sluice.toml",
+            b"[project]\nname = \"t\"\n\n[sources.events]\npath = \"events.ndjson\"\n",
+        ),
         ("events.ndjson", b"{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3\n"),
     ]);
     let err = fails(p.path(), &["run"]);
@@ -72,7 +99,10 @@ fn ndjson_with_a_broken_line() {
 
 #[test]
 fn project_file_with_a_syntax_error() {
-    let p = project(&[("sluice.toml", b"[project]\nname = \"t\"\n\n[sources.x\npath = \"a.csv\"\n")]);
+    let p = project(&[(
+        "sluice.toml",
+        b"[project]\nname = \"t\"\n\n[sources.x\npath = \"a.csv\"\n",
+    )]);
     let err = fails(p.path(), &["check"]);
     assert!(err.contains("sluice.toml:4:"), "{err}");
 }
@@ -99,10 +129,19 @@ FROM b\"\"\"
 ";
     let p = project(&[("sluice.toml", toml), ("f.csv", b"x\n1\n")]);
     let err = fails(p.path(), &["check"]);
-    assert!(err.contains("sluice.toml:6:1: error: unknown field `delimter`"), "{err}");
-    assert!(err.contains("sluice.toml:9:22: error: unknown asset `flihgts` in table `a`"), "{err}");
+    assert!(
+        err.contains("sluice.toml:6:1: error: unknown field `delimter`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sluice.toml:9:22: error: unknown asset `flihgts` in table `a`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `flights`?"), "{err}");
-    assert!(err.contains("the assets form a cycle: b -> c -> b"), "{err}");
+    assert!(
+        err.contains("the assets form a cycle: b -> c -> b"),
+        "{err}"
+    );
     assert!(err.contains("3 errors in the project"), "{err}");
 }
 
@@ -133,7 +172,10 @@ fn unknown_assets_and_missing_projects() {
     assert!(err.contains("unknown asset `nope`"), "{err}");
     let empty = tempfile::tempdir().expect("tempdir");
     let err = fails(empty.path(), &["run"]);
-    assert!(err.contains("sluice.toml: error: cannot read the project file"), "{err}");
+    assert!(
+        err.contains("sluice.toml: error: cannot read the project file"),
+        "{err}"
+    );
     assert!(err.contains("sluice init"), "{err}");
 }
 
@@ -150,7 +192,12 @@ fn csv_options_nulls_delimiters_and_time_zones() {
     ok(p.path(), &["run"]);
     let out = ok(
         p.path(),
-        &["query", "--format", "csv", "SELECT station, value, CAST(at AS VARCHAR) AS at FROM obs ORDER BY station"],
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT station, value, CAST(at AS VARCHAR) AS at FROM obs ORDER BY station",
+        ],
     );
     // New York is UTC-5 in January and UTC-4 in July; values with an offset keep it.
     assert_eq!(
@@ -165,10 +212,16 @@ fn csv_errors_past_the_inferred_rows_keep_their_lines() {
     // reader itself, not by inference: positions must be the same.
     let p = csv_project(b"a,b,c\n1,2,3\n4,5,6\n7,8\n", "infer_rows = 1\n");
     let err = fails(p.path(), &["run"]);
-    assert!(err.contains("bad.csv:4: expected 3 fields, found 2"), "{err}");
+    assert!(
+        err.contains("bad.csv:4: expected 3 fields, found 2"),
+        "{err}"
+    );
     let p = csv_project(b"a,b\n1,2\n3,x\n", "infer_rows = 1\n");
     let err = fails(p.path(), &["run"]);
-    assert!(err.contains("bad.csv:3:2: `x` is not a valid Int64"), "{err}");
+    assert!(
+        err.contains("bad.csv:3:2: `x` is not a valid Int64"),
+        "{err}"
+    );
     let p = csv_project(b"a,b\n1,ok\n2,caf\xe9\n", "infer_rows = 1\n");
     let err = fails(p.path(), &["run"]);
     assert!(err.contains("bad.csv:3:2: invalid UTF-8"), "{err}");

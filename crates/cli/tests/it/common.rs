@@ -11,13 +11,19 @@ pub fn repo() -> PathBuf {
 /// A command for the `sluice` binary built by cargo for these tests.
 pub fn sluice_cmd(project: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.arg("--project").arg(project).env_remove("SLUICE_PROFILE").env_remove("SLUICE_PROJECT");
+    cmd.arg("--project")
+        .arg(project)
+        .env_remove("SLUICE_PROFILE")
+        .env_remove("SLUICE_PROJECT");
     cmd
 }
 
 /// Runs `sluice --project DIR ARGS...` to completion.
 pub fn sluice(project: &Path, args: &[&str]) -> Output {
-    sluice_cmd(project).args(args).output().expect("the sluice binary runs")
+    sluice_cmd(project)
+        .args(args)
+        .output()
+        .expect("the sluice binary runs")
 }
 
 /// Standard output as text.
@@ -115,6 +121,12 @@ pub fn project(files: &[(&str, &[u8])]) -> tempfile::TempDir {
 /// One number from `sluice query --format csv` with a one-value result.
 pub fn scalar(project: &Path, sql: &str) -> i64 {
     let out = ok(project, &["query", "--format", "csv", sql]);
-    let value = out.lines().nth(1).unwrap_or_else(|| panic!("no value in {out:?}"));
-    value.trim().parse().unwrap_or_else(|_| panic!("not a number: {out:?}"))
+    let value = out
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no value in {out:?}"));
+    value
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {out:?}"))
 }

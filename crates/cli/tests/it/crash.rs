@@ -20,9 +20,15 @@ fn recompressed_copy(from: &std::path::Path, to: &std::path::Path) {
         .build()
         .expect("reader");
     let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(to).expect("create"), batches[0].schema(), Some(props))
-        .expect("writer");
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(to).expect("create"),
+        batches[0].schema(),
+        Some(props),
+    )
+    .expect("writer");
     for b in &batches {
         w.write(b).expect("write");
     }
@@ -31,10 +37,26 @@ fn recompressed_copy(from: &std::path::Path, to: &std::path::Path) {
 
 /// Every published version is complete: counts match the source exactly.
 fn assert_intact(p: &std::path::Path, trial: usize) {
-    assert_eq!(scalar(p, "SELECT count(*) FROM flights"), FLIGHTS, "trial {trial}: flights");
-    assert_eq!(scalar(p, "SELECT count(*) FROM flights_enriched"), FLIGHTS, "trial {trial}: flights_enriched");
-    assert_eq!(scalar(p, "SELECT sum(flights) FROM daily_delays"), FLIGHTS, "trial {trial}: daily_delays");
-    assert_eq!(scalar(p, "SELECT sum(flights) FROM carrier_summary"), FLIGHTS, "trial {trial}: carrier_summary");
+    assert_eq!(
+        scalar(p, "SELECT count(*) FROM flights"),
+        FLIGHTS,
+        "trial {trial}: flights"
+    );
+    assert_eq!(
+        scalar(p, "SELECT count(*) FROM flights_enriched"),
+        FLIGHTS,
+        "trial {trial}: flights_enriched"
+    );
+    assert_eq!(
+        scalar(p, "SELECT sum(flights) FROM daily_delays"),
+        FLIGHTS,
+        "trial {trial}: daily_delays"
+    );
+    assert_eq!(
+        scalar(p, "SELECT sum(flights) FROM carrier_summary"),
+        FLIGHTS,
+        "trial {trial}: carrier_summary"
+    );
 }
 
 /// A small deterministic generator, seeded from the clock and printed, so a
@@ -42,7 +64,10 @@ fn assert_intact(p: &std::path::Path, trial: usize) {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -65,7 +90,11 @@ fn killed_runs_leave_published_versions_intact() {
     let seed = std::env::var("SLUICE_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64));
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(7, |d| d.as_nanos() as u64)
+        });
     eprintln!("crash test seed: {seed} (set SLUICE_CRASH_SEED to replay)");
     let mut rng = Lcg(seed);
     let window = full_run.as_millis().max(200) as u64;
@@ -91,17 +120,28 @@ fn killed_runs_leave_published_versions_intact() {
         child.wait().expect("reap");
         assert_intact(p, trial);
     }
-    assert!(killed_mid_run >= trials / 2, "only {killed_mid_run} of {trials} kills landed during a run");
+    assert!(
+        killed_mid_run >= trials / 2,
+        "only {killed_mid_run} of {trials} kills landed during a run"
+    );
 
     // The next run succeeds and publishes a complete new set of versions.
     let (ok_run, summary) = run_json(p, &[]);
     assert!(ok_run, "{summary}");
     assert_intact(p, trials + 1);
-    let history: serde_json::Value = serde_json::from_str(&ok(p, &["history", "flights", "--json"])).expect("json");
+    let history: serde_json::Value =
+        serde_json::from_str(&ok(p, &["history", "flights", "--json"])).expect("json");
     for v in history.as_array().expect("array") {
         assert_eq!(v["rows"], FLIGHTS, "every version of flights is whole: {v}");
     }
     // Runs that were killed are marked abandoned, not left running.
-    let runs: serde_json::Value = serde_json::from_str(&ok(p, &["runs", "--limit", "100", "--json"])).expect("json");
-    assert!(runs.as_array().expect("array").iter().all(|r| r["state"] != "running"), "{runs}");
+    let runs: serde_json::Value =
+        serde_json::from_str(&ok(p, &["runs", "--limit", "100", "--json"])).expect("json");
+    assert!(
+        runs.as_array()
+            .expect("array")
+            .iter()
+            .all(|r| r["state"] != "running"),
+        "{runs}"
+    );
 }

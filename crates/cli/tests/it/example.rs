@@ -25,18 +25,38 @@ const ALL: [&str; 10] = [
 /// Rewrites `airlines.parquet` with one airline renamed.
 fn rename_united(path: &std::path::Path) {
     let file = std::fs::File::open(path).expect("open");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
     let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
     let schema = batches[0].schema();
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).expect("create"), schema.clone(), None)
-        .expect("writer");
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(path).expect("create"),
+        schema.clone(),
+        None,
+    )
+    .expect("writer");
     for b in batches {
-        let names = b.column(1).as_any().downcast_ref::<StringArray>().expect("name is a string");
+        let names = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("name is a string");
         let renamed: StringArray = names
             .iter()
-            .map(|n| n.map(|n| if n.starts_with("United") { "United Airlines (renamed)" } else { n }))
+            .map(|n| {
+                n.map(|n| {
+                    if n.starts_with("United") {
+                        "United Airlines (renamed)"
+                    } else {
+                        n
+                    }
+                })
+            })
             .collect();
-        let b = RecordBatch::try_new(schema.clone(), vec![b.column(0).clone(), Arc::new(renamed)]).expect("batch");
+        let b = RecordBatch::try_new(schema.clone(), vec![b.column(0).clone(), Arc::new(renamed)])
+            .expect("batch");
         writer.write(&b).expect("write");
     }
     writer.close().expect("close");
@@ -49,10 +69,13 @@ fn builds_everything_then_nothing_then_only_what_changed() {
 
     let (ok1, first) = run_json(p, &[]);
     assert!(ok1, "first run: {first}");
-    let mut names: Vec<_> = statuses(&first).into_iter().map(|(n, s)| {
-        assert_eq!(s, "built", "{n} in {first}");
-        n
-    }).collect();
+    let mut names: Vec<_> = statuses(&first)
+        .into_iter()
+        .map(|(n, s)| {
+            assert_eq!(s, "built", "{n} in {first}");
+            n
+        })
+        .collect();
     names.sort();
     assert_eq!(names, ALL);
     let flights = asset(&first, "flights");
@@ -60,10 +83,23 @@ fn builds_everything_then_nothing_then_only_what_changed() {
     assert_eq!(flights["rows_out"], 336_776);
     assert_eq!(flights["rows_quarantined"], 0);
     assert_eq!(flights["version"], 0);
-    assert_eq!(asset(&first, "flights_enriched")["rows_out"], 336_776, "a left join keeps every flight");
+    assert_eq!(
+        asset(&first, "flights_enriched")["rows_out"],
+        336_776,
+        "a left join keeps every flight"
+    );
     assert_eq!(asset(&first, "carrier_summary")["rows_out"], 16);
     for a in first["assets"].as_array().expect("assets") {
-        for key in ["name", "status", "version", "rows_in", "rows_out", "rows_quarantined", "duration_ms", "error"] {
+        for key in [
+            "name",
+            "status",
+            "version",
+            "rows_in",
+            "rows_out",
+            "rows_quarantined",
+            "duration_ms",
+            "error",
+        ] {
             assert!(a.get(key).is_some(), "{key} missing in {a}");
         }
     }
@@ -80,7 +116,10 @@ fn builds_everything_then_nothing_then_only_what_changed() {
     let bytes = std::fs::read(&airlines).expect("read");
     std::fs::write(&airlines, bytes).expect("rewrite");
     let (_, touched) = run_json(p, &[]);
-    assert!(statuses(&touched).iter().all(|(_, s)| s == "up_to_date"), "{touched}");
+    assert!(
+        statuses(&touched).iter().all(|(_, s)| s == "up_to_date"),
+        "{touched}"
+    );
 
     // One source changes: it and its downstream rebuild, nothing else.
     rename_united(&airlines);
@@ -93,22 +132,55 @@ fn builds_everything_then_nothing_then_only_what_changed() {
         .collect();
     let mut rebuilt_sorted = rebuilt.clone();
     rebuilt_sorted.sort();
-    assert_eq!(rebuilt_sorted, ["airlines", "carrier_summary", "flights_enriched", "weather_effect"]);
+    assert_eq!(
+        rebuilt_sorted,
+        [
+            "airlines",
+            "carrier_summary",
+            "flights_enriched",
+            "weather_effect"
+        ]
+    );
     assert_eq!(asset(&third, "airlines")["version"], 1);
     assert_eq!(asset(&third, "flights")["status"], "up_to_date");
 
     // Time travel: version 0 still holds the old name.
-    let now = ok(p, &["query", "--format", "csv", "SELECT name FROM airlines WHERE carrier = 'UA'"]);
+    let now = ok(
+        p,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT name FROM airlines WHERE carrier = 'UA'",
+        ],
+    );
     assert_eq!(now, "name\nUnited Airlines (renamed)\n");
-    let then = ok(p, &["query", "--as-of", "0", "--format", "csv", "SELECT name FROM airlines WHERE carrier = 'UA'"]);
+    let then = ok(
+        p,
+        &[
+            "query",
+            "--as-of",
+            "0",
+            "--format",
+            "csv",
+            "SELECT name FROM airlines WHERE carrier = 'UA'",
+        ],
+    );
     assert_eq!(then, "name\nUnited Air Lines Inc.\n");
 
     // History lists both versions with their runs; status says everything is fresh.
-    let history: serde_json::Value = serde_json::from_str(&ok(p, &["history", "airlines", "--json"])).expect("json");
-    let versions: Vec<_> = history.as_array().expect("array").iter().map(|v| v["version"].clone()).collect();
+    let history: serde_json::Value =
+        serde_json::from_str(&ok(p, &["history", "airlines", "--json"])).expect("json");
+    let versions: Vec<_> = history
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["version"].clone())
+        .collect();
     assert_eq!(versions, [1, 0]);
     assert_eq!(history[0]["rows"], 16);
-    let status: serde_json::Value = serde_json::from_str(&ok(p, &["status", "--json"])).expect("json");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(p, &["status", "--json"])).expect("json");
     for s in status.as_array().expect("array") {
         assert_eq!(s["stale"], false, "{s}");
     }
@@ -117,11 +189,25 @@ fn builds_everything_then_nothing_then_only_what_changed() {
     let sql = p.join("sql/weather_effect.sql");
     let text = std::fs::read_to_string(&sql).expect("read");
     std::fs::write(&sql, text.replace("ORDER BY 1, 2", "ORDER BY 2, 1")).expect("write");
-    let status: serde_json::Value = serde_json::from_str(&ok(p, &["status", "--json"])).expect("json");
-    let stale: Vec<_> = status.as_array().expect("array").iter().filter(|s| s["stale"] == true).map(|s| s["name"].clone()).collect();
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(p, &["status", "--json"])).expect("json");
+    let stale: Vec<_> = status
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|s| s["stale"] == true)
+        .map(|s| s["name"].clone())
+        .collect();
     assert_eq!(stale, ["weather_effect"]);
     let (_, fourth) = run_json(p, &["weather_effect"]);
-    assert_eq!(statuses(&fourth).iter().filter(|(_, s)| s == "built").count(), 1, "{fourth}");
+    assert_eq!(
+        statuses(&fourth)
+            .iter()
+            .filter(|(_, s)| s == "built")
+            .count(),
+        1,
+        "{fourth}"
+    );
 
     // The run log has every run, newest first.
     let runs: serde_json::Value = serde_json::from_str(&ok(p, &["runs", "--json"])).expect("json");
@@ -129,7 +215,12 @@ fn builds_everything_then_nothing_then_only_what_changed() {
     assert_eq!(runs.len(), 5);
     assert!(runs.iter().all(|r| r["state"] == "succeeded"));
     let first_run = runs.last().expect("first run");
-    let flights_attempt = first_run["assets"].as_array().expect("assets").iter().find(|a| a["asset"] == "flights").expect("flights");
+    let flights_attempt = first_run["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .find(|a| a["asset"] == "flights")
+        .expect("flights");
     assert_eq!(flights_attempt["rows_out"], 336_776);
     assert_eq!(flights_attempt["output_version"], 0);
 }
@@ -140,19 +231,44 @@ fn query_prints_the_top_carriers_in_csv_and_other_formats() {
     let p = dir.path();
     ok(p, &["run", "flights"]);
     let sql = "SELECT carrier, count(*) AS n FROM flights GROUP BY carrier ORDER BY n DESC LIMIT 3";
-    assert_eq!(ok(p, &["query", "--format", "csv", sql]), "carrier,n\nUA,58665\nB6,54635\nEV,54173\n");
-    let json: serde_json::Value = serde_json::from_str(&ok(p, &["query", "--format", "json", sql])).expect("json");
+    assert_eq!(
+        ok(p, &["query", "--format", "csv", sql]),
+        "carrier,n\nUA,58665\nB6,54635\nEV,54173\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(p, &["query", "--format", "json", sql])).expect("json");
     assert_eq!(json[0]["carrier"], "UA");
     assert_eq!(json[0]["n"], 58665);
     let table = ok(p, &["query", sql]);
     assert!(table.contains("| UA      | 58665 |"), "{table}");
     let out = p.join("top.csv");
-    ok(p, &["query", "--format", "csv", "--output", out.to_str().expect("utf8"), sql]);
-    assert!(std::fs::read_to_string(out).expect("written").starts_with("carrier,n\nUA,58665\n"));
+    ok(
+        p,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "--output",
+            out.to_str().expect("utf8"),
+            sql,
+        ],
+    );
+    assert!(
+        std::fs::read_to_string(out)
+            .expect("written")
+            .starts_with("carrier,n\nUA,58665\n")
+    );
 
     // Only `flights` was asked for, so only it (with no upstream) was built.
-    let status: serde_json::Value = serde_json::from_str(&ok(p, &["status", "--json"])).expect("json");
-    let built: Vec<_> = status.as_array().expect("array").iter().filter(|s| !s["version"].is_null()).map(|s| s["name"].clone()).collect();
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(p, &["status", "--json"])).expect("json");
+    let built: Vec<_> = status
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|s| !s["version"].is_null())
+        .map(|s| s["name"].clone())
+        .collect();
     assert_eq!(built, ["flights"]);
 
     // Queries are read-only and only name assets.
@@ -160,9 +276,17 @@ fn query_prints_the_top_carriers_in_csv_and_other_formats() {
     assert!(!o.status.success());
     let o = sluice(p, &["query", "SELECT * FROM nope"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("unknown asset `nope`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown asset `nope`"),
+        "{}",
+        stderr(&o)
+    );
     let o = sluice(p, &["query", "SELECT * FROM airlines"]);
-    assert!(stderr(&o).contains("`airlines` has no version yet"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`airlines` has no version yet"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -170,18 +294,48 @@ fn time_travel_by_timestamp_and_profiles() {
     let dir = flights_copy();
     let p = dir.path();
     ok(p, &["run", "airlines"]);
-    let o = sluice(p, &["query", "--as-of", "2001-01-01", "SELECT count(*) FROM airlines"]);
+    let o = sluice(
+        p,
+        &[
+            "query",
+            "--as-of",
+            "2001-01-01",
+            "SELECT count(*) FROM airlines",
+        ],
+    );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("no version at or before"), "{}", stderr(&o));
-    let n = ok(p, &["query", "--as-of", "2999-01-01T00:00:00Z", "--format", "csv", "SELECT count(*) AS n FROM airlines"]);
+    assert!(
+        stderr(&o).contains("no version at or before"),
+        "{}",
+        stderr(&o)
+    );
+    let n = ok(
+        p,
+        &[
+            "query",
+            "--as-of",
+            "2999-01-01T00:00:00Z",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM airlines",
+        ],
+    );
     assert_eq!(n, "n\n16\n");
     let o = sluice(p, &["query", "--as-of", "yesterday", "SELECT 1"]);
-    assert!(stderr(&o).contains("neither a version number nor a time"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("neither a version number nor a time"),
+        "{}",
+        stderr(&o)
+    );
 
     // The prod profile takes its warehouse from the environment.
     let o = sluice(p, &["--profile", "prod", "status"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("environment variable `SLUICE_WAREHOUSE` is not set"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("environment variable `SLUICE_WAREHOUSE` is not set"),
+        "{}",
+        stderr(&o)
+    );
     let wh = tempfile::tempdir().expect("tempdir");
     let o = sluice_cmd(p)
         .args(["--profile", "prod", "run", "airlines"])
@@ -191,7 +345,11 @@ fn time_travel_by_timestamp_and_profiles() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(wh.path().join("tables/airlines/_delta_log").is_dir());
     let o = sluice(p, &["--profile", "staging", "status"]);
-    assert!(stderr(&o).contains("unknown profile `staging`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown profile `staging`"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -35,17 +35,24 @@ fn pyarrow_reads_a_published_version() {
             std::env::var("CI").is_err(),
             "CI must provide pyarrow: set SLUICE_TEST_PYTHON to a Python that has it (.ci/run does)"
         );
-        eprintln!("skipped: no pyarrow for {python}; set SLUICE_TEST_PYTHON to a Python with pyarrow");
+        eprintln!(
+            "skipped: no pyarrow for {python}; set SLUICE_TEST_PYTHON to a Python with pyarrow"
+        );
         return;
     }
     let dir = flights_copy();
     let p = dir.path();
     ok(p, &["run", "flights"]);
     // Rebuild once so that the log holds an overwrite with removes to replay.
-    std::fs::write(p.join("sluice.toml"), std::fs::read_to_string(p.join("sluice.toml")).expect("toml").replace(
-        "[sources.flights]\npath = \"data/flights.parquet\"",
-        "[sources.flights]\npath = \"data/flights.parquet\"\ninfer_rows = 5000",
-    ))
+    std::fs::write(
+        p.join("sluice.toml"),
+        std::fs::read_to_string(p.join("sluice.toml"))
+            .expect("toml")
+            .replace(
+                "[sources.flights]\npath = \"data/flights.parquet\"",
+                "[sources.flights]\npath = \"data/flights.parquet\"\ninfer_rows = 5000",
+            ),
+    )
     .expect("write");
     let (_, summary) = run_json(p, &["flights"]);
     assert_eq!(asset(&summary, "flights")["version"], 1, "{summary}");

@@ -16,10 +16,22 @@ fn the_scaffold_runs_as_is() {
     assert!(ok_run, "{summary}");
     assert_eq!(asset(&summary, "airlines")["rows_out"], 16);
     assert_eq!(asset(&summary, "carriers")["rows_out"], 16);
-    let out = ok(&p, &["query", "--format", "csv", "SELECT name FROM carriers WHERE carrier = 'DL'"]);
+    let out = ok(
+        &p,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT name FROM carriers WHERE carrier = 'DL'",
+        ],
+    );
     assert_eq!(out, "name\nDelta Air Lines Inc.\n");
     // A second init in the same place refuses to overwrite.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sluice")).arg("init").arg(&p).output().expect("runs");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("init")
+        .arg(&p)
+        .output()
+        .expect("runs");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("a project already exists here"));
 }

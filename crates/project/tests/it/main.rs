@@ -25,7 +25,10 @@ fn references_make_the_dag_and_closure_follows_it() {
                  [tables.other]\nsql = \"WITH raw AS (SELECT 1 AS x) SELECT * FROM raw\"\n",
             ),
             ("raw.csv", "a\n1\n"),
-            ("sql/report.sql", "SELECT c.* FROM clean c JOIN raw r ON true"),
+            (
+                "sql/report.sql",
+                "SELECT c.* FROM clean c JOIN raw r ON true",
+            ),
         ],
     );
     let p = load(dir.path(), None).expect("loads");
@@ -35,28 +38,67 @@ fn references_make_the_dag_and_closure_follows_it() {
     let pos = |n: &str| order.iter().position(|x| *x == n).expect("present");
     assert!(pos("raw") < pos("clean") && pos("clean") < pos("report"));
     let inputs = |n: &str| -> Vec<String> {
-        p.assets.values().find(|a| a.name.as_str() == n).expect("asset").inputs.iter().map(|i| i.to_string()).collect()
+        p.assets
+            .values()
+            .find(|a| a.name.as_str() == n)
+            .expect("asset")
+            .inputs
+            .iter()
+            .map(|i| i.to_string())
+            .collect()
     };
     assert_eq!(inputs("report"), ["clean", "raw"]);
-    assert!(inputs("other").is_empty(), "a CTE named like an asset is not a reference");
-    let closure: Vec<_> = p.closure(&["clean".into()]).expect("known").iter().map(|n| n.to_string()).collect();
+    assert!(
+        inputs("other").is_empty(),
+        "a CTE named like an asset is not a reference"
+    );
+    let closure: Vec<_> = p
+        .closure(&["clean".into()])
+        .expect("known")
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     assert_eq!(closure, ["raw", "clean"]);
     assert_eq!(p.closure(&["nope".into()]).expect_err("unknown"), ["nope"]);
-    let report = p.assets.values().find(|a| a.name.as_str() == "report").expect("report");
-    let Definition::Table(def) = &report.definition else { panic!("a table") };
+    let report = p
+        .assets
+        .values()
+        .find(|a| a.name.as_str() == "report")
+        .expect("report");
+    let Definition::Table(def) = &report.definition else {
+        panic!("a table")
+    };
     assert_eq!(def.origin.file, dir.path().join("sql/report.sql"));
 }
 
 #[test]
 fn fingerprints_change_with_definitions_only() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let toml = |sql: &str| format!("[project]\nname = \"p\"\n\n[sources.raw]\npath = \"raw.csv\"\n\n[tables.t]\nsql = \"{sql}\"\n");
-    write(dir.path(), &[("sluice.toml", &toml("SELECT a FROM raw")), ("raw.csv", "a\n1\n")]);
+    let toml = |sql: &str| {
+        format!(
+            "[project]\nname = \"p\"\n\n[sources.raw]\npath = \"raw.csv\"\n\n[tables.t]\nsql = \"{sql}\"\n"
+        )
+    };
+    write(
+        dir.path(),
+        &[
+            ("sluice.toml", &toml("SELECT a FROM raw")),
+            ("raw.csv", "a\n1\n"),
+        ],
+    );
     let fp = |p: &sluice_project::Project, n: &str| {
-        p.assets.values().find(|a| a.name.as_str() == n).expect("asset").fingerprint.clone()
+        p.assets
+            .values()
+            .find(|a| a.name.as_str() == n)
+            .expect("asset")
+            .fingerprint
+            .clone()
     };
     let before = load(dir.path(), None).expect("loads");
-    write(dir.path(), &[("sluice.toml", &toml("SELECT a + 1 AS a FROM raw"))]);
+    write(
+        dir.path(),
+        &[("sluice.toml", &toml("SELECT a + 1 AS a FROM raw"))],
+    );
     let after = load(dir.path(), None).expect("loads");
     assert_ne!(fp(&before, "t"), fp(&after, "t"));
     assert_eq!(fp(&before, "raw"), fp(&after, "raw"));
@@ -67,26 +109,32 @@ fn profiles_choose_settings_and_expand_environment_variables() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(
         dir.path(),
-        &[
-            (
-                "sluice.toml",
-                "[project]\nname = \"p\"\ndefault_profile = \"dev\"\n\n[profiles.dev]\nwarehouse = \"wh-dev\"\n\n\
+        &[(
+            "sluice.toml",
+            "[project]\nname = \"p\"\ndefault_profile = \"dev\"\n\n[profiles.dev]\nwarehouse = \"wh-dev\"\n\n\
                  [profiles.prod]\nwarehouse = \"${SLUICE_TEST_PROJECT_WH}/prod\"\nconcurrency = 1\n",
-            ),
-        ],
+        )],
     );
     let dev = load(dir.path(), None).expect("loads");
     assert_eq!(dev.profile.as_deref(), Some("dev"));
     assert_eq!(dev.warehouse, dir.path().join("wh-dev"));
     let err = load(dir.path(), Some("prod")).expect_err("variable unset");
-    assert!(err.to_string().contains("sluice.toml:9:13: error: environment variable `SLUICE_TEST_PROJECT_WH` is not set"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "sluice.toml:9:13: error: environment variable `SLUICE_TEST_PROJECT_WH` is not set"
+        ),
+        "{err}"
+    );
     // SAFETY-free: tests in this binary do not read this variable concurrently.
     // (std::env::set_var is unsafe in edition 2024, so the expansion is tested via expand_env.)
     assert_eq!(
         sluice_project::compile::expand_env("${PATH}/x").expect("PATH is set"),
         format!("{}/x", std::env::var("PATH").expect("PATH"))
     );
-    assert_eq!(sluice_project::compile::expand_env("plain").expect("plain"), "plain");
+    assert_eq!(
+        sluice_project::compile::expand_env("plain").expect("plain"),
+        "plain"
+    );
 }
 
 #[test]
@@ -104,8 +152,14 @@ fn names_must_be_sql_identifiers_and_unique_across_kinds() {
         ],
     );
     let err = load(dir.path(), None).expect_err("broken").to_string();
-    assert!(err.contains("sluice.toml:4:10: error: `Raw` is not a valid asset name"), "{err}");
-    assert!(err.contains("`x` is defined both as a source and as a table"), "{err}");
+    assert!(
+        err.contains("sluice.toml:4:10: error: `Raw` is not a valid asset name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`x` is defined both as a source and as a table"),
+        "{err}"
+    );
     assert!(err.contains("found more than one statement"), "{err}");
     assert!(err.contains("a table needs its query"), "{err}");
     assert!(err.contains("4 errors"), "{err}");
