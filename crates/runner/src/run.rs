@@ -6,6 +6,7 @@
 //! the fingerprint committed with its latest version.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,8 +18,9 @@ use datafusion::logical_expr::LogicalPlanBuilder;
 use serde::Serialize;
 use sluice_core::{AssetKind, AssetName, AssetStatus};
 use sluice_project::{Asset, Definition, fingerprint};
-use sluice_source::FileSource;
+use sluice_source::{FileSource, content_hash};
 use sluice_store::{AsOf, AttemptRecord, CommitMeta, RunLock, RunState, VersionInfo};
+use futures::FutureExt;
 use tokio::task::JoinSet;
 
 use crate::{Error, Result, Workspace};
@@ -148,7 +150,19 @@ pub async fn run(
                 let name = name.clone();
                 running.spawn(async move {
                     let asset = &ws.project.assets[&name];
-                    let outcome = materialize(&ws, asset, run_id, &input_versions).await;
+                    let started = Instant::now();
+                    // A panic inside one asset fails that asset, not the run.
+                    let outcome = AssertUnwindSafe(materialize(&ws, asset, run_id, &input_versions))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| {
+                            let message = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            failed(asset, started, format!("internal error (a bug in sluice): {message}"), None)
+                        });
                     record(&ws, run_id, &outcome, &input_versions);
                     (name, outcome)
                 });
@@ -157,20 +171,8 @@ pub async fn run(
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (name, outcome) = match joined {
-            Ok(done) => done,
-            Err(e) => {
-                // A panic inside one asset must not take the run down with it.
-                let name = order
-                    .iter()
-                    .find(|n| launched.contains(*n) && !outcomes.contains_key(*n))
-                    .cloned()
-                    .unwrap_or_else(|| order[0].clone());
-                let asset = &project.assets[&name];
-                let outcome = failed(asset, Instant::now(), format!("internal error: {e}"), None);
-                (name, outcome)
-            }
-        };
+        // Tasks catch their own panics and are never aborted.
+        let (name, outcome) = joined.expect("asset tasks neither panic nor get cancelled");
         observer.finished(&outcome);
         outcomes.insert(name, outcome);
     }
@@ -231,21 +233,36 @@ fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>)
 }
 
 /// The fingerprint a source would have now: definition plus file contents.
-pub(crate) async fn source_fingerprint(
-    asset: &Asset,
-) -> std::result::Result<(FileSource, String), String> {
+pub(crate) async fn source_fingerprint(asset: &Asset) -> std::result::Result<String, String> {
     let Definition::Source(def) = &asset.definition else {
         return Err(format!("`{}` is not a source", asset.name));
     };
     let def = def.clone();
     let asset_fp = asset.fingerprint.clone();
     tokio::task::spawn_blocking(move || {
-        let source = FileSource::open(&def).map_err(|e| e.to_string())?;
-        let content = source.content_hash().map_err(|e| e.to_string())?;
-        Ok((source, fingerprint(&[&asset_fp, &content])))
+        let files = def.files()?;
+        if files.is_empty() {
+            return Err(sluice_source::Error::NoFiles {
+                pattern: def.pattern.display().to_string(),
+            }
+            .to_string());
+        }
+        let content = content_hash(&files).map_err(|e| e.to_string())?;
+        Ok(fingerprint(&[&asset_fp, &content]))
     })
     .await
     .map_err(|e| format!("internal error: {e}"))?
+}
+
+/// Opens a source's files for reading (schema inference included).
+async fn open_source(asset: &Asset) -> std::result::Result<FileSource, String> {
+    let Definition::Source(def) = &asset.definition else {
+        return Err(format!("`{}` is not a source", asset.name));
+    };
+    let def = def.clone();
+    tokio::task::spawn_blocking(move || FileSource::open(&def).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| format!("internal error: {e}"))?
 }
 
 /// The fingerprint a table has given its inputs' versions.
@@ -297,13 +314,17 @@ async fn materialize(
     let ctx = sluice_transform::session();
     let (fp, plan) = match &asset.definition {
         Definition::Source(_) => {
-            let (source, fp) = match source_fingerprint(asset).await {
-                Ok(x) => x,
+            let fp = match source_fingerprint(asset).await {
+                Ok(fp) => fp,
                 Err(e) => return failed(asset, started, e, previous),
             };
             if let Some(done) = up_to_date(asset, &latest, &fp, started) {
                 return done;
             }
+            let source = match open_source(asset).await {
+                Ok(s) => s,
+                Err(e) => return failed(asset, started, e, previous),
+            };
             let plan = source
                 .table_provider()
                 .and_then(|p| LogicalPlanBuilder::scan(name, provider_as_source(p), None)?.build());

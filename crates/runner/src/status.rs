@@ -46,7 +46,7 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
         let reason = match (&latest, &asset.definition) {
             (None, _) => Some("never built".to_string()),
             (Some(_), Definition::Source(_)) => match source_fingerprint(asset).await {
-                Ok((_, fp)) if Some(&fp) == recorded.as_ref() => None,
+                Ok(fp) if Some(&fp) == recorded.as_ref() => None,
                 Ok(_) => Some("its files or definition changed".to_string()),
                 Err(e) => Some(format!("cannot read its files: {e}")),
             },

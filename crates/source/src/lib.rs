@@ -10,7 +10,7 @@ mod readers;
 mod types;
 
 pub use error::Error;
-pub use file::FileSource;
+pub use file::{FileSource, content_hash};
 pub use types::parse_type;
 
 /// The result type of this crate.
