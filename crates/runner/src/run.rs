@@ -14,13 +14,13 @@ use chrono::Utc;
 use datafusion::arrow::error::ArrowError;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
+use futures::FutureExt;
 use serde::Serialize;
 use sluice_core::{AssetKind, AssetName, AssetStatus};
 use sluice_project::{Asset, Definition, fingerprint};
 use sluice_source::{FileSource, content_hash};
 use sluice_store::{AsOf, AttemptRecord, CommitMeta, RunLock, RunState, VersionInfo};
-use futures::FutureExt;
 use tokio::task::JoinSet;
 
 use crate::{Error, Result, Workspace};
@@ -152,17 +152,23 @@ pub async fn run(
                     let asset = &ws.project.assets[&name];
                     let started = Instant::now();
                     // A panic inside one asset fails that asset, not the run.
-                    let outcome = AssertUnwindSafe(materialize(&ws, asset, run_id, &input_versions))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|panic| {
-                            let message = panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_default();
-                            failed(asset, started, format!("internal error (a bug in sluice): {message}"), None)
-                        });
+                    let outcome =
+                        AssertUnwindSafe(materialize(&ws, asset, run_id, &input_versions))
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|panic| {
+                                let message = panic
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                    .unwrap_or_default();
+                                failed(
+                                    asset,
+                                    started,
+                                    format!("internal error (a bug in sluice): {message}"),
+                                    None,
+                                )
+                            });
                     record(&ws, run_id, &outcome, &input_versions);
                     (name, outcome)
                 });
@@ -325,9 +331,19 @@ async fn materialize(
                 Ok(s) => s,
                 Err(e) => return failed(asset, started, e, previous),
             };
-            let plan = source
-                .table_provider()
-                .and_then(|p| LogicalPlanBuilder::scan(name, provider_as_source(p), None)?.build());
+            // Files are parsed one thread each; when there are fewer files than
+            // cores, spread the batches so that Parquet encoding uses every core.
+            let cores = ctx.state().config().target_partitions();
+            let files = source.files().len();
+            let plan = source.table_provider().and_then(|p| {
+                let scan = LogicalPlanBuilder::scan(name, provider_as_source(p), None)?;
+                if files < cores {
+                    scan.repartition(Partitioning::RoundRobinBatch(cores))?
+                        .build()
+                } else {
+                    scan.build()
+                }
+            });
             (fp, plan.map_err(|e| e.strip_backtrace()))
         }
         Definition::Table(def) => {

@@ -320,7 +320,10 @@ fn relabel(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, DataFu
 pub fn content_hash(files: &[PathBuf]) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     for path in files {
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         hasher.update(name.as_bytes());
         hasher.update(&[0]);
         let file = std::fs::File::open(path).map_err(|source| Error::Open {
