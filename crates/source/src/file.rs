@@ -92,6 +92,14 @@ impl FileSource {
             None => Some(DEFAULT_INFER_ROWS),
         };
         let inferred = reader.infer(first, infer_rows)?;
+        // Every file is read with the first file's schema: make sure they agree.
+        let first_header = match &reader {
+            Reader::Csv(o) if o.header => Some(crate::readers::header_line(first)?),
+            _ => None,
+        };
+        for other in &files[1..] {
+            reader.check_same_columns(other, first_header.as_deref(), &inferred)?;
+        }
         let mut fields: Vec<Field> = inferred
             .fields()
             .iter()

@@ -104,6 +104,49 @@ impl Reader {
         }
     }
 
+    /// Checks that `path` has the same columns as the file the schema came from
+    /// (`first_header` is that file's CSV header line, `schema` its schema).
+    pub fn check_same_columns(
+        &self,
+        path: &Path,
+        first_header: Option<&str>,
+        schema: &Schema,
+    ) -> Result<()> {
+        let mismatch = |message: String| Error::SchemaMismatch {
+            path: path.to_path_buf(),
+            message,
+        };
+        match self {
+            Reader::Csv(o) if o.header => {
+                let header = header_line(path)?;
+                if Some(header.as_str()) != first_header {
+                    return Err(mismatch(format!(
+                        "its header `{header}` differs from the first file's `{}`",
+                        first_header.unwrap_or_default()
+                    )));
+                }
+            }
+            Reader::Parquet => {
+                let theirs = self.infer(path, None)?;
+                let names = |s: &Schema| {
+                    s.fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect::<Vec<_>>()
+                };
+                if names(&theirs) != names(schema) {
+                    return Err(mismatch(format!(
+                        "its columns ({}) differ from the first file's ({})",
+                        names(&theirs).join(", "),
+                        names(schema).join(", ")
+                    )));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Reads `path` with `schema`, handing each batch to `emit` until it returns false.
     pub fn read(
         &self,
@@ -131,6 +174,7 @@ impl Reader {
                     let values = read_json_array(path, reader)?;
                     let mut decoder = JsonReaderBuilder::new(schema.clone())
                         .with_batch_size(BATCH_SIZE)
+                        .with_strict_mode(true)
                         .build_decoder()
                         .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
                     for (i, chunk) in values.chunks(BATCH_SIZE).enumerate() {
@@ -155,8 +199,11 @@ impl Reader {
                         }
                     }
                 } else {
+                    // Strict: a field that inference never saw is an error, not
+                    // silently dropped.
                     let reader = JsonReaderBuilder::new(schema.clone())
                         .with_batch_size(BATCH_SIZE)
+                        .with_strict_mode(true)
                         .build(reader)
                         .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
                     for batch in reader {
@@ -197,6 +244,17 @@ impl Reader {
         }
         Ok(())
     }
+}
+
+/// The first line of a file, without its line ending.
+pub(crate) fn header_line(path: &Path) -> Result<String> {
+    let mut line = Vec::new();
+    BufReader::new(open(path)?)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| io_error(path, e))?;
+    Ok(String::from_utf8_lossy(&line)
+        .trim_end_matches(['\r', '\n'])
+        .to_string())
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
@@ -287,6 +345,7 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
         }
         if let Some(schema) = schema {
             let decoded = JsonReaderBuilder::new(schema.clone())
+                .with_strict_mode(true)
                 .build(text.as_bytes())
                 .and_then(|r| r.collect::<std::result::Result<Vec<_>, _>>());
             if let Err(e) = decoded {
@@ -295,7 +354,9 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
                     number,
                     0,
                     strip_arrow_prefix(&e.to_string()).to_string(),
-                    Some("fix the value, or declare the field's type in `columns`"),
+                    Some(
+                        "fix the value, declare the field's type in `columns`, or raise `infer_rows` (0 reads every record)",
+                    ),
                 );
             }
         }

@@ -226,3 +226,59 @@ fn csv_errors_past_the_inferred_rows_keep_their_lines() {
     let err = fails(p.path(), &["run"]);
     assert!(err.contains("bad.csv:3:2: invalid UTF-8"), "{err}");
 }
+
+#[test]
+fn files_of_one_source_must_agree_and_json_fields_are_never_dropped() {
+    let p = project(&[
+        (
+            "sluice.toml",
+            b"[project]\nname = \"t\"\n\n[sources.parts]\npath = \"data/*.csv\"\n",
+        ),
+        ("data/a.csv", b"id,amount\n1,10\n"),
+        ("data/b.csv", b"amount,id\n20,2\n"),
+    ]);
+    let err = fails(p.path(), &["run"]);
+    assert!(
+        err.contains("b.csv: its header `amount,id` differs from the first file's `id,amount`"),
+        "{err}"
+    );
+
+    // A field first seen after the records used for inference is an error naming
+    // its line, not a column silently left out.
+    let p = project(&[
+        (
+            "sluice.toml",
+            b"[project]\nname = \"t\"\n\n[sources.events]\npath = \"e.ndjson\"\ninfer_rows = 2\n",
+        ),
+        (
+            "e.ndjson",
+            b"{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3, \"b\": \"late\"}\n",
+        ),
+    ]);
+    let err = fails(p.path(), &["run"]);
+    assert!(err.contains("e.ndjson:3: "), "{err}");
+    assert!(err.contains("infer_rows"), "{err}");
+
+    // A JSON array of objects is read as rows.
+    let p = project(&[
+        (
+            "sluice.toml",
+            b"[project]\nname = \"t\"\n\n[sources.users]\npath = \"users.json\"\n",
+        ),
+        (
+            "users.json",
+            b"[{\"id\": \"A-san\", \"score\": 1.5}, {\"id\": \"B-san\", \"score\": null}]",
+        ),
+    ]);
+    ok(p.path(), &["run"]);
+    let out = ok(
+        p.path(),
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT id, score FROM users ORDER BY id",
+        ],
+    );
+    assert_eq!(out, "id,score\nA-san,1.5\nB-san,\n");
+}
