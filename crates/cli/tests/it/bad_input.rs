@@ -282,3 +282,68 @@ fn files_of_one_source_must_agree_and_json_fields_are_never_dropped() {
     );
     assert_eq!(out, "id,score\nA-san,1.5\nB-san,\n");
 }
+
+#[test]
+fn a_failure_keeps_the_previous_version_and_spares_siblings() {
+    let toml = b"[project]\nname = \"t\"\n\n[sources.good]\npath = \"good.csv\"\n\n[sources.bad]\npath = \"bad.csv\"\n\n\
+[tables.from_good]\nsql = \"SELECT sum(x) AS total FROM good\"\n\n[tables.from_bad]\nsql = \"SELECT sum(y) AS total FROM bad\"\n";
+    let p = project(&[
+        ("sluice.toml", toml),
+        ("good.csv", b"x\n1\n2\n"),
+        ("bad.csv", b"y\n10\n20\n"),
+    ]);
+    let (ok_run, first) = run_json(p.path(), &[]);
+    assert!(ok_run, "{first}");
+
+    // Both sources change; one of them is now broken.
+    std::fs::write(p.path().join("good.csv"), b"x\n1\n2\n3\n").expect("write");
+    std::fs::write(p.path().join("bad.csv"), b"y\n10\n20,30\n").expect("write");
+    let (ok_run, second) = run_json(p.path(), &[]);
+    assert!(!ok_run);
+    assert_eq!(asset(&second, "good")["status"], "built");
+    assert_eq!(asset(&second, "from_good")["status"], "built");
+    assert_eq!(asset(&second, "bad")["status"], "failed");
+    assert_eq!(
+        asset(&second, "bad")["version"],
+        0,
+        "the published version is still v0"
+    );
+    assert_eq!(asset(&second, "from_bad")["status"], "blocked");
+    assert_eq!(asset(&second, "from_bad")["version"], 0);
+    assert_eq!(scalar(p.path(), "SELECT total FROM from_good"), 6);
+    assert_eq!(
+        scalar(p.path(), "SELECT total FROM from_bad"),
+        30,
+        "still the old result"
+    );
+    assert_eq!(
+        scalar(p.path(), "SELECT count(*) FROM bad"),
+        2,
+        "still the old rows"
+    );
+
+    // The run log records the failure and the block with their reasons.
+    let runs: serde_json::Value =
+        serde_json::from_str(&ok(p.path(), &["runs", "--json"])).expect("json");
+    assert_eq!(runs[0]["state"], "failed");
+    let attempts = runs[0]["assets"].as_array().expect("assets");
+    let bad = attempts.iter().find(|a| a["asset"] == "bad").expect("bad");
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("bad.csv:3: expected 1 fields, found 2"),
+        "{bad}"
+    );
+    let blocked = attempts
+        .iter()
+        .find(|a| a["asset"] == "from_bad")
+        .expect("from_bad");
+    assert_eq!(blocked["status"], "blocked");
+
+    // Fixing the file lets the next run succeed.
+    std::fs::write(p.path().join("bad.csv"), b"y\n10\n20\n30\n").expect("write");
+    let (ok_run, third) = run_json(p.path(), &[]);
+    assert!(ok_run, "{third}");
+    assert_eq!(scalar(p.path(), "SELECT total FROM from_bad"), 60);
+}
