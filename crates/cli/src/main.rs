@@ -213,17 +213,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::History { asset, json } => {
             if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
-                return Err(sluice_runner::Error::UnknownAssets {
-                    names: vec![asset],
-                    known: ws
-                        .project
-                        .order
-                        .iter()
-                        .map(|n| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-                .into());
+                return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
             }
             let history = ws.store.history(&asset).await?;
             output::print_history(&history, json)?;

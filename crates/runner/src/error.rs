@@ -37,3 +37,14 @@ impl From<sluice_store::Error> for Error {
         Error::Store(Box::new(e))
     }
 }
+
+impl Error {
+    /// `names` are not assets of `project`.
+    pub fn unknown_assets(project: &sluice_project::Project, names: Vec<String>) -> Self {
+        let known: Vec<&str> = project.order.iter().map(|n| n.as_str()).collect();
+        Error::UnknownAssets {
+            names,
+            known: known.join(", "),
+        }
+    }
+}

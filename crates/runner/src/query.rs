@@ -53,16 +53,7 @@ pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordB
             .map_err(|e| Error::Query(e.strip_backtrace()))?;
     }
     if !unknown.is_empty() {
-        return Err(Error::UnknownAssets {
-            names: unknown,
-            known: ws
-                .project
-                .order
-                .iter()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+        return Err(Error::unknown_assets(&ws.project, unknown));
     }
     let options = SQLOptions::new()
         .with_allow_ddl(false)

@@ -80,15 +80,7 @@ pub async fn run(
     let project = &ws.project;
     let order = project
         .closure(targets)
-        .map_err(|names| Error::UnknownAssets {
-            names,
-            known: project
-                .order
-                .iter()
-                .map(AssetName::as_str)
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+        .map_err(|names| Error::unknown_assets(project, names))?;
     let _lock = RunLock::acquire(&project.warehouse)?;
     let run_id = ws.metadata.begin_run(project.profile.as_deref(), targets)?;
     let started = Instant::now();

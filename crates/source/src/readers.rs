@@ -280,6 +280,16 @@ fn read_error(
     }
 }
 
+fn invalid_utf8(path: &Path, line: usize, column: usize) -> Error {
+    read_error(
+        path,
+        line,
+        column,
+        "invalid UTF-8".into(),
+        Some("convert the file to UTF-8"),
+    )
+}
+
 fn is_json_array(reader: &mut BufReader<File>) -> std::io::Result<bool> {
     let mut first = [0u8; 1];
     loop {
@@ -328,13 +338,7 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
                     .chars()
                     .count()
                     + 1;
-                return read_error(
-                    path,
-                    number,
-                    column,
-                    "invalid UTF-8".into(),
-                    Some("convert the file to UTF-8"),
-                );
+                return invalid_utf8(path, number, column);
             }
         };
         if text.trim().is_empty() {
@@ -409,13 +413,7 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
         && let Some(line) = num(" at line ")
     {
         let field = num("in field ").map_or(0, |f| f + 1);
-        return read_error(
-            path,
-            line,
-            field,
-            "invalid UTF-8".into(),
-            Some("convert the file to UTF-8"),
-        );
+        return invalid_utf8(path, line, field);
     }
     if let Some(line) = num("incorrect number of fields for line ") {
         let expected = num("expected ").unwrap_or(0);
@@ -430,13 +428,7 @@ fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
     }
     if let Some(line) = num("invalid UTF-8 data for line ") {
         let field = num(" and field ").unwrap_or(0);
-        return read_error(
-            path,
-            line,
-            field,
-            "invalid UTF-8".into(),
-            Some("convert the file to UTF-8"),
-        );
+        return invalid_utf8(path, line, field);
     }
     if msg.starts_with("Error while parsing value") || msg.starts_with("Error parsing column") {
         let line = num(" at line ").unwrap_or(0);
