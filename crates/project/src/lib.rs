@@ -3,6 +3,7 @@
 //! each with `file:line:column` and what to do.
 
 pub mod compile;
+mod dag;
 pub mod diag;
 pub mod parse;
 pub mod raw;
