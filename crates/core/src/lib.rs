@@ -64,17 +64,6 @@ impl AssetStatus {
         }
     }
 
-    /// Parses the word written by [`AssetStatus::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "built" => AssetStatus::Built,
-            "up_to_date" => AssetStatus::UpToDate,
-            "failed" => AssetStatus::Failed,
-            "blocked" => AssetStatus::Blocked,
-            _ => return None,
-        })
-    }
-
     /// Whether the asset is usable by its downstream after this status.
     pub fn is_ok(self) -> bool {
         matches!(self, AssetStatus::Built | AssetStatus::UpToDate)

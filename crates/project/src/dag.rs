@@ -76,12 +76,4 @@ impl Project {
             .cloned()
             .collect())
     }
-
-    /// The assets that read `name` directly.
-    pub fn dependents(&self, name: &AssetName) -> impl Iterator<Item = &AssetName> {
-        self.assets
-            .values()
-            .filter(move |a| a.inputs.contains(name))
-            .map(|a| &a.name)
-    }
 }

@@ -69,8 +69,6 @@ pub trait Observer: Send + Sync {
     fn finished(&self, _outcome: &AssetOutcome) {}
 }
 
-impl Observer for () {}
-
 /// Runs `targets` (all assets when empty) and everything upstream of them.
 pub async fn run(
     ws: Arc<Workspace>,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::{Error, Result};
 
@@ -244,11 +244,6 @@ impl Metadata {
         })
     }
 
-    /// One run, if it exists.
-    pub fn run(&self, id: i64) -> Result<Option<RunRecord>> {
-        Ok(self.runs(usize::MAX >> 1)?.into_iter().find(|r| r.id == id))
-    }
-
     /// The attempts of a run, in the order they were recorded.
     pub fn attempts(&self, run_id: i64) -> Result<Vec<AttemptRecord>> {
         self.with(|c| {
@@ -273,15 +268,6 @@ impl Metadata {
                 })
             })?;
             rows.collect()
-        })
-    }
-
-    /// The newest run id, if any.
-    pub fn last_run_id(&self) -> Result<Option<i64>> {
-        self.with(|c| {
-            c.query_row("SELECT max(id) FROM runs", [], |r| r.get(0))
-                .optional()
-                .map(Option::flatten)
         })
     }
 }
@@ -322,6 +308,5 @@ mod tests {
         assert_eq!(runs[1].counts, "built=1");
         let attempts = db.attempts(first).expect("attempts");
         assert_eq!(attempts[0].rows_out, 3);
-        assert_eq!(db.last_run_id().expect("last"), Some(second));
     }
 }

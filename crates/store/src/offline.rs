@@ -302,19 +302,6 @@ impl OfflineStore {
             .await
             .map_err(|e| open_err(DeltaTableError::from(e)))
     }
-
-    /// The data files of a version, for readers outside sluice.
-    pub async fn files(&self, asset: &str, at: AsOf) -> Result<Vec<String>> {
-        let table = self.open(asset, at).await?;
-        let files = table
-            .get_file_uris()
-            .map_err(|source| Error::OpenTable {
-                asset: asset.to_string(),
-                source,
-            })?
-            .collect();
-        Ok(files)
-    }
 }
 
 /// Casts the plan's columns to types Delta can hold, where they differ.

@@ -107,8 +107,3 @@ pub fn planning_diagnostic(asset: &Asset, def: &TableDef, error: &DataFusionErro
     )
     .with_help("`sluice query` runs SQL over the built assets, to try the query out")
 }
-
-/// A readable message for a DataFusion error raised while running a plan.
-pub fn execution_message(error: &DataFusionError) -> String {
-    error.strip_backtrace()
-}
