@@ -50,3 +50,22 @@ impl RunLock {
         Ok(Self { _file: file })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = RunLock::acquire(dir.path()).expect("free");
+        match RunLock::acquire(dir.path()) {
+            Err(Error::Busy { holder, .. }) => {
+                assert_eq!(holder, format!("pid {}", std::process::id()))
+            }
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        drop(first);
+        RunLock::acquire(dir.path()).expect("free again");
+    }
+}
