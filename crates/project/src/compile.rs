@@ -331,7 +331,7 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
 
     // References are the DAG. Entries that could not be read are already
     // reported; referring to them is not a second error.
-    let names: BTreeSet<String> = seen.keys().chain(raw.broken.keys()).cloned().collect();
+    let names: BTreeSet<String> = seen.keys().chain(raw.broken.iter()).cloned().collect();
     let mut resolved = BTreeMap::new();
     for asset in assets.values() {
         let Definition::Table(def) = &asset.definition else {

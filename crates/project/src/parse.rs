@@ -1,7 +1,7 @@
 //! Phase one of loading: the raw text of `sluice.toml` into the raw structs of
 //! [`crate::raw`], collecting every syntax and shape error with its position.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -39,7 +39,7 @@ pub struct RawProject {
     pub tables: BTreeMap<String, Entry<TableSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
-    pub broken: BTreeMap<String, usize>,
+    pub broken: BTreeSet<String>,
     /// Problems found in this phase that do not stop the next one.
     pub diagnostics: Diagnostics,
 }
@@ -102,7 +102,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
     let mut profiles = BTreeMap::new();
     let mut sources = BTreeMap::new();
     let mut tables = BTreeMap::new();
-    let mut broken = BTreeMap::new();
+    let mut broken = BTreeSet::new();
     for (key, value) in root.into_inner() {
         let key_offset = key.span().start;
         match key.get_ref().as_ref() {
@@ -111,7 +111,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
                 Err(e) => diags.push(toml_error(e, key_offset)),
             },
             "profiles" => {
-                let mut ignored = BTreeMap::new();
+                let mut ignored = BTreeSet::new();
                 read_entries(
                     value,
                     key_offset,
@@ -146,30 +146,24 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
             ),
         }
     }
-    let project = match project {
-        Some(p) => Some(p),
-        None => {
-            diags.push(
-                Diagnostic::new(loc(0), "the `[project]` section is missing")
-                    .with_help("add `[project]` with `name = \"...\"` at the top of the file"),
-            );
-            None
-        }
+    let Some(project) = project else {
+        diags.push(
+            Diagnostic::new(loc(0), "the `[project]` section is missing")
+                .with_help("add `[project]` with `name = \"...\"` at the top of the file"),
+        );
+        return Err(diags);
     };
-    match project {
-        Some(project) => Ok(RawProject {
-            dir: dir.to_path_buf(),
-            file: file.to_path_buf(),
-            text,
-            project,
-            profiles,
-            sources,
-            tables,
-            broken,
-            diagnostics: diags,
-        }),
-        None => Err(diags),
-    }
+    Ok(RawProject {
+        dir: dir.to_path_buf(),
+        file: file.to_path_buf(),
+        text,
+        project,
+        profiles,
+        sources,
+        tables,
+        broken,
+        diagnostics: diags,
+    })
 }
 
 fn deserialize<'a, T: Deserialize<'a>>(
@@ -182,7 +176,7 @@ fn read_entries<'a, T: Deserialize<'a>>(
     value: toml::Spanned<DeValue<'a>>,
     key_offset: usize,
     out: &mut BTreeMap<String, Entry<T>>,
-    broken: &mut BTreeMap<String, usize>,
+    broken: &mut BTreeSet<String>,
     diags: &mut Diagnostics,
     toml_error: &impl Fn(toml::de::Error, usize) -> Diagnostic,
     loc: &impl Fn(usize) -> Location,
@@ -203,7 +197,7 @@ fn read_entries<'a, T: Deserialize<'a>>(
             }
             Err(e) => {
                 diags.push(toml_error(e, key_offset.max(offset)));
-                broken.insert(name.into_inner().into_owned(), offset);
+                broken.insert(name.into_inner().into_owned());
             }
         }
     }
