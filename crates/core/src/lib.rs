@@ -1,11 +1,14 @@
 //! Shared vocabulary of sluice: asset names and kinds, versions, run statuses and
-//! source locations. No IO lives here; every other crate depends on this one.
+//! source locations, the project file's type words. No IO lives here; every other crate depends on this one.
 
 mod location;
 mod name;
+mod types;
 
+pub use arrow_schema::DataType;
 pub use location::Location;
-pub use name::{AssetName, InvalidAssetName};
+pub use name::{AssetName, InvalidAssetName, QUARANTINE_SUFFIX};
+pub use types::{parse_duration, parse_type, timestamp_in};
 
 use serde::{Deserialize, Serialize};
 

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// What an asset's quarantine table is called after: `<asset>__quarantine`.
+pub const QUARANTINE_SUFFIX: &str = "__quarantine";
+
 /// The name of an asset. It is a plain lower-case SQL identifier so that it can be
 /// written unquoted in SQL; names containing `__` are reserved for sluice's own
 /// derived tables (such as quarantine tables).
@@ -48,6 +51,11 @@ impl AssetName {
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The name of the table that holds the rows this asset's contract rejected.
+    pub fn quarantine(&self) -> String {
+        format!("{}{QUARANTINE_SUFFIX}", self.0)
     }
 }
 

@@ -19,8 +19,8 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use sluice_project::{FileFormat, SourceDef};
 
 use crate::readers::{CsvOptions, Reader, SharedReader};
-use crate::types::{parse_type, timestamp_in};
 use crate::{Error, Result};
+use sluice_core::{parse_type, timestamp_in};
 
 /// Records read to infer types when the project does not say.
 const DEFAULT_INFER_ROWS: usize = 10_000;

@@ -7,11 +7,10 @@
 mod error;
 mod file;
 mod readers;
-mod types;
 
 pub use error::Error;
 pub use file::{FileSource, content_hash};
-pub use types::parse_type;
+pub use sluice_core::parse_type;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,8 +1,9 @@
-//! The type words of the project file (`int64`, `timestamp`...) and Arrow types.
+//! The words of the project file: types (`int64`, `timestamp`...) as Arrow types,
+//! and durations (`7d`).
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use arrow_schema::{DataType, TimeUnit};
 
 /// Parses a type word from `columns = { x = "int64" }`. Timestamps are parsed in
 /// `timezone` and stored as UTC instants.
@@ -29,8 +30,15 @@ pub fn parse_type(word: &str, timezone: &str) -> Option<DataType> {
 
 /// The type sluice reads timestamps as: microseconds in the source's time zone,
 /// which are UTC instants once read.
-pub(crate) fn timestamp_in(timezone: &str) -> DataType {
+pub fn timestamp_in(timezone: &str) -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(timezone)))
+}
+
+/// Parses a duration word such as `90s`, `15m`, `2h`, `7d` or `1w 2d`.
+pub fn parse_duration(word: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(word.trim()).map_err(|e| {
+        format!("`{word}` is not a duration ({e}); write it like `30s`, `15m`, `2h`, `7d` or `2w`")
+    })
 }
 
 #[cfg(test)]
@@ -46,5 +54,12 @@ mod tests {
         );
         assert_eq!(parse_type("timestamp", "UTC"), Some(timestamp_in("UTC")));
         assert_eq!(parse_type("integr", "UTC"), None);
+    }
+
+    #[test]
+    fn duration_words() {
+        assert_eq!(parse_duration("7d").unwrap().as_secs(), 7 * 86_400);
+        assert_eq!(parse_duration(" 90s ").unwrap().as_secs(), 90);
+        assert!(parse_duration("7 parsecs").unwrap_err().contains("7d"));
     }
 }
