@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sluice_core::{AssetKind, AssetName, Location};
 
+use crate::contract::{Contract, compile_contract};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::RawProject;
 use crate::raw::{FileFormat, SourceSection};
@@ -50,6 +51,8 @@ pub struct Asset {
     pub inputs: Vec<AssetName>,
     /// A hash of the definition: a change means the asset must be rebuilt.
     pub fingerprint: String,
+    /// What its rows must be (empty when it has no contract).
+    pub contract: Contract,
     /// Free text for people.
     pub description: Option<String>,
 }
@@ -253,6 +256,12 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
             &format!("{:?}", def.format),
         ]);
         let description = def.config.description.clone();
+        let contract = def
+            .config
+            .contract
+            .as_ref()
+            .map(|c| compile_contract(raw, c, &mut diags))
+            .unwrap_or_default();
         assets.insert(
             asset_name.clone(),
             Asset {
@@ -261,6 +270,7 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                 definition: Definition::Source(Box::new(def)),
                 inputs: vec![],
                 fingerprint,
+                contract,
                 description,
             },
         );
@@ -315,7 +325,13 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                 continue;
             }
         };
-        let fingerprint = fingerprint(&["table", sql.trim()]);
+        let contract_text = serde_json::to_string(&table.contract).unwrap_or_default();
+        let fingerprint = fingerprint(&["table", sql.trim(), &contract_text]);
+        let contract = table
+            .contract
+            .as_ref()
+            .map(|c| compile_contract(raw, c, &mut diags))
+            .unwrap_or_default();
         assets.insert(
             asset_name.clone(),
             Asset {
@@ -324,6 +340,7 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                 definition: Definition::Table(TableDef { sql, origin }),
                 inputs: vec![],
                 fingerprint,
+                contract,
                 description: table.description.clone(),
             },
         );

@@ -3,6 +3,7 @@
 //! each with `file:line:column` and what to do.
 
 pub mod compile;
+pub mod contract;
 mod dag;
 pub mod diag;
 pub mod parse;
@@ -12,9 +13,10 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{Asset, Definition, Project, SourceDef, TableDef, fingerprint};
+pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
 pub use parse::{PROJECT_FILE, RawProject};
-pub use raw::FileFormat;
+pub use raw::{FileFormat, Literal, Severity};
 pub use sql::SqlOrigin;
 
 /// Loads and compiles the project in `dir` with the given profile.
