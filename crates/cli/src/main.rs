@@ -67,6 +67,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show an asset's quality report (the newest, or a run's): a summary, or the
+    /// full report as HTML or JSON with --output.
+    Report {
+        /// The asset.
+        asset: String,
+        /// The run (default: the newest run that validated the asset).
+        #[arg(long)]
+        run: Option<i64>,
+        /// Write the report to this file: HTML, or JSON when it ends in `.json`.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Show an asset's check pass rates over a period.
+    Quality {
+        /// The asset.
+        asset: String,
+        /// How many days back.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show each asset's latest version, rows, age and whether it is stale.
     Status {
         /// Print JSON.
@@ -212,11 +235,50 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::History { asset, json } => {
-            if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
+            if !ws.tables().contains(&asset) {
                 return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
             }
             let history = ws.store.history(&asset).await?;
             output::print_history(&history, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { asset, run, output } => {
+            if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
+                return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
+            }
+            let Some((run_id, json)) = ws.metadata.report(&asset, run)? else {
+                let when = run.map_or(String::new(), |r| format!(" in run {r}"));
+                anyhow::bail!(
+                    "`{asset}` has no quality report{when}\n  help: reports are made when an asset with a contract is built; see `sluice runs`"
+                );
+            };
+            let report: sluice_validate::ValidationReport = serde_json::from_str(&json)
+                .with_context(|| {
+                    format!("the report of `{asset}` in run {run_id} is unreadable")
+                })?;
+            match output {
+                Some(path) => {
+                    let text = if path.extension().is_some_and(|e| e == "json") {
+                        json
+                    } else {
+                        sluice_validate::render_html(&report)
+                    };
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => output::print_report(&report),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quality { asset, days, json } => {
+            if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
+                return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
+            }
+            let since = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+            let runs = ws.metadata.quality_runs(&asset, since)?;
+            let checks = ws.metadata.check_history(&asset, since)?;
+            output::print_quality(&asset, days, &runs, &checks, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => {

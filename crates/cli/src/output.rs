@@ -10,7 +10,8 @@ use datafusion::arrow::array::RecordBatch;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sluice_core::{AssetKind, AssetName, AssetStatus};
 use sluice_runner::{AssetOutcome, AssetState, Observer, RunSummary, Workspace};
-use sluice_store::{RunRecord, VersionInfo};
+use sluice_store::{CheckHistory, RunQuality, RunRecord, VersionInfo};
+use sluice_validate::ValidationReport;
 
 use crate::Format;
 
@@ -37,12 +38,17 @@ impl Progress {
 
 fn describe(o: &AssetOutcome) -> String {
     match o.status {
-        AssetStatus::Built => format!(
-            "built v{} ({} rows, {})",
-            o.version.unwrap_or(0),
-            o.rows_out,
-            seconds(o.duration_ms)
-        ),
+        AssetStatus::Built => {
+            let mut parts = vec![format!("{} rows", o.rows_out)];
+            if o.rows_quarantined > 0 {
+                parts.push(format!("{} quarantined", o.rows_quarantined));
+            }
+            if o.warnings > 0 {
+                parts.push(plural(o.warnings, "warning"));
+            }
+            parts.push(seconds(o.duration_ms));
+            format!("built v{} ({})", o.version.unwrap_or(0), parts.join(", "))
+        }
         AssetStatus::UpToDate => format!("up to date (v{})", o.version.unwrap_or(0)),
         AssetStatus::Failed => format!("FAILED: {}", o.error.as_deref().unwrap_or("")),
         AssetStatus::Blocked => format!("blocked: {}", o.error.as_deref().unwrap_or("")),
@@ -116,7 +122,11 @@ pub fn print_summary(summary: &RunSummary) {
         "error",
     ]);
     for a in &summary.assets {
-        let error: String = a.error.as_deref().unwrap_or("").chars().take(300).collect();
+        let error: String = match (&a.error, a.warnings) {
+            (Some(e), _) => e.chars().take(300).collect(),
+            (None, 0) => String::new(),
+            (None, w) => format!("{}: see `sluice report {}`", plural(w, "warning"), a.name),
+        };
         t.add_row(vec![
             a.name.clone(),
             a.kind.to_string(),
@@ -151,6 +161,121 @@ pub fn print_summary(summary: &RunSummary) {
             a.error.as_deref().unwrap_or("")
         );
     }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `sluice report ASSET` without `--output`: the checks as a table.
+pub fn print_report(r: &ValidationReport) {
+    println!(
+        "{} — run {} — {}: {} rows in, {} published, {} quarantined",
+        r.asset,
+        r.run_id,
+        r.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        r.rows_in,
+        r.rows_out,
+        r.rows_quarantined
+    );
+    let mut t = table(&[
+        "check",
+        "severity",
+        "verdict",
+        "observed",
+        "threshold",
+        "score",
+    ]);
+    for c in &r.checks {
+        t.add_row(vec![
+            c.name.clone(),
+            c.severity.to_string(),
+            c.verdict.as_str().to_string(),
+            c.detail.clone(),
+            c.threshold.clone(),
+            format!("{:.3}", c.score),
+        ]);
+    }
+    println!("{t}");
+    match r.gate_message() {
+        Some(m) => println!("gate: closed — {m}"),
+        None => println!(
+            "gate: open ({:.0}% of checks passed)",
+            r.pass_rate() * 100.0
+        ),
+    }
+}
+
+/// `sluice quality ASSET`: pass rates per check and per run over a period.
+pub fn print_quality(
+    asset: &str,
+    days: u32,
+    runs: &[RunQuality],
+    checks: &[CheckHistory],
+    json: bool,
+) -> anyhow::Result<()> {
+    let judged: u64 = runs.iter().map(|r| r.judged).sum();
+    let passed: u64 = runs.iter().map(|r| r.passed).sum();
+    let rate = |p: u64, j: u64| {
+        if j == 0 {
+            None
+        } else {
+            Some(p as f64 / j as f64)
+        }
+    };
+    if json {
+        let value = serde_json::json!({
+            "asset": asset,
+            "days": days,
+            "runs": runs.len(),
+            "pass_rate": rate(passed, judged),
+            "checks": checks.iter().map(|c| serde_json::json!({
+                "name": c.name, "severity": c.severity, "judged": c.judged, "passed": c.passed,
+                "pass_rate": rate(c.passed, c.judged), "mean_score": c.mean_score, "last_verdict": c.last_verdict,
+            })).collect::<Vec<_>>(),
+            "by_run": runs.iter().map(|r| serde_json::json!({
+                "run_id": r.run_id, "at": r.at.to_rfc3339(), "judged": r.judged, "passed": r.passed, "pass_rate": rate(r.passed, r.judged),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    if runs.is_empty() {
+        println!("`{asset}` has no quality reports in the last {days} days");
+        return Ok(());
+    }
+    let pct = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+    println!(
+        "{asset}: {} of checks passed over {} runs in the last {days} days",
+        pct(rate(passed, judged)),
+        runs.len()
+    );
+    let mut t = table(&[
+        "check",
+        "severity",
+        "runs judged",
+        "passed",
+        "pass rate",
+        "mean score",
+        "last",
+    ]);
+    for c in checks {
+        t.add_row(vec![
+            c.name.clone(),
+            c.severity.clone(),
+            c.judged.to_string(),
+            c.passed.to_string(),
+            pct(rate(c.passed, c.judged)),
+            format!("{:.3}", c.mean_score),
+            c.last_verdict.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
 }
 
 /// `sluice history`.

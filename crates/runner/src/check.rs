@@ -1,6 +1,7 @@
 //! `sluice check`: compiles every asset without running anything — sources are
 //! opened and their schemas worked out, every table's query is planned against
-//! its inputs' schemas — and reports every problem at once.
+//! its inputs' schemas, every contract compiled against its asset's columns —
+//! and reports every problem at once.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,6 +41,24 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
                 .await
                 .map(|plan| Arc::new(plan.schema().as_arrow().clone())),
         };
+        // A contract changes the published schema (`type`) and must fit the columns.
+        let schema = schema.and_then(|schema| {
+            if asset.contract.is_empty() {
+                return Ok(schema);
+            }
+            sluice_validate::Validator::check(&ctx, &asset.contract, &schema).map_err(|e| match e {
+                sluice_validate::Error::Compile {
+                    location,
+                    message,
+                    help,
+                } => Diagnostic::new(location, format!("contract of `{name}`: {message}"))
+                    .with_help(help),
+                other => Diagnostic::new(
+                    asset.location.clone(),
+                    format!("contract of `{name}`: {other}"),
+                ),
+            })
+        });
         match schema {
             Ok(schema) => {
                 if let Err(e) = ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(schema)))

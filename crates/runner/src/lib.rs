@@ -7,12 +7,14 @@
 
 mod check;
 mod error;
+mod gate;
 mod query;
 mod run;
 mod status;
 
 pub use check::check;
 pub use error::{Error, Result};
+pub use gate::report_dir;
 pub use query::{parse_as_of, query};
 pub use run::{AssetOutcome, Observer, RunSummary, run};
 pub use status::{AssetState, status};
@@ -41,5 +43,24 @@ impl Workspace {
             store,
             metadata,
         })
+    }
+
+    /// The tables the store holds for the project: every asset, and
+    /// `<asset>__quarantine` for each asset whose contract quarantines rows.
+    pub fn tables(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in &self.project.order {
+            out.push(name.to_string());
+            let asset = &self.project.assets[name];
+            if asset
+                .contract
+                .rules
+                .iter()
+                .any(|r| r.severity == sluice_project::Severity::Quarantine)
+            {
+                out.push(name.quarantine());
+            }
+        }
+        out
     }
 }

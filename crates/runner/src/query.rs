@@ -43,8 +43,9 @@ pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordB
     })?;
     let ctx = sluice_transform::session();
     let mut unknown = Vec::new();
+    let tables = ws.tables();
     for r in refs {
-        if !ws.project.assets.keys().any(|n| n.as_str() == r.name) {
+        if !tables.contains(&r.name) {
             unknown.push(r.name);
             continue;
         }

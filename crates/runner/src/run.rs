@@ -40,8 +40,10 @@ pub struct AssetOutcome {
     pub rows_in: u64,
     /// Rows published.
     pub rows_out: u64,
-    /// Rows set aside by contracts (none until contracts exist).
+    /// Rows set aside by the contract, into `<asset>__quarantine`.
     pub rows_quarantined: u64,
+    /// Checks with severity `warn` that failed.
+    pub warnings: u64,
     /// Time spent on the asset.
     pub duration_ms: u64,
     /// Why it failed or was blocked.
@@ -117,8 +119,9 @@ pub async fn run(
                         rows_in: 0,
                         rows_out: 0,
                         rows_quarantined: 0,
+                        warnings: 0,
                         duration_ms: 0,
-                        error: Some(format!("upstream `{bad}` {}", outcomes[*bad].status)),
+                        error: Some(blocked_reason(bad, &outcomes[*bad])),
                     };
                     record(&ws, run_id, &outcome, &BTreeMap::new());
                     observer.finished(&outcome);
@@ -214,6 +217,20 @@ fn record(ws: &Workspace, run_id: i64, o: &AssetOutcome, inputs: &BTreeMap<Strin
     }
 }
 
+/// Why an asset is blocked: its failed or blocked input, and that input's reason.
+fn blocked_reason(input: &AssetName, outcome: &AssetOutcome) -> String {
+    let why = outcome
+        .error
+        .as_deref()
+        .and_then(|e| e.lines().next())
+        .unwrap_or_default();
+    if why.is_empty() {
+        format!("upstream `{input}` {}", outcome.status)
+    } else {
+        format!("upstream `{input}` {}: {why}", outcome.status)
+    }
+}
+
 fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>) -> AssetOutcome {
     AssetOutcome {
         name: asset.name.to_string(),
@@ -223,6 +240,7 @@ fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>)
         rows_in: 0,
         rows_out: 0,
         rows_quarantined: 0,
+        warnings: 0,
         duration_ms: started.elapsed().as_millis() as u64,
         error: Some(error),
     }
@@ -289,9 +307,31 @@ fn up_to_date(
         rows_in: rows,
         rows_out: rows,
         rows_quarantined: 0,
+        warnings: 0,
         duration_ms: started.elapsed().as_millis() as u64,
         error: None,
     })
+}
+
+/// An up-to-date asset still accounts for the rows its version's run quarantined.
+async fn with_quarantined(
+    ws: &Workspace,
+    asset: &Asset,
+    mut done: AssetOutcome,
+    latest: &Option<VersionInfo>,
+) -> AssetOutcome {
+    let run = latest
+        .as_ref()
+        .and_then(|l| l.meta.as_ref())
+        .map(|m| m.run_id);
+    if let Ok(Some(q)) = ws.store.latest(&asset.name.quarantine()).await
+        && q.meta.as_ref().map(|m| m.run_id) == run
+    {
+        let rows = q.rows.unwrap_or(0);
+        done.rows_quarantined = rows;
+        done.rows_in += rows;
+    }
+    done
 }
 
 async fn materialize(
@@ -315,7 +355,7 @@ async fn materialize(
                 Err(e) => return failed(asset, started, e, previous),
             };
             if let Some(done) = up_to_date(asset, &latest, &fp, started) {
-                return done;
+                return with_quarantined(ws, asset, done, &latest).await;
             }
             let source = match open_source(asset).await {
                 Ok(s) => s,
@@ -339,7 +379,7 @@ async fn materialize(
         Definition::Table(def) => {
             let fp = table_fingerprint(asset, inputs);
             if let Some(done) = up_to_date(asset, &latest, &fp, started) {
-                return done;
+                return with_quarantined(ws, asset, done, &latest).await;
             }
             for (input, version) in inputs {
                 let provider = match ws
@@ -367,6 +407,9 @@ async fn materialize(
         run_id,
         inputs: inputs.clone(),
     };
+    if !asset.contract.is_empty() {
+        return validated(ws, asset, &ctx, plan, &meta, latest.as_ref(), started).await;
+    }
     match ws.store.write(name, plan, &ctx.state(), &meta).await {
         Ok(info) => {
             let rows = info.rows.unwrap_or(0);
@@ -378,6 +421,7 @@ async fn materialize(
                 rows_in: rows,
                 rows_out: rows,
                 rows_quarantined: 0,
+                warnings: 0,
                 duration_ms: started.elapsed().as_millis() as u64,
                 error: None,
             }
@@ -386,9 +430,53 @@ async fn materialize(
     }
 }
 
+/// Materializes an asset through its contract; the row counts come from the report.
+async fn validated(
+    ws: &Workspace,
+    asset: &Asset,
+    ctx: &datafusion::prelude::SessionContext,
+    plan: datafusion::logical_expr::LogicalPlan,
+    meta: &CommitMeta,
+    latest: Option<&VersionInfo>,
+    started: Instant,
+) -> AssetOutcome {
+    let previous = latest.map(|l| l.version);
+    let out = crate::gate::write_validated(ws, asset, ctx, plan, meta, latest).await;
+    let (rows_in, rows_out, rows_quarantined, warnings) =
+        out.report.as_ref().map_or((0, 0, 0, 0), |r| {
+            (
+                r.rows_in,
+                r.rows_out,
+                r.rows_quarantined,
+                r.warnings().len() as u64,
+            )
+        });
+    match out.written {
+        Ok(info) => AssetOutcome {
+            name: asset.name.to_string(),
+            kind: asset.kind(),
+            status: AssetStatus::Built,
+            version: Some(info.version),
+            rows_in,
+            rows_out,
+            rows_quarantined,
+            warnings,
+            duration_ms: started.elapsed().as_millis() as u64,
+            error: None,
+        },
+        Err(e) => AssetOutcome {
+            rows_in,
+            rows_out,
+            rows_quarantined,
+            warnings,
+            ..failed(asset, started, e, previous)
+        },
+    }
+}
+
 /// The most useful message in an error chain: a source error (which names file,
 /// line and column) when there is one, else the whole chain.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut chain = Vec::new();
     while let Some(e) = current {

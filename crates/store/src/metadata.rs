@@ -1,4 +1,4 @@
-//! The metadata database: runs and per-asset attempts, in SQLite (WAL, full sync),
+//! The metadata database: runs, per-asset attempts and quality reports, in SQLite (WAL, full sync),
 //! so the run log survives crashes. A run killed mid-way is marked `abandoned` by
 //! the next run, which holds the run lock and so knows no one else is running.
 
@@ -125,6 +125,25 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (run_id, asset, attempt)
 );
 CREATE INDEX IF NOT EXISTS attempts_by_asset ON attempts(asset, run_id);
+CREATE TABLE IF NOT EXISTS reports (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    asset TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (run_id, asset)
+);
+CREATE TABLE IF NOT EXISTS checks (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    asset TEXT NOT NULL,
+    name TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    score REAL NOT NULL,
+    observed REAL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, asset, name)
+);
+CREATE INDEX IF NOT EXISTS checks_by_asset ON checks(asset, created_at);
 ";
 
 impl Metadata {
@@ -153,7 +172,7 @@ impl Metadata {
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn).map_err(|source| Error::Metadata {
             path: self.path.clone(),
@@ -272,7 +291,7 @@ impl Metadata {
     }
 }
 
-fn parse_time(s: String) -> DateTime<Utc> {
+pub(crate) fn parse_time(s: String) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&s)
         .map_or_else(|_| DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod common;
+mod contract;
 mod crash;
 mod example;
 mod external;

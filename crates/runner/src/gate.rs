@@ -1,0 +1,229 @@
+//! The quality gate: materializing an asset that has a contract.
+//!
+//! The asset's rows stream through the validator into the Delta writer. When the
+//! last partition ends — before the writer commits — the policy runs:
+//! a failed `error` check ends the stream with an error, so nothing is committed
+//! and the previous version stays published; otherwise the quarantined rows are
+//! committed to `<asset>__quarantine` first, then the writer commits the asset.
+//! A crash between the two commits leaves a quarantine version from a run whose
+//! asset version was never published (its `run_id` says so); the next run
+//! rebuilds both.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use datafusion::datasource::{MemTable, provider_as_source};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
+use sluice_project::{Asset, ExpectKind, Reference};
+use sluice_store::{AsOf, CheckRecord, CommitMeta, VersionInfo};
+use sluice_validate::{
+    Finish, Finished, ReferenceTable, ValidationReport, Validator, validated_table,
+};
+
+use crate::Workspace;
+
+/// Why the writer's input ended in an error: the gate closed.
+#[derive(Debug, thiserror::Error)]
+#[error("the contract's error checks failed")]
+struct GateClosed;
+
+/// What a validated write produced.
+pub(crate) struct Validated {
+    /// The new version, or why there is none.
+    pub written: Result<VersionInfo, String>,
+    /// The report, when validation got to the end.
+    pub report: Option<ValidationReport>,
+}
+
+/// Validates `plan`'s rows against the asset's contract while writing them.
+pub(crate) async fn write_validated(
+    ws: &Workspace,
+    asset: &Asset,
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    meta: &CommitMeta,
+    latest: Option<&VersionInfo>,
+) -> Validated {
+    let name = asset.name.as_str();
+    let fail = |e: String| Validated {
+        written: Err(e),
+        report: None,
+    };
+    let references = references(ws, asset, ctx, latest).await;
+    let validator = match Validator::prepare(
+        ctx,
+        name,
+        meta.run_id,
+        &asset.contract,
+        &plan,
+        references,
+    )
+    .await
+    {
+        Ok(v) => Arc::new(v),
+        Err(e) => return fail(e.to_string()),
+    };
+    let physical = match ctx.state().create_physical_plan(&plan).await {
+        Ok(p) => p,
+        Err(e) => return fail(e.strip_backtrace()),
+    };
+    let slot: Arc<Mutex<Option<ValidationReport>>> = Arc::default();
+    let finish: Finish = {
+        let slot = slot.clone();
+        let store = ws.store.clone();
+        let state = ctx.state();
+        let quarantine = validator.quarantines().then(|| {
+            (
+                asset.name.quarantine(),
+                validator.quarantine_schema(),
+                meta.clone(),
+            )
+        });
+        Arc::new(
+            move |finished: Finished| -> BoxFuture<'static, datafusion::error::Result<()>> {
+                let slot = slot.clone();
+                let store = store.clone();
+                let state = state.clone();
+                let quarantine = quarantine.clone();
+                Box::pin(async move {
+                    let closed = !finished.report.errors().is_empty();
+                    *slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished.report);
+                    if closed {
+                        return Err(DataFusionError::External(Box::new(GateClosed)));
+                    }
+                    if let Some((table, schema, meta)) = quarantine {
+                        let rows = MemTable::try_new(schema, vec![finished.quarantine])?;
+                        let plan = LogicalPlanBuilder::scan(
+                            table.as_str(),
+                            provider_as_source(Arc::new(rows)),
+                            None,
+                        )?
+                        .build()?;
+                        store
+                            .write(&table, plan, &state, &meta)
+                            .await
+                            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    }
+                    Ok(())
+                })
+            },
+        )
+    };
+    let table = match validated_table(validator, physical, ctx.task_ctx(), finish) {
+        Ok(t) => t,
+        Err(e) => return fail(e.strip_backtrace()),
+    };
+    let plan = match LogicalPlanBuilder::scan(name, provider_as_source(table), None)
+        .and_then(LogicalPlanBuilder::build)
+    {
+        Ok(p) => p,
+        Err(e) => return fail(e.strip_backtrace()),
+    };
+    let written = ws.store.write(name, plan, &ctx.state(), meta).await;
+    let report = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let written = match (written, &report) {
+        (Ok(info), _) => Ok(info),
+        (Err(_), Some(r)) if r.gate_message().is_some() => {
+            Err(r.gate_message().unwrap_or_default())
+        }
+        (Err(e), _) => Err(crate::run::root_cause(&e)),
+    };
+    if let Some(report) = &report {
+        keep_report(ws, report);
+    }
+    Validated { written, report }
+}
+
+/// The reference versions the contract's drift checks compare with, where they exist.
+async fn references(
+    ws: &Workspace,
+    asset: &Asset,
+    ctx: &SessionContext,
+    latest: Option<&VersionInfo>,
+) -> Vec<ReferenceTable> {
+    let mut out: Vec<ReferenceTable> = Vec::new();
+    for e in &asset.contract.expectations {
+        let reference = match e.kind {
+            ExpectKind::Psi { reference, .. } | ExpectKind::Ks { reference, .. } => reference,
+            _ => continue,
+        };
+        if out.iter().any(|r| r.reference == reference) {
+            continue;
+        }
+        let version = match reference {
+            Reference::Previous => latest.map(|l| l.version),
+            Reference::Version(v) => Some(v),
+        };
+        let Some(version) = version else { continue };
+        match ws
+            .store
+            .provider(asset.name.as_str(), AsOf::Version(version), &ctx.state())
+            .await
+        {
+            Ok(provider) => out.push(ReferenceTable {
+                reference,
+                version,
+                provider,
+            }),
+            Err(e) => tracing::warn!("drift reference of `{}`: {e}", asset.name),
+        }
+    }
+    out
+}
+
+/// Records the report in the metadata database and writes it as JSON and HTML
+/// under `<warehouse>/reports/<asset>/`.
+fn keep_report(ws: &Workspace, report: &ValidationReport) {
+    let json = match serde_json::to_string_pretty(report) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!("could not encode the report of `{}`: {e}", report.asset);
+            return;
+        }
+    };
+    let checks: Vec<CheckRecord> = report
+        .checks
+        .iter()
+        .map(|c| CheckRecord {
+            name: c.name.clone(),
+            severity: c.severity.as_str().to_string(),
+            verdict: c.verdict.as_str().to_string(),
+            score: c.score,
+            observed: c.observed,
+        })
+        .collect();
+    if let Err(e) = ws.metadata.record_report(
+        report.run_id,
+        &report.asset,
+        report.created_at,
+        &json,
+        &checks,
+    ) {
+        tracing::warn!("could not record the report of `{}`: {e}", report.asset);
+    }
+    let dir = report_dir(&ws.project.warehouse, &report.asset);
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("run-{}.json", report.run_id)), &json))
+        .and_then(|()| {
+            std::fs::write(
+                dir.join(format!("run-{}.html", report.run_id)),
+                sluice_validate::render_html(report),
+            )
+        });
+    if let Err(e) = written {
+        tracing::warn!("could not write the report files in {}: {e}", dir.display());
+    }
+}
+
+/// Where an asset's report files go.
+pub fn report_dir(warehouse: &Path, asset: &str) -> std::path::PathBuf {
+    warehouse.join("reports").join(asset)
+}
