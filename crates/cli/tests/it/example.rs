@@ -79,13 +79,15 @@ fn builds_everything_then_nothing_then_only_what_changed() {
     names.sort();
     assert_eq!(names, ALL);
     let flights = asset(&first, "flights");
+    // The contract quarantines the 1,175 diverted flights and 4 malformed tail numbers.
     assert_eq!(flights["rows_in"], 336_776);
-    assert_eq!(flights["rows_out"], 336_776);
-    assert_eq!(flights["rows_quarantined"], 0);
+    assert_eq!(flights["rows_out"], 335_597);
+    assert_eq!(flights["rows_quarantined"], 1_179);
+    assert_eq!(flights["warnings"], 2, "FAA tail-number format and freshness");
     assert_eq!(flights["version"], 0);
     assert_eq!(
         asset(&first, "flights_enriched")["rows_out"],
-        336_776,
+        335_597,
         "a left join keeps every flight"
     );
     assert_eq!(asset(&first, "carrier_summary")["rows_out"], 16);
@@ -221,7 +223,8 @@ fn builds_everything_then_nothing_then_only_what_changed() {
         .iter()
         .find(|a| a["asset"] == "flights")
         .expect("flights");
-    assert_eq!(flights_attempt["rows_out"], 336_776);
+    assert_eq!(flights_attempt["rows_out"], 335_597);
+    assert_eq!(flights_attempt["rows_quarantined"], 1_179);
     assert_eq!(flights_attempt["output_version"], 0);
 }
 
@@ -233,14 +236,14 @@ fn query_prints_the_top_carriers_in_csv_and_other_formats() {
     let sql = "SELECT carrier, count(*) AS n FROM flights GROUP BY carrier ORDER BY n DESC LIMIT 3";
     assert_eq!(
         ok(p, &["query", "--format", "csv", sql]),
-        "carrier,n\nUA,58665\nB6,54635\nEV,54173\n"
+        "carrier,n\nUA,58468\nB6,54515\nEV,53925\n"
     );
     let json: serde_json::Value =
         serde_json::from_str(&ok(p, &["query", "--format", "json", sql])).expect("json");
     assert_eq!(json[0]["carrier"], "UA");
-    assert_eq!(json[0]["n"], 58665);
+    assert_eq!(json[0]["n"], 58468);
     let table = ok(p, &["query", sql]);
-    assert!(table.contains("| UA      | 58665 |"), "{table}");
+    assert!(table.contains("| UA      | 58468 |"), "{table}");
     let out = p.join("top.csv");
     ok(
         p,
@@ -256,7 +259,7 @@ fn query_prints_the_top_carriers_in_csv_and_other_formats() {
     assert!(
         std::fs::read_to_string(out)
             .expect("written")
-            .starts_with("carrier,n\nUA,58665\n")
+            .starts_with("carrier,n\nUA,58468\n")
     );
 
     // Only `flights` was asked for, so only it (with no upstream) was built.
