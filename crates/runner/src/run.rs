@@ -38,7 +38,8 @@ pub struct AssetOutcome {
     pub version: Option<u64>,
     /// Rows that came in.
     pub rows_in: u64,
-    /// Rows published.
+    /// Rows published (for an asset whose contract failed: rows that passed its
+    /// row rules, none of them published), so that `rows_in = rows_out + rows_quarantined`.
     pub rows_out: u64,
     /// Rows set aside by the contract, into `<asset>__quarantine`.
     pub rows_quarantined: u64,

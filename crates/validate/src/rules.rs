@@ -27,6 +27,8 @@ pub(crate) struct CompiledRule {
     pub keeps: Arc<dyn PhysicalExpr>,
     /// Why a row that breaks it was rejected, for the quarantine and the report.
     pub reason: String,
+    /// The columns a report shows for a row that breaks it.
+    pub shown: Vec<usize>,
 }
 
 /// The column a rule reads: a plain column reference.
@@ -198,6 +200,7 @@ pub(crate) fn compile_rules(
                     rule: rule.clone(),
                     keeps,
                     reason: "occurs more than once".to_string(),
+                    shown: input.index_of(name).into_iter().collect(),
                 });
                 continue;
             }
@@ -208,6 +211,8 @@ pub(crate) fn compile_rules(
                 (expr, format!("breaks `{sql}`"))
             }
         };
+        let keeps_columns: Vec<String> =
+            keeps.column_refs().iter().map(|c| c.name.clone()).collect();
         let keeps = state
             .create_physical_expr(keeps, &df_schema)
             .map_err(|e| compile_error(rule, &e))?;
@@ -224,10 +229,23 @@ pub(crate) fn compile_rules(
                 "write a predicate, such as `amount >= 0`",
             ));
         }
+        let shown = match &rule.column {
+            Some(c) => input.index_of(c).into_iter().collect(),
+            None => {
+                let mut used: Vec<usize> = keeps_columns
+                    .iter()
+                    .filter_map(|c| input.index_of(c).ok())
+                    .collect();
+                used.sort_unstable();
+                used.dedup();
+                used
+            }
+        };
         out.push(CompiledRule {
             rule: rule.clone(),
             keeps,
             reason,
+            shown,
         });
     }
     Ok(out)

@@ -615,3 +615,38 @@ fn humanize(d: Duration) -> String {
         s => format!("{s} seconds"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_merged_by_parts_equal_the_whole() {
+        let all: Vec<f64> = (0..1000)
+            .map(|i| ((i * 37) % 101) as f64 * 0.5 - 7.0)
+            .collect();
+        let (n, mean, m2) = moments(&all);
+        let (mut pn, mut pmean, mut pm2) = (0u64, 0.0f64, 0.0f64);
+        for part in all.chunks(97) {
+            merge_moments((&mut pn, &mut pmean, &mut pm2), moments(part));
+        }
+        assert_eq!(pn, n);
+        assert!((pmean - mean).abs() < 1e-12);
+        assert!((pm2 - m2).abs() < 1e-9 * m2);
+        // The sample standard deviation, as numpy.std(ddof=1) would give it.
+        let direct = (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+        assert!(((pm2 / (pn - 1) as f64).sqrt() - direct).abs() < 1e-12);
+    }
+
+    #[test]
+    fn scores_fall_with_distance_outside_the_bounds() {
+        let b = Bounds {
+            min: Some(0.0),
+            max: Some(30.0),
+        };
+        assert_eq!(range_score(12.0, &b), 1.0);
+        assert!((range_score(60.0, &b) - 0.5).abs() < 1e-12);
+        assert!(range_score(90.0, &b) < range_score(60.0, &b));
+        assert!((range_score(-1.0, &b) - 0.5).abs() < 1e-12);
+    }
+}

@@ -433,7 +433,8 @@ impl PartitionValidator {
     }
 }
 
-/// An example of a broken rule: the column's value, or for SQL rules the row.
+/// An example of a broken rule: the column's value, or for SQL rules the columns
+/// the predicate reads.
 fn sample(batch: &RecordBatch, rule: &CompiledRule, row: usize) -> String {
     let show = |i: usize| {
         let c = batch.column(i);
@@ -444,14 +445,11 @@ fn sample(batch: &RecordBatch, rule: &CompiledRule, row: usize) -> String {
         }
     };
     match &rule.rule.column {
-        Some(name) => batch.schema().index_of(name).map(show).unwrap_or_default(),
-        None => batch
-            .schema()
-            .fields()
+        Some(_) => rule.shown.first().map(|i| show(*i)).unwrap_or_default(),
+        None => rule
+            .shown
             .iter()
-            .enumerate()
-            .take(8)
-            .map(|(i, f)| format!("{}={}", f.name(), show(i)))
+            .map(|i| format!("{}={}", batch.schema().field(*i).name(), show(*i)))
             .collect::<Vec<_>>()
             .join(", "),
     }

@@ -83,7 +83,10 @@ fn builds_everything_then_nothing_then_only_what_changed() {
     assert_eq!(flights["rows_in"], 336_776);
     assert_eq!(flights["rows_out"], 335_597);
     assert_eq!(flights["rows_quarantined"], 1_179);
-    assert_eq!(flights["warnings"], 2, "FAA tail-number format and freshness");
+    assert_eq!(
+        flights["warnings"], 2,
+        "FAA tail-number format and freshness"
+    );
     assert_eq!(flights["version"], 0);
     assert_eq!(
         asset(&first, "flights_enriched")["rows_out"],
