@@ -220,6 +220,11 @@ impl Validator {
         })
     }
 
+    /// The schema of the input rows.
+    pub fn input_schema(&self) -> SchemaRef {
+        self.input_schema.clone()
+    }
+
     /// The schema of the published rows.
     pub fn output_schema(&self) -> SchemaRef {
         self.output_schema.clone()
@@ -473,11 +478,4 @@ async fn repeated_values(
         return Ok(datafusion::arrow::array::new_empty_array(&DataType::Null));
     }
     Ok(concat(&arrays)?)
-}
-
-impl Validator {
-    /// The schema of the input rows.
-    pub fn input_schema(&self) -> SchemaRef {
-        self.input_schema.clone()
-    }
 }
