@@ -64,6 +64,10 @@ pub(crate) async fn write_validated(
     .await
     {
         Ok(v) => Arc::new(v),
+        // A source error met while looking for repeated values names its file and line.
+        Err(e @ sluice_validate::Error::Engine { .. }) => {
+            return fail(crate::run::root_cause(&e));
+        }
         Err(e) => return fail(e.to_string()),
     };
     let physical = match ctx.state().create_physical_plan(&plan).await {

@@ -449,3 +449,18 @@ fn the_html_report_renders_in_headless_chromium() {
     assert!(dom.contains("distribution against version 0"), "{dom}");
     assert!(dom.contains("<svg"), "{dom}");
 }
+
+#[test]
+fn bad_input_under_a_contract_still_names_the_file_and_line() {
+    let mut csv = real_rows();
+    csv.push_str("71,1545,UA\n");
+    let p = flights_project(&csv, CONTRACT);
+    let o = sluice(p.path(), &["run"]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("flights.csv:62: expected 9 fields, found 3"),
+        "{err}"
+    );
+}
