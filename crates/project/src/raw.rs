@@ -322,13 +322,14 @@ pub struct DriftSection {
     /// The reference. Default: `"previous"`.
     #[serde(default)]
     pub reference: Option<ReferenceSection>,
-    /// Number of bins for PSI, cut at the reference's quantiles. Default: 10.
+    /// Number of bins for PSI on a numeric column, cut at the reference's
+    /// quantiles (a text column has one bin per category). Default: 10.
     #[serde(default)]
     pub bins: Option<usize>,
     /// The largest allowed population stability index.
     #[serde(default)]
     pub psi_max: Option<f64>,
-    /// The largest allowed two-sample Kolmogorov–Smirnov statistic.
+    /// The largest allowed two-sample Kolmogorov–Smirnov statistic (numeric columns).
     #[serde(default)]
     pub ks_max: Option<f64>,
 }

@@ -158,6 +158,7 @@ fn histogram(h: &mut String, c: &CheckResult, hist: &Histogram) {
             i.checked_sub(1).and_then(|j| hist.edges.get(j)),
             hist.edges.get(i),
         ) {
+            _ if !hist.labels.is_empty() => hist.labels.get(i).cloned().unwrap_or_default(),
             (None, Some(hi)) => format!("≤ {}", short(*hi)),
             (Some(lo), None) => format!("> {}", short(*lo)),
             (Some(lo), Some(hi)) => format!("{}–{}", short(*lo), short(*hi)),

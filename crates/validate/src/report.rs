@@ -34,8 +34,11 @@ impl Verdict {
 pub struct Histogram {
     /// The reference version.
     pub reference_version: u64,
-    /// Inner bin edges; bin `i` is `(edges[i-1], edges[i]]`.
+    /// Inner bin edges of a numeric column; bin `i` is `(edges[i-1], edges[i]]`.
     pub edges: Vec<f64>,
+    /// The categories of a text column, one bin each (empty for numbers).
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// Share of the reference's values per bin.
     pub reference: Vec<f64>,
     /// Share of the current values per bin.

@@ -22,7 +22,7 @@ use sluice_project::{Bounds, Contract, ExpectKind, Expectation, Reference};
 
 use crate::drift::{bin_counts, ks_statistic, proportions, psi, quantile, quantile_edges};
 use crate::report::{CheckResult, Histogram, Verdict};
-use crate::rules::{column, literal};
+use crate::rules::{column, is_text, literal};
 use crate::{Error, Result};
 
 /// A reference version of the asset, for drift checks.
@@ -39,7 +39,14 @@ pub struct ReferenceTable {
 /// Sorted non-null values of reference columns, by reference and column.
 #[derive(Debug, Default)]
 pub(crate) struct References {
-    values: BTreeMap<(ReferenceKey, String), (u64, Vec<f64>)>,
+    values: BTreeMap<(ReferenceKey, String), (u64, Sample)>,
+}
+
+/// A column of a reference version: sorted numbers, or counts per category.
+#[derive(Debug)]
+enum Sample {
+    Numbers(Vec<f64>),
+    Categories(BTreeMap<String, u64>),
 }
 
 type ReferenceKey = Option<u64>;
@@ -80,12 +87,21 @@ impl References {
             {
                 continue;
             }
+            let text = table
+                .provider
+                .schema()
+                .field_with_name(column_name)
+                .is_ok_and(|f| is_text(f.data_type()));
+            let target = if text {
+                DataType::Utf8
+            } else {
+                DataType::Float64
+            };
             let df = ctx
                 .read_table(table.provider.clone())
                 .and_then(|df| {
                     df.select(vec![
-                        datafusion::logical_expr::cast(column(column_name), DataType::Float64)
-                            .alias("v"),
+                        datafusion::logical_expr::cast(column(column_name), target).alias("v"),
                     ])
                 })
                 .map_err(Error::engine(format!(
@@ -94,18 +110,27 @@ impl References {
             let batches = df.collect().await.map_err(Error::engine(format!(
                 "reading the reference of `{column_name}`"
             )))?;
-            let mut values = Vec::new();
-            for b in &batches {
-                values.extend(b.column(0).as_primitive::<Float64Type>().iter().flatten());
-            }
-            values.retain(|v| !v.is_nan());
-            values.sort_by(f64::total_cmp);
-            out.values.insert(k, (table.version, values));
+            let sample = if text {
+                let mut counts = BTreeMap::new();
+                for b in &batches {
+                    count_categories(b.column(0), &mut counts);
+                }
+                Sample::Categories(counts)
+            } else {
+                let mut values = Vec::new();
+                for b in &batches {
+                    values.extend(b.column(0).as_primitive::<Float64Type>().iter().flatten());
+                }
+                values.retain(|v| !v.is_nan());
+                values.sort_by(f64::total_cmp);
+                Sample::Numbers(values)
+            };
+            out.values.insert(k, (table.version, sample));
         }
         Ok(out)
     }
 
-    fn get(&self, reference: Reference, column: &str) -> Option<&(u64, Vec<f64>)> {
+    fn get(&self, reference: Reference, column: &str) -> Option<&(u64, Sample)> {
         self.values.get(&(key(reference), column.to_string()))
     }
 }
@@ -120,6 +145,8 @@ pub(crate) struct CompiledExpectation {
     member: Option<Arc<dyn PhysicalExpr>>,
     /// `distinct_count`: DataFusion's exact distinct counter.
     distinct: Option<datafusion::physical_expr::aggregate::AggregateFunctionExpr>,
+    /// PSI over the categories of a text column.
+    categorical: bool,
 }
 
 fn is_numeric(t: &DataType) -> bool {
@@ -173,7 +200,8 @@ pub(crate) fn compile_expectations(
             ExpectKind::Mean(_) | ExpectKind::Stddev(_) | ExpectKind::Quantile(..) => {
                 needs(is_numeric(&t), "numeric")?;
             }
-            ExpectKind::Psi { .. } | ExpectKind::Ks { .. } => needs(is_numeric(&t), "numeric")?,
+            ExpectKind::Psi { .. } => needs(is_numeric(&t) || is_text(&t), "numeric or text")?,
+            ExpectKind::Ks { .. } => needs(is_numeric(&t), "numeric")?,
             ExpectKind::Freshness(_) => needs(
                 matches!(
                     t,
@@ -217,6 +245,7 @@ pub(crate) fn compile_expectations(
             column: index,
             member,
             distinct,
+            categorical: matches!(e.kind, ExpectKind::Psi { .. }) && is_text(&t),
         });
     }
     Ok(out)
@@ -234,6 +263,7 @@ enum Acc {
         m2: f64,
     },
     Values(Vec<f64>),
+    Categories(BTreeMap<String, u64>),
     Distinct(Box<dyn Accumulator>),
     InSet {
         inside: u64,
@@ -260,6 +290,7 @@ impl Stats {
                     mean: 0.0,
                     m2: 0.0,
                 },
+                ExpectKind::Psi { .. } if e.categorical => Acc::Categories(BTreeMap::new()),
                 ExpectKind::Quantile(..) | ExpectKind::Psi { .. } | ExpectKind::Ks { .. } => {
                     Acc::Values(Vec::new())
                 }
@@ -304,6 +335,9 @@ impl Stats {
                             .filter(|x| !x.is_nan()),
                     );
                 }
+                Acc::Categories(counts) => {
+                    count_categories(&cast(values, &DataType::Utf8)?, counts)
+                }
                 Acc::Distinct(a) => a.update_batch(std::slice::from_ref(values))?,
                 Acc::InSet { inside, non_null } => {
                     if let Some(member) = &e.member {
@@ -345,6 +379,11 @@ impl Stats {
                     },
                 ) => merge_moments((n, mean, m2), (bn, bmean, bm2)),
                 (Acc::Values(x), Acc::Values(y)) => x.extend(y),
+                (Acc::Categories(x), Acc::Categories(y)) => {
+                    for (k, v) in y {
+                        *x.entry(k).or_insert(0) += v;
+                    }
+                }
                 (Acc::Distinct(x), Acc::Distinct(mut y)) => {
                     let state = y.state().map_err(Error::engine("distinct count"))?;
                     let arrays = state
@@ -492,23 +531,53 @@ impl Stats {
                         bins,
                         max,
                     },
-                    Acc::Values(v),
+                    acc,
                 ) => {
                     check.threshold = format!("<= {max}");
-                    match references.get(*reference, e.column.as_deref().unwrap_or_default()) {
-                        None => skip(&mut check, &no_reference(*reference)),
-                        Some((version, r)) => {
+                    let r = references.get(*reference, e.column.as_deref().unwrap_or_default());
+                    let binned = match (r, acc) {
+                        (Some((version, Sample::Numbers(r))), Acc::Values(v)) => {
                             v.sort_by(f64::total_cmp);
                             let edges = quantile_edges(r, *bins);
-                            let (rc, cc) = (bin_counts(r, &edges), bin_counts(v, &edges));
+                            Some((
+                                *version,
+                                bin_counts(r, &edges),
+                                bin_counts(v, &edges),
+                                edges,
+                                vec![],
+                            ))
+                        }
+                        (Some((version, Sample::Categories(r))), Acc::Categories(c)) => {
+                            // One bin per category seen in either version.
+                            let labels: Vec<String> = r
+                                .keys()
+                                .chain(c.keys())
+                                .cloned()
+                                .collect::<std::collections::BTreeSet<_>>()
+                                .into_iter()
+                                .collect();
+                            let count = |m: &BTreeMap<String, u64>| -> Vec<u64> {
+                                labels
+                                    .iter()
+                                    .map(|l| m.get(l).copied().unwrap_or(0))
+                                    .collect()
+                            };
+                            Some((*version, count(r), count(c), vec![], labels))
+                        }
+                        _ => None,
+                    };
+                    match binned {
+                        None => skip(&mut check, &no_reference(*reference)),
+                        Some((version, rc, cc, edges, labels)) => {
                             let p = psi(&rc, &cc);
                             check.observed = Some(p);
                             check.detail = format!("PSI is {} against version {version}", show(p));
                             check.verdict = verdict(p <= *max);
                             check.score = (-p).exp();
                             check.histogram = Some(Histogram {
-                                reference_version: *version,
+                                reference_version: version,
                                 edges,
+                                labels,
                                 reference: proportions(&rc),
                                 current: proportions(&cc),
                             });
@@ -518,8 +587,7 @@ impl Stats {
                 (ExpectKind::Ks { reference, max }, Acc::Values(v)) => {
                     check.threshold = format!("<= {max}");
                     match references.get(*reference, e.column.as_deref().unwrap_or_default()) {
-                        None => skip(&mut check, &no_reference(*reference)),
-                        Some((version, r)) => {
+                        Some((version, Sample::Numbers(r))) => {
                             v.sort_by(f64::total_cmp);
                             let d = ks_statistic(r, v);
                             check.observed = Some(d);
@@ -528,6 +596,7 @@ impl Stats {
                             check.verdict = verdict(d <= *max);
                             check.score = 1.0 - d;
                         }
+                        _ => skip(&mut check, &no_reference(*reference)),
                     }
                 }
                 _ => skip(&mut check, "not measured"),
@@ -535,6 +604,18 @@ impl Stats {
             out.push(check);
         }
         out
+    }
+}
+
+/// Adds the non-null values of a text array to counts per value.
+fn count_categories(values: &ArrayRef, counts: &mut BTreeMap<String, u64>) {
+    for v in values.as_string::<i32>().iter().flatten() {
+        match counts.get_mut(v) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(v.to_string(), 1);
+            }
+        }
     }
 }
 

@@ -275,7 +275,9 @@ fn an_error_check_blocks_downstream_and_keeps_previous_versions_and_warn_flows_o
 fn drift_is_measured_against_the_previous_version() {
     let drift = format!(
         "{CONTRACT}\n[[sources.flights.contract.expect]]\ncolumn = \"dep_delay\"\n\
-         drift = {{ psi_max = 0.1, ks_max = 0.2, bins = 4 }}\nseverity = \"warn\"\n"
+         drift = {{ psi_max = 0.1, ks_max = 0.2, bins = 4 }}\nseverity = \"warn\"\n\n\
+         [[sources.flights.contract.expect]]\ncolumn = \"carrier\"\n\
+         drift = {{ psi_max = 0.1 }}\nseverity = \"warn\"\n"
     );
     let p = flights_project(&real_rows(), &drift);
     let (_, first) = run_json(p.path(), &[]);
@@ -293,13 +295,15 @@ fn drift_is_measured_against_the_previous_version() {
             }
             let mut f: Vec<String> = line.split(',').map(String::from).collect();
             f[5] = (f[5].parse::<i64>().unwrap() + 60).to_string();
+            // And every flight moves to American.
+            f[2] = "AA".to_string();
             format!("{}\n", f.join(","))
         })
         .collect();
     std::fs::write(p.path().join("data/flights.csv"), shifted).unwrap();
     let (ok_run, second) = run_json(p.path(), &[]);
     assert!(ok_run, "{second}");
-    assert_eq!(asset(&second, "flights")["warnings"], 2);
+    assert_eq!(asset(&second, "flights")["warnings"], 3);
     let json_path = p.path().join("report.json");
     ok(
         p.path(),
@@ -323,6 +327,14 @@ fn drift_is_measured_against_the_previous_version() {
     assert_eq!(psi["verdict"], "fail");
     assert_eq!(psi["histogram"]["reference_version"], 0);
     assert_eq!(psi["histogram"]["reference"].as_array().unwrap().len(), 4);
+    // A text column drifts over its categories: one bin per carrier seen in either version.
+    let carriers = check("carrier.psi");
+    assert_eq!(carriers["verdict"], "fail", "{carriers}");
+    let labels = carriers["histogram"]["labels"].as_array().unwrap();
+    assert!(labels.contains(&serde_json::json!("AA")) && labels.contains(&serde_json::json!("UA")));
+    let current = carriers["histogram"]["current"].as_array().unwrap();
+    let aa = labels.iter().position(|l| l == "AA").unwrap();
+    assert_eq!(current[aa], 1.0);
 }
 
 #[test]
