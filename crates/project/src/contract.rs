@@ -28,6 +28,14 @@ impl Contract {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty() && self.expectations.is_empty()
     }
+
+    /// Whether any rule sends rows to the quarantine (the asset then has a
+    /// `<asset>__quarantine` table).
+    pub fn quarantines(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.severity == Severity::Quarantine)
+    }
 }
 
 /// A rule that each row must keep.

@@ -133,13 +133,13 @@ pub(crate) async fn write_validated(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    let written = match (written, &report) {
-        (Ok(info), _) => Ok(info),
-        (Err(_), Some(r)) if r.gate_message().is_some() => {
-            Err(r.gate_message().unwrap_or_default())
-        }
-        (Err(e), _) => Err(crate::run::root_cause(&e)),
-    };
+    // A closed gate explains itself; any other failure is told by its root cause.
+    let written = written.map_err(|e| {
+        report
+            .as_ref()
+            .and_then(ValidationReport::gate_message)
+            .unwrap_or_else(|| crate::run::root_cause(&e))
+    });
     if let Some(report) = &report {
         keep_report(ws, report);
     }

@@ -51,13 +51,7 @@ impl Workspace {
         let mut out = Vec::new();
         for name in &self.project.order {
             out.push(name.to_string());
-            let asset = &self.project.assets[name];
-            if asset
-                .contract
-                .rules
-                .iter()
-                .any(|r| r.severity == sluice_project::Severity::Quarantine)
-            {
+            if self.project.assets[name].contract.quarantines() {
                 out.push(name.quarantine());
             }
         }

@@ -321,6 +321,9 @@ async fn with_quarantined(
     mut done: AssetOutcome,
     latest: &Option<VersionInfo>,
 ) -> AssetOutcome {
+    if !asset.contract.quarantines() {
+        return done;
+    }
     let run = latest
         .as_ref()
         .and_then(|l| l.meta.as_ref())

@@ -149,10 +149,6 @@ pub(crate) struct CompiledExpectation {
     categorical: bool,
 }
 
-fn is_numeric(t: &DataType) -> bool {
-    t.is_numeric()
-}
-
 pub(crate) fn compile_expectations(
     expectations: &[Expectation],
     schema: &SchemaRef,
@@ -198,10 +194,10 @@ pub(crate) fn compile_expectations(
         let mut distinct = None;
         match &e.kind {
             ExpectKind::Mean(_) | ExpectKind::Stddev(_) | ExpectKind::Quantile(..) => {
-                needs(is_numeric(&t), "numeric")?;
+                needs(t.is_numeric(), "numeric")?;
             }
-            ExpectKind::Psi { .. } => needs(is_numeric(&t) || is_text(&t), "numeric or text")?,
-            ExpectKind::Ks { .. } => needs(is_numeric(&t), "numeric")?,
+            ExpectKind::Psi { .. } => needs(t.is_numeric() || is_text(&t), "numeric or text")?,
+            ExpectKind::Ks { .. } => needs(t.is_numeric(), "numeric")?,
             ExpectKind::Freshness(_) => needs(
                 matches!(
                     t,

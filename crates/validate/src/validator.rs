@@ -45,6 +45,8 @@ pub struct Validator {
     outputs: Vec<Arc<dyn PhysicalExpr>>,
     expectations: Vec<CompiledExpectation>,
     references: References,
+    /// Whether any rule quarantines rows.
+    quarantines: bool,
     /// Per rule: its name, column and reason as one-row-per-rule arrays, for `take`.
     labels: [ArrayRef; 3],
     open_partitions: AtomicUsize,
@@ -167,9 +169,7 @@ impl Validator {
             .collect::<datafusion::error::Result<Vec<_>>>()
             .map_err(Error::engine("converting columns"))?;
         let expectations = compile_expectations(&contract.expectations, &output_schema, &state)?;
-        let quarantines = rules
-            .iter()
-            .any(|r| r.rule.severity == Severity::Quarantine);
+        let quarantines = contract.quarantines();
         if quarantines {
             for name in QUARANTINE_COLUMNS {
                 if input.field_with_name(name).is_ok() {
@@ -189,10 +189,11 @@ impl Validator {
             }
         }
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("rule", DataType::Utf8, false));
-        fields.push(Field::new("column", DataType::Utf8, true));
-        fields.push(Field::new("reason", DataType::Utf8, false));
-        fields.push(Field::new("run_id", DataType::Int64, false));
+        let [rule_field, column_field, reason_field, run_field] = QUARANTINE_COLUMNS;
+        fields.push(Field::new(rule_field, DataType::Utf8, false));
+        fields.push(Field::new(column_field, DataType::Utf8, true));
+        fields.push(Field::new(reason_field, DataType::Utf8, false));
+        fields.push(Field::new(run_field, DataType::Int64, false));
         let labels: [ArrayRef; 3] = [
             Arc::new(StringArray::from_iter_values(
                 rules.iter().map(|r| r.rule.rule.clone()),
@@ -214,6 +215,7 @@ impl Validator {
             outputs,
             expectations,
             references,
+            quarantines,
             labels,
             open_partitions: AtomicUsize::new(0),
             totals: Mutex::new(None),
@@ -237,9 +239,7 @@ impl Validator {
 
     /// Whether any rule quarantines rows (the asset then has a quarantine table).
     pub fn quarantines(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|r| r.rule.severity == Severity::Quarantine)
+        self.quarantines
     }
 
     /// Starts validating `n` partitions; the report is made when the last of them
