@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -43,6 +42,9 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import BenchError, find_delta_table, parse_sluice_json, read_delta_table, sluice_version, sql_str  # noqa: E402
 
 GROUP_KEYS = ["carrier", "origin", "month"]
 
@@ -69,10 +71,6 @@ FROM flights GROUP BY carrier, origin, month
 """
 
 
-class BenchError(Exception):
-    """A tool failed or the tools disagree: the benchmark result is void."""
-
-
 @dataclass
 class Input:
     path: Path
@@ -96,10 +94,6 @@ class Result:
 
 
 # --------------------------------------------------------------------------- peers
-
-
-def sql_str(s: str | Path) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 def run_duckdb(csv: Path, work: Path) -> Path:
@@ -150,23 +144,6 @@ def write_sluice_project(csv: Path, project: Path) -> None:
     (project / "sluice.toml").write_text(toml, encoding="utf-8")
 
 
-def parse_sluice_json(stdout: str) -> dict:
-    text = stdout.strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    # Tolerate stray lines before the report: take the last line that is an object.
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-    raise BenchError(f"sluice --json printed no JSON object; stdout was:\n{stdout}")
-
-
 def run_sluice(sluice_bin: Path, project: Path) -> dict:
     proc = subprocess.run(
         [str(sluice_bin), "run", "--project", str(project), "--json"],
@@ -202,30 +179,6 @@ def check_sluice_report(report: dict, inp: Input) -> int:
     if not isinstance(rows, int):
         raise BenchError(f"sluice asset `delays` has no integer rows_out: {by_name['delays']}")
     return rows
-
-
-def find_delta_table(root: Path, name: str) -> Path | None:
-    """The directory named `name` under `root` that holds a `_delta_log`, if exactly one does."""
-    hits = [p.parent for p in root.rglob("_delta_log") if p.is_dir() and p.parent.name == name]
-    return hits[0] if len(hits) == 1 else None
-
-
-def read_delta_table(table: Path) -> pa.Table:
-    """Read the live files of a Delta table from its JSON log (enough for a fresh table)."""
-    live: dict[str, None] = {}
-    for log in sorted((table / "_delta_log").glob("*.json")):
-        for line in log.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            action = json.loads(line)
-            if "add" in action:
-                live[action["add"]["path"]] = None
-            elif "remove" in action:
-                live.pop(action["remove"]["path"], None)
-    files = [table / urllib.parse.unquote(p) for p in live]
-    if not files:
-        raise BenchError(f"Delta table {table} has no live files")
-    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
 
 
 # --------------------------------------------------------------------------- checks
@@ -300,7 +253,10 @@ def bench_one(inp: Input, args: argparse.Namespace, scratch: Path) -> list[Resul
                     if tool not in outputs:
                         table = find_delta_table(project, "delays")
                         if table is not None:
-                            outputs[tool] = normalise(read_delta_table(table))
+                            rows = read_delta_table(table)
+                            if rows is None:
+                                raise BenchError(f"Delta table {table} has no live files")
+                            outputs[tool] = normalise(rows)
                         else:
                             print(f"  note: no single Delta table `delays` under {project}; "
                                   "checked sluice's rows_out only", file=sys.stderr)
@@ -338,14 +294,6 @@ def bench_one(inp: Input, args: argparse.Namespace, scratch: Path) -> list[Resul
             if diff:
                 raise BenchError(f"{inp.label}: sluice and duckdb disagree: {diff}")
     return [results[t] for t in tools]
-
-
-def sluice_version(sluice_bin: Path) -> str:
-    try:
-        proc = subprocess.run([str(sluice_bin), "--version"], capture_output=True, text=True, timeout=30)
-        return proc.stdout.strip() or proc.stderr.strip() or "?"
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"? ({e})"
 
 
 def print_table(all_results: list[tuple[Input, list[Result]]], peers_only: bool) -> None:

@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -73,6 +72,8 @@ from great_expectations.expectations.row_conditions import Column as GxColumn
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import BenchError, find_delta_table, parse_sluice_json, read_delta_table, sluice_version, sql_str  # noqa: E402
 from make_data import RULES  # noqa: E402  (the rule keys, in the contract's order)
 
 USER_ID_MIN, USER_ID_MAX = 1, 64
@@ -117,10 +118,6 @@ check = "{CUSTOM_CHECK}"
 [[sources.events.contract.expect]]
 row_count = {{ min = {ROW_COUNT_MIN}, max = {ROW_COUNT_MAX} }}
 """
-
-
-class BenchError(Exception):
-    """A tool failed or found other rows than the planted ones: the benchmark result is void."""
 
 
 @dataclass
@@ -198,10 +195,6 @@ def best(xs: list[float]) -> Optional[float]:
 
 def median(xs: list[float]) -> Optional[float]:
     return statistics.median(xs) if xs else None
-
-
-def sql_str(s: str | Path) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 def counts_from_index_sets(sets: dict[str, np.ndarray]) -> tuple[dict[str, int], np.ndarray]:
@@ -515,22 +508,6 @@ def write_sluice_project(data: Path, project: Path, contract: bool) -> None:
     (project / "sluice.toml").write_text(toml, encoding="utf-8")
 
 
-def parse_sluice_json(stdout: str) -> dict:
-    text = stdout.strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    for line in reversed(text.splitlines()):  # tolerate stray lines before the report
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-    raise BenchError(f"sluice --json printed no JSON object; stdout was:\n{stdout}")
-
-
 def run_sluice(sluice_bin: Path, project: Path) -> dict:
     proc = subprocess.run(
         [str(sluice_bin), "run", "--project", str(project), "--json"], capture_output=True, text=True
@@ -571,32 +548,6 @@ def check_sluice_report(report: dict, exp: Expected, contract: bool) -> dict:
     return asset
 
 
-def find_delta_table(project: Path, name: str) -> Optional[Path]:
-    direct = project / ".sluice" / "tables" / name
-    if (direct / "_delta_log").is_dir():
-        return direct
-    hits = [p.parent for p in project.rglob("_delta_log") if p.is_dir() and p.parent.name == name]
-    return hits[0] if len(hits) == 1 else None
-
-
-def read_delta_table(table: Path) -> pyarrow.Table:
-    """Read the live files of a Delta table from its JSON log (enough for a fresh table)."""
-    live: dict[str, None] = {}
-    for log in sorted((table / "_delta_log").glob("*.json")):
-        for line in log.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            action = json.loads(line)
-            if "add" in action:
-                live[action["add"]["path"]] = None
-            elif "remove" in action:
-                live.pop(action["remove"]["path"], None)
-    files = [table / urllib.parse.unquote(p) for p in live]
-    if not files:
-        return pyarrow.table({"rule": pyarrow.array([], pyarrow.string())})
-    return pyarrow.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
-
-
 # sluice's rule names -> rule family, given the column.
 SLUICE_FAMILY = {
     "required": "required", "min_length": "length", "max_length": "length", "regex": "regex",
@@ -621,6 +572,8 @@ def check_sluice_quarantine(project: Path, exp: Expected) -> str:
     if table is None:
         return "no Delta table events__quarantine found under the project; checked rows_quarantined only"
     q = read_delta_table(table)
+    if q is None:  # no live file: the quarantine is empty
+        q = pyarrow.table({"rule": pyarrow.array([], pyarrow.string())})
     if q.num_rows != exp.bad_rows:
         raise BenchError(f"sluice: events__quarantine holds {q.num_rows} rows, expected {exp.bad_rows}")
     if "rule" not in q.column_names:
@@ -663,14 +616,6 @@ def check_peer(tool: str, run: PeerRun, exp: Expected) -> None:
 
 
 PEERS = ["great_expectations", "pandera", "pydantic", "duckdb"]
-
-
-def sluice_version(sluice_bin: Path) -> str:
-    try:
-        proc = subprocess.run([str(sluice_bin), "--version"], capture_output=True, text=True, timeout=30)
-        return proc.stdout.strip() or proc.stderr.strip() or "?"
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"? ({e})"
 
 
 def fmt(x: Optional[float], width: int = 9) -> str:
