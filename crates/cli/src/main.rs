@@ -96,6 +96,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read one entity's latest features from the online store.
+    Get {
+        /// The feature view.
+        view: String,
+        /// The entity's key values, in the view's key order.
+        #[arg(required = true)]
+        key: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a point-in-time correct training set: the spine's rows with each
+    /// view's features as of each row's time (or, with --last, the newest rows of
+    /// every entity of a view).
+    TrainingSet {
+        /// The spine: an asset of the project, or a Parquet or CSV file with the
+        /// entity keys, a time per row and the labels.
+        #[arg(long)]
+        spine: Option<String>,
+        /// The spine's time column (default: its only timestamp or date column).
+        #[arg(long)]
+        timestamp: Option<String>,
+        /// Feature views (`VIEW`) or single features (`VIEW:feature`), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        features: Vec<String>,
+        /// Overrides the views' ttl (`0s`: unlimited).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Without a spine: the newest N rows of every entity.
+        #[arg(long)]
+        last: Option<usize>,
+        /// The Parquet file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Print a machine-readable summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// List recent runs.
     Runs {
         /// How many.
@@ -284,6 +322,59 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => {
             let states = sluice_runner::status(&ws).await?;
             output::print_status(&states, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get { view, key, json } => {
+            let record = sluice_runner::get_features(&ws, &view, &key)?;
+            output::print_record(&view, &key, &record, json)?;
+            Ok(if record.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::TrainingSet {
+            spine,
+            timestamp,
+            features,
+            ttl,
+            last,
+            output,
+            json,
+        } => {
+            let ttl = match ttl {
+                Some(t) => {
+                    let d = sluice_core::parse_duration(&t).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+                    Some((!d.is_zero()).then_some(d))
+                }
+                None => None,
+            };
+            let req = sluice_runner::TrainingRequest {
+                spine,
+                time: timestamp,
+                features,
+                ttl,
+                last,
+                output,
+            };
+            let summary = sluice_runner::training_set(&ws, &req).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "wrote {} rows x {} columns to {} in {:.2} s (views: {})",
+                    summary.rows,
+                    summary.columns.len(),
+                    summary.output,
+                    summary.duration_ms as f64 / 1000.0,
+                    summary
+                        .views
+                        .iter()
+                        .map(|(v, n)| format!("{v}@{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { limit, json } => {

@@ -436,3 +436,47 @@ pub fn write_batches(
     }
     Ok(())
 }
+
+/// Prints one entity's online features (or says there are none).
+pub fn print_record(
+    view: &str,
+    key: &[String],
+    record: &Option<sluice_runner::FeatureRecord>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let Some(r) = record else {
+        if json {
+            println!("null");
+        }
+        eprintln!(
+            "feature view `{view}` holds no record for {}",
+            key.join(", ")
+        );
+        return Ok(());
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec!["feature", "value"]);
+    for (k, v) in &r.entity {
+        table.add_row(vec![k.clone(), plain(v)]);
+    }
+    table.add_row(vec!["event_timestamp".to_string(), r.event_timestamp.clone()]);
+    for (k, v) in &r.features {
+        table.add_row(vec![k.clone(), plain(v)]);
+    }
+    println!("{table}");
+    println!("{view} version {}", r.version);
+    Ok(())
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "null".to_string(),
+        other => other.to_string(),
+    }
+}

@@ -24,6 +24,8 @@ pub enum AssetKind {
     Source,
     /// A SQL transform over other assets.
     Table,
+    /// Features of an entity at event times, also kept in the online store.
+    Features,
 }
 
 impl AssetKind {
@@ -32,6 +34,7 @@ impl AssetKind {
         match self {
             AssetKind::Source => "source",
             AssetKind::Table => "table",
+            AssetKind::Features => "feature view",
         }
     }
 }

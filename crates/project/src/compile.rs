@@ -9,6 +9,7 @@ use sluice_core::{AssetKind, AssetName, Location};
 
 use crate::contract::{Contract, compile_contract};
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::features::{FeatureBody, FeatureDef, compile_features};
 use crate::parse::RawProject;
 use crate::raw::{FileFormat, SourceSection};
 use crate::sql::{SqlOrigin, references};
@@ -63,6 +64,7 @@ impl Asset {
         match self.definition {
             Definition::Source(_) => AssetKind::Source,
             Definition::Table(_) => AssetKind::Table,
+            Definition::Features(_) => AssetKind::Features,
         }
     }
 }
@@ -74,6 +76,8 @@ pub enum Definition {
     Source(Box<SourceDef>),
     /// A SQL query over other assets.
     Table(TableDef),
+    /// A feature view.
+    Features(Box<FeatureDef>),
 }
 
 /// A compiled file source.
@@ -346,19 +350,69 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
         );
     }
 
+    for (name, entry) in &raw.features {
+        let at = raw.location(entry.offset);
+        let Some(asset_name) = check_name(name, AssetKind::Features, &at, &mut diags) else {
+            continue;
+        };
+        let section = &entry.value;
+        let Some(def) = compile_features(raw, name, section, &at, &mut diags) else {
+            continue;
+        };
+        let fingerprint = fingerprint(&[
+            "features",
+            &serde_json::to_string(section).unwrap_or_default(),
+            match &def.body {
+                FeatureBody::Sql { sql, .. } => sql.trim(),
+                FeatureBody::Declared(_) => "",
+            },
+        ]);
+        assets.insert(
+            asset_name.clone(),
+            Asset {
+                name: asset_name,
+                location: at,
+                definition: Definition::Features(Box::new(def)),
+                inputs: vec![],
+                fingerprint,
+                contract: Contract::default(),
+                description: section.description.clone(),
+            },
+        );
+    }
+
     // References are the DAG. Entries that could not be read are already
     // reported; referring to them is not a second error.
     let names: BTreeSet<String> = seen.keys().chain(raw.broken.iter()).cloned().collect();
     let mut resolved = BTreeMap::new();
     for asset in assets.values() {
-        let Definition::Table(def) = &asset.definition else {
-            continue;
+        let (sql, origin) = match &asset.definition {
+            Definition::Source(_) => continue,
+            Definition::Table(def) => (&def.sql, &def.origin),
+            Definition::Features(def) => match &def.body {
+                FeatureBody::Sql { sql, origin } => (sql, origin),
+                FeatureBody::Declared(d) => {
+                    let source = d.source.as_str();
+                    if !names.contains(source) {
+                        diags.push(
+                            Diagnostic::new(
+                                asset.location.clone(),
+                                format!("unknown asset `{source}` in feature view `{}`", asset.name),
+                            )
+                            .with_help(suggest(source, &names)),
+                        );
+                    } else if assets.contains_key(&d.source) {
+                        resolved.insert(asset.name.clone(), vec![d.source.clone()]);
+                    }
+                    continue;
+                }
+            },
         };
-        match references(&def.sql) {
+        match references(sql) {
             Ok(refs) => {
                 let mut inputs: Vec<AssetName> = Vec::new();
                 for r in refs {
-                    let at = def.origin.locate(r.line, r.column);
+                    let at = origin.locate(r.line, r.column);
                     if r.qualified {
                         diags.push(
                             Diagnostic::new(at, format!("`{}` is qualified with a schema", r.name))
@@ -368,7 +422,12 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                         diags.push(
                             Diagnostic::new(
                                 at,
-                                format!("unknown asset `{}` in table `{}`", r.name, asset.name),
+                                format!(
+                                    "unknown asset `{}` in {} `{}`",
+                                    r.name,
+                                    asset.kind(),
+                                    asset.name
+                                ),
                             )
                             .with_help(suggest(&r.name, &names)),
                         );
@@ -383,8 +442,8 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
             }
             Err(e) => diags.push(
                 Diagnostic::new(
-                    def.origin.locate(e.line, e.column),
-                    format!("SQL of table `{}`: {}", asset.name, e.message),
+                    origin.locate(e.line, e.column),
+                    format!("SQL of {} `{}`: {}", asset.kind(), asset.name, e.message),
                 )
                 .with_help("fix the query; `sluice check` plans every table without running it"),
             ),

@@ -50,6 +50,11 @@ impl Diagnostics {
         self.0.push(d);
     }
 
+    /// How many problems were found.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

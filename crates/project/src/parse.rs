@@ -9,7 +9,7 @@ use sluice_core::Location;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::raw::{ProfileSection, ProjectSection, SourceSection, TableSection};
+use crate::raw::{FeatureSection, ProfileSection, ProjectSection, SourceSection, TableSection};
 
 /// A section of the file with the byte span of its name, for messages about it.
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ pub struct RawProject {
     pub sources: BTreeMap<String, Entry<SourceSection>>,
     /// `[tables.NAME]`.
     pub tables: BTreeMap<String, Entry<TableSection>>,
+    /// `[features.NAME]`.
+    pub features: BTreeMap<String, Entry<FeatureSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -102,6 +104,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
     let mut profiles = BTreeMap::new();
     let mut sources = BTreeMap::new();
     let mut tables = BTreeMap::new();
+    let mut features = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, value) in root.into_inner() {
         let key_offset = key.span().start;
@@ -140,9 +143,19 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
                 &toml_error,
                 &loc,
             ),
+            "features" => read_entries(
+                value,
+                key_offset,
+                &mut features,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             other => diags.push(
-                Diagnostic::new(loc(key_offset), format!("unknown section `{other}`"))
-                    .with_help("the sections are `project`, `profiles`, `sources` and `tables`"),
+                Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
+                    "the sections are `project`, `profiles`, `sources`, `tables` and `features`",
+                ),
             ),
         }
     }
@@ -161,6 +174,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
         profiles,
         sources,
         tables,
+        features,
         broken,
         diagnostics: diags,
     })

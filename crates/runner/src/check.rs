@@ -40,6 +40,12 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
             Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def)
                 .await
                 .map(|plan| Arc::new(plan.schema().as_arrow().clone())),
+            Definition::Features(def) => {
+                let now = chrono::Utc::now().timestamp_micros();
+                sluice_transform::plan_features(&ctx, asset, def, now)
+                    .await
+                    .map(|plan| Arc::new(plan.schema().as_arrow().clone()))
+            }
         };
         // A contract changes the published schema (`type`) and must fit the columns.
         let schema = schema.and_then(|schema| {

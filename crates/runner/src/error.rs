@@ -22,6 +22,9 @@ pub enum Error {
     /// A query failed.
     #[error("query: {0}")]
     Query(String),
+    /// A training set could not be built.
+    #[error("training set: {0}")]
+    Training(String),
     /// A `--as-of` value could not be read.
     #[error(
         "`{0}` is neither a version number nor a time\n  help: write a version such as `3`, or a time such as `2026-11-22T10:00:00Z` or `2026-11-22`"

@@ -8,19 +8,25 @@
 mod check;
 mod error;
 mod gate;
+mod online;
 mod query;
 mod run;
 mod status;
+mod training;
 
 pub use check::check;
 pub use error::{Error, Result};
 pub use gate::report_dir;
+pub use online::{FeatureRecord, get_features};
 pub use query::{parse_as_of, query};
-pub use run::{AssetOutcome, Observer, RunSummary, run};
+pub use run::{AssetOutcome, Observer, OnlineOutcome, RunSummary, run};
 pub use status::{AssetState, status};
+pub use training::{TRAINING_MEMORY, TrainingRequest, TrainingSummary, training_set};
 
 use sluice_project::Project;
-use sluice_store::{Metadata, OfflineStore};
+use std::sync::{Arc, Mutex};
+
+use sluice_store::{Metadata, OfflineStore, OnlineStore, OnlineWriter};
 
 /// A loaded project with its warehouse opened.
 #[derive(Debug)]
@@ -31,18 +37,37 @@ pub struct Workspace {
     pub store: OfflineStore,
     /// Its run log.
     pub metadata: Metadata,
+    /// Its online store.
+    pub online: OnlineStore,
+    /// The online store's writer, opened on first use and shared by the run's tasks.
+    writer: Mutex<Option<Arc<OnlineWriter>>>,
 }
+
 
 impl Workspace {
     /// Opens the warehouse of a compiled project.
     pub fn open(project: Project) -> Result<Self> {
         let store = OfflineStore::new(&project.warehouse);
         let metadata = Metadata::open(&project.warehouse)?;
+        let online = OnlineStore::new(&project.warehouse);
         Ok(Self {
             project,
             store,
             metadata,
+            online,
+            writer: Mutex::new(None),
         })
+    }
+
+    /// The online store's writer (one per process).
+    pub fn online_writer(&self) -> Result<Arc<OnlineWriter>> {
+        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = slot.as_ref() {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(self.online.open_writer()?);
+        *slot = Some(w.clone());
+        Ok(w)
     }
 
     /// The tables the store holds for the project: every asset, and

@@ -49,6 +49,22 @@ pub struct AssetOutcome {
     pub duration_ms: u64,
     /// Why it failed or was blocked.
     pub error: Option<String>,
+    /// For a feature view: what was written to the online store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineOutcome>,
+}
+
+/// What materializing a feature view into the online store did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OnlineOutcome {
+    /// Entities the view holds online after the run.
+    pub entities: u64,
+    /// Records written in this run (0 when the online store was already current).
+    pub written: u64,
+    /// Records kept because the stored event was newer.
+    pub kept_newer: u64,
+    /// Time spent writing the online store.
+    pub duration_ms: u64,
 }
 
 /// The result of a run.
@@ -123,6 +139,7 @@ pub async fn run(
                         warnings: 0,
                         duration_ms: 0,
                         error: Some(blocked_reason(bad, &outcomes[*bad])),
+                        online: None,
                     };
                     record(&ws, run_id, &outcome, &BTreeMap::new());
                     observer.finished(&outcome);
@@ -232,7 +249,7 @@ fn blocked_reason(input: &AssetName, outcome: &AssetOutcome) -> String {
     }
 }
 
-fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>) -> AssetOutcome {
+pub(crate) fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>) -> AssetOutcome {
     AssetOutcome {
         name: asset.name.to_string(),
         kind: asset.kind(),
@@ -244,6 +261,7 @@ fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>)
         warnings: 0,
         duration_ms: started.elapsed().as_millis() as u64,
         error: Some(error),
+        online: None,
     }
 }
 
@@ -311,6 +329,7 @@ fn up_to_date(
         warnings: 0,
         duration_ms: started.elapsed().as_millis() as u64,
         error: None,
+        online: None,
     })
 }
 
@@ -380,9 +399,13 @@ async fn materialize(
             });
             (fp, plan.map_err(|e| e.strip_backtrace()))
         }
-        Definition::Table(def) => {
+        Definition::Table(_) | Definition::Features(_) => {
             let fp = table_fingerprint(asset, inputs);
             if let Some(done) = up_to_date(asset, &latest, &fp, started) {
+                if let Definition::Features(def) = &asset.definition {
+                    // The online store may lag its offline version after a crash.
+                    return crate::online::publish(ws, asset, def, done, run_id).await;
+                }
                 return with_quarantined(ws, asset, done, &latest).await;
             }
             for (input, version) in inputs {
@@ -398,7 +421,14 @@ async fn materialize(
                     return failed(asset, started, e.strip_backtrace(), previous);
                 }
             }
-            let plan = sluice_transform::plan_table(&ctx, asset, def).await;
+            let plan = match &asset.definition {
+                Definition::Features(def) => {
+                    sluice_transform::plan_features(&ctx, asset, def, Utc::now().timestamp_micros())
+                        .await
+                }
+                Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def).await,
+                Definition::Source(_) => unreachable!("sources are planned above"),
+            };
             (fp, plan.map_err(|d| d.to_string()))
         }
     };
@@ -417,7 +447,7 @@ async fn materialize(
     match ws.store.write(name, plan, &ctx.state(), &meta).await {
         Ok(info) => {
             let rows = info.rows.unwrap_or(0);
-            AssetOutcome {
+            let built = AssetOutcome {
                 name: name.to_string(),
                 kind: asset.kind(),
                 status: AssetStatus::Built,
@@ -428,6 +458,13 @@ async fn materialize(
                 warnings: 0,
                 duration_ms: started.elapsed().as_millis() as u64,
                 error: None,
+                online: None,
+            };
+            match &asset.definition {
+                Definition::Features(def) => {
+                    crate::online::publish(ws, asset, def, built, run_id).await
+                }
+                _ => built,
             }
         }
         Err(e) => failed(asset, started, root_cause(&e), previous),
@@ -467,6 +504,7 @@ async fn validated(
             warnings,
             duration_ms: started.elapsed().as_millis() as u64,
             error: None,
+            online: None,
         },
         Err(e) => AssetOutcome {
             rows_in,

@@ -50,7 +50,7 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
                 Ok(_) => Some("its files or definition changed".to_string()),
                 Err(e) => Some(format!("cannot read its files: {e}")),
             },
-            (Some(_), Definition::Table(_)) => {
+            (Some(_), Definition::Table(_) | Definition::Features(_)) => {
                 if let Some(up) = asset
                     .inputs
                     .iter()

@@ -63,6 +63,14 @@ pub enum Error {
         /// Who holds it, as written in the lock file.
         holder: String,
     },
+    /// The online store failed.
+    #[error("{}: online store error: {source}", path.display())]
+    Online {
+        /// The store's file.
+        path: PathBuf,
+        /// redb's reason.
+        source: Box<redb::Error>,
+    },
     /// A file or folder of the warehouse could not be used.
     #[error("{}: {source}", path.display())]
     Io {

@@ -1,6 +1,6 @@
 //! Storage, stage ④ of the flow. The offline store keeps every asset as a Delta
 //! Lake table, one atomic commit per materialization; the metadata database
-//! (SQLite) keeps the run log and the quality history; a lock file keeps two runs of one warehouse apart.
+//! (SQLite) keeps the run log; the online store (redb) keeps the latest features per entity and the quality history; a lock file keeps two runs of one warehouse apart.
 //!
 //! What produced a version (its fingerprint, its inputs' versions, the run) is
 //! written into the Delta commit itself, so data and provenance become visible in
@@ -10,6 +10,7 @@ mod error;
 mod lock;
 mod metadata;
 mod offline;
+mod online;
 mod quality;
 mod types;
 
@@ -17,6 +18,10 @@ pub use error::Error;
 pub use lock::RunLock;
 pub use metadata::{AttemptRecord, Metadata, RunRecord, RunState};
 pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo};
+pub use online::{
+    KEY_SEPARATOR, OnlineReader, OnlineRecord, OnlineStore, OnlineWrite, OnlineWriter, Snapshot,
+    ViewMeta, ViewWrite,
+};
 pub use quality::{CheckHistory, CheckRecord, RunQuality};
 pub use types::delta_type;
 

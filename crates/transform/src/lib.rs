@@ -2,6 +2,9 @@
 //! The engine's session is configured here, once, for every stage that plans or
 //! runs SQL; planning errors are mapped back to `file:line:column` of the query.
 
+mod features;
+mod training;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -13,6 +16,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use sluice_core::invalid_column_name;
 use sluice_project::sql::syntax_error;
 use sluice_project::{Asset, Diagnostic, TableDef};
+
+pub use features::{micros, micros_array, plan_features};
+pub use training::{ViewInput, point_in_time_join};
 
 /// A DataFusion session configured the way sluice runs SQL: spans collected for
 /// error positions, identifiers normalized like standard SQL.
@@ -36,6 +42,19 @@ pub fn session() -> SessionContext {
         .with_config(config)
         .with_runtime_env(Arc::new(RuntimeEnv::default()))
         .with_default_features()
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+/// A session whose sorts and joins spill to disk beyond `bytes` of memory.
+pub fn session_with_memory_limit(bytes: usize) -> SessionContext {
+    let ctx = session();
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(bytes, 1.0)
+        .build_arc()
+        .unwrap_or_default();
+    let state = SessionStateBuilder::new_from_existing(ctx.state())
+        .with_runtime_env(runtime)
         .build();
     SessionContext::new_with_state(state)
 }
@@ -68,7 +87,7 @@ pub async fn plan_table(
         if let Some((message, help)) = problem {
             return Err(Diagnostic::new(
                 def.origin.locate(1, 1),
-                format!("table `{}`: {message}", asset.name),
+                format!("{} `{}`: {message}", asset.kind(), asset.name),
             )
             .with_help(help));
         }
@@ -82,7 +101,10 @@ pub fn planning_diagnostic(asset: &Asset, def: &TableDef, error: &DataFusionErro
         let at = d.span.map_or(def.origin.locate(0, 0), |s| {
             def.origin.locate(s.start.line, s.start.column)
         });
-        let mut out = Diagnostic::new(at, format!("table `{}`: {}", asset.name, d.message));
+        let mut out = Diagnostic::new(
+            at,
+            format!("{} `{}`: {}", asset.kind(), asset.name, d.message),
+        );
         let helps: Vec<String> = d
             .helps
             .iter()
@@ -103,7 +125,7 @@ pub fn planning_diagnostic(asset: &Asset, def: &TableDef, error: &DataFusionErro
         .to_string();
     Diagnostic::new(
         def.origin.locate(parsed.line, parsed.column),
-        format!("table `{}`: {message}", asset.name),
+        format!("{} `{}`: {message}", asset.kind(), asset.name),
     )
     .with_help("`sluice query` runs SQL over the built assets, to try the query out")
 }

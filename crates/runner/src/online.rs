@@ -1,0 +1,232 @@
+//! Publishing a feature view's version into the online store: per entity, the row
+//! with the newest event (ties: the newest created time), all in one transaction.
+
+use std::time::Instant;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use sluice_core::AssetStatus;
+use sluice_project::features::quote;
+use sluice_project::{Asset, FeatureDef};
+use sluice_store::{AsOf, OnlineWrite};
+
+use crate::Workspace;
+use crate::run::{AssetOutcome, OnlineOutcome, failed};
+
+/// Brings the online store up to the view's version in `done` (built or up to
+/// date); the outcome fails if the online store cannot be written.
+pub(crate) async fn publish(
+    ws: &Workspace,
+    asset: &Asset,
+    def: &FeatureDef,
+    mut done: AssetOutcome,
+    run_id: i64,
+) -> AssetOutcome {
+    let started = Instant::now();
+    let Some(version) = done.version else {
+        return done;
+    };
+    let writer = match ws.online_writer() {
+        Ok(w) => w,
+        Err(e) => return failed(asset, started, e.to_string(), Some(version)),
+    };
+    let name = asset.name.to_string();
+    let current = {
+        let (writer, name) = (writer.clone(), name.clone());
+        tokio::task::spawn_blocking(move || writer.meta(&name))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    };
+    match current {
+        Err(e) => return failed(asset, started, e, Some(version)),
+        Ok(Some(meta)) if meta.version == version && done.status == AssetStatus::UpToDate => {
+            done.online = Some(OnlineOutcome {
+                entities: meta.entities,
+                written: 0,
+                kept_newer: 0,
+                duration_ms: 0,
+            });
+            return done;
+        }
+        Ok(_) => {}
+    }
+    match write(ws, asset, def, version, run_id, writer).await {
+        Ok(w) => {
+            done.online = Some(OnlineOutcome {
+                entities: w.entities,
+                written: w.written,
+                kept_newer: w.kept_newer,
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+            done.duration_ms += started.elapsed().as_millis() as u64;
+            done
+        }
+        Err(e) => AssetOutcome {
+            error: Some(format!(
+                "version {version} is in the offline store, but the online store was not updated: {e}\n  help: run again; the next run writes it"
+            )),
+            status: AssetStatus::Failed,
+            ..done
+        },
+    }
+}
+
+async fn write(
+    ws: &Workspace,
+    asset: &Asset,
+    def: &FeatureDef,
+    version: u64,
+    run_id: i64,
+    writer: std::sync::Arc<sluice_store::OnlineWriter>,
+) -> Result<OnlineWrite, String> {
+    let name = asset.name.as_str();
+    let ctx = sluice_transform::session();
+    let provider = ws
+        .store
+        .provider(name, AsOf::Version(version), &ctx.state())
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.register_table("__view", provider)
+        .map_err(|e| e.strip_backtrace())?;
+    let keys: Vec<String> = def.entity.iter().map(|k| quote(k)).collect();
+    let mut order = vec![format!("{} DESC", quote(&def.timestamp))];
+    order.extend(def.created.as_deref().map(|c| format!("{} DESC", quote(c))));
+    let sql = format!(
+        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {} ORDER BY {}) AS __rank FROM __view) WHERE __rank = 1",
+        keys.join(", "),
+        order.join(", ")
+    );
+    let df = ctx.sql(&sql).await.map_err(|e| e.strip_backtrace())?;
+    let features: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|f| f != "__rank" && !def.key_columns().contains(f))
+        .collect();
+    let mut stream = df.execute_stream().await.map_err(|e| e.strip_backtrace())?;
+
+    // `None` marks the end: a channel closed without it (an error upstream)
+    // drops the transaction uncommitted.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(4);
+    let entity = def.entity.clone();
+    let timestamp = def.timestamp.clone();
+    let view = name.to_string();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut w = writer
+            .begin(&view, &entity, &features)
+            .map_err(|e| e.to_string())?;
+        while let Some(message) = rx.blocking_recv() {
+            match message {
+                Some(batch) => w.put_batch(&batch, &timestamp).map_err(|e| e.to_string())?,
+                None => return w.commit(version, run_id).map_err(|e| e.to_string()),
+            }
+        }
+        Err("the materialization stopped before its end".to_string())
+    });
+    let mut failure = None;
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(b) => {
+                if tx.send(Some(b)).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                failure = Some(e.strip_backtrace());
+                break;
+            }
+        }
+    }
+    if failure.is_none() {
+        let _ = tx.send(None).await;
+    }
+    drop(tx);
+    let written = task.await.map_err(|e| e.to_string())?;
+    match failure {
+        Some(e) => Err(e),
+        None => written,
+    }
+}
+
+/// One entity's features as the online store holds them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeatureRecord {
+    /// The view.
+    pub view: String,
+    /// The entity: key column to value.
+    pub entity: serde_json::Map<String, serde_json::Value>,
+    /// The event time of the values (RFC 3339, UTC).
+    pub event_timestamp: String,
+    /// The features, in the view's order.
+    pub features: serde_json::Map<String, serde_json::Value>,
+    /// The offline version they were materialized from.
+    pub version: u64,
+}
+
+/// Reads one entity's record from the online store; `None` when the view holds no
+/// record for it.
+pub fn get_features(
+    ws: &Workspace,
+    view: &str,
+    key: &[String],
+) -> crate::Result<Option<FeatureRecord>> {
+    let def = match ws
+        .project
+        .assets
+        .iter()
+        .find(|(n, _)| n.as_str() == view)
+        .map(|(_, a)| &a.definition)
+    {
+        Some(sluice_project::Definition::Features(def)) => def,
+        _ => {
+            let views: Vec<String> = ws
+                .project
+                .assets
+                .values()
+                .filter(|a| matches!(a.definition, sluice_project::Definition::Features(_)))
+                .map(|a| a.name.to_string())
+                .collect();
+            return Err(crate::Error::Training(format!(
+                "`{view}` is not a feature view\n  help: the feature views are: {}",
+                views.join(", ")
+            )));
+        }
+    };
+    if key.len() != def.entity.len() {
+        return Err(crate::Error::Training(format!(
+            "feature view `{view}` is keyed by {} ({} value{}), but {} {} given",
+            def.entity.join(", "),
+            def.entity.len(),
+            if def.entity.len() == 1 { "" } else { "s" },
+            key.len(),
+            if key.len() == 1 { "was" } else { "were" }
+        )));
+    }
+    let not_yet = || sluice_store::Error::NotMaterialized {
+        asset: view.to_string(),
+    };
+    let reader = ws.online.open_reader()?.ok_or_else(not_yet)?;
+    let snapshot = reader.snapshot()?;
+    let meta = snapshot.meta(view)?.ok_or_else(not_yet)?;
+    let parts: Vec<&str> = key.iter().map(String::as_str).collect();
+    let Some(record) = snapshot.get(view, &parts)? else {
+        return Ok(None);
+    };
+    let event = chrono::DateTime::from_timestamp_micros(record.event_micros)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_default();
+    Ok(Some(FeatureRecord {
+        view: view.to_string(),
+        entity: def
+            .entity
+            .iter()
+            .zip(key)
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+        event_timestamp: event,
+        features: record.values,
+        version: meta.version,
+    }))
+}
