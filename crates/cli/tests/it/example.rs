@@ -9,13 +9,19 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
-const ALL: [&str; 10] = [
+const ALL: [&str; 16] = [
     "airlines",
     "airports",
+    "carrier_delays",
+    "carrier_origins",
     "carrier_summary",
     "daily_delays",
+    "flight_events",
+    "flight_spine",
     "flights",
     "flights_enriched",
+    "origin_weather",
+    "plane_delays",
     "planes",
     "route_delays",
     "weather",

@@ -6,4 +6,5 @@ mod contract;
 mod crash;
 mod example;
 mod external;
+mod features;
 mod init;

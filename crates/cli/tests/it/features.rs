@@ -1,0 +1,391 @@
+//! Feature views, the online store and training sets, end to end: values written
+//! out by hand, the leakage guard, newer-wins in the online store, readers during
+//! a materialization, and the flights example's training set.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use datafusion::arrow::array::Array;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::common::*;
+
+const EVENTS: &str = "\
+user,ts,amount,kind,cat
+a,2026-01-09T00:00:00Z,30,buy,x
+a,2026-01-01T00:00:00Z,10,buy,x
+b,2026-01-02T00:00:00Z,5,buy,y
+a,2026-01-10T00:00:00Z,40,view,x
+a,2026-01-03T00:00:00Z,20,view,y
+";
+
+const PROJECT: &str = r#"
+[project]
+name = "features"
+
+[sources.events]
+path = "events.csv"
+
+[features.rolling]
+source = "events"
+entity = "user"
+timestamp = "ts"
+
+[features.rolling.aggregates]
+n_7d = { agg = "count", window = "7d" }
+amount_7d = { agg = "sum", column = "amount", window = "7d" }
+buys = { agg = "count", filter = "kind = 'buy'" }
+last_amount = { agg = "last", column = "amount" }
+cats_7d = { agg = "count_distinct", column = "cat", window = "7d" }
+
+[features.latest]
+source = "events"
+entity = "user"
+timestamp = "ts"
+as_of = "newest"
+
+[features.latest.aggregates]
+total = { agg = "count" }
+amount_total = { agg = "sum", column = "amount" }
+amount_7d = { agg = "sum", column = "amount", window = "7d" }
+
+[features.latest.pivots.cat]
+value = "amount"
+
+[features.latest.derived]
+mean_amount = "amount_total / total"
+"#;
+
+/// Every row of a Parquet file, each value as text (`null` for null).
+fn parquet_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let file = std::fs::File::open(path).expect("open");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let mut names = vec![];
+    let mut rows = vec![];
+    for batch in reader {
+        let batch = batch.expect("batch");
+        names = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let cols: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| cast(c, &DataType::Utf8).expect("cast"))
+            .collect();
+        for i in 0..batch.num_rows() {
+            rows.push(
+                cols.iter()
+                    .map(|c| {
+                        let c = c.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().expect("text");
+                        if c.is_null(i) { "null".to_string() } else { c.value(i).to_string() }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    (names, rows)
+}
+
+fn csv(p: &Path, sql: &str) -> String {
+    ok(p, &["query", "--format", "csv", sql])
+}
+
+#[test]
+fn declared_features_have_the_values_written_by_hand() {
+    let dir = project(&[("sluice.toml", PROJECT.as_bytes()), ("events.csv", EVENTS.as_bytes())]);
+    let p = dir.path();
+    let (ok1, summary) = run_json(p, &[]);
+    assert!(ok1, "{summary}");
+    assert_eq!(asset(&summary, "rolling")["kind"], "features");
+    assert_eq!(asset(&summary, "rolling")["online"]["entities"], 2);
+
+    // As of each event: windows closed at both ends ([t - 7d, t]).
+    assert_eq!(
+        csv(p, "SELECT user, ts, n_7d, amount_7d, buys, last_amount, cats_7d FROM rolling ORDER BY user, ts"),
+        "user,ts,n_7d,amount_7d,buys,last_amount,cats_7d\n\
+         a,2026-01-01T00:00:00Z,1,10,1,10,1\n\
+         a,2026-01-03T00:00:00Z,2,30,1,20,2\n\
+         a,2026-01-09T00:00:00Z,2,50,2,30,2\n\
+         a,2026-01-10T00:00:00Z,3,90,2,40,2\n\
+         b,2026-01-02T00:00:00Z,1,5,1,5,1\n"
+    );
+    // As of the newest event (2026-01-10), one row per entity; the pivot is
+    // zero-filled; a window with no event is null; derived features follow.
+    assert_eq!(
+        csv(p, "SELECT * FROM latest ORDER BY user"),
+        "user,ts,total,amount_total,amount_7d,cat_amount_x,cat_count_x,cat_amount_y,cat_count_y,mean_amount\n\
+         a,2026-01-10T00:00:00Z,4,100,90,80,3,20,1,25\n\
+         b,2026-01-02T00:00:00Z,1,5,,0,0,5,1,5\n"
+    );
+
+    // The online store holds each entity's newest row.
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(p, &["get", "rolling", "a", "--json"])).expect("json");
+    assert_eq!(got["event_timestamp"], "2026-01-10T00:00:00Z");
+    assert_eq!(got["features"]["n_7d"], 3);
+    assert_eq!(got["features"]["amount_7d"], 90);
+    assert_eq!(got["entity"]["user"], "a");
+    let missing = sluice(p, &["get", "rolling", "nobody"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no record for nobody"), "{}", stderr(&missing));
+    let wrong = sluice(p, &["get", "rolling", "a", "b"]);
+    assert!(stderr(&wrong).contains("keyed by user"), "{}", stderr(&wrong));
+
+    // A training set: the spine's rows in order, each with the features as of its time.
+    let spine = p.join("spine.csv");
+    std::fs::write(
+        &spine,
+        "user,at,label\n\
+         a,2026-01-09T12:00:00Z,1\n\
+         b,2026-01-01T00:00:00Z,0\n\
+         c,2026-01-05T00:00:00Z,0\n\
+         a,2026-01-03T00:00:00Z,1\n\
+         ,2026-01-05T00:00:00Z,0\n\
+         a,2026-02-01T00:00:00Z,0\n",
+    )
+    .expect("spine");
+    let out = p.join("train.parquet");
+    let text = ok(
+        p,
+        &[
+            "training-set",
+            "--spine",
+            spine.to_str().expect("path"),
+            "--features",
+            "rolling:n_7d,rolling:last_amount,latest:total",
+            "--output",
+            out.to_str().expect("path"),
+            "--json",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(summary["rows"], 6);
+    let (names, rows) = parquet_rows(&out);
+    assert_eq!(names, ["user", "at", "label", "n_7d", "last_amount", "total"]);
+    let rows: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
+    // The CSV reader keeps the spine's times without a zone; they are read as UTC.
+    assert_eq!(
+        rows,
+        [
+            "a,2026-01-09T12:00:00,1,2,30,null",   // latest's only row for a is at 01-10: after T
+            "b,2026-01-01T00:00:00,0,null,null,null", // b's first event is later
+            "c,2026-01-05T00:00:00,0,null,null,null", // absent entity
+            "a,2026-01-03T00:00:00,1,2,20,null",   // an event exactly at T counts
+            "null,2026-01-05T00:00:00,0,null,null,null", // null key
+            "a,2026-02-01T00:00:00,0,3,40,4",      // no ttl: the newest row
+        ]
+    );
+
+    // The last row per entity, without a spine.
+    let last = p.join("last.parquet");
+    ok(
+        p,
+        &["training-set", "--features", "rolling", "--last", "2", "--output", last.to_str().expect("path")],
+    );
+    let (_, rows) = parquet_rows(&last);
+    let firsts: Vec<(String, String)> = rows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    assert_eq!(
+        firsts,
+        [
+            ("a".into(), "2026-01-10T00:00:00Z".into()),
+            ("a".into(), "2026-01-09T00:00:00Z".into()),
+            ("b".into(), "2026-01-02T00:00:00Z".into()),
+        ]
+    );
+}
+
+#[test]
+fn future_events_never_change_past_features_and_the_online_store_keeps_the_newest() {
+    let dir = project(&[("sluice.toml", PROJECT.as_bytes()), ("events.csv", EVENTS.as_bytes())]);
+    let p = dir.path();
+    assert!(run_json(p, &[]).0);
+    let past = "SELECT * FROM rolling WHERE ts <= '2026-01-10T00:00:00Z' ORDER BY user, ts";
+    let before = csv(p, past);
+
+    // Events after 2026-01-10, shuffled in among the old ones.
+    let mut lines: Vec<&str> = EVENTS.lines().collect();
+    let future = [
+        "a,2026-01-11T00:00:00Z,1000,buy,z",
+        "b,2026-01-10T00:00:01Z,7,view,x",
+        "a,2026-03-01T00:00:00Z,5,buy,x",
+    ];
+    lines.insert(2, future[0]);
+    lines.insert(4, future[1]);
+    lines.push(future[2]);
+    std::fs::write(p.join("events.csv"), lines.join("\n")).expect("write");
+    let (ok2, second) = run_json(p, &[]);
+    assert!(ok2, "{second}");
+    assert_eq!(csv(p, past), before, "features at or before 01-10 read no later event");
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(p, &["get", "rolling", "a", "--json"])).expect("json");
+    assert_eq!(a["event_timestamp"], "2026-03-01T00:00:00Z");
+
+    // Drop a's newest events from the source: the online record is not replaced
+    // by an older one.
+    std::fs::write(p.join("events.csv"), EVENTS).expect("write");
+    let (ok3, third) = run_json(p, &[]);
+    assert!(ok3, "{third}");
+    assert_eq!(asset(&third, "rolling")["online"]["kept_newer"], 2, "{third}");
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(p, &["get", "rolling", "a", "--json"])).expect("json");
+    assert_eq!(a["event_timestamp"], "2026-03-01T00:00:00Z");
+}
+
+/// Many entities whose every feature carries the run's tag.
+fn tagged_events(users: usize, tag: u32, day: u32) -> String {
+    let mut s = String::from("user,ts,tag\n");
+    for u in 0..users {
+        for h in 0..2 {
+            s.push_str(&format!("u{u},2026-01-{day:02}T0{h}:00:00Z,{tag}\n"));
+        }
+    }
+    s
+}
+
+const TAGGED: &str = r#"
+[project]
+name = "tagged"
+
+[sources.events]
+path = "events.csv"
+
+[features.tags]
+source = "events"
+entity = "user"
+timestamp = "ts"
+as_of = "newest"
+
+[features.tags.aggregates]
+tag = { agg = "max", column = "tag" }
+n = { agg = "count" }
+"#;
+
+#[test]
+fn readers_see_the_old_set_or_the_new_set_during_a_materialization() {
+    const USERS: usize = 20_000;
+    let dir = project(&[
+        ("sluice.toml", TAGGED.as_bytes()),
+        ("events.csv", tagged_events(USERS, 1, 1).as_bytes()),
+    ]);
+    let p = dir.path().to_path_buf();
+    assert!(run_json(&p, &[]).0);
+    std::fs::write(p.join("events.csv"), tagged_events(USERS, 2, 2)).expect("write");
+
+    let store = sluice_store::OnlineStore::new(&p.join(".sluice"));
+    let done = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let mut readers = vec![];
+    for r in 0..3u64 {
+        let (store, done, reads) = (store.clone(), done.clone(), reads.clone());
+        readers.push(std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut i = r;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let reader = store.open_reader().expect("open").expect("materialized");
+                let snap = reader.snapshot().expect("snapshot");
+                let meta = snap.meta("tags").expect("meta").expect("view");
+                let mut tags = std::collections::BTreeSet::new();
+                for _ in 0..200 {
+                    i = (i * 7919 + 13) % USERS as u64;
+                    let key = format!("u{i}");
+                    let rec = snap.get("tags", &[key.as_str()]).expect("read").expect("every user has a record");
+                    tags.insert(rec.values["tag"].as_i64().expect("tag"));
+                }
+                assert_eq!(tags.len(), 1, "one snapshot mixes two materializations: {tags:?}");
+                let tag = *tags.iter().next().expect("tag");
+                assert_eq!(meta.version + 1, tag as u64, "the records match the snapshot's version");
+                seen.insert(tag);
+                reads.fetch_add(1, Ordering::SeqCst);
+                if finished {
+                    return seen;
+                }
+            }
+        }));
+    }
+    // `sluice get` from other processes at the same time.
+    let getter = {
+        let (p, done) = (p.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) {
+                let o = sluice(&p, &["get", "tags", "u7", "--json"]);
+                assert!(o.status.success(), "sluice get failed: {}", stderr(&o));
+                let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+                let tag = v["features"]["tag"].as_i64().expect("tag");
+                assert!(tag == 1 || tag == 2);
+                n += 1;
+            }
+            n
+        })
+    };
+    let run = sluice_cmd(&p)
+        .args(["run", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(run.status.success(), "{}", stderr(&run));
+    done.store(true, Ordering::SeqCst);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in readers {
+        seen.extend(r.join().expect("a reader failed"));
+    }
+    let gets = getter.join().expect("a `sluice get` failed");
+    assert!(reads.load(Ordering::SeqCst) > 3, "the readers ran");
+    assert!(gets > 0);
+    assert!(seen.contains(&2), "the new set became visible: {seen:?}");
+}
+
+#[test]
+fn the_flights_example_builds_a_training_set() {
+    let dir = flights_copy();
+    let p = dir.path();
+    let (ok1, summary) = run_json(p, &[]);
+    assert!(ok1, "{summary}");
+    let planes = scalar(p, "SELECT count(DISTINCT tailnum) FROM flight_events");
+    assert_eq!(asset(&summary, "plane_delays")["online"]["entities"], planes);
+    assert_eq!(asset(&summary, "carrier_origins")["online"]["entities"], 16);
+    let spine_rows = scalar(p, "SELECT count(*) FROM flight_spine");
+    let out = p.join("training.parquet");
+    let text = ok(
+        p,
+        &[
+            "training-set",
+            "--spine",
+            "flight_spine",
+            "--features",
+            "plane_delays,carrier_delays,carrier_origins,origin_weather",
+            "--output",
+            out.to_str().expect("path"),
+            "--json",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(summary["rows"], spine_rows);
+    let (names, rows) = parquet_rows(&out);
+    assert_eq!(rows.len() as i64, spine_rows);
+    assert_eq!(&names[..6], ["tailnum", "carrier", "origin", "dest", "scheduled_at", "late"]);
+    for f in ["plane_flights_30d", "carrier_late_share_30d", "origin_count_EWR_30d", "visib"] {
+        assert!(names.iter().any(|n| n == f), "{f} in {names:?}");
+    }
+    // Spine order is kept: the first rows are the spine's first rows.
+    let spine_head = csv(p, "SELECT tailnum FROM flight_spine LIMIT 3");
+    let head: Vec<&str> = spine_head.lines().skip(1).collect();
+    let got: Vec<&str> = rows.iter().take(3).map(|r| r[0].as_str()).collect();
+    assert_eq!(got, head);
+    // Most flights have a weather observation within 3 hours and a plane history.
+    let col = |name: &str| names.iter().position(|n| n == name).expect("column");
+    let filled = |c: usize| rows.iter().filter(|r| r[c] != "null").count() as f64 / rows.len() as f64;
+    assert!(filled(col("visib")) > 0.95, "{}", filled(col("visib")));
+    assert!(filled(col("plane_flights_90d")) > 0.9);
+    // The online store answers for a plane.
+    let plane: serde_json::Value =
+        serde_json::from_str(&ok(p, &["get", "plane_delays", "N14228", "--json"])).expect("json");
+    assert!(plane["features"]["plane_flights_90d"].as_i64().expect("count") > 0);
+}
