@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::csv::reader::Format as CsvFormat;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::reader::{
     ReaderBuilder as JsonReaderBuilder, infer_json_schema, infer_json_schema_from_iterator,
@@ -229,12 +229,28 @@ impl Reader {
                     let batch = if batch.schema().fields() == schema.fields() {
                         batch
                     } else {
-                        RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(
-                            |e| Error::SchemaMismatch {
+                        // Timestamps are stored as UTC instants: a file's zone-less
+                        // or nanosecond timestamps are converted (a zone-less time
+                        // is read in the source's `timezone`).
+                        let mismatch = |e: ArrowError| {
+                            Error::SchemaMismatch {
                                 path: path.to_path_buf(),
                                 message: e.to_string(),
-                            },
-                        )?
+                            }
+                        };
+                        let mut columns = Vec::with_capacity(batch.num_columns());
+                        for (c, f) in batch.columns().iter().zip(schema.fields()) {
+                            columns.push(match (c.data_type(), f.data_type()) {
+                                (
+                                    DataType::Timestamp(_, _),
+                                    want @ DataType::Timestamp(_, _),
+                                ) if c.data_type() != want => {
+                                    datafusion::arrow::compute::cast(c, want).map_err(mismatch)?
+                                }
+                                _ => c.clone(),
+                            });
+                        }
+                        RecordBatch::try_new(schema.clone(), columns).map_err(mismatch)?
                     };
                     if !emit(batch) {
                         break;
