@@ -306,12 +306,35 @@ fn declared_sql(
             where_.push(format!("{ts} <= {}", r.minus(Duration::ZERO)));
         }
     }
+    // As of a reference time, distinct counts are counted from the newest event of
+    // each (entity, value) pair: a value occurs in a window exactly when its newest
+    // event does. One small GROUP BY per (column, filter), joined on the keys, instead
+    // of a hash set per entity and window (several times faster on large inputs).
+    let mut distinct: Vec<(String, Option<String>, Vec<(String, Option<Duration>)>)> = vec![];
+    let mut order: Vec<(String, Option<usize>)> = vec![];
     for a in &d.aggregates {
+        if !rolling && a.agg == AggregateFunction::CountDistinct {
+            let column = a.column.clone().unwrap_or_default();
+            let i = match distinct
+                .iter()
+                .position(|(c, f, _)| *c == column && *f == a.filter)
+            {
+                Some(i) => i,
+                None => {
+                    distinct.push((column, a.filter.clone(), vec![]));
+                    distinct.len() - 1
+                }
+            };
+            distinct[i].2.push((a.name.clone(), a.window));
+            order.push((a.name.clone(), Some(i)));
+            continue;
+        }
         select.push(format!(
             "{} AS {}",
             call(a.agg, a.column.as_deref(), a.window, a.filter.as_deref()),
             quote(&a.name)
         ));
+        order.push((a.name.clone(), None));
     }
     for (i, p) in d.pivots.iter().enumerate() {
         let cats = p.values.as_ref().or(categories.get(i)).cloned().unwrap_or_default();
@@ -334,20 +357,69 @@ fn declared_sql(
                 call(AggregateFunction::Count, None, window, Some(&cond)),
                 quote(&count_col)
             ));
+            order.extend(sum_col_name(p, &cat).map(|n| (n, None)));
+            order.push((count_col, None));
         }
     }
+    let where_ = where_.join(" AND ");
     let mut sql = format!(
-        "SELECT {} FROM {source} WHERE {}",
+        "SELECT {} FROM {source} WHERE {where_}",
         select.join(",\n  "),
-        where_.join(" AND ")
     );
     if !rolling {
         sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
+    }
+    if !distinct.is_empty() {
+        let mut outer: Vec<String> = keys.iter().map(|k| format!("__m.{k}")).collect();
+        outer.push(format!("__m.{ts}"));
+        if let Some(c) = &def.created {
+            outer.push(format!("__m.{}", quote(c)));
+        }
+        for (name, group) in &order {
+            outer.push(match group {
+                None => format!("__m.{}", quote(name)),
+                Some(i) => format!("coalesce(__d{i}.{n}, 0) AS {n}", n = quote(name)),
+            });
+        }
+        let mut from = format!("({sql}) AS __m");
+        for (i, (column, filter, outputs)) in distinct.iter().enumerate() {
+            let newest = match filter {
+                Some(f) => format!("max({ts}) FILTER (WHERE ({f}))"),
+                None => format!("max({ts})"),
+            };
+            let counts: Vec<String> = outputs
+                .iter()
+                .map(|(name, window)| match (window, reference) {
+                    (Some(w), Some(r)) => format!(
+                        "count(*) FILTER (WHERE __newest >= {}) AS {}",
+                        r.minus(*w),
+                        quote(name)
+                    ),
+                    _ => format!("count(__newest) AS {}", quote(name)),
+                })
+                .collect();
+            let col = quote(column);
+            from.push_str(&format!(
+                " LEFT JOIN (SELECT {k}, {counts} FROM (SELECT {k}, {col}, {newest} AS __newest FROM {source} WHERE {where_} AND {col} IS NOT NULL GROUP BY {k}, {col}) AS __p GROUP BY {k}) AS __d{i} ON {on}",
+                k = keys.join(", "),
+                counts = counts.join(", "),
+                on = keys
+                    .iter()
+                    .map(|k| format!("__m.{k} = __d{i}.{k}"))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            ));
+        }
+        sql = format!("SELECT {} FROM {from}", outer.join(", "));
     }
     for (name, expr) in &d.derived {
         sql = format!("SELECT *, ({expr}) AS {} FROM ({sql}) AS __features", quote(name));
     }
     sql
+}
+
+fn sum_col_name(p: &Pivot, category: &str) -> Option<String> {
+    p.columns(category).0
 }
 
 fn sql_function(agg: AggregateFunction) -> &'static str {

@@ -52,6 +52,9 @@ as_of = "newest"
 total = { agg = "count" }
 amount_total = { agg = "sum", column = "amount" }
 amount_7d = { agg = "sum", column = "amount", window = "7d" }
+cats = { agg = "count_distinct", column = "cat" }
+cats_7d = { agg = "count_distinct", column = "cat", window = "7d" }
+buy_cats = { agg = "count_distinct", column = "cat", filter = "kind = 'buy'" }
 
 [features.latest.pivots.cat]
 value = "amount"
@@ -118,9 +121,9 @@ fn declared_features_have_the_values_written_by_hand() {
     // zero-filled; a window with no event is null; derived features follow.
     assert_eq!(
         csv(p, "SELECT * FROM latest ORDER BY user"),
-        "user,ts,total,amount_total,amount_7d,cat_amount_x,cat_count_x,cat_amount_y,cat_count_y,mean_amount\n\
-         a,2026-01-10T00:00:00Z,4,100,90,80,3,20,1,25\n\
-         b,2026-01-02T00:00:00Z,1,5,,0,0,5,1,5\n"
+        "user,ts,total,amount_total,amount_7d,cats,cats_7d,buy_cats,cat_amount_x,cat_count_x,cat_amount_y,cat_count_y,mean_amount\n\
+         a,2026-01-10T00:00:00Z,4,100,90,2,2,1,80,3,20,1,25\n\
+         b,2026-01-02T00:00:00Z,1,5,,1,0,1,0,0,5,1,5\n"
     );
 
     // The online store holds each entity's newest row.
