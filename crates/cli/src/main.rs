@@ -208,17 +208,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init { .. } => unreachable!("handled above"),
         Command::Check => match sluice_runner::check(&ws.project).await {
             Ok(()) => {
-                let sources = ws
-                    .project
-                    .assets
-                    .values()
-                    .filter(|a| a.kind() == sluice_core::AssetKind::Source)
-                    .count();
+                let count = |kind| {
+                    ws.project
+                        .assets
+                        .values()
+                        .filter(|a| a.kind() == kind)
+                        .count()
+                };
+                let views = count(sluice_core::AssetKind::Features);
                 println!(
-                    "ok: {} assets ({} sources, {} tables) plan without errors",
+                    "ok: {} assets ({} sources, {} tables{}) plan without errors",
                     ws.project.assets.len(),
-                    sources,
-                    ws.project.assets.len() - sources
+                    count(sluice_core::AssetKind::Source),
+                    count(sluice_core::AssetKind::Table),
+                    if views > 0 {
+                        format!(", {views} feature views")
+                    } else {
+                        String::new()
+                    }
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -344,7 +351,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let ttl = match ttl {
                 Some(t) => {
-                    let d = sluice_core::parse_duration(&t).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+                    let d = sluice_core::parse_duration(&t)
+                        .map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
                     Some((!d.is_zero()).then_some(d))
                 }
                 None => None,

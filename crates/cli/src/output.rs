@@ -464,7 +464,10 @@ pub fn print_record(
     for (k, v) in &r.entity {
         table.add_row(vec![k.clone(), plain(v)]);
     }
-    table.add_row(vec!["event_timestamp".to_string(), r.event_timestamp.clone()]);
+    table.add_row(vec![
+        "event_timestamp".to_string(),
+        r.event_timestamp.clone(),
+    ]);
     for (k, v) in &r.features {
         table.add_row(vec![k.clone(), plain(v)]);
     }

@@ -397,7 +397,10 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                         diags.push(
                             Diagnostic::new(
                                 asset.location.clone(),
-                                format!("unknown asset `{source}` in feature view `{}`", asset.name),
+                                format!(
+                                    "unknown asset `{source}` in feature view `{}`",
+                                    asset.name
+                                ),
                             )
                             .with_help(suggest(source, &names)),
                         );

@@ -261,8 +261,12 @@ fn declared_sql(
             );
             let value = col.clone().unwrap_or_else(|| "1".to_string());
             match agg {
-                AggregateFunction::Last => format!("last_value({}) IGNORE NULLS {over}", arg(value)),
-                AggregateFunction::CountDistinct => format!("count(DISTINCT {}) {over}", arg(value)),
+                AggregateFunction::Last => {
+                    format!("last_value({}) IGNORE NULLS {over}", arg(value))
+                }
+                AggregateFunction::CountDistinct => {
+                    format!("count(DISTINCT {}) {over}", arg(value))
+                }
                 other => format!("{}({}) {over}", sql_function(other), arg(value)),
             }
         } else {
@@ -310,7 +314,7 @@ fn declared_sql(
     // each (entity, value) pair: a value occurs in a window exactly when its newest
     // event does. One small GROUP BY per (column, filter), joined on the keys, instead
     // of a hash set per entity and window (several times faster on large inputs).
-    let mut distinct: Vec<(String, Option<String>, Vec<(String, Option<Duration>)>)> = vec![];
+    let mut distinct: Vec<DistinctGroup> = vec![];
     let mut order: Vec<(String, Option<usize>)> = vec![];
     for a in &d.aggregates {
         if !rolling && a.agg == AggregateFunction::CountDistinct {
@@ -337,7 +341,12 @@ fn declared_sql(
         order.push((a.name.clone(), None));
     }
     for (i, p) in d.pivots.iter().enumerate() {
-        let cats = p.values.as_ref().or(categories.get(i)).cloned().unwrap_or_default();
+        let cats = p
+            .values
+            .as_ref()
+            .or(categories.get(i))
+            .cloned()
+            .unwrap_or_default();
         for cat in cats {
             let mut cond = format!("{} = {}", quote(&p.column), sql_string(&cat));
             if let Some(f) = &p.filter {
@@ -413,10 +422,17 @@ fn declared_sql(
         sql = format!("SELECT {} FROM {from}", outer.join(", "));
     }
     for (name, expr) in &d.derived {
-        sql = format!("SELECT *, ({expr}) AS {} FROM ({sql}) AS __features", quote(name));
+        sql = format!(
+            "SELECT *, ({expr}) AS {} FROM ({sql}) AS __features",
+            quote(name)
+        );
     }
     sql
 }
+
+/// Distinct counts of one column under one filter: (column, filter, outputs
+/// with their windows).
+type DistinctGroup = (String, Option<String>, Vec<(String, Option<Duration>)>);
 
 fn sum_col_name(p: &Pivot, category: &str) -> Option<String> {
     p.columns(category).0
@@ -448,8 +464,11 @@ pub(crate) fn compile_features(
     let entity = section.entity.get_ref().to_vec();
     if entity.is_empty() || entity.iter().any(|k| k.is_empty()) {
         diags.push(
-            Diagnostic::new(loc(section.entity.span().start), "the entity needs a key column")
-                .with_help("write `entity = \"user_id\"` or `entity = [\"carrier\", \"origin\"]`"),
+            Diagnostic::new(
+                loc(section.entity.span().start),
+                "the entity needs a key column",
+            )
+            .with_help("write `entity = \"user_id\"` or `entity = [\"carrier\", \"origin\"]`"),
         );
     }
     let timestamp = section.timestamp.get_ref().clone();
@@ -473,8 +492,11 @@ pub(crate) fn compile_features(
     let body = match (&section.sql, &section.file, declarative) {
         (Some(_), Some(_), _) => {
             diags.push(
-                Diagnostic::new(at.clone(), "a feature view has either `sql` or `file`, not both")
-                    .with_help("keep one of them"),
+                Diagnostic::new(
+                    at.clone(),
+                    "a feature view has either `sql` or `file`, not both",
+                )
+                .with_help("keep one of them"),
             );
             None
         }
@@ -515,8 +537,10 @@ pub(crate) fn compile_features(
                 }
             }
         }
-        (None, None, _) => compile_declared(raw, name, section, at, &entity, &timestamp, &created, diags)
-            .map(FeatureBody::Declared),
+        (None, None, _) => {
+            compile_declared(raw, name, section, at, &entity, &timestamp, &created, diags)
+                .map(FeatureBody::Declared)
+        }
     };
     if diags.len() > before {
         return None;
@@ -556,7 +580,11 @@ fn compile_declared(
             return None;
         }
     };
-    let as_of = match section.as_of.as_ref().map(|a| (a.get_ref().trim(), a.span().start)) {
+    let as_of = match section
+        .as_of
+        .as_ref()
+        .map(|a| (a.get_ref().trim(), a.span().start))
+    {
         None | Some(("event", _)) => AsOf::Event,
         Some(("newest", _)) => AsOf::Newest,
         Some(("now", _)) => AsOf::Now,
@@ -590,7 +618,9 @@ fn compile_declared(
             Ok(d) if d.is_zero() => {
                 diags.push(
                     Diagnostic::new(loc(offset), "a window of zero length holds no event")
-                        .with_help("leave `window` out for all time, or give a length such as `7d`"),
+                        .with_help(
+                            "leave `window` out for all time, or give a length such as `7d`",
+                        ),
                 );
                 None
             }
@@ -608,8 +638,11 @@ fn compile_declared(
         claim(feature, offset, diags);
         if spec.column.is_none() && spec.agg != AggregateFunction::Count {
             diags.push(
-                Diagnostic::new(loc(offset), format!("`{feature}`: `{}` needs a `column`", spec.agg.as_str()))
-                    .with_help("only `count` may go without a column (it then counts rows)"),
+                Diagnostic::new(
+                    loc(offset),
+                    format!("`{feature}`: `{}` needs a `column`", spec.agg.as_str()),
+                )
+                .with_help("only `count` may go without a column (it then counts rows)"),
             );
         }
         aggregates.push(Aggregate {
@@ -637,7 +670,9 @@ fn compile_declared(
             if values.is_empty() {
                 diags.push(
                     Diagnostic::new(loc(offset), format!("pivot `{pivot}` lists no category"))
-                        .with_help("list the categories, or leave `values` out to find them in the data"),
+                        .with_help(
+                            "list the categories, or leave `values` out to find them in the data",
+                        ),
                 );
             }
             for v in values {
@@ -657,8 +692,11 @@ fn compile_declared(
     }
     if aggregates.is_empty() && pivots.is_empty() {
         diags.push(
-            Diagnostic::new(at.clone(), format!("feature view `{name}` declares no feature"))
-                .with_help("add `[features.NAME.aggregates]` or `[features.NAME.pivots.X]`"),
+            Diagnostic::new(
+                at.clone(),
+                format!("feature view `{name}` declares no feature"),
+            )
+            .with_help("add `[features.NAME.aggregates]` or `[features.NAME.pivots.X]`"),
         );
     }
     Some(Declared {

@@ -43,7 +43,6 @@ pub struct Workspace {
     writer: Mutex<Option<Arc<OnlineWriter>>>,
 }
 
-
 impl Workspace {
     /// Opens the warehouse of a compiled project.
     pub fn open(project: Project) -> Result<Self> {

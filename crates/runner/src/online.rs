@@ -33,10 +33,10 @@ pub(crate) async fn publish(
     let name = asset.name.to_string();
     let current = {
         let (writer, name) = (writer.clone(), name.clone());
-        tokio::task::spawn_blocking(move || writer.meta(&name))
+        tokio::task::spawn_blocking(move || writer.meta(&name).map_err(|e| e.to_string()))
             .await
             .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
+            .and_then(|r| r)
     };
     match current {
         Err(e) => return failed(asset, started, e, Some(version)),

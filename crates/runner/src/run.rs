@@ -249,7 +249,12 @@ fn blocked_reason(input: &AssetName, outcome: &AssetOutcome) -> String {
     }
 }
 
-pub(crate) fn failed(asset: &Asset, started: Instant, error: String, previous: Option<u64>) -> AssetOutcome {
+pub(crate) fn failed(
+    asset: &Asset,
+    started: Instant,
+    error: String,
+    previous: Option<u64>,
+) -> AssetOutcome {
     AssetOutcome {
         name: asset.name.to_string(),
         kind: asset.kind(),

@@ -82,13 +82,13 @@ pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<Train
     let mut used = Vec::new();
     for (view, picked) in &wanted {
         let def = feature_def(ws, view)?;
-        let latest = ws
-            .store
-            .latest(view)
-            .await?
-            .ok_or_else(|| sluice_store::Error::NotMaterialized {
-                asset: view.clone(),
-            })?;
+        let latest =
+            ws.store
+                .latest(view)
+                .await?
+                .ok_or_else(|| sluice_store::Error::NotMaterialized {
+                    asset: view.clone(),
+                })?;
         let provider = ws
             .store
             .provider(view, AsOf::Version(latest.version), &ctx.state())
@@ -237,7 +237,10 @@ async fn open_spine(
         }
         let text = path.to_string_lossy().to_string();
         match path.extension().and_then(|e| e.to_str()) {
-            Some("csv") => ctx.read_csv(&text, CsvReadOptions::new()).await.map_err(err)?,
+            Some("csv") => ctx
+                .read_csv(&text, CsvReadOptions::new())
+                .await
+                .map_err(err)?,
             Some("parquet") => ctx
                 .read_parquet(&text, ParquetReadOptions::default())
                 .await
@@ -290,7 +293,10 @@ async fn open_spine(
                 many => {
                     return Err(Error::Training(format!(
                         "{spine}: several time columns ({})\n  help: say which with `--timestamp COLUMN`",
-                        many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        many.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
             }
@@ -319,7 +325,11 @@ async fn last_rows(
         .map_err(err)?;
     let keys: Vec<String> = view.entity.iter().map(|k| quote(k)).collect();
     let mut order = vec![format!("{} DESC", quote(&view.timestamp))];
-    order.extend(view.created.as_deref().map(|c| format!("{} DESC", quote(c))));
+    order.extend(
+        view.created
+            .as_deref()
+            .map(|c| format!("{} DESC", quote(c))),
+    );
     let mut cols = keys.clone();
     cols.push(quote(&view.timestamp));
     cols.extend(view.created.as_deref().map(quote));

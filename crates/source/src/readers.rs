@@ -232,19 +232,16 @@ impl Reader {
                         // Timestamps are stored as UTC instants: a file's zone-less
                         // or nanosecond timestamps are converted (a zone-less time
                         // is read in the source's `timezone`).
-                        let mismatch = |e: ArrowError| {
-                            Error::SchemaMismatch {
-                                path: path.to_path_buf(),
-                                message: e.to_string(),
-                            }
+                        let mismatch = |e: ArrowError| Error::SchemaMismatch {
+                            path: path.to_path_buf(),
+                            message: e.to_string(),
                         };
                         let mut columns = Vec::with_capacity(batch.num_columns());
                         for (c, f) in batch.columns().iter().zip(schema.fields()) {
                             columns.push(match (c.data_type(), f.data_type()) {
-                                (
-                                    DataType::Timestamp(_, _),
-                                    want @ DataType::Timestamp(_, _),
-                                ) if c.data_type() != want => {
+                                (DataType::Timestamp(_, _), want @ DataType::Timestamp(_, _))
+                                    if c.data_type() != want =>
+                                {
                                     datafusion::arrow::compute::cast(c, want).map_err(mismatch)?
                                 }
                                 _ => c.clone(),

@@ -13,12 +13,11 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::json::LineDelimitedWriter;
-use datafusion::arrow::json::writer::LineDelimited;
 use datafusion::arrow::json::WriterBuilder;
+use datafusion::arrow::json::writer::LineDelimited;
 use redb::{
     Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -238,7 +237,10 @@ impl ViewWrite {
             writer.write(&values).map_err(plan_error)?;
             writer.finish().map_err(plan_error)?;
         }
-        let txn = self.txn.as_ref().expect("a view write is used until it commits");
+        let txn = self
+            .txn
+            .as_ref()
+            .expect("a view write is used until it commits");
         let name = table_name(&self.view);
         let mut table = txn
             .open_table(TableDefinition::<&str, &[u8]>::new(&name))

@@ -32,7 +32,10 @@ pub async fn plan_features(
         FeatureBody::Declared(d) => {
             let source = d.source.as_str();
             let table = ctx.table(source).await.map_err(|e| {
-                fail(e.strip_backtrace(), "build the source first; `sluice run` does")
+                fail(
+                    e.strip_backtrace(),
+                    "build the source first; `sluice run` does",
+                )
             })?;
             let schema = table.schema().as_arrow().clone();
             let ts_type = match schema.field_with_name(&def.timestamp) {
@@ -45,7 +48,10 @@ pub async fn plan_features(
                 }
             };
             check_time_type(&def.timestamp, &ts_type).map_err(|m| {
-                fail(m, "cast the column in the source's `columns`, or use a SQL view")
+                fail(
+                    m,
+                    "cast the column in the source's `columns`, or use a SQL view",
+                )
             })?;
             let reference = match d.as_of {
                 AsOf::Event => None,
@@ -57,7 +63,9 @@ pub async fn plan_features(
                         quote(&def.timestamp),
                         quote(source)
                     );
-                    let batches = run(ctx, &sql).await.map_err(|e| fail(e, "check the source"))?;
+                    let batches = run(ctx, &sql)
+                        .await
+                        .map_err(|e| fail(e, "check the source"))?;
                     let newest = batches
                         .first()
                         .filter(|b| b.num_rows() > 0)
@@ -84,9 +92,16 @@ pub async fn plan_features(
                     let values: Vec<String> = match col {
                         Some(c) => c.iter().flatten().map(str::to_string).collect(),
                         None => {
-                            let cast = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
-                                .map_err(|e| fail(e.to_string(), "check the pivot's `column`"))?;
-                            cast.as_string::<i32>().iter().flatten().map(str::to_string).collect()
+                            let cast =
+                                datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+                                    .map_err(|e| {
+                                        fail(e.to_string(), "check the pivot's `column`")
+                                    })?;
+                            cast.as_string::<i32>()
+                                .iter()
+                                .flatten()
+                                .map(str::to_string)
+                                .collect()
                         }
                     };
                     categories[i].extend(values);
@@ -113,9 +128,8 @@ pub async fn plan_features(
                 ));
             }
             Ok(f) if key == def.timestamp || Some(&key) == def.created.as_ref() => {
-                check_time_type(&key, f.data_type()).map_err(|m| {
-                    fail(m, "cast it with `CAST(... AS TIMESTAMP)` in the query")
-                })?;
+                check_time_type(&key, f.data_type())
+                    .map_err(|m| fail(m, "cast it with `CAST(... AS TIMESTAMP)` in the query"))?;
             }
             Ok(_) => {}
         }
@@ -148,7 +162,8 @@ pub fn micros(v: &ScalarValue) -> Option<i64> {
 pub fn micros_array(
     a: &dyn Array,
 ) -> datafusion::error::Result<datafusion::arrow::array::PrimitiveArray<TimestampMicrosecondType>> {
-    let cast = datafusion::arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+    let cast =
+        datafusion::arrow::compute::cast(a, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
     Ok(cast.as_primitive::<TimestampMicrosecondType>().clone())
 }
 

@@ -107,7 +107,9 @@ fn one_shot(stream: SendableRecordBatchStream) -> Arc<StreamingTable> {
         stream: Mutex::new(Some(stream)),
     });
     #[allow(clippy::expect_used)]
-    Arc::new(StreamingTable::try_new(schema, vec![part]).expect("the partition has the table's schema"))
+    Arc::new(
+        StreamingTable::try_new(schema, vec![part]).expect("the partition has the table's schema"),
+    )
 }
 
 struct OneShot {
@@ -174,11 +176,15 @@ async fn join_one(
         .execute_stream()
         .await?;
 
-    let mut columns: Vec<_> = view.entity.iter().map(|k| ident(k)).collect();
+    let mut columns: Vec<_> = view.entity.iter().map(ident).collect();
     columns.push(ident(&view.timestamp));
-    columns.extend(view.created.iter().map(|c| ident(c)));
+    columns.extend(view.created.iter().map(ident));
     columns.extend(view.features.iter().map(|(f, _)| ident(f)));
-    let mut order: Vec<_> = view.entity.iter().map(|k| ident(k).sort(true, true)).collect();
+    let mut order: Vec<_> = view
+        .entity
+        .iter()
+        .map(|k| ident(k).sort(true, true))
+        .collect();
     order.push(ident(&view.timestamp).sort(true, true));
     if let Some(c) = &view.created {
         order.push(ident(c).sort(true, true));
@@ -198,7 +204,12 @@ async fn join_one(
         fields.push(Arc::new(Field::new(out, field.data_type().clone(), true)));
     }
     let out_schema = Arc::new(Schema::new(fields));
-    let converter = RowConverter::new(key_types.iter().map(|t| SortField::new(t.clone())).collect())?;
+    let converter = RowConverter::new(
+        key_types
+            .iter()
+            .map(|t| SortField::new(t.clone()))
+            .collect(),
+    )?;
     let merge = Merge {
         converter,
         entity: view.entity.clone(),
@@ -212,7 +223,11 @@ async fn join_one(
         feature_types: view
             .features
             .iter()
-            .map(|(f, _)| view_schema.field_with_name(f).map(|x| x.data_type().clone()))
+            .map(|(f, _)| {
+                view_schema
+                    .field_with_name(f)
+                    .map(|x| x.data_type().clone())
+            })
             .collect::<std::result::Result<_, _>>()?,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
@@ -285,7 +300,11 @@ impl Merge {
         tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
     ) -> Result<()> {
         // View batches still referenced: index 0 is a one-row batch of nulls.
-        let nulls: Vec<ArrayRef> = self.feature_types.iter().map(|t| new_null_array(t, 1)).collect();
+        let nulls: Vec<ArrayRef> = self
+            .feature_types
+            .iter()
+            .map(|t| new_null_array(t, 1))
+            .collect();
         let mut held: Vec<Vec<ArrayRef>> = vec![nulls];
         // The view batch being read and the position in it.
         let mut current: Option<(ViewBatch, usize)> = None;
@@ -300,14 +319,17 @@ impl Merge {
             let (keys, key_nulls) = self.keys(&batch)?;
             let times = micros_array(batch.column(batch.schema().index_of(&self.time)?))?;
             let mut picks: Vec<(usize, usize)> = Vec::with_capacity(batch.num_rows());
-            for i in 0..batch.num_rows() {
-                if key_nulls[i] || times.is_null(i) {
+            for (i, key_null) in key_nulls.iter().enumerate() {
+                if *key_null || times.is_null(i) {
                     picks.push((0, 0));
                     continue;
                 }
                 let key = keys.row(i);
                 let t = times.value(i);
-                if candidate.as_ref().is_some_and(|c| c.0.as_slice() != key.as_ref()) {
+                if candidate
+                    .as_ref()
+                    .is_some_and(|c| c.0.as_slice() != key.as_ref())
+                {
                     candidate = None;
                 }
                 // Advance over view rows before (key, t).
@@ -334,7 +356,9 @@ impl Merge {
                         }
                         continue;
                     }
-                    let Some((b, at)) = current.as_mut() else { break };
+                    let Some((b, at)) = current.as_mut() else {
+                        break;
+                    };
                     let row = *at;
                     if b.key_nulls[row] {
                         *at += 1;
@@ -416,11 +440,17 @@ mod tests {
     type FRow = (Option<i64>, i64, i64, f64);
     /// A spine row: key, time, label.
     type SRow = (Option<i64>, Option<i64>, i64);
+    /// An output row: label, key, time, one feature per view.
+    type OutRow = (i64, Option<i64>, Option<i64>, Vec<Option<f64>>);
 
     const SECOND: i64 = 1_000_000;
 
     fn ts_field(name: &str, nullable: bool) -> Field {
-        Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, None), nullable)
+        Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            nullable,
+        )
     }
 
     fn view_batches(rows: &[FRow], chunk: usize) -> (SchemaRef, Vec<RecordBatch>) {
@@ -478,11 +508,7 @@ mod tests {
     }
 
     /// Runs the join; returns per spine row (label, k, t, feature).
-    fn join(
-        spine: &[SRow],
-        views: &[(Vec<FRow>, Option<i64>)],
-        batch_size: usize,
-    ) -> Vec<(i64, Option<i64>, Option<i64>, Vec<Option<f64>>)> {
+    fn join(spine: &[SRow], views: &[(Vec<FRow>, Option<i64>)], batch_size: usize) -> Vec<OutRow> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
@@ -550,7 +576,7 @@ mod tests {
     }
 
     /// Feast's definition, row by row, with no cleverness.
-    fn naive(spine: &[SRow], views: &[(Vec<FRow>, Option<i64>)]) -> Vec<(i64, Option<i64>, Option<i64>, Vec<Option<f64>>)> {
+    fn naive(spine: &[SRow], views: &[(Vec<FRow>, Option<i64>)]) -> Vec<OutRow> {
         spine
             .iter()
             .map(|&(k, t, label)| {
@@ -681,9 +707,7 @@ mod tests {
     /// Rows from after a spine row's time never change its features.
     #[test]
     fn future_rows_do_not_change_the_training_set() {
-        let past: Vec<FRow> = (0..30)
-            .map(|i| (Some(i % 4), i, 0, i as f64))
-            .collect();
+        let past: Vec<FRow> = (0..30).map(|i| (Some(i % 4), i, 0, i as f64)).collect();
         let spine: Vec<SRow> = (0..20).map(|i| (Some(i % 5), Some(29), i)).collect();
         let before = join(&spine, &[(past.clone(), None)], 3);
         let mut with_future = past;

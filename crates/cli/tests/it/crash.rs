@@ -69,6 +69,20 @@ fn assert_intact(p: &std::path::Path, trial: usize) {
         FLIGHTS,
         "trial {trial}: carrier_summary"
     );
+    // The online store opens (repaired if a write was cut) and answers.
+    let o = sluice(p, &["get", "plane_delays", "N14228", "--json"]);
+    assert!(
+        o.status.success(),
+        "trial {trial}: sluice get: {}",
+        stderr(&o)
+    );
+}
+
+/// The version of a feature view the online store holds.
+fn online_version(p: &std::path::Path, view: &str, key: &str) -> serde_json::Value {
+    let got: serde_json::Value =
+        serde_json::from_str(&ok(p, &["get", view, key, "--json"])).expect("json");
+    got["version"].clone()
 }
 
 /// A small deterministic generator, seeded from the clock and printed, so a
@@ -148,6 +162,20 @@ fn killed_runs_leave_published_versions_intact() {
         serde_json::from_str(&ok(p, &["history", "flights", "--json"])).expect("json");
     for v in history.as_array().expect("array") {
         assert_eq!(v["rows"], FLIGHTS, "every version of flights is whole: {v}");
+    }
+    // Every feature view's online copy is its newest offline version.
+    for (view, key) in [
+        ("plane_delays", "N14228"),
+        ("carrier_delays", "UA"),
+        ("carrier_origins", "UA"),
+    ] {
+        let history: serde_json::Value =
+            serde_json::from_str(&ok(p, &["history", view, "--json"])).expect("json");
+        assert_eq!(
+            online_version(p, view, key),
+            history[0]["version"],
+            "{view}"
+        );
     }
     // Runs that were killed are marked abandoned, not left running.
     let runs: serde_json::Value =

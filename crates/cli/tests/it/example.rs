@@ -369,6 +369,9 @@ fn check_plans_every_table_without_building() {
     let dir = flights_copy();
     let p = dir.path();
     let out = ok(p, &["check"]);
-    assert!(out.contains("10 assets (5 sources, 5 tables)"), "{out}");
+    assert!(
+        out.contains("16 assets (5 sources, 7 tables, 4 feature views)"),
+        "{out}"
+    );
     assert!(!p.join(".sluice/tables/flights/_delta_log").exists());
 }

@@ -74,7 +74,12 @@ fn parquet_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut rows = vec![];
     for batch in reader {
         let batch = batch.expect("batch");
-        names = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        names = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let cols: Vec<_> = batch
             .columns()
             .iter()
@@ -84,8 +89,15 @@ fn parquet_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
             rows.push(
                 cols.iter()
                     .map(|c| {
-                        let c = c.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().expect("text");
-                        if c.is_null(i) { "null".to_string() } else { c.value(i).to_string() }
+                        let c = c
+                            .as_any()
+                            .downcast_ref::<datafusion::arrow::array::StringArray>()
+                            .expect("text");
+                        if c.is_null(i) {
+                            "null".to_string()
+                        } else {
+                            c.value(i).to_string()
+                        }
                     })
                     .collect(),
             );
@@ -100,7 +112,10 @@ fn csv(p: &Path, sql: &str) -> String {
 
 #[test]
 fn declared_features_have_the_values_written_by_hand() {
-    let dir = project(&[("sluice.toml", PROJECT.as_bytes()), ("events.csv", EVENTS.as_bytes())]);
+    let dir = project(&[
+        ("sluice.toml", PROJECT.as_bytes()),
+        ("events.csv", EVENTS.as_bytes()),
+    ]);
     let p = dir.path();
     let (ok1, summary) = run_json(p, &[]);
     assert!(ok1, "{summary}");
@@ -109,7 +124,10 @@ fn declared_features_have_the_values_written_by_hand() {
 
     // As of each event: windows closed at both ends ([t - 7d, t]).
     assert_eq!(
-        csv(p, "SELECT user, ts, n_7d, amount_7d, buys, last_amount, cats_7d FROM rolling ORDER BY user, ts"),
+        csv(
+            p,
+            "SELECT user, ts, n_7d, amount_7d, buys, last_amount, cats_7d FROM rolling ORDER BY user, ts"
+        ),
         "user,ts,n_7d,amount_7d,buys,last_amount,cats_7d\n\
          a,2026-01-01T00:00:00Z,1,10,1,10,1\n\
          a,2026-01-03T00:00:00Z,2,30,1,20,2\n\
@@ -135,9 +153,17 @@ fn declared_features_have_the_values_written_by_hand() {
     assert_eq!(got["entity"]["user"], "a");
     let missing = sluice(p, &["get", "rolling", "nobody"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(stderr(&missing).contains("no record for nobody"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no record for nobody"),
+        "{}",
+        stderr(&missing)
+    );
     let wrong = sluice(p, &["get", "rolling", "a", "b"]);
-    assert!(stderr(&wrong).contains("keyed by user"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("keyed by user"),
+        "{}",
+        stderr(&wrong)
+    );
 
     // A training set: the spine's rows in order, each with the features as of its time.
     let spine = p.join("spine.csv");
@@ -169,18 +195,21 @@ fn declared_features_have_the_values_written_by_hand() {
     let summary: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(summary["rows"], 6);
     let (names, rows) = parquet_rows(&out);
-    assert_eq!(names, ["user", "at", "label", "n_7d", "last_amount", "total"]);
+    assert_eq!(
+        names,
+        ["user", "at", "label", "n_7d", "last_amount", "total"]
+    );
     let rows: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
     // The CSV reader keeps the spine's times without a zone; they are read as UTC.
     assert_eq!(
         rows,
         [
-            "a,2026-01-09T12:00:00,1,2,30,null",   // latest's only row for a is at 01-10: after T
+            "a,2026-01-09T12:00:00,1,2,30,null", // latest's only row for a is at 01-10: after T
             "b,2026-01-01T00:00:00,0,null,null,null", // b's first event is later
             "c,2026-01-05T00:00:00,0,null,null,null", // absent entity
-            "a,2026-01-03T00:00:00,1,2,20,null",   // an event exactly at T counts
+            "a,2026-01-03T00:00:00,1,2,20,null", // an event exactly at T counts
             "null,2026-01-05T00:00:00,0,null,null,null", // null key
-            "a,2026-02-01T00:00:00,0,3,40,4",      // no ttl: the newest row
+            "a,2026-02-01T00:00:00,0,3,40,4",    // no ttl: the newest row
         ]
     );
 
@@ -188,7 +217,15 @@ fn declared_features_have_the_values_written_by_hand() {
     let last = p.join("last.parquet");
     ok(
         p,
-        &["training-set", "--features", "rolling", "--last", "2", "--output", last.to_str().expect("path")],
+        &[
+            "training-set",
+            "--features",
+            "rolling",
+            "--last",
+            "2",
+            "--output",
+            last.to_str().expect("path"),
+        ],
     );
     let (_, rows) = parquet_rows(&last);
     let firsts: Vec<(String, String)> = rows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
@@ -204,7 +241,10 @@ fn declared_features_have_the_values_written_by_hand() {
 
 #[test]
 fn future_events_never_change_past_features_and_the_online_store_keeps_the_newest() {
-    let dir = project(&[("sluice.toml", PROJECT.as_bytes()), ("events.csv", EVENTS.as_bytes())]);
+    let dir = project(&[
+        ("sluice.toml", PROJECT.as_bytes()),
+        ("events.csv", EVENTS.as_bytes()),
+    ]);
     let p = dir.path();
     assert!(run_json(p, &[]).0);
     let past = "SELECT * FROM rolling WHERE ts <= '2026-01-10T00:00:00Z' ORDER BY user, ts";
@@ -223,7 +263,11 @@ fn future_events_never_change_past_features_and_the_online_store_keeps_the_newes
     std::fs::write(p.join("events.csv"), lines.join("\n")).expect("write");
     let (ok2, second) = run_json(p, &[]);
     assert!(ok2, "{second}");
-    assert_eq!(csv(p, past), before, "features at or before 01-10 read no later event");
+    assert_eq!(
+        csv(p, past),
+        before,
+        "features at or before 01-10 read no later event"
+    );
     let a: serde_json::Value =
         serde_json::from_str(&ok(p, &["get", "rolling", "a", "--json"])).expect("json");
     assert_eq!(a["event_timestamp"], "2026-03-01T00:00:00Z");
@@ -233,7 +277,11 @@ fn future_events_never_change_past_features_and_the_online_store_keeps_the_newes
     std::fs::write(p.join("events.csv"), EVENTS).expect("write");
     let (ok3, third) = run_json(p, &[]);
     assert!(ok3, "{third}");
-    assert_eq!(asset(&third, "rolling")["online"]["kept_newer"], 2, "{third}");
+    assert_eq!(
+        asset(&third, "rolling")["online"]["kept_newer"],
+        2,
+        "{third}"
+    );
     let a: serde_json::Value =
         serde_json::from_str(&ok(p, &["get", "rolling", "a", "--json"])).expect("json");
     assert_eq!(a["event_timestamp"], "2026-03-01T00:00:00Z");
@@ -297,12 +345,23 @@ fn readers_see_the_old_set_or_the_new_set_during_a_materialization() {
                 for _ in 0..200 {
                     i = (i * 7919 + 13) % USERS as u64;
                     let key = format!("u{i}");
-                    let rec = snap.get("tags", &[key.as_str()]).expect("read").expect("every user has a record");
+                    let rec = snap
+                        .get("tags", &[key.as_str()])
+                        .expect("read")
+                        .expect("every user has a record");
                     tags.insert(rec.values["tag"].as_i64().expect("tag"));
                 }
-                assert_eq!(tags.len(), 1, "one snapshot mixes two materializations: {tags:?}");
+                assert_eq!(
+                    tags.len(),
+                    1,
+                    "one snapshot mixes two materializations: {tags:?}"
+                );
                 let tag = *tags.iter().next().expect("tag");
-                assert_eq!(meta.version + 1, tag as u64, "the records match the snapshot's version");
+                assert_eq!(
+                    meta.version + 1,
+                    tag as u64,
+                    "the records match the snapshot's version"
+                );
                 seen.insert(tag);
                 reads.fetch_add(1, Ordering::SeqCst);
                 if finished {
@@ -352,7 +411,10 @@ fn the_flights_example_builds_a_training_set() {
     let (ok1, summary) = run_json(p, &[]);
     assert!(ok1, "{summary}");
     let planes = scalar(p, "SELECT count(DISTINCT tailnum) FROM flight_events");
-    assert_eq!(asset(&summary, "plane_delays")["online"]["entities"], planes);
+    assert_eq!(
+        asset(&summary, "plane_delays")["online"]["entities"],
+        planes
+    );
     assert_eq!(asset(&summary, "carrier_origins")["online"]["entities"], 16);
     let spine_rows = scalar(p, "SELECT count(*) FROM flight_spine");
     let out = p.join("training.parquet");
@@ -373,8 +435,23 @@ fn the_flights_example_builds_a_training_set() {
     assert_eq!(summary["rows"], spine_rows);
     let (names, rows) = parquet_rows(&out);
     assert_eq!(rows.len() as i64, spine_rows);
-    assert_eq!(&names[..6], ["tailnum", "carrier", "origin", "dest", "scheduled_at", "late"]);
-    for f in ["plane_flights_30d", "carrier_late_share_30d", "origin_count_EWR_30d", "visib"] {
+    assert_eq!(
+        &names[..6],
+        [
+            "tailnum",
+            "carrier",
+            "origin",
+            "dest",
+            "scheduled_at",
+            "late"
+        ]
+    );
+    for f in [
+        "plane_flights_30d",
+        "carrier_late_share_30d",
+        "origin_count_EWR_30d",
+        "visib",
+    ] {
         assert!(names.iter().any(|n| n == f), "{f} in {names:?}");
     }
     // Spine order is kept: the first rows are the spine's first rows.
@@ -384,11 +461,17 @@ fn the_flights_example_builds_a_training_set() {
     assert_eq!(got, head);
     // Most flights have a weather observation within 3 hours and a plane history.
     let col = |name: &str| names.iter().position(|n| n == name).expect("column");
-    let filled = |c: usize| rows.iter().filter(|r| r[c] != "null").count() as f64 / rows.len() as f64;
+    let filled =
+        |c: usize| rows.iter().filter(|r| r[c] != "null").count() as f64 / rows.len() as f64;
     assert!(filled(col("visib")) > 0.95, "{}", filled(col("visib")));
     assert!(filled(col("plane_flights_90d")) > 0.9);
     // The online store answers for a plane.
     let plane: serde_json::Value =
         serde_json::from_str(&ok(p, &["get", "plane_delays", "N14228", "--json"])).expect("json");
-    assert!(plane["features"]["plane_flights_90d"].as_i64().expect("count") > 0);
+    assert!(
+        plane["features"]["plane_flights_90d"]
+            .as_i64()
+            .expect("count")
+            > 0
+    );
 }
