@@ -52,13 +52,38 @@ pub struct TrainingSummary {
     pub duration_ms: u64,
 }
 
-/// How much memory the sorts of a training set may use before they spill to disk.
+/// How much memory the sorts of a training set may use before they spill to disk,
+/// unless `SLUICE_MEMORY_LIMIT` says otherwise (`4GB`, `512MB`, or bytes).
 pub const TRAINING_MEMORY: usize = 2 << 30;
+
+fn memory_limit() -> Result<usize> {
+    let Ok(text) = std::env::var("SLUICE_MEMORY_LIMIT") else {
+        return Ok(TRAINING_MEMORY);
+    };
+    let t = text.trim().to_ascii_uppercase();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t.as_str(), ""),
+    };
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "K" => 1 << 10,
+        "MB" | "M" => 1 << 20,
+        "GB" | "G" => 1 << 30,
+        _ => 0,
+    };
+    match digits.parse::<usize>() {
+        Ok(n) if scale > 0 && n > 0 => Ok(n.saturating_mul(scale)),
+        _ => Err(Error::Training(format!(
+            "SLUICE_MEMORY_LIMIT=`{text}` is not an amount of memory\n  help: write it like `4GB`, `512MB` or a number of bytes"
+        ))),
+    }
+}
 
 /// Builds the training set (or the last rows per entity) and writes it.
 pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<TrainingSummary> {
     let started = Instant::now();
-    let ctx = sluice_transform::session_with_memory_limit(TRAINING_MEMORY);
+    let ctx = sluice_transform::session_with_memory_limit(memory_limit()?);
     let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
     for item in &req.features {
         let (view, feature) = match item.split_once(':') {

@@ -49,8 +49,12 @@ pub fn session() -> SessionContext {
 /// A session whose sorts and joins spill to disk beyond `bytes` of memory.
 pub fn session_with_memory_limit(bytes: usize) -> SessionContext {
     let ctx = session();
+    // A fair pool: the sorts that run at once (spine and view) share the budget and
+    // spill, instead of the first one taking it all.
     let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-        .with_memory_limit(bytes, 1.0)
+        .with_memory_pool(Arc::new(
+            datafusion::execution::memory_pool::FairSpillPool::new(bytes),
+        ))
         .build_arc()
         .unwrap_or_default();
     let state = SessionStateBuilder::new_from_existing(ctx.state())
