@@ -12,7 +12,7 @@
 #   --feast-rows N      features_b and _c: run Feast on a sample of the entities holding about
 #                       N feature rows and extrapolate its time (default: all rows, except
 #                       2000000 for features_b when there are more: Feast's training set
-#                       needs ~3.4 GB per 1M rows; 0 = all rows for both)
+#                       needs ~3.5 GB per 1M rows; 0 = all rows for both)
 #   --feast-spine N     features_b: the same, by spine rows
 #   --feast-mem-limit G features_b and _c: cap Feast's address space at G GB (default 80% of
 #                       the memory), so that running out of memory fails Feast alone
@@ -83,7 +83,7 @@ if [[ -n "$feast_rows" && "$feast_rows" != 0 ]]; then
     feast_b+=(--feast-rows "$feast_rows")
     feast_c+=(--feast-rows "$feast_rows")
 elif [[ -z "$feast_rows" && -z "$feast_spine" && $feature_rows -gt 2000000 ]]; then
-    feast_b+=(--feast-rows 2000000)   # the training set: all 10M rows would need ~34 GB
+    feast_b+=(--feast-rows 2000000)   # the training set: all 10M rows would need ~35 GB
 fi
 if [[ -n "$feast_spine" && "$feast_spine" != 0 ]]; then
     feast_b+=(--feast-spine "$feast_spine")
