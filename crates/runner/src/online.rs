@@ -172,28 +172,7 @@ pub fn get_features(
     view: &str,
     key: &[String],
 ) -> crate::Result<Option<FeatureRecord>> {
-    let def = match ws
-        .project
-        .assets
-        .iter()
-        .find(|(n, _)| n.as_str() == view)
-        .map(|(_, a)| &a.definition)
-    {
-        Some(sluice_project::Definition::Features(def)) => def,
-        _ => {
-            let views: Vec<String> = ws
-                .project
-                .assets
-                .values()
-                .filter(|a| matches!(a.definition, sluice_project::Definition::Features(_)))
-                .map(|a| a.name.to_string())
-                .collect();
-            return Err(crate::Error::Training(format!(
-                "`{view}` is not a feature view\n  help: the feature views are: {}",
-                views.join(", ")
-            )));
-        }
-    };
+    let def = crate::training::feature_def(ws, view)?;
     if key.len() != def.entity.len() {
         return Err(crate::Error::Training(format!(
             "feature view `{view}` is keyed by {} ({} value{}), but {} {} given",

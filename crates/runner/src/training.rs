@@ -192,7 +192,8 @@ pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<Train
     })
 }
 
-fn feature_def<'a>(ws: &'a Workspace, view: &str) -> Result<&'a FeatureDef> {
+/// The definition of feature view `view`, or an error naming the project's views.
+pub(crate) fn feature_def<'a>(ws: &'a Workspace, view: &str) -> Result<&'a FeatureDef> {
     let asset = ws
         .project
         .assets
