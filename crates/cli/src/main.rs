@@ -134,6 +134,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the REST API: features, assets, read-only SQL, runs, metrics.
+    Serve {
+        /// The address to listen on. Without API keys only loopback is allowed.
+        #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Manage the API keys of `sluice serve`.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// List recent runs.
     Runs {
         /// How many.
@@ -142,6 +153,31 @@ enum Command {
         /// Print JSON (with each run's assets).
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `sluice keys ...`.
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a key and print it once (only its hash is stored).
+    Create {
+        /// reader (features, assets), operator (also rows, SQL, runs) or admin (also keys).
+        #[arg(long)]
+        role: sluice_store::Role,
+        /// A name for people (default: the role).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the keys, without their secrets.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the keys with this id or name.
+    Revoke {
+        /// The key's id (as listed) or name.
+        key: String,
     },
 }
 
@@ -216,16 +252,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         .count()
                 };
                 let views = count(sluice_core::AssetKind::Features);
-                println!(
-                    "ok: {} assets ({} sources, {} tables{}) plan without errors",
-                    ws.project.assets.len(),
-                    count(sluice_core::AssetKind::Source),
-                    count(sluice_core::AssetKind::Table),
-                    if views > 0 {
-                        format!(", {views} feature views")
+                let exports = count(sluice_core::AssetKind::Export);
+                let more = |n: usize, what: &str| {
+                    if n > 0 {
+                        format!(", {n} {what}")
                     } else {
                         String::new()
                     }
+                };
+                println!(
+                    "ok: {} assets ({} sources, {} tables{}{}) plan without errors",
+                    ws.project.assets.len(),
+                    count(sluice_core::AssetKind::Source),
+                    count(sluice_core::AssetKind::Table),
+                    more(views, "feature views"),
+                    more(exports, "exports")
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -385,6 +426,39 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { listen } => {
+            let ws = Arc::new(ws);
+            sluice_server::serve(ws, listen, shutdown_signal())
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command } => {
+            match command {
+                KeysCommand::Create { role, name } => {
+                    let name = name.unwrap_or_else(|| role.to_string());
+                    let key = ws.metadata.create_key(role, &name)?;
+                    eprintln!(
+                        "created {} key `{}` (id {}); it is shown this once, keep it secret:",
+                        role, key.info.name, key.info.id
+                    );
+                    println!("{}", key.secret);
+                }
+                KeysCommand::List { json } => output::print_keys(&ws.metadata.keys()?, json)?,
+                KeysCommand::Revoke { key } => {
+                    let revoked = ws.metadata.revoke_key(&key)?;
+                    if revoked.is_empty() {
+                        anyhow::bail!(
+                            "no key in force has the id or name `{key}`\n  help: `sluice keys list` shows them"
+                        );
+                    }
+                    for k in revoked {
+                        println!("revoked {} key `{}` (id {})", k.role, k.name, k.id);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Runs { limit, json } => {
             let runs = ws.metadata.runs(limit)?;
             output::print_runs(&ws, &runs, json)?;
@@ -394,3 +468,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 use std::io::Write as _;
+
+/// Resolves on Ctrl-C or SIGTERM, so that `serve` finishes its requests and exits.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

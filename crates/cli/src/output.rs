@@ -483,3 +483,34 @@ fn plain(v: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// `sluice keys list`.
+pub fn print_keys(keys: &[sluice_store::KeyInfo], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(keys)?);
+        return Ok(());
+    }
+    if keys.is_empty() {
+        println!(
+            "no API keys: `sluice serve` listens on loopback only; `sluice keys create --role reader` makes one"
+        );
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["id", "name", "role", "created", "revoked"]);
+    for k in keys {
+        table.add_row([
+            k.id.clone(),
+            k.name.clone(),
+            k.role.to_string(),
+            k.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            k.revoked_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}

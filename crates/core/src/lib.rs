@@ -26,6 +26,8 @@ pub enum AssetKind {
     Table,
     /// Features of an entity at event times, also kept in the online store.
     Features,
+    /// An asset's rows written to a file (JSON keyed by entity, CSV, Parquet).
+    Export,
 }
 
 impl AssetKind {
@@ -35,6 +37,7 @@ impl AssetKind {
             AssetKind::Source => "source",
             AssetKind::Table => "table",
             AssetKind::Features => "feature view",
+            AssetKind::Export => "export",
         }
     }
 }

@@ -13,7 +13,9 @@ pub mod sql;
 
 use std::path::Path;
 
-pub use compile::{Asset, Definition, Project, SourceDef, TableDef, fingerprint};
+pub use compile::{
+    Asset, Definition, ExportDef, ExportFormat, Project, SourceDef, TableDef, fingerprint,
+};
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
 pub use features::{AsOf, FeatureBody, FeatureDef, TimeLiteral};

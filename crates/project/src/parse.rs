@@ -9,7 +9,9 @@ use sluice_core::Location;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::raw::{FeatureSection, ProfileSection, ProjectSection, SourceSection, TableSection};
+use crate::raw::{
+    ExportSection, FeatureSection, ProfileSection, ProjectSection, SourceSection, TableSection,
+};
 
 /// A section of the file with the byte span of its name, for messages about it.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct RawProject {
     pub tables: BTreeMap<String, Entry<TableSection>>,
     /// `[features.NAME]`.
     pub features: BTreeMap<String, Entry<FeatureSection>>,
+    /// `[exports.NAME]`.
+    pub exports: BTreeMap<String, Entry<ExportSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -105,6 +109,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
     let mut sources = BTreeMap::new();
     let mut tables = BTreeMap::new();
     let mut features = BTreeMap::new();
+    let mut exports = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, value) in root.into_inner() {
         let key_offset = key.span().start;
@@ -152,9 +157,18 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
                 &toml_error,
                 &loc,
             ),
+            "exports" => read_entries(
+                value,
+                key_offset,
+                &mut exports,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `sources`, `tables` and `features`",
+                    "the sections are `project`, `profiles`, `sources`, `tables`, `features` and `exports`",
                 ),
             ),
         }
@@ -175,6 +189,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
         sources,
         tables,
         features,
+        exports,
         broken,
         diagnostics: diags,
     })

@@ -40,6 +40,29 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
             Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def)
                 .await
                 .map(|plan| Arc::new(plan.schema().as_arrow().clone())),
+            Definition::Export(def) => sluice_transform::plan_table(&ctx, asset, &def.query)
+                .await
+                .map(|plan| Arc::new(plan.schema().as_arrow().clone()))
+                .and_then(|schema| {
+                    match def.key.iter().find(|k| schema.field_with_name(k).is_err()) {
+                        Some(k) => Err(Diagnostic::new(
+                            asset.location.clone(),
+                            format!(
+                                "export `{name}` is keyed by `{k}`, which its rows do not have"
+                            ),
+                        )
+                        .with_help(format!(
+                            "the columns are: {}",
+                            schema
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))),
+                        None => Ok(schema),
+                    }
+                }),
             Definition::Features(def) => {
                 let now = chrono::Utc::now().timestamp_micros();
                 sluice_transform::plan_features(&ctx, asset, def, now)

@@ -7,6 +7,7 @@
 
 mod check;
 mod error;
+mod export;
 mod gate;
 mod online;
 mod query;
@@ -17,8 +18,8 @@ mod training;
 pub use check::check;
 pub use error::{Error, Result};
 pub use gate::report_dir;
-pub use online::{FeatureRecord, get_features};
-pub use query::{parse_as_of, query};
+pub use online::{FeatureRecord, get_features, lookup};
+pub use query::{parse_as_of, query, query_frame};
 pub use run::{AssetOutcome, Observer, OnlineOutcome, RunSummary, run};
 pub use status::{AssetState, status};
 pub use training::{TRAINING_MEMORY, TrainingRequest, TrainingSummary, training_set};
@@ -74,6 +75,9 @@ impl Workspace {
     pub fn tables(&self) -> Vec<String> {
         let mut out = Vec::new();
         for name in &self.project.order {
+            if self.project.assets[name].kind() == sluice_core::AssetKind::Export {
+                continue;
+            }
             out.push(name.to_string());
             if self.project.assets[name].contract.quarantines() {
                 out.push(name.quarantine());

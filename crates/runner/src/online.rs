@@ -8,7 +8,7 @@ use futures::StreamExt;
 use sluice_core::AssetStatus;
 use sluice_project::features::quote;
 use sluice_project::{Asset, FeatureDef};
-use sluice_store::{AsOf, OnlineWrite};
+use sluice_store::{AsOf, OnlineWrite, Snapshot};
 
 use crate::Workspace;
 use crate::run::{AssetOutcome, OnlineOutcome, failed};
@@ -172,8 +172,26 @@ pub fn get_features(
     view: &str,
     key: &[String],
 ) -> crate::Result<Option<FeatureRecord>> {
+    let not_yet = || sluice_store::Error::NotMaterialized {
+        asset: view.to_string(),
+    };
+    crate::training::feature_def(ws, view)?;
+    let reader = ws.online.open_reader()?.ok_or_else(not_yet)?;
+    let snapshot = reader.snapshot()?;
+    Ok(lookup(ws, &snapshot, view, std::slice::from_ref(&key.to_vec()))?.remove(0))
+}
+
+/// Reads many entities' records of one view from one snapshot, in the order of
+/// `keys` (`None` where the view holds no record). Each key holds the key values
+/// in the view's key order.
+pub fn lookup(
+    ws: &Workspace,
+    snapshot: &Snapshot<'_>,
+    view: &str,
+    keys: &[Vec<String>],
+) -> crate::Result<Vec<Option<FeatureRecord>>> {
     let def = crate::training::feature_def(ws, view)?;
-    if key.len() != def.entity.len() {
+    if let Some(key) = keys.iter().find(|k| k.len() != def.entity.len()) {
         return Err(crate::Error::Training(format!(
             "feature view `{view}` is keyed by {} ({} value{}), but {} {} given",
             def.entity.join(", "),
@@ -183,29 +201,33 @@ pub fn get_features(
             if key.len() == 1 { "was" } else { "were" }
         )));
     }
-    let not_yet = || sluice_store::Error::NotMaterialized {
-        asset: view.to_string(),
-    };
-    let reader = ws.online.open_reader()?.ok_or_else(not_yet)?;
-    let snapshot = reader.snapshot()?;
-    let meta = snapshot.meta(view)?.ok_or_else(not_yet)?;
-    let parts: Vec<&str> = key.iter().map(String::as_str).collect();
-    let Some(record) = snapshot.get(view, &parts)? else {
-        return Ok(None);
-    };
-    let event = chrono::DateTime::from_timestamp_micros(record.event_micros)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_default();
-    Ok(Some(FeatureRecord {
-        view: view.to_string(),
-        entity: def
-            .entity
-            .iter()
-            .zip(key)
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect(),
-        event_timestamp: event,
-        features: record.values,
-        version: meta.version,
-    }))
+    let meta = snapshot
+        .meta(view)?
+        .ok_or_else(|| sluice_store::Error::NotMaterialized {
+            asset: view.to_string(),
+        })?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let parts: Vec<&str> = key.iter().map(String::as_str).collect();
+        let Some(record) = snapshot.get(view, &parts)? else {
+            out.push(None);
+            continue;
+        };
+        let event = chrono::DateTime::from_timestamp_micros(record.event_micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default();
+        out.push(Some(FeatureRecord {
+            view: view.to_string(),
+            entity: def
+                .entity
+                .iter()
+                .zip(key)
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+            event_timestamp: event,
+            features: record.values,
+            version: meta.version,
+        }));
+    }
+    Ok(out)
 }

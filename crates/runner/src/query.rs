@@ -33,6 +33,23 @@ pub fn parse_as_of(s: &str) -> Result<AsOf> {
 
 /// Runs one read-only query. Only the assets the query names are opened.
 pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordBatch>> {
+    query_frame(ws, sql, as_of, sluice_transform::session())
+        .await?
+        .collect()
+        .await
+        .map_err(|e| Error::Query(e.strip_backtrace()))
+}
+
+/// Plans one read-only query in `ctx` without running it, so that a caller can
+/// stream its result and stop early. DDL, DML (`COPY` included) and other
+/// statements are refused; only the assets of the project are tables, so no
+/// file or URL can be read.
+pub async fn query_frame(
+    ws: &Workspace,
+    sql: &str,
+    as_of: AsOf,
+    ctx: datafusion::prelude::SessionContext,
+) -> Result<datafusion::prelude::DataFrame> {
     let refs = sluice_project::sql::references(sql).map_err(|e| {
         let at = if e.line > 0 {
             format!(" (line {}, column {})", e.line, e.column)
@@ -41,7 +58,6 @@ pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordB
         };
         Error::Query(format!("{}{at}", e.message))
     })?;
-    let ctx = sluice_transform::session();
     let mut unknown = Vec::new();
     let tables = ws.tables();
     for r in refs {
@@ -60,11 +76,7 @@ pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordB
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = ctx
-        .sql_with_options(sql, options)
-        .await
-        .map_err(|e| Error::Query(e.strip_backtrace()))?;
-    df.collect()
+    ctx.sql_with_options(sql, options)
         .await
         .map_err(|e| Error::Query(e.strip_backtrace()))
 }

@@ -82,6 +82,8 @@ pub struct RunSummary {
 
 /// Hears about a run's progress (progress bars, log lines).
 pub trait Observer: Send + Sync {
+    /// The run has its number in the run log (before any asset starts).
+    fn run_started(&self, _run_id: i64) {}
     /// An asset starts being checked or built.
     fn started(&self, _asset: &AssetName, _kind: AssetKind) {}
     /// An asset is done.
@@ -100,6 +102,7 @@ pub async fn run(
         .map_err(|names| Error::unknown_assets(project, names))?;
     let _lock = RunLock::acquire(&project.warehouse)?;
     let run_id = ws.metadata.begin_run(project.profile.as_deref(), targets)?;
+    observer.run_started(run_id);
     let started = Instant::now();
 
     let wanted: BTreeSet<AssetName> = order.iter().cloned().collect();
@@ -368,6 +371,9 @@ async fn materialize(
     run_id: i64,
     inputs: &BTreeMap<String, u64>,
 ) -> AssetOutcome {
+    if let Definition::Export(def) = &asset.definition {
+        return crate::export::materialize(ws, asset, def, run_id, inputs).await;
+    }
     let started = Instant::now();
     let name = asset.name.as_str();
     let latest = match ws.store.latest(name).await {
@@ -404,6 +410,7 @@ async fn materialize(
             });
             (fp, plan.map_err(|e| e.strip_backtrace()))
         }
+        Definition::Export(_) => unreachable!("exports are written above"),
         Definition::Table(_) | Definition::Features(_) => {
             let fp = table_fingerprint(asset, inputs);
             if let Some(done) = up_to_date(asset, &latest, &fp, started) {
@@ -432,7 +439,9 @@ async fn materialize(
                         .await
                 }
                 Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def).await,
-                Definition::Source(_) => unreachable!("sources are planned above"),
+                Definition::Source(_) | Definition::Export(_) => {
+                    unreachable!("sources are planned above, exports elsewhere")
+                }
             };
             (fp, plan.map_err(|d| d.to_string()))
         }

@@ -38,6 +38,39 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
     let mut stale_names: Vec<String> = Vec::new();
     for name in &ws.project.order {
         let asset = &ws.project.assets[name];
+        if let Definition::Export(def) = &asset.definition {
+            // Exports are files; what wrote them is in the metadata database.
+            let written = ws.metadata.latest_export(name.as_str())?;
+            let reason = match &written {
+                None => Some("never built".to_string()),
+                Some(_) if !def.path.exists() => Some(format!("{} is missing", def.path.display())),
+                Some(w) => match stale_input(asset, &stale_names) {
+                    Some(up) => Some(format!("upstream `{up}` is stale")),
+                    None if w.fingerprint
+                        != table_fingerprint(asset, &input_versions(asset, &versions)) =>
+                    {
+                        Some("its query or an input's version changed".to_string())
+                    }
+                    None => None,
+                },
+            };
+            if reason.is_some() {
+                stale_names.push(name.to_string());
+            }
+            states.push(AssetState {
+                name: name.to_string(),
+                kind: asset.kind(),
+                version: written.as_ref().map(|w| w.version),
+                rows: written.as_ref().map(|w| w.rows),
+                committed_at: written.as_ref().map(|w| w.written_at.to_rfc3339()),
+                age_seconds: written
+                    .as_ref()
+                    .map(|w| (chrono::Utc::now() - w.written_at).num_seconds()),
+                stale: reason.is_some(),
+                reason,
+            });
+            continue;
+        }
         let latest = ws.store.latest(name.as_str()).await?;
         let recorded = latest
             .as_ref()
@@ -50,25 +83,11 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
                 Ok(_) => Some("its files or definition changed".to_string()),
                 Err(e) => Some(format!("cannot read its files: {e}")),
             },
-            (Some(_), Definition::Table(_) | Definition::Features(_)) => {
-                if let Some(up) = asset
-                    .inputs
-                    .iter()
-                    .find(|i| stale_names.contains(&i.to_string()))
-                {
+            (Some(_), Definition::Table(_) | Definition::Features(_) | Definition::Export(_)) => {
+                if let Some(up) = stale_input(asset, &stale_names) {
                     Some(format!("upstream `{up}` is stale"))
                 } else {
-                    let inputs: BTreeMap<String, u64> = asset
-                        .inputs
-                        .iter()
-                        .filter_map(|i| {
-                            versions
-                                .get(i.as_str())
-                                .copied()
-                                .flatten()
-                                .map(|v| (i.to_string(), v))
-                        })
-                        .collect();
+                    let inputs = input_versions(asset, &versions);
                     if Some(table_fingerprint(asset, &inputs)) == recorded {
                         None
                     } else {
@@ -94,4 +113,28 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
         });
     }
     Ok(states)
+}
+
+fn stale_input<'a>(
+    asset: &'a sluice_project::Asset,
+    stale: &[String],
+) -> Option<&'a sluice_core::AssetName> {
+    asset.inputs.iter().find(|i| stale.contains(&i.to_string()))
+}
+
+fn input_versions(
+    asset: &sluice_project::Asset,
+    versions: &BTreeMap<String, Option<u64>>,
+) -> BTreeMap<String, u64> {
+    asset
+        .inputs
+        .iter()
+        .filter_map(|i| {
+            versions
+                .get(i.as_str())
+                .copied()
+                .flatten()
+                .map(|v| (i.to_string(), v))
+        })
+        .collect()
 }

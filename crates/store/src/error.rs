@@ -71,6 +71,9 @@ pub enum Error {
         /// redb's reason.
         source: Box<redb::Error>,
     },
+    /// The operating system gave no random bytes for a key.
+    #[error("cannot make a random key: {0}")]
+    Random(String),
     /// A file or folder of the warehouse could not be used.
     #[error("{}: {source}", path.display())]
     Io {

@@ -7,6 +7,7 @@
 //! one atomic step and can never disagree after a crash.
 
 mod error;
+mod keys;
 mod lock;
 mod metadata;
 mod offline;
@@ -15,8 +16,9 @@ mod quality;
 mod types;
 
 pub use error::Error;
+pub use keys::{KeyInfo, NewKey, Role};
 pub use lock::RunLock;
-pub use metadata::{AttemptRecord, Metadata, RunRecord, RunState};
+pub use metadata::{AssetTotals, AttemptRecord, ExportRecord, Metadata, RunRecord, RunState};
 pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo};
 pub use online::{
     KEY_SEPARATOR, OnlineReader, OnlineRecord, OnlineStore, OnlineWrite, OnlineWriter, Snapshot,

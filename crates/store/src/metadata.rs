@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{Error, Result};
 
@@ -92,6 +92,40 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
+/// One asset's attempts over the whole run log, for metrics.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssetTotals {
+    /// The asset.
+    pub asset: String,
+    /// Attempts by status word (`built`, `up_to_date`, `failed`, `blocked`).
+    pub by_status: Vec<(String, u64)>,
+    /// Duration of its newest attempt.
+    pub last_duration_ms: u64,
+    /// Rows read by its built attempts.
+    pub rows_in: u64,
+    /// Rows published by its built attempts.
+    pub rows_out: u64,
+    /// Rows quarantined by its built attempts.
+    pub rows_quarantined: u64,
+}
+
+/// One write of an export's file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRecord {
+    /// 1 for the first write.
+    pub version: u64,
+    /// What produced it: the definition and the inputs' versions.
+    pub fingerprint: String,
+    /// The run that wrote it.
+    pub run_id: i64,
+    /// Rows written.
+    pub rows: u64,
+    /// The file.
+    pub path: String,
+    /// When.
+    pub written_at: DateTime<Utc>,
+}
+
 /// The metadata database of a warehouse.
 #[derive(Debug)]
 pub struct Metadata {
@@ -144,6 +178,24 @@ CREATE TABLE IF NOT EXISTS checks (
     PRIMARY KEY (run_id, asset, name)
 );
 CREATE INDEX IF NOT EXISTS checks_by_asset ON checks(asset, created_at);
+CREATE TABLE IF NOT EXISTS exports (
+    asset TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    PRIMARY KEY (asset, version)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
 ";
 
 impl Metadata {
@@ -239,16 +291,20 @@ impl Metadata {
 
     /// The newest runs first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.runs_where("1 ORDER BY r.id DESC LIMIT ?1", limit as i64)
+    }
+
+    fn runs_where(&self, condition: &str, arg: i64) -> Result<Vec<RunRecord>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare(&format!(
                 "SELECT r.id, r.started_at, r.finished_at, r.state, r.profile, r.targets,
                     (SELECT group_concat(status || '=' || n, ' ') FROM
                         (SELECT status, count(*) AS n FROM attempts a WHERE a.run_id = r.id
                            AND a.attempt = (SELECT max(attempt) FROM attempts b WHERE b.run_id = a.run_id AND b.asset = a.asset)
                          GROUP BY status ORDER BY status))
-                 FROM runs r ORDER BY r.id DESC LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([limit as i64], |row| {
+                 FROM runs r WHERE {condition}"
+            ))?;
+            let rows = stmt.query_map([arg], |row| {
                 Ok(RunRecord {
                     id: row.get(0)?,
                     started_at: parse_time(row.get::<_, String>(1)?),
@@ -260,6 +316,90 @@ impl Metadata {
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    /// One run, if it exists.
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>> {
+        Ok(self.runs_where("r.id = ?1", id)?.pop())
+    }
+
+    /// Per asset, its attempts over the whole run log (the source of the pipeline
+    /// metrics: they survive restarts and count runs of every process).
+    pub fn asset_totals(&self) -> Result<Vec<AssetTotals>> {
+        let rows: Vec<(String, String, i64, i64, i64, i64, i64)> = self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT asset, status, count(*),
+                    (SELECT duration_ms FROM attempts l WHERE l.asset = a.asset ORDER BY run_id DESC, attempt DESC LIMIT 1),
+                    sum(CASE WHEN status = 'built' THEN rows_in ELSE 0 END),
+                    sum(CASE WHEN status = 'built' THEN rows_out ELSE 0 END),
+                    sum(CASE WHEN status = 'built' THEN rows_quarantined ELSE 0 END)
+                 FROM attempts a GROUP BY asset, status ORDER BY asset, status",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })?;
+            rows.collect()
+        })?;
+        let mut out: Vec<AssetTotals> = Vec::new();
+        for (asset, status, n, last, rows_in, rows_out, quarantined) in rows {
+            if out.last().is_none_or(|t| t.asset != asset) {
+                out.push(AssetTotals {
+                    asset: asset.clone(),
+                    last_duration_ms: last.max(0) as u64,
+                    ..Default::default()
+                });
+            }
+            if let Some(t) = out.last_mut() {
+                t.by_status.push((status, n.max(0) as u64));
+                t.rows_in += rows_in.max(0) as u64;
+                t.rows_out += rows_out.max(0) as u64;
+                t.rows_quarantined += quarantined.max(0) as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that an export's file was written; returns its version (1, 2...).
+    pub fn record_export(
+        &self,
+        asset: &str,
+        fingerprint: &str,
+        run_id: i64,
+        rows: u64,
+        path: &str,
+    ) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "INSERT INTO exports (asset, version, fingerprint, run_id, rows, path, written_at)
+                 VALUES (?1, (SELECT coalesce(max(version), 0) + 1 FROM exports WHERE asset = ?1), ?2, ?3, ?4, ?5, ?6)
+                 RETURNING version",
+                params![asset, fingerprint, run_id, rows as i64, path, Utc::now().to_rfc3339()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v.max(0) as u64)
+        })
+    }
+
+    /// The newest write of an export.
+    pub fn latest_export(&self, asset: &str) -> Result<Option<ExportRecord>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT version, fingerprint, run_id, rows, path, written_at FROM exports
+                 WHERE asset = ?1 ORDER BY version DESC LIMIT 1",
+                [asset],
+                |r| {
+                    Ok(ExportRecord {
+                        version: r.get::<_, i64>(0)?.max(0) as u64,
+                        fingerprint: r.get(1)?,
+                        run_id: r.get(2)?,
+                        rows: r.get::<_, i64>(3)?.max(0) as u64,
+                        path: r.get(4)?,
+                        written_at: parse_time(r.get(5)?),
+                    })
+                },
+            )
+            .optional()
         })
     }
 
@@ -327,5 +467,11 @@ mod tests {
         assert_eq!(runs[1].counts, "built=1");
         let attempts = db.attempts(first).expect("attempts");
         assert_eq!(attempts[0].rows_out, 3);
+        assert_eq!(db.run(first).expect("run").map(|r| r.id), Some(first));
+        assert_eq!(db.run(999).expect("run"), None);
+        let totals = db.asset_totals().expect("totals");
+        assert_eq!(totals.len(), 1);
+        assert_eq!(totals[0].by_status, vec![("built".to_string(), 1)]);
+        assert_eq!((totals[0].rows_in, totals[0].rows_out), (3, 3));
     }
 }

@@ -160,6 +160,16 @@ impl OnlineWriter {
         read_meta(&self.store, &txn, view)
     }
 
+    /// A snapshot to read through the writer's handle (a process that writes
+    /// should not open the file a second time to read it).
+    pub fn snapshot(&self) -> Result<Snapshot<'_>> {
+        let txn = self.db.begin_read().map_err(|e| self.store.error(e))?;
+        Ok(Snapshot {
+            store: &self.store,
+            txn,
+        })
+    }
+
     /// Starts materializing `view` with these key and feature columns.
     pub fn begin(&self, view: &str, entity: &[String], features: &[String]) -> Result<ViewWrite> {
         let txn = self.db.begin_write().map_err(|e| self.store.error(e))?;

@@ -9,12 +9,14 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
-const ALL: [&str; 16] = [
+const ALL: [&str; 18] = [
     "airlines",
     "airports",
     "carrier_delays",
+    "carrier_delays_json",
     "carrier_origins",
     "carrier_summary",
+    "carrier_summary_csv",
     "daily_delays",
     "flight_events",
     "flight_spine",
@@ -148,6 +150,7 @@ fn builds_everything_then_nothing_then_only_what_changed() {
         [
             "airlines",
             "carrier_summary",
+            "carrier_summary_csv",
             "flights_enriched",
             "weather_effect"
         ]
@@ -370,7 +373,7 @@ fn check_plans_every_table_without_building() {
     let p = dir.path();
     let out = ok(p, &["check"]);
     assert!(
-        out.contains("16 assets (5 sources, 7 tables, 4 feature views)"),
+        out.contains("18 assets (5 sources, 7 tables, 4 feature views, 2 exports)"),
         "{out}"
     );
     assert!(!p.join(".sluice/tables/flights/_delta_log").exists());

@@ -8,3 +8,4 @@ mod example;
 mod external;
 mod features;
 mod init;
+mod serve;

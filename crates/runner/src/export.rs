@@ -1,0 +1,327 @@
+//! Exports: an asset's rows written to a file on every refresh, replaced
+//! atomically (a temporary file beside it, synced, then renamed), so a reader
+//! never sees half a file and a crash leaves the previous one. JSON keyed by
+//! entity is the seed's Firebase shape: `{"A-san": {...}, "B-san": {...}}`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+use serde_json::{Map, Value};
+use sluice_core::AssetStatus;
+use sluice_project::{Asset, ExportDef, ExportFormat};
+use sluice_store::AsOf;
+
+use crate::Workspace;
+use crate::run::{AssetOutcome, failed, table_fingerprint};
+
+/// Writes the export if its definition or an input changed, or its file is gone.
+pub(crate) async fn materialize(
+    ws: &Workspace,
+    asset: &Asset,
+    def: &ExportDef,
+    run_id: i64,
+    inputs: &BTreeMap<String, u64>,
+) -> AssetOutcome {
+    let started = Instant::now();
+    let latest = match ws.metadata.latest_export(asset.name.as_str()) {
+        Ok(l) => l,
+        Err(e) => return failed(asset, started, e.to_string(), None),
+    };
+    let previous = latest.as_ref().map(|l| l.version);
+    let fp = table_fingerprint(asset, inputs);
+    if let Some(l) = &latest
+        && l.fingerprint == fp
+        && def.path.exists()
+    {
+        return outcome(asset, AssetStatus::UpToDate, l.version, l.rows, started);
+    }
+    let ctx = sluice_transform::session();
+    for (input, version) in inputs {
+        let provider = match ws
+            .store
+            .provider(input, AsOf::Version(*version), &ctx.state())
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return failed(asset, started, e.to_string(), previous),
+        };
+        if let Err(e) = ctx.register_table(input.as_str(), provider) {
+            return failed(asset, started, e.strip_backtrace(), previous);
+        }
+    }
+    let plan = match sluice_transform::plan_table(&ctx, asset, &def.query).await {
+        Ok(p) => p,
+        Err(d) => return failed(asset, started, d.to_string(), previous),
+    };
+    let df = DataFrame::new(ctx.state(), plan);
+    let rows = match write(df, def).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            return failed(
+                asset,
+                started,
+                format!("cannot write {}: {e}", def.path.display()),
+                previous,
+            );
+        }
+    };
+    match ws.metadata.record_export(
+        asset.name.as_str(),
+        &fp,
+        run_id,
+        rows,
+        &def.path.display().to_string(),
+    ) {
+        Ok(version) => outcome(asset, AssetStatus::Built, version, rows, started),
+        Err(e) => failed(asset, started, e.to_string(), previous),
+    }
+}
+
+fn outcome(
+    asset: &Asset,
+    status: AssetStatus,
+    version: u64,
+    rows: u64,
+    started: Instant,
+) -> AssetOutcome {
+    AssetOutcome {
+        name: asset.name.to_string(),
+        kind: asset.kind(),
+        status,
+        version: Some(version),
+        rows_in: rows,
+        rows_out: rows,
+        rows_quarantined: 0,
+        warnings: 0,
+        duration_ms: started.elapsed().as_millis() as u64,
+        error: None,
+        online: None,
+    }
+}
+
+/// Writes the rows through a temporary file and renames it over the target.
+async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, String> {
+    let dir = def
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let file_name = def
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.sluice-{}.tmp", std::process::id()));
+    let result = write_to(df, def, &tmp).await;
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &def.path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        e.to_string()
+    })?;
+    // The rename itself survives a crash once the folder is synced.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(rows)
+}
+
+async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, String> {
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await.map_err(|e| e.strip_backtrace())?;
+    let file = std::fs::File::create(tmp).map_err(|e| e.to_string())?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut rows = 0u64;
+    match (def.format, def.key.is_empty()) {
+        (ExportFormat::Parquet, _) => {
+            let mut writer =
+                datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)
+                    .map_err(|e| e.to_string())?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| e.strip_backtrace())?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(|e| e.to_string())?;
+            }
+            writer.close().map_err(|e| e.to_string())?;
+        }
+        (ExportFormat::Csv, _) => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| e.strip_backtrace())?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(|e| e.to_string())?;
+            }
+        }
+        (ExportFormat::Json, true) => {
+            let mut writer = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut out);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| e.strip_backtrace())?;
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(|e| e.to_string())?;
+            }
+            writer.finish().map_err(|e| e.to_string())?;
+        }
+        (ExportFormat::Json, false) => {
+            let mut root = Map::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| e.strip_backtrace())?;
+                for row in json_objects(&batch)? {
+                    rows += 1;
+                    insert_keyed(&mut root, row, &def.key, rows)?;
+                }
+            }
+            serde_json::to_writer(&mut out, &root).map_err(|e| e.to_string())?;
+        }
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    let file = out.into_inner().map_err(|e| e.to_string())?;
+    file.sync_all().map_err(|e| e.to_string())?;
+    Ok(rows)
+}
+
+fn json_objects(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, String> {
+    let mut buf = Vec::new();
+    {
+        let mut writer = datafusion::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
+        writer.write(batch).map_err(|e| e.to_string())?;
+        writer.finish().map_err(|e| e.to_string())?;
+    }
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_slice(&buf).map_err(|e| e.to_string())
+}
+
+/// Puts `row` (without its key columns) under its key path; a row's key must be
+/// present and unique.
+fn insert_keyed(
+    root: &mut Map<String, Value>,
+    mut row: Map<String, Value>,
+    key: &[String],
+    row_number: u64,
+) -> Result<(), String> {
+    let mut path = Vec::with_capacity(key.len());
+    for k in key {
+        match row.remove(k) {
+            Some(Value::String(s)) => path.push(s),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => path.push(v.to_string()),
+            _ => {
+                return Err(format!(
+                    "row {row_number} has no value in the key column `{k}`\n  help: filter out rows without a key (`WHERE {k} IS NOT NULL`), or key the export by another column"
+                ));
+            }
+        }
+    }
+    let mut node = root;
+    for (depth, part) in path.iter().enumerate() {
+        let last = depth + 1 == path.len();
+        if last {
+            if node.contains_key(part) {
+                return Err(format!(
+                    "row {row_number} repeats the key {}\n  help: an export keyed by entity needs one row per key; aggregate the rows, or export a feature view (its newest row per entity)",
+                    key.iter()
+                        .zip(&path)
+                        .map(|(k, v)| format!("{k} = \"{v}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            node.insert(part.clone(), Value::Object(std::mem::take(&mut row)));
+            return Ok(());
+        }
+        let child = node
+            .entry(part.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        node = match child {
+            Value::Object(m) => m,
+            _ => {
+                return Err(format!(
+                    "row {row_number}: the key path collides with a row"
+                ));
+            }
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn rows_nest_under_their_keys_and_bad_keys_are_errors() {
+        let mut root = Map::new();
+        let key = ["carrier".to_string(), "origin".to_string()];
+        insert_keyed(
+            &mut root,
+            obj(json!({"carrier": "AA", "origin": "JFK", "n": 1})),
+            &key,
+            1,
+        )
+        .expect("first");
+        insert_keyed(
+            &mut root,
+            obj(json!({"carrier": "AA", "origin": "LGA", "n": 2})),
+            &key,
+            2,
+        )
+        .expect("second");
+        insert_keyed(
+            &mut root,
+            obj(json!({"carrier": 9, "origin": "EWR", "n": 3})),
+            &key,
+            3,
+        )
+        .expect("number key");
+        assert_eq!(
+            Value::Object(root.clone()),
+            json!({"AA": {"JFK": {"n": 1}, "LGA": {"n": 2}}, "9": {"EWR": {"n": 3}}})
+        );
+        let dup = insert_keyed(
+            &mut root,
+            obj(json!({"carrier": "AA", "origin": "JFK", "n": 4})),
+            &key,
+            4,
+        )
+        .expect_err("duplicate");
+        assert!(
+            dup.contains("row 4 repeats the key carrier = \"AA\", origin = \"JFK\""),
+            "{dup}"
+        );
+        let null = insert_keyed(
+            &mut root,
+            obj(json!({"carrier": null, "origin": "JFK"})),
+            &key,
+            5,
+        )
+        .expect_err("null");
+        assert!(
+            null.contains("row 5 has no value in the key column `carrier`"),
+            "{null}"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and types.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{assets, error, features, keys, query, runs};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sluice", description = "Features, assets, read-only SQL and runs of a sluice project. Send `Authorization: Bearer KEY`; roles: reader < operator < admin."),
+    paths(
+        crate::healthz, crate::readyz, crate::openapi_json, crate::metrics_text,
+        features::get_features, features::post_features,
+        assets::list, assets::detail, assets::rows,
+        query::query,
+        runs::start, runs::list, runs::detail,
+        keys::list, keys::create, keys::revoke,
+    ),
+    components(schemas(error::ErrorBody)),
+    modifiers(&Bearer),
+    security(("bearer" = [])),
+    tags(
+        (name = "features", description = "Online features (reader)"),
+        (name = "assets", description = "Assets: metadata (reader), rows (operator)"),
+        (name = "query", description = "Read-only SQL (operator)"),
+        (name = "runs", description = "Runs (operator)"),
+        (name = "keys", description = "API keys (admin)"),
+        (name = "health", description = "Health, readiness, this document, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

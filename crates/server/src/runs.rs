@@ -1,0 +1,237 @@
+//! Runs: start one in the background, list them, show one with its assets.
+
+// utoipa's expansion of `params(SomeIntoParams)` names types by full path.
+#![allow(unused_qualifications)]
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_store::{AttemptRecord, RunRecord};
+use tokio::sync::oneshot;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody, Json};
+
+/// Which assets to refresh.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Assets to refresh with everything upstream that is stale; empty or absent: all.
+    #[serde(default)]
+    pub assets: Vec<String>,
+}
+
+/// A run that started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunStarted {
+    /// Its number; follow it at `/v1/runs/{id}`.
+    pub run_id: i64,
+    /// `running`.
+    pub state: String,
+}
+
+/// A run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunBody {
+    /// Its number.
+    pub id: i64,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// `running`, `succeeded`, `failed` or `abandoned`.
+    pub state: String,
+    /// The profile in force.
+    pub profile: Option<String>,
+    /// The assets asked for (empty: all).
+    pub targets: Vec<String>,
+    /// Assets by outcome, as `built=3 up_to_date=2`.
+    pub counts: String,
+}
+
+impl From<RunRecord> for RunBody {
+    fn from(r: RunRecord) -> Self {
+        Self {
+            id: r.id,
+            started_at: r.started_at.to_rfc3339(),
+            finished_at: r.finished_at.map(|t| t.to_rfc3339()),
+            state: r.state.as_str().to_string(),
+            profile: r.profile,
+            targets: r.targets,
+            counts: r.counts,
+        }
+    }
+}
+
+/// Recent runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// The runs.
+    pub runs: Vec<RunBody>,
+}
+
+/// One attempt at one asset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptBody {
+    /// The asset.
+    pub asset: String,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// `built`, `up_to_date`, `failed` or `blocked`.
+    pub status: String,
+    /// When it started.
+    pub started_at: Option<String>,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// Input versions read.
+    #[schema(value_type = Object)]
+    pub input_versions: Value,
+    /// The version written or found up to date.
+    pub output_version: Option<u64>,
+    /// Rows that came in.
+    pub rows_in: u64,
+    /// Rows published.
+    pub rows_out: u64,
+    /// Rows set aside by contracts.
+    pub rows_quarantined: u64,
+    /// Why it failed or was blocked.
+    pub error: Option<String>,
+}
+
+impl From<AttemptRecord> for AttemptBody {
+    fn from(a: AttemptRecord) -> Self {
+        Self {
+            input_versions: serde_json::from_str(&a.input_versions).unwrap_or(Value::Null),
+            asset: a.asset,
+            attempt: a.attempt,
+            status: a.status,
+            started_at: a.started_at.map(|t| t.to_rfc3339()),
+            duration_ms: a.duration_ms,
+            output_version: a.output_version,
+            rows_in: a.rows_in,
+            rows_out: a.rows_out,
+            rows_quarantined: a.rows_quarantined,
+            error: a.error,
+        }
+    }
+}
+
+/// A run and its assets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunDetail {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunBody,
+    /// Its attempts, in the order they were recorded.
+    pub assets: Vec<AttemptBody>,
+}
+
+/// Tells the request which number its run got.
+struct Started(Mutex<Option<oneshot::Sender<i64>>>);
+
+impl sluice_runner::Observer for Started {
+    fn run_started(&self, run_id: i64) {
+        if let Some(tx) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(run_id);
+        }
+    }
+}
+
+/// Starts a run in the background (operator). Only one run of a warehouse runs
+/// at a time; a second one is refused with 409.
+#[utoipa::path(post, path = "/v1/runs", tag = "runs",
+    request_body = RunRequest,
+    responses((status = 202, description = "The run started", body = RunStarted),
+              (status = 401, description = "No valid key", body = ErrorBody),
+              (status = 403, description = "The key's role is too low", body = ErrorBody),
+              (status = 404, description = "Unknown assets", body = ErrorBody),
+              (status = 409, description = "Another run is in progress", body = ErrorBody)))]
+pub(crate) async fn start(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<RunRequest>,
+) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let (tx, rx) = oneshot::channel();
+    let observer = Arc::new(Started(Mutex::new(Some(tx))));
+    let ws = state.ws.clone();
+    let task = tokio::spawn(async move {
+        let result = sluice_runner::run(ws, &req.assets, observer).await;
+        match &result {
+            Ok(s) => tracing::info!(run = s.run_id, ok = s.ok, "run finished"),
+            Err(e) => tracing::warn!("run did not start: {e}"),
+        }
+        result
+    });
+    match rx.await {
+        Ok(run_id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(RunStarted {
+                run_id,
+                state: "running".into(),
+            }),
+        )),
+        // The run ended before it had a number: it could not start.
+        Err(_) => match task.await {
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(_)) => Err(ApiError::internal(
+                "starting the run",
+                "it gave no run number",
+            )),
+            Err(e) => Err(ApiError::internal("starting the run", e)),
+        },
+    }
+}
+
+/// How many runs to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsParams {
+    /// How many (default 20, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Recent runs, newest first (operator).
+#[utoipa::path(get, path = "/v1/runs", tag = "runs", params(RunsParams),
+    responses((status = 200, description = "The runs", body = RunList),
+              (status = 401, description = "No valid key", body = ErrorBody),
+              (status = 403, description = "The key's role is too low", body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(params): ApiQuery<RunsParams>,
+) -> Result<Json<RunList>, ApiError> {
+    let limit = params.limit.unwrap_or(20).min(1000);
+    let runs = state.ws.metadata.runs(limit)?;
+    Ok(Json(RunList {
+        runs: runs.into_iter().map(RunBody::from).collect(),
+    }))
+}
+
+/// One run with its assets (operator).
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs",
+    params(("id" = i64, Path, description = "The run's number")),
+    responses((status = 200, description = "The run", body = RunDetail),
+              (status = 400, description = "Not a run number", body = ErrorBody),
+              (status = 401, description = "No valid key", body = ErrorBody),
+              (status = 403, description = "The key's role is too low", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody)))]
+pub(crate) async fn detail(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<RunDetail>, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request("a run's id is a whole number, as listed by GET /v1/runs")
+    })?;
+    let run = state
+        .ws
+        .metadata
+        .run(id)?
+        .ok_or_else(|| ApiError::not_found(format!("there is no run {id}")))?;
+    let attempts = state.ws.metadata.attempts(id)?;
+    Ok(Json(RunDetail {
+        run: run.into(),
+        assets: attempts.into_iter().map(AttemptBody::from).collect(),
+    }))
+}
