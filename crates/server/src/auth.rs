@@ -33,21 +33,25 @@ pub(crate) struct Caller {
     pub(crate) role: Role,
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut response =
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    response
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
 /// The middleware of one [`Gate`].
 pub(crate) async fn authorize(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
     let caller = match caller(&gate.state, &req) {
         Ok(c) => c,
-        Err(response) => return response,
+        Err(e) => {
+            let challenge = e.status == StatusCode::UNAUTHORIZED;
+            let mut response = e.into_response();
+            if challenge {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            return response;
+        }
     };
     if caller.role < gate.role {
         let message = match caller.key_id {
@@ -66,7 +70,7 @@ pub(crate) async fn authorize(State(gate): State<Gate>, mut req: Request, next: 
     next.run(req).await
 }
 
-fn caller(state: &AppState, req: &Request) -> Result<Caller, Response> {
+fn caller(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         if state.open {
             match state.ws.metadata.has_active_keys() {
@@ -77,7 +81,7 @@ fn caller(state: &AppState, req: &Request) -> Result<Caller, Response> {
                     });
                 }
                 Ok(true) => {}
-                Err(e) => return Err(ApiError::internal("reading the API keys", e).into_response()),
+                Err(e) => return Err(ApiError::internal("reading the API keys", e)),
             }
         }
         return Err(unauthorized(
@@ -98,6 +102,6 @@ fn caller(state: &AppState, req: &Request) -> Result<Caller, Response> {
         Ok(None) => Err(unauthorized(
             "the API key is not valid (unknown, mistyped or revoked)\n  help: send `Authorization: Bearer KEY` with a key from `sluice keys create`",
         )),
-        Err(e) => Err(ApiError::internal("reading the API keys", e).into_response()),
+        Err(e) => Err(ApiError::internal("reading the API keys", e)),
     }
 }

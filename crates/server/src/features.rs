@@ -180,6 +180,15 @@ pub struct FeaturesResponse {
     pub results: Vec<EntityResult>,
 }
 
+/// One view's records for the entities of a batch.
+struct ViewAnswer {
+    view: String,
+    /// The features asked for (`None`: all).
+    features: Option<Vec<String>>,
+    /// One per entity.
+    records: Vec<Option<FeatureRecord>>,
+}
+
 /// Many entities' features of several views, read from one snapshot (reader).
 #[utoipa::path(post, path = "/v1/features", tag = "features",
     request_body = FeaturesRequest,
@@ -225,7 +234,7 @@ pub(crate) async fn post_features(
         }
     }
     let snapshot = state.online.snapshot()?;
-    let mut per_view: Vec<(String, Option<Vec<String>>, Vec<Option<FeatureRecord>>)> = Vec::new();
+    let mut per_view: Vec<ViewAnswer> = Vec::new();
     for (view, features) in wanted {
         let meta = snapshot.meta(&view)?.ok_or_else(|| {
             ApiError::not_found(format!(
@@ -262,7 +271,11 @@ pub(crate) async fn post_features(
             keys.push(key);
         }
         let records = sluice_runner::lookup(&state.ws, &snapshot, &view, &keys)?;
-        per_view.push((view, features, records));
+        per_view.push(ViewAnswer {
+            view,
+            features,
+            records,
+        });
     }
     let mut results: Vec<EntityResult> = req
         .entities
@@ -272,7 +285,12 @@ pub(crate) async fn post_features(
             views: IndexMap::new(),
         })
         .collect();
-    for (view, features, records) in per_view {
+    for ViewAnswer {
+        view,
+        features,
+        records,
+    } in per_view
+    {
         for (result, record) in results.iter_mut().zip(records) {
             let record = record.map(|mut r| {
                 if let Some(only) = &features {

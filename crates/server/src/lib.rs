@@ -5,7 +5,7 @@
 //! Reads never wait for writes: every lookup reads one redb snapshot, and a
 //! materialization (in this process or another) commits a whole view at once.
 //! Every route but `/healthz`, `/readyz` and `/openapi.json` is behind its role
-//! ([`auth`]); the matrix is in ARCHITECTURE.md and tested route by route.
+//! (`auth.rs`); the matrix is in ARCHITECTURE.md and tested route by route.
 
 mod assets;
 mod auth;
@@ -77,7 +77,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server over `ws`. `open` says whether keyless local
-    /// requests are allowed (see [`auth`]).
+    /// requests are allowed (see `auth.rs`).
     pub fn new(ws: Arc<Workspace>, open: bool, limits: Limits) -> Result<Arc<Self>, String> {
         let online = ws.online_writer().map_err(|e| e.to_string())?;
         let metrics = metrics::Metrics::new().map_err(|e| e.to_string())?;

@@ -164,6 +164,9 @@ async fn wait_for_run(app: &axum::Router, key: &str, id: i64) -> Value {
     panic!("run {id} did not finish");
 }
 
+/// A route of the matrix: method, URI, body, role needed (None: public), status when allowed.
+type Route<'a> = (&'a str, &'a str, Option<Value>, Option<Role>, StatusCode);
+
 /// Every route × every kind of caller: exactly the matrix of the issue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_exactly_the_roles_allowed() {
@@ -185,7 +188,7 @@ async fn every_route_answers_exactly_the_roles_allowed() {
     ];
     let features = json!({"features": ["origin_weather"], "entities": [{"origin": "JFK"}]});
     // (method, uri, body, role needed (None: public), status when allowed)
-    let routes: Vec<(&str, &str, Option<Value>, Option<Role>, StatusCode)> = vec![
+    let routes: Vec<Route> = vec![
         ("GET", "/healthz", None, None, StatusCode::OK),
         ("GET", "/readyz", None, None, StatusCode::OK),
         ("GET", "/openapi.json", None, None, StatusCode::OK),
