@@ -14,10 +14,9 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 use sluice_core::AssetStatus;
 use sluice_project::{Asset, ExportDef, ExportFormat};
-use sluice_store::AsOf;
 
 use crate::Workspace;
-use crate::run::{AssetOutcome, failed, table_fingerprint};
+use crate::run::{AssetOutcome, failed, register_inputs, table_fingerprint};
 
 /// Writes the export if its definition or an input changed, or its file is gone.
 pub(crate) async fn materialize(
@@ -41,18 +40,8 @@ pub(crate) async fn materialize(
         return outcome(asset, AssetStatus::UpToDate, l.version, l.rows, started);
     }
     let ctx = sluice_transform::session();
-    for (input, version) in inputs {
-        let provider = match ws
-            .store
-            .provider(input, AsOf::Version(*version), &ctx.state())
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return failed(asset, started, e.to_string(), previous),
-        };
-        if let Err(e) = ctx.register_table(input.as_str(), provider) {
-            return failed(asset, started, e.strip_backtrace(), previous);
-        }
+    if let Err(e) = register_inputs(ws, &ctx, inputs).await {
+        return failed(asset, started, e, previous);
     }
     let plan = match sluice_transform::plan_table(&ctx, asset, &def.query).await {
         Ok(p) => p,
@@ -179,7 +168,7 @@ async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Str
             let mut root = Map::new();
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| e.strip_backtrace())?;
-                for row in json_objects(&batch)? {
+                for row in json_rows(std::slice::from_ref(&batch))? {
                     rows += 1;
                     insert_keyed(&mut root, row, &def.key, rows)?;
                 }
@@ -193,13 +182,17 @@ async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Str
     Ok(rows)
 }
 
-fn json_objects(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, String> {
+/// Arrow batches as JSON objects, through Arrow's own JSON writer (dates and
+/// times as text, nulls kept as `null`).
+pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, String> {
     let mut buf = Vec::new();
     {
         let mut writer = datafusion::arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
-        writer.write(batch).map_err(|e| e.to_string())?;
+        for batch in batches {
+            writer.write(batch).map_err(|e| e.to_string())?;
+        }
         writer.finish().map_err(|e| e.to_string())?;
     }
     if buf.is_empty() {

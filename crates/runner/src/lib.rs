@@ -17,6 +17,7 @@ mod training;
 
 pub use check::check;
 pub use error::{Error, Result};
+pub use export::json_rows;
 pub use gate::report_dir;
 pub use online::{FeatureRecord, get_features, lookup};
 pub use query::{parse_as_of, query, query_frame};

@@ -306,6 +306,24 @@ async fn open_source(asset: &Asset) -> std::result::Result<FileSource, String> {
         .map_err(|e| format!("internal error: {e}"))?
 }
 
+/// Registers each input in `ctx` as a table at the version the run pinned.
+pub(crate) async fn register_inputs(
+    ws: &Workspace,
+    ctx: &datafusion::prelude::SessionContext,
+    inputs: &BTreeMap<String, u64>,
+) -> std::result::Result<(), String> {
+    for (input, version) in inputs {
+        let provider = ws
+            .store
+            .provider(input, AsOf::Version(*version), &ctx.state())
+            .await
+            .map_err(|e| e.to_string())?;
+        ctx.register_table(input.as_str(), provider)
+            .map_err(|e| e.strip_backtrace())?;
+    }
+    Ok(())
+}
+
 /// The fingerprint a table has given its inputs' versions.
 pub(crate) fn table_fingerprint(asset: &Asset, inputs: &BTreeMap<String, u64>) -> String {
     let mut parts = vec![asset.fingerprint.clone()];
@@ -420,18 +438,8 @@ async fn materialize(
                 }
                 return with_quarantined(ws, asset, done, &latest).await;
             }
-            for (input, version) in inputs {
-                let provider = match ws
-                    .store
-                    .provider(input, AsOf::Version(*version), &ctx.state())
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => return failed(asset, started, e.to_string(), previous),
-                };
-                if let Err(e) = ctx.register_table(input.as_str(), provider) {
-                    return failed(asset, started, e.strip_backtrace(), previous);
-                }
+            if let Err(e) = register_inputs(ws, &ctx, inputs).await {
+                return failed(asset, started, e, previous);
             }
             let plan = match &asset.definition {
                 Definition::Features(def) => {

@@ -289,25 +289,9 @@ pub(crate) fn timeout(state: &AppState) -> ApiError {
     )
 }
 
-/// Arrow batches as JSON objects (Arrow's own JSON writer: dates and times as
-/// text, nulls kept as `null`).
+/// Arrow batches as JSON rows.
 pub(crate) fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Value>, ApiError> {
-    let mut buf = Vec::new();
-    {
-        let mut writer = datafusion::arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
-        for b in batches {
-            writer
-                .write(b)
-                .map_err(|e| ApiError::internal("writing rows as JSON", e))?;
-        }
-        writer
-            .finish()
-            .map_err(|e| ApiError::internal("writing rows as JSON", e))?;
-    }
-    if buf.is_empty() {
-        return Ok(Vec::new());
-    }
-    serde_json::from_slice(&buf).map_err(|e| ApiError::internal("writing rows as JSON", e))
+    sluice_runner::json_rows(batches)
+        .map(|rows| rows.into_iter().map(Value::Object).collect())
+        .map_err(|e| ApiError::internal("writing rows as JSON", e))
 }
