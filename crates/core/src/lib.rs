@@ -28,6 +28,11 @@ pub enum AssetKind {
     Features,
     /// An asset's rows written to a file (JSON keyed by entity, CSV, Parquet).
     Export,
+    /// A learner trained on a training set (or an imported ONNX model), versioned
+    /// in the model registry with its metrics.
+    Model,
+    /// A model's scores for the rows of a spine, also kept in the online store.
+    Predictions,
 }
 
 impl AssetKind {
@@ -38,6 +43,8 @@ impl AssetKind {
             AssetKind::Table => "table",
             AssetKind::Features => "feature view",
             AssetKind::Export => "export",
+            AssetKind::Model => "model",
+            AssetKind::Predictions => "predictions",
         }
     }
 }

@@ -158,6 +158,18 @@ impl Metadata {
         })
     }
 
+    /// A value that changes whenever the database changes, by this connection
+    /// (its count of changes) or by another process (SQLite's `data_version`):
+    /// caches of keys compare it before trusting what they hold.
+    pub fn generation(&self) -> Result<(i64, u64)> {
+        self.with(|c| {
+            let version: i64 = c
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            Ok((version, c.total_changes()))
+        })
+    }
+
     /// Whether any key is in force.
     pub fn has_active_keys(&self) -> Result<bool> {
         self.with(|c| {
@@ -198,6 +210,21 @@ impl Metadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generation_changes_with_every_write_from_any_connection() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Metadata::open(dir.path()).expect("open");
+        let other = Metadata::open(dir.path()).expect("open again");
+        let g0 = db.generation().expect("generation");
+        assert_eq!(db.generation().expect("again"), g0, "reads change nothing");
+        db.create_key(Role::Reader, "mine").expect("create");
+        let g1 = db.generation().expect("generation");
+        assert_ne!(g1, g0, "a write by this connection");
+        other.revoke_key("mine").expect("revoke");
+        let g2 = db.generation().expect("generation");
+        assert_ne!(g2, g1, "a write by another connection");
+    }
 
     #[test]
     fn keys_verify_until_revoked_and_only_hashes_are_stored() {

@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod lock;
 mod metadata;
+mod models;
 mod offline;
 mod online;
 mod quality;
@@ -19,6 +20,7 @@ pub use error::Error;
 pub use keys::{KeyInfo, NewKey, Role};
 pub use lock::RunLock;
 pub use metadata::{AssetTotals, AttemptRecord, ExportRecord, Metadata, RunRecord, RunState};
+pub use models::ModelVersion;
 pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo};
 pub use online::{
     KEY_SEPARATOR, OnlineReader, OnlineRecord, OnlineStore, OnlineWrite, OnlineWriter, Snapshot,

@@ -188,6 +188,25 @@ CREATE TABLE IF NOT EXISTS exports (
     written_at TEXT NOT NULL,
     PRIMARY KEY (asset, version)
 );
+CREATE TABLE IF NOT EXISTS model_versions (
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    learner TEXT NOT NULL,
+    params_hash TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    train_rows INTEGER NOT NULL,
+    valid_rows INTEGER NOT NULL,
+    valid_from TEXT,
+    metrics TEXT NOT NULL,
+    importance TEXT NOT NULL,
+    promoted INTEGER NOT NULL,
+    reason TEXT,
+    train_ms INTEGER NOT NULL,
+    PRIMARY KEY (model, version)
+);
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
