@@ -10,6 +10,7 @@ use sluice_core::{AssetKind, AssetName, Location};
 use crate::contract::{Contract, compile_contract};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::features::{FeatureBody, FeatureDef, compile_features};
+use crate::models::{Learner, ModelDef, PredictionsDef, compile_model};
 use crate::parse::RawProject;
 use crate::raw::{ExportSection, FileFormat, SourceSection};
 use crate::sql::{SqlOrigin, references};
@@ -66,6 +67,8 @@ impl Asset {
             Definition::Table(_) => AssetKind::Table,
             Definition::Features(_) => AssetKind::Features,
             Definition::Export(_) => AssetKind::Export,
+            Definition::Model(_) => AssetKind::Model,
+            Definition::Predictions(_) => AssetKind::Predictions,
         }
     }
 }
@@ -81,6 +84,10 @@ pub enum Definition {
     Features(Box<FeatureDef>),
     /// Rows written to a file.
     Export(Box<ExportDef>),
+    /// A model, trained or imported.
+    Model(Box<ModelDef>),
+    /// A model's batch predictions.
+    Predictions(Box<PredictionsDef>),
 }
 
 /// The format of an export.
@@ -288,6 +295,63 @@ fn compile_export(
         format: format?,
         key,
     })
+}
+
+/// Resolves the assets a model or predictions asset reads; `views` must be
+/// feature views, and nothing read may be an export or a model (but `model`).
+fn model_inputs(
+    raw: &RawProject,
+    asset: &Asset,
+    wanted: &[String],
+    views: &[String],
+    model: Option<&str>,
+    names: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Vec<AssetName> {
+    let mut inputs = Vec::new();
+    for w in wanted {
+        if raw.models.contains_key(w) && Some(w.as_str()) != model {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("`{w}` is a model, not a table"),
+                )
+                .with_help(format!(
+                    "read its batch predictions, `{}`",
+                    crate::models::predictions_name(w)
+                )),
+            );
+        } else if raw.exports.contains_key(w) {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("`{w}` is an export (a file), not a table"),
+                )
+                .with_help("read the asset the export writes instead"),
+            );
+        } else if !names.contains(w) {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("unknown asset `{w}` in {} `{}`", asset.kind(), asset.name),
+                )
+                .with_help(suggest(w, names)),
+            );
+        } else if views.contains(w) && !raw.features.contains_key(w) && !raw.broken.contains(w) {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("`{w}` is not a feature view"),
+                )
+                .with_help("`features` names feature views (`[features.NAME]`); use `columns` for the spine's own columns"),
+            );
+        } else if let Ok(n) = AssetName::new(w)
+            && !inputs.contains(&n)
+        {
+            inputs.push(n);
+        }
+    }
+    inputs
 }
 
 fn has_glob(s: &str) -> bool {
@@ -575,6 +639,84 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
         );
     }
 
+    for (name, entry) in &raw.models {
+        let at = raw.location(entry.offset);
+        let Some(asset_name) = check_name(name, AssetKind::Model, &at, &mut diags) else {
+            continue;
+        };
+        let section = &entry.value;
+        let Some((def, predictions)) = compile_model(raw, name, section, &at, &mut diags) else {
+            continue;
+        };
+        // An imported model changes when its file does.
+        let file_hash = match &def.learner {
+            Learner::Onnx { path, .. } => match std::fs::read(path) {
+                Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
+                Err(e) => {
+                    diags.push(Diagnostic::new(
+                        at.clone(),
+                        format!("cannot read `{}`: {e}", path.display()),
+                    ));
+                    continue;
+                }
+            },
+            _ => String::new(),
+        };
+        let model_fingerprint = fingerprint(&[
+            "model",
+            &serde_json::to_string(section).unwrap_or_default(),
+            &file_hash,
+        ]);
+        if let Some(p) = predictions {
+            let p_at = section
+                .predictions
+                .as_ref()
+                .map_or(at.clone(), |s| raw.location(s.span().start));
+            let p_name = crate::models::predictions_name(name);
+            if let Some(p_asset) = check_name(&p_name, AssetKind::Predictions, &p_at, &mut diags) {
+                let fingerprint = fingerprint(&[
+                    "predictions",
+                    name,
+                    &serde_json::to_string(&section.predictions).unwrap_or_default(),
+                ]);
+                let description = section
+                    .predictions
+                    .as_ref()
+                    .and_then(|s| s.get_ref().description.clone())
+                    .or_else(|| {
+                        Some(format!(
+                            "Scores of model `{name}` for the rows of `{}`",
+                            p.spine
+                        ))
+                    });
+                assets.insert(
+                    p_asset.clone(),
+                    Asset {
+                        name: p_asset,
+                        location: p_at,
+                        definition: Definition::Predictions(Box::new(p)),
+                        inputs: vec![],
+                        fingerprint,
+                        contract: Contract::default(),
+                        description,
+                    },
+                );
+            }
+        }
+        assets.insert(
+            asset_name.clone(),
+            Asset {
+                name: asset_name,
+                location: at,
+                definition: Definition::Model(Box::new(def)),
+                inputs: vec![],
+                fingerprint: model_fingerprint,
+                contract: Contract::default(),
+                description: section.description.clone(),
+            },
+        );
+    }
+
     // References are the DAG. Entries that could not be read are already
     // reported; referring to them is not a second error.
     let names: BTreeSet<String> = seen.keys().chain(raw.broken.iter()).cloned().collect();
@@ -584,6 +726,42 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
             Definition::Source(_) => continue,
             Definition::Table(def) => (&def.sql, &def.origin),
             Definition::Export(def) => (&def.query.sql, &def.query.origin),
+            Definition::Model(def) => {
+                let inputs = model_inputs(
+                    raw,
+                    asset,
+                    &def.inputs(),
+                    &def.views(),
+                    None,
+                    &names,
+                    &mut diags,
+                );
+                resolved.insert(asset.name.clone(), inputs);
+                continue;
+            }
+            Definition::Predictions(def) => {
+                let mut wanted = vec![def.model.clone(), def.spine.clone()];
+                let views: Vec<String> = match assets
+                    .iter()
+                    .find(|(n, _)| n.as_str() == def.model)
+                    .map(|(_, a)| &a.definition)
+                {
+                    Some(Definition::Model(m)) => m.views(),
+                    _ => Vec::new(),
+                };
+                wanted.extend(views.iter().cloned());
+                let inputs = model_inputs(
+                    raw,
+                    asset,
+                    &wanted,
+                    &views,
+                    Some(&def.model),
+                    &names,
+                    &mut diags,
+                );
+                resolved.insert(asset.name.clone(), inputs);
+                continue;
+            }
             Definition::Features(def) => match &def.body {
                 FeatureBody::Sql { sql, origin } => (sql, origin),
                 FeatureBody::Declared(d) => {
@@ -623,6 +801,14 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
                                 format!("`{}` is an export (a file), not a table", r.name),
                             )
                             .with_help("read the asset the export writes instead"),
+                        );
+                    } else if raw.models.contains_key(&r.name) {
+                        diags.push(
+                            Diagnostic::new(at, format!("`{}` is a model, not a table", r.name))
+                                .with_help(format!(
+                                    "read its batch predictions, `{}`",
+                                    crate::models::predictions_name(&r.name)
+                                )),
                         );
                     } else if !names.contains(&r.name) {
                         diags.push(

@@ -7,6 +7,7 @@ pub mod contract;
 mod dag;
 pub mod diag;
 pub mod features;
+pub mod models;
 pub mod parse;
 pub mod raw;
 pub mod sql;
@@ -19,6 +20,7 @@ pub use compile::{
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
 pub use features::{AsOf, FeatureBody, FeatureDef, TimeLiteral};
+pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
 pub use raw::{FileFormat, Literal, Severity};
 pub use sql::SqlOrigin;

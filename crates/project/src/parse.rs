@@ -10,7 +10,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::raw::{
-    ExportSection, FeatureSection, ProfileSection, ProjectSection, SourceSection, TableSection,
+    ExportSection, FeatureSection, ModelSection, ProfileSection, ProjectSection, SourceSection,
+    TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -43,6 +44,8 @@ pub struct RawProject {
     pub features: BTreeMap<String, Entry<FeatureSection>>,
     /// `[exports.NAME]`.
     pub exports: BTreeMap<String, Entry<ExportSection>>,
+    /// `[models.NAME]`.
+    pub models: BTreeMap<String, Entry<ModelSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -110,6 +113,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
     let mut tables = BTreeMap::new();
     let mut features = BTreeMap::new();
     let mut exports = BTreeMap::new();
+    let mut models = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, value) in root.into_inner() {
         let key_offset = key.span().start;
@@ -166,9 +170,18 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
                 &toml_error,
                 &loc,
             ),
+            "models" => read_entries(
+                value,
+                key_offset,
+                &mut models,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `sources`, `tables`, `features` and `exports`",
+                    "the sections are `project`, `profiles`, `sources`, `tables`, `features`, `exports` and `models`",
                 ),
             ),
         }
@@ -190,6 +203,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
         tables,
         features,
         exports,
+        models,
         broken,
         diagnostics: diags,
     })

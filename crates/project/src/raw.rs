@@ -547,3 +547,99 @@ pub struct PivotSection {
     #[serde(default)]
     pub filter: Option<String>,
 }
+
+/// `[models.NAME]`: a model trained on a point-in-time correct training set (a
+/// spine with a label, joined with feature views), or imported from ONNX.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// `binary` (classification; the score is the probability of the positive
+    /// class) or `regression`. Default: `binary`.
+    #[serde(default)]
+    pub task: Option<Spanned<String>>,
+    /// The asset whose rows are the examples: entity keys, a time per row and the
+    /// label. Required to train; optional for an ONNX model (then no metrics).
+    #[serde(default)]
+    pub spine: Option<Spanned<String>>,
+    /// The spine's time column: each row's features are taken as of it. Default:
+    /// the spine's only timestamp or date column.
+    #[serde(default)]
+    pub timestamp: Option<Spanned<String>>,
+    /// The spine's label column: 0/1 or a boolean for `binary`, a number for
+    /// `regression`.
+    #[serde(default)]
+    pub label: Option<Spanned<String>>,
+    /// Spine columns used as features, as they are (text columns are categories).
+    #[serde(default)]
+    pub columns: Vec<Spanned<String>>,
+    /// Feature views (`VIEW`, every feature) or single features (`VIEW:feature`)
+    /// joined onto the spine point-in-time correctly.
+    #[serde(default)]
+    pub features: Vec<Spanned<String>>,
+    /// `gbdt` (gradient-boosted trees), `logistic` (binary) or `linear`
+    /// (regression). Default: `gbdt`.
+    #[serde(default)]
+    pub learner: Option<Spanned<String>>,
+    /// The learner's parameters; see the README for each learner's names and defaults.
+    #[serde(default)]
+    pub params: Option<Spanned<toml::Table>>,
+    /// An ONNX model file to import instead of training, relative to the project.
+    #[serde(default)]
+    pub onnx: Option<Spanned<String>>,
+    /// ONNX: the model's input columns in order (spine columns and features, by
+    /// their names in the training set).
+    #[serde(default)]
+    pub inputs: Option<Spanned<Vec<String>>>,
+    /// ONNX: the output holding the score. Default: `probabilities` (its positive
+    /// column) for `binary`, else the first output.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Which rows validate the model: `{ before = "2013-10-01" }` (train before,
+    /// validate from that time on) or `{ last = "20%" }` (the last share of the
+    /// time span). Default: the last 20%.
+    #[serde(default)]
+    pub split: Option<Spanned<SplitSection>>,
+    /// `binary`: the score from which a row is predicted positive. Default: 0.5.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Bounds on validation metrics a version must meet to be promoted:
+    /// `promote = { auc = { min = 0.7 }, log_loss = { max = 0.6 } }`.
+    #[serde(default)]
+    pub promote: IndexMap<String, Spanned<BoundsSection>>,
+    /// Batch predictions: `[models.NAME.predictions]`.
+    #[serde(default)]
+    pub predictions: Option<Spanned<PredictionsSection>>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `split = { before = "..." }` or `split = { last = "20%" }`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSection {
+    /// Rows before this time (RFC 3339 or a date) train; the rest validate.
+    #[serde(default)]
+    pub before: Option<String>,
+    /// The last share of the spine's time span validates: `"20%"` or `0.2`.
+    #[serde(default)]
+    pub last: Option<toml::Value>,
+}
+
+/// `[models.NAME.predictions]`: the model's scores for the rows of a spine,
+/// materialized as the asset `NAME_predictions` and kept in the online store.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionsSection {
+    /// The asset whose rows are scored: the model's entity keys and columns, and a time.
+    pub spine: Spanned<String>,
+    /// The column (or columns) that key a prediction online.
+    pub entity: Spanned<OneOrMany>,
+    /// The spine's time column: features are taken as of it. Default: the
+    /// spine's only timestamp or date column.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}

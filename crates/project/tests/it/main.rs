@@ -164,3 +164,144 @@ fn names_must_be_sql_identifiers_and_unique_across_kinds() {
     assert!(err.contains("a table needs its query"), "{err}");
     assert!(err.contains("4 errors"), "{err}");
 }
+
+#[test]
+fn models_compile_into_the_dag_with_their_predictions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            (
+                "sluice.toml",
+                r#"[project]
+name = "p"
+
+[sources.events]
+path = "events.csv"
+
+[tables.spine]
+sql = "SELECT * FROM events"
+
+[features.user]
+source = "events"
+entity = "user_id"
+timestamp = "t"
+
+[features.user.aggregates]
+n_7d = { agg = "count", window = "7d" }
+
+[models.churn]
+spine = "spine"
+label = "churned"
+columns = ["plan"]
+features = ["user", "user:n_7d"]
+params = { iterations = 20, learning_rate = 0.2 }
+split = { last = "25%" }
+promote = { auc = { min = 0.6 }, log_loss = { max = 0.7 } }
+
+[models.churn.predictions]
+spine = "spine"
+entity = "user_id"
+"#,
+            ),
+            (
+                "events.csv",
+                "user_id,t,plan,churned\nu1,2026-01-01T00:00:00Z,a,0\n",
+            ),
+        ],
+    );
+    let p = load(dir.path(), None).expect("loads");
+    let asset = |n: &str| {
+        p.assets
+            .values()
+            .find(|a| a.name.as_str() == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    let inputs =
+        |n: &str| -> Vec<String> { asset(n).inputs.iter().map(|i| i.to_string()).collect() };
+    assert_eq!(inputs("churn"), ["spine", "user"]);
+    assert_eq!(inputs("churn_predictions"), ["churn", "spine", "user"]);
+    let Definition::Model(m) = &asset("churn").definition else {
+        panic!("a model")
+    };
+    assert_eq!(m.views(), ["user"]);
+    assert_eq!(m.split, sluice_project::Split::Last(0.25));
+    assert_eq!(m.promote.len(), 2);
+    let sluice_project::Learner::Gbdt(g) = &m.learner else {
+        panic!("gbdt by default")
+    };
+    assert_eq!((g.iterations, g.max_leaves), (20, 31));
+    assert_eq!(m.predictions.as_deref(), Some("churn_predictions"));
+    let order: Vec<_> = p.order.iter().map(|n| n.as_str()).collect();
+    let pos = |n: &str| order.iter().position(|x| *x == n).expect("present");
+    assert!(pos("user") < pos("churn") && pos("churn") < pos("churn_predictions"));
+}
+
+#[test]
+fn model_mistakes_are_reported_at_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            (
+                "sluice.toml",
+                r#"[project]
+name = "p"
+
+[sources.events]
+path = "events.csv"
+
+[models.a]
+spine = "events"
+label = "y"
+columns = ["x"]
+learner = "forest"
+
+[models.b]
+spine = "events"
+label = "y"
+columns = ["x"]
+params = { iteratons = 5 }
+
+[models.c]
+spine = "events"
+label = "y"
+columns = ["x"]
+split = { before = "soon" }
+promote = { rmse = { max = 1 } }
+
+[models.d]
+label = "y"
+features = ["nope"]
+
+[models.e]
+spine = "events"
+task = "regression"
+label = "y"
+columns = ["y"]
+learner = "logistic"
+
+[models.f]
+onnx = "missing.onnx"
+"#,
+            ),
+            ("events.csv", "x,y\n1,0\n"),
+        ],
+    );
+    let diags = load(dir.path(), None).expect_err("errors").to_string();
+    for expected in [
+        "sluice.toml:11:11: error: unknown learner `forest`",
+        "params of learner `gbdt`: unknown field `iteratons`",
+        "split: `soon` is not a time",
+        "`rmse` is not a metric of a binary model",
+        "model `d` needs a spine to train on",
+        "learner `logistic` does not fit a regression task",
+        "the label `y` is also a feature column",
+        "no file `missing.onnx`",
+    ] {
+        assert!(
+            diags.contains(expected),
+            "missing {expected:?} in:\n{diags}"
+        );
+    }
+}
