@@ -25,6 +25,30 @@ pub enum Error {
     /// A training set could not be built.
     #[error("training set: {0}")]
     Training(String),
+    /// A model could not be trained, loaded or run.
+    #[error("model `{model}`: {message}")]
+    Model {
+        /// The model.
+        model: String,
+        /// What went wrong, and what to do.
+        message: String,
+    },
+    /// No such model, no such version, or no version promoted yet.
+    #[error("model `{model}` {message}")]
+    NoModel {
+        /// The model.
+        model: String,
+        /// What is missing, and what to do.
+        message: String,
+    },
+    /// A stored model version could not be read.
+    #[error("model `{model}`: {message}")]
+    ModelFile {
+        /// The model.
+        model: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A `--as-of` value could not be read.
     #[error(
         "`{0}` is neither a version number nor a time\n  help: write a version such as `3`, or a time such as `2026-11-22T10:00:00Z` or `2026-11-22`"

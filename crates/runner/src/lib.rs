@@ -1,25 +1,34 @@
 //! Orchestration: runs a compiled project's DAG over the stages (sources,
-//! transforms, store), in parallel where the DAG allows, and records every run.
-//! Also answers the read-only questions about a project: check, status, query.
+//! transforms, store, models), in parallel where the DAG allows, and records
+//! every run. Also answers the read-only questions about a project: check,
+//! status, query, and scores models (backtests, online predictions).
 //!
 //! Architecture invariant: a failed asset never changes what is published; its
 //! downstream is blocked, its siblings go on.
 
+mod backtest;
 mod check;
 mod error;
 mod export;
 mod gate;
+mod models;
 mod online;
+mod predict;
+mod predictions;
 mod query;
 mod run;
 mod status;
 mod training;
 
+pub use backtest::{BacktestRequest, BacktestSummary, Period, PeriodResult, backtest};
 pub use check::check;
 pub use error::{Error, Result};
 pub use export::json_rows;
 pub use gate::report_dir;
+pub use models::{LoadedModel, load_model, model_def};
 pub use online::{FeatureRecord, get_features, lookup};
+pub use predict::{OnlinePrediction, predict_online};
+pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
 pub use query::{parse_as_of, query, query_frame};
 pub use run::{AssetOutcome, Observer, OnlineOutcome, RunSummary, run};
 pub use status::{AssetState, status};
@@ -76,7 +85,10 @@ impl Workspace {
     pub fn tables(&self) -> Vec<String> {
         let mut out = Vec::new();
         for name in &self.project.order {
-            if self.project.assets[name].kind() == sluice_core::AssetKind::Export {
+            if matches!(
+                self.project.assets[name].kind(),
+                sluice_core::AssetKind::Export | sluice_core::AssetKind::Model
+            ) {
                 continue;
             }
             out.push(name.to_string());

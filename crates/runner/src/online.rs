@@ -1,5 +1,6 @@
-//! Publishing a feature view's version into the online store: per entity, the row
-//! with the newest event (ties: the newest created time), all in one transaction.
+//! Publishing a feature view's (or a model's predictions') version into the
+//! online store: per entity, the row with the newest event (ties: the newest
+//! created time), all in one transaction.
 
 use std::time::Instant;
 
@@ -7,18 +8,54 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use sluice_core::AssetStatus;
 use sluice_project::features::quote;
-use sluice_project::{Asset, FeatureDef};
+use sluice_project::{Asset, Definition};
 use sluice_store::{AsOf, OnlineWrite, Snapshot};
 
 use crate::Workspace;
 use crate::run::{AssetOutcome, OnlineOutcome, failed};
 
-/// Brings the online store up to the view's version in `done` (built or up to
-/// date); the outcome fails if the online store cannot be written.
+/// How the rows of an asset kept online are keyed and ordered.
+#[derive(Debug, Clone)]
+pub(crate) struct OnlineKey {
+    /// The entity's key columns.
+    pub(crate) entity: Vec<String>,
+    /// The event-time column.
+    pub(crate) timestamp: String,
+    /// The created-time column, if any.
+    pub(crate) created: Option<String>,
+}
+
+impl OnlineKey {
+    fn key_columns(&self) -> Vec<String> {
+        let mut out = self.entity.clone();
+        out.push(self.timestamp.clone());
+        out.extend(self.created.clone());
+        out
+    }
+}
+
+/// The entity key columns of an asset kept online (a feature view or a model's
+/// predictions), or an error naming those there are.
+pub(crate) fn online_entity<'a>(ws: &'a Workspace, name: &str) -> crate::Result<&'a [String]> {
+    let asset = ws
+        .project
+        .assets
+        .iter()
+        .find(|(n, _)| n.as_str() == name)
+        .map(|(_, a)| a);
+    match asset.map(|a| &a.definition) {
+        Some(Definition::Features(def)) => Ok(&def.entity),
+        Some(Definition::Predictions(def)) => Ok(&def.entity),
+        _ => crate::training::feature_def(ws, name).map(|d| d.entity.as_slice()),
+    }
+}
+
+/// Brings the online store up to the version in `done` (built or up to date);
+/// the outcome fails if the online store cannot be written.
 pub(crate) async fn publish(
     ws: &Workspace,
     asset: &Asset,
-    def: &FeatureDef,
+    key: &OnlineKey,
     mut done: AssetOutcome,
     run_id: i64,
 ) -> AssetOutcome {
@@ -51,7 +88,7 @@ pub(crate) async fn publish(
         }
         Ok(_) => {}
     }
-    match write(ws, asset, def, version, run_id, writer).await {
+    match write(ws, asset, key, version, run_id, writer).await {
         Ok(w) => {
             done.online = Some(OnlineOutcome {
                 entities: w.entities,
@@ -75,7 +112,7 @@ pub(crate) async fn publish(
 async fn write(
     ws: &Workspace,
     asset: &Asset,
-    def: &FeatureDef,
+    def: &OnlineKey,
     version: u64,
     run_id: i64,
     writer: std::sync::Arc<sluice_store::OnlineWriter>,
@@ -175,7 +212,7 @@ pub fn get_features(
     let not_yet = || sluice_store::Error::NotMaterialized {
         asset: view.to_string(),
     };
-    crate::training::feature_def(ws, view)?;
+    online_entity(ws, view)?;
     let reader = ws.online.open_reader()?.ok_or_else(not_yet)?;
     let snapshot = reader.snapshot()?;
     Ok(lookup(ws, &snapshot, view, std::slice::from_ref(&key.to_vec()))?.remove(0))
@@ -190,13 +227,13 @@ pub fn lookup(
     view: &str,
     keys: &[Vec<String>],
 ) -> crate::Result<Vec<Option<FeatureRecord>>> {
-    let def = crate::training::feature_def(ws, view)?;
-    if let Some(key) = keys.iter().find(|k| k.len() != def.entity.len()) {
+    let entity = online_entity(ws, view)?;
+    if let Some(key) = keys.iter().find(|k| k.len() != entity.len()) {
         return Err(crate::Error::Training(format!(
-            "feature view `{view}` is keyed by {} ({} value{}), but {} {} given",
-            def.entity.join(", "),
-            def.entity.len(),
-            if def.entity.len() == 1 { "" } else { "s" },
+            "`{view}` is keyed by {} ({} value{}), but {} {} given",
+            entity.join(", "),
+            entity.len(),
+            if entity.len() == 1 { "" } else { "s" },
             key.len(),
             if key.len() == 1 { "was" } else { "were" }
         )));
@@ -218,8 +255,7 @@ pub fn lookup(
             .unwrap_or_default();
         out.push(Some(FeatureRecord {
             view: view.to_string(),
-            entity: def
-                .entity
+            entity: entity
                 .iter()
                 .zip(key)
                 .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))

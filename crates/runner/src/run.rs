@@ -392,6 +392,9 @@ async fn materialize(
     if let Definition::Export(def) = &asset.definition {
         return crate::export::materialize(ws, asset, def, run_id, inputs).await;
     }
+    if let Definition::Model(def) = &asset.definition {
+        return crate::models::materialize(ws, asset, def, run_id, inputs).await;
+    }
     let started = Instant::now();
     let name = asset.name.as_str();
     let latest = match ws.store.latest(name).await {
@@ -400,6 +403,7 @@ async fn materialize(
     };
     let previous = latest.as_ref().map(|l| l.version);
     let ctx = sluice_transform::session();
+    let mut online_key = None;
     let (fp, plan) = match &asset.definition {
         Definition::Source(_) => {
             let fp = match source_fingerprint(asset).await {
@@ -428,30 +432,64 @@ async fn materialize(
             });
             (fp, plan.map_err(|e| e.strip_backtrace()))
         }
-        Definition::Export(_) => unreachable!("exports are written above"),
-        Definition::Table(_) | Definition::Features(_) => {
+        Definition::Export(_) | Definition::Model(_) => {
+            unreachable!("exports and models are written above")
+        }
+        Definition::Table(_) | Definition::Features(_) | Definition::Predictions(_) => {
             let fp = table_fingerprint(asset, inputs);
             if let Some(done) = up_to_date(asset, &latest, &fp, started) {
-                if let Definition::Features(def) = &asset.definition {
-                    // The online store may lag its offline version after a crash.
-                    return crate::online::publish(ws, asset, def, done, run_id).await;
+                // The online store may lag its offline version after a crash.
+                match &asset.definition {
+                    Definition::Features(def) => {
+                        return crate::online::publish(ws, asset, &feature_key(def), done, run_id)
+                            .await;
+                    }
+                    Definition::Predictions(def) => {
+                        let at = AsOf::Version(done.version.unwrap_or(0));
+                        let key = match ws.store.provider(name, at, &ctx.state()).await {
+                            Ok(p) => crate::predictions::stored_key(def, &p.schema()),
+                            Err(_) => None,
+                        };
+                        return match key {
+                            Some(key) => {
+                                crate::online::publish(ws, asset, &key, done, run_id).await
+                            }
+                            None => done,
+                        };
+                    }
+                    _ => {}
                 }
                 return with_quarantined(ws, asset, done, &latest).await;
             }
-            if let Err(e) = register_inputs(ws, &ctx, inputs).await {
+            // Predictions read their inputs themselves (a model is not a table).
+            if !matches!(asset.definition, Definition::Predictions(_))
+                && let Err(e) = register_inputs(ws, &ctx, inputs).await
+            {
                 return failed(asset, started, e, previous);
             }
             let plan = match &asset.definition {
                 Definition::Features(def) => {
                     sluice_transform::plan_features(&ctx, asset, def, Utc::now().timestamp_micros())
                         .await
+                        .map_err(|d| d.to_string())
                 }
-                Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def).await,
-                Definition::Source(_) | Definition::Export(_) => {
-                    unreachable!("sources are planned above, exports elsewhere")
+                Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def)
+                    .await
+                    .map_err(|d| d.to_string()),
+                Definition::Predictions(def) => {
+                    match crate::predictions::plan(ws, &ctx, def, inputs).await {
+                        Ok((plan, key)) => {
+                            online_key = Some(key);
+                            Ok(plan)
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Definition::Source(_) | Definition::Export(_) | Definition::Model(_) => {
+                    unreachable!("sources are planned above, exports and models elsewhere")
                 }
             };
-            (fp, plan.map_err(|d| d.to_string()))
+            (fp, plan)
         }
     };
     let plan = match plan {
@@ -482,14 +520,25 @@ async fn materialize(
                 error: None,
                 online: None,
             };
-            match &asset.definition {
-                Definition::Features(def) => {
-                    crate::online::publish(ws, asset, def, built, run_id).await
+            match (&asset.definition, online_key) {
+                (Definition::Features(def), _) => {
+                    crate::online::publish(ws, asset, &feature_key(def), built, run_id).await
+                }
+                (Definition::Predictions(_), Some(key)) => {
+                    crate::online::publish(ws, asset, &key, built, run_id).await
                 }
                 _ => built,
             }
         }
         Err(e) => failed(asset, started, root_cause(&e), previous),
+    }
+}
+
+fn feature_key(def: &sluice_project::FeatureDef) -> crate::online::OnlineKey {
+    crate::online::OnlineKey {
+        entity: def.entity.clone(),
+        timestamp: def.timestamp.clone(),
+        created: def.created.clone(),
     }
 }
 

@@ -71,6 +71,41 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
             });
             continue;
         }
+        if let Definition::Model(_) = &asset.definition {
+            // A model's versions are in the registry; the one that serves is
+            // what its downstream reads.
+            let newest = ws.metadata.newest_model_version(name.as_str())?;
+            let serving = ws.metadata.promoted_model_version(name.as_str())?;
+            let reason = match &newest {
+                None => Some("never built".to_string()),
+                Some(n) => match stale_input(asset, &stale_names) {
+                    Some(up) => Some(format!("upstream `{up}` is stale")),
+                    None if n.fingerprint
+                        != table_fingerprint(asset, &input_versions(asset, &versions)) =>
+                    {
+                        Some("its definition or an input's version changed".to_string())
+                    }
+                    None => None,
+                },
+            };
+            if reason.is_some() {
+                stale_names.push(name.to_string());
+            }
+            versions.insert(name.to_string(), serving.as_ref().map(|s| s.version));
+            states.push(AssetState {
+                name: name.to_string(),
+                kind: asset.kind(),
+                version: serving.as_ref().map(|s| s.version),
+                rows: newest.as_ref().map(|n| n.train_rows + n.valid_rows),
+                committed_at: newest.as_ref().map(|n| n.created_at.to_rfc3339()),
+                age_seconds: newest
+                    .as_ref()
+                    .map(|n| (chrono::Utc::now() - n.created_at).num_seconds()),
+                stale: reason.is_some(),
+                reason,
+            });
+            continue;
+        }
         let latest = ws.store.latest(name.as_str()).await?;
         let recorded = latest
             .as_ref()
@@ -83,7 +118,14 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
                 Ok(_) => Some("its files or definition changed".to_string()),
                 Err(e) => Some(format!("cannot read its files: {e}")),
             },
-            (Some(_), Definition::Table(_) | Definition::Features(_) | Definition::Export(_)) => {
+            (
+                Some(_),
+                Definition::Table(_)
+                | Definition::Features(_)
+                | Definition::Export(_)
+                | Definition::Model(_)
+                | Definition::Predictions(_),
+            ) => {
                 if let Some(up) = stale_input(asset, &stale_names) {
                     Some(format!("upstream `{up}` is stale"))
                 } else {

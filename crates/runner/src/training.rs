@@ -1,6 +1,7 @@
 //! `sluice training-set`: a spine joined point-in-time with feature views, or the
 //! last rows of each entity of a view, written to a Parquet file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ pub struct TrainingSummary {
 /// unless `SLUICE_MEMORY_LIMIT` says otherwise (`4GB`, `512MB`, or bytes).
 pub const TRAINING_MEMORY: usize = 2 << 30;
 
-fn memory_limit() -> Result<usize> {
+pub(crate) fn memory_limit() -> Result<usize> {
     let Ok(text) = std::env::var("SLUICE_MEMORY_LIMIT") else {
         return Ok(TRAINING_MEMORY);
     };
@@ -84,8 +85,62 @@ fn memory_limit() -> Result<usize> {
 pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<TrainingSummary> {
     let started = Instant::now();
     let ctx = sluice_transform::session_with_memory_limit(memory_limit()?);
+    let (mut views, used) = view_inputs(ws, &ctx, &req.features, None, req.ttl).await?;
+    if views.is_empty() {
+        return Err(Error::Training(
+            "no feature view given\n  help: pass `--features VIEW[,VIEW:feature...]`".into(),
+        ));
+    }
+    let stream = match &req.spine {
+        None => {
+            let Some(n) = req.last else {
+                return Err(Error::Training(
+                    "give a spine (`--spine FILE_OR_ASSET`) or `--last N`".into(),
+                ));
+            };
+            if views.len() != 1 {
+                return Err(Error::Training(
+                    "`--last` reads one feature view at a time".into(),
+                ));
+            }
+            last_rows(&ctx, &views[0], n).await?
+        }
+        Some(spine) => {
+            let (stream, time) = open_spine(ws, spine, req.time.as_deref(), AsOf::Latest).await?;
+            let names: Vec<String> = stream
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            name_outputs(&names, &mut views);
+            sluice_transform::point_in_time_join(&ctx, stream, &time, &views)
+                .await
+                .map_err(|e| Error::Training(e.strip_backtrace()))?
+        }
+    };
+    let schema = stream.schema();
+    let rows = write_parquet(stream, &req.output).await?;
+    Ok(TrainingSummary {
+        output: req.output.display().to_string(),
+        rows,
+        columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        views: used,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The feature views `features` names (`VIEW` or `VIEW:feature`), read at the
+/// versions in `versions` (their latest when absent), with the version read.
+pub(crate) async fn view_inputs(
+    ws: &Workspace,
+    ctx: &SessionContext,
+    features: &[String],
+    versions: Option<&BTreeMap<String, u64>>,
+    ttl: Option<Option<Duration>>,
+) -> Result<(Vec<ViewInput>, Vec<(String, u64)>)> {
     let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
-    for item in &req.features {
+    for item in features {
         let (view, feature) = match item.split_once(':') {
             Some((v, f)) => (v.trim().to_string(), Some(f.trim().to_string())),
             None => (item.trim().to_string(), None),
@@ -98,25 +153,25 @@ pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<Train
             None => wanted.push((view, feature.into_iter().collect())),
         }
     }
-    if wanted.is_empty() {
-        return Err(Error::Training(
-            "no feature view given\n  help: pass `--features VIEW[,VIEW:feature...]`".into(),
-        ));
-    }
     let mut views = Vec::new();
     let mut used = Vec::new();
     for (view, picked) in &wanted {
         let def = feature_def(ws, view)?;
-        let latest =
-            ws.store
-                .latest(view)
-                .await?
-                .ok_or_else(|| sluice_store::Error::NotMaterialized {
-                    asset: view.clone(),
-                })?;
+        let version = match versions.and_then(|v| v.get(view)) {
+            Some(v) => *v,
+            None => {
+                ws.store
+                    .latest(view)
+                    .await?
+                    .ok_or_else(|| sluice_store::Error::NotMaterialized {
+                        asset: view.clone(),
+                    })?
+                    .version
+            }
+        };
         let provider = ws
             .store
-            .provider(view, AsOf::Version(latest.version), &ctx.state())
+            .provider(view, AsOf::Version(version), &ctx.state())
             .await?;
         let rows = ctx
             .read_table(provider)
@@ -141,55 +196,18 @@ pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<Train
             }
             picked.clone()
         };
-        used.push((view.clone(), latest.version));
+        used.push((view.clone(), version));
         views.push(ViewInput {
             view: view.clone(),
             rows,
             entity: def.entity.clone(),
             timestamp: def.timestamp.clone(),
             created: def.created.clone(),
-            ttl: req.ttl.unwrap_or(def.ttl),
+            ttl: ttl.unwrap_or(def.ttl),
             features: features.into_iter().map(|f| (f.clone(), f)).collect(),
         });
     }
-
-    let stream = match &req.spine {
-        None => {
-            let Some(n) = req.last else {
-                return Err(Error::Training(
-                    "give a spine (`--spine FILE_OR_ASSET`) or `--last N`".into(),
-                ));
-            };
-            if views.len() != 1 {
-                return Err(Error::Training(
-                    "`--last` reads one feature view at a time".into(),
-                ));
-            }
-            last_rows(&ctx, &views[0], n).await?
-        }
-        Some(spine) => {
-            let (stream, time) = open_spine(ws, spine, req.time.as_deref()).await?;
-            let names: Vec<String> = stream
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-            name_outputs(&names, &mut views);
-            sluice_transform::point_in_time_join(&ctx, stream, &time, &views)
-                .await
-                .map_err(|e| Error::Training(e.strip_backtrace()))?
-        }
-    };
-    let schema = stream.schema();
-    let rows = write_parquet(stream, &req.output).await?;
-    Ok(TrainingSummary {
-        output: req.output.display().to_string(),
-        rows,
-        columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
-        views: used,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    Ok((views, used))
 }
 
 /// The definition of feature view `view`, or an error naming the project's views.
@@ -224,7 +242,7 @@ fn feature_views(ws: &Workspace) -> Vec<String> {
 
 /// Output names: a feature keeps its name unless the spine or an earlier view has
 /// a column of that name; then it is `VIEW__feature`.
-fn name_outputs(spine: &[String], views: &mut [ViewInput]) {
+pub(crate) fn name_outputs(spine: &[String], views: &mut [ViewInput]) {
     let mut taken: Vec<String> = spine.to_vec();
     for v in views.iter_mut() {
         for (f, out) in v.features.iter_mut() {
@@ -238,11 +256,13 @@ fn name_outputs(spine: &[String], views: &mut [ViewInput]) {
     }
 }
 
-/// The spine as one stream in its stored order, and its time column.
-async fn open_spine(
+/// The spine as one stream in its stored order (an asset at `as_of`), and its
+/// time column.
+pub(crate) async fn open_spine(
     ws: &Workspace,
     spine: &str,
     time: Option<&str>,
+    as_of: AsOf,
 ) -> Result<(SendableRecordBatchStream, String)> {
     // One partition and no split files: the rows come in the order they are stored.
     let ctx = SessionContext::new_with_config(
@@ -252,7 +272,7 @@ async fn open_spine(
     );
     let err = |e: datafusion::error::DataFusionError| Error::Training(e.strip_backtrace());
     let df = if ws.tables().iter().any(|t| t == spine) {
-        let provider = ws.store.provider(spine, AsOf::Latest, &ctx.state()).await?;
+        let provider = ws.store.provider(spine, as_of, &ctx.state()).await?;
         ctx.read_table(provider).map_err(err)?
     } else {
         let path = Path::new(spine);

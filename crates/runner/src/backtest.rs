@@ -1,0 +1,363 @@
+//! `sluice backtest`: a model evaluated walk-forward over a past period. For each
+//! period (a day, week or month) the model is retrained on every labelled row
+//! before the period — or a stored version is reused — and scores the period's
+//! rows; the report gives the period's metrics and a decision simulation: act
+//! on the `k` best scores of the period, and count the hits and the return
+//! (the sum of a payoff column over the rows acted on, less a stake per row).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Months, Utc};
+use serde::Serialize;
+use sluice_model::{Frame, Values, metrics};
+use sluice_project::Task;
+use sluice_store::AsOf;
+
+use crate::models::{examples, labels, load_model, model_def, model_error};
+use crate::{Error, Result, Workspace};
+
+/// The length of a backtest period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    /// A day.
+    Day,
+    /// Seven days.
+    Week,
+    /// A calendar month.
+    Month,
+}
+
+impl Period {
+    fn after(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Period::Day => t + chrono::Duration::days(1),
+            Period::Week => t + chrono::Duration::days(7),
+            Period::Month => t.checked_add_months(Months::new(1)).unwrap_or(t),
+        }
+    }
+}
+
+/// What to backtest.
+#[derive(Debug, Clone)]
+pub struct BacktestRequest {
+    /// The model.
+    pub model: String,
+    /// The first period starts here.
+    pub from: DateTime<Utc>,
+    /// The last period ends here (exclusive).
+    pub to: DateTime<Utc>,
+    /// The length of each period.
+    pub period: Period,
+    /// Reuse this version for every period instead of retraining (`Some(None)`:
+    /// the serving version).
+    pub reuse: Option<Option<u64>>,
+    /// How many of each period's best scores to act on.
+    pub top_k: usize,
+    /// A spine column: what acting on a row returns.
+    pub payoff: Option<String>,
+    /// What acting on one row costs.
+    pub stake: f64,
+}
+
+/// One period's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodResult {
+    /// Start (RFC 3339).
+    pub start: String,
+    /// End, exclusive (RFC 3339).
+    pub end: String,
+    /// Rows scored.
+    pub rows: u64,
+    /// Rows the model was trained on (retraining), else 0.
+    pub train_rows: u64,
+    /// The stored version used (reuse), else none.
+    pub model_version: Option<u64>,
+    /// The period's metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// The mean label of the period's rows.
+    pub mean_label: Option<f64>,
+    /// Rows acted on (at most `top_k`).
+    pub acted: u64,
+    /// Of those, positives (binary).
+    pub hits: u64,
+    /// `hits / acted`.
+    pub hit_rate: Option<f64>,
+    /// Sum of the payoff over the rows acted on, less the stakes.
+    pub r#return: Option<f64>,
+}
+
+/// The whole backtest.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestSummary {
+    /// The model.
+    pub model: String,
+    /// `retrain` or `version N`.
+    pub mode: String,
+    /// The periods, in time order.
+    pub periods: Vec<PeriodResult>,
+    /// Over every period: rows, metrics of all scores together, and the
+    /// simulation's totals.
+    pub total: PeriodResult,
+    /// Wall-clock time.
+    pub duration_ms: u64,
+}
+
+struct Scored {
+    scores: Vec<f64>,
+    labels: Vec<f64>,
+    payoff: Vec<f64>,
+}
+
+/// Runs the backtest.
+pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestSummary> {
+    let started = Instant::now();
+    let name = req.model.as_str();
+    let def = model_def(ws, name)?;
+    if req.to <= req.from {
+        return Err(model_error(name, "`--to` must come after `--from`"));
+    }
+    let (Some(spine), Some(label)) = (&def.spine, &def.label) else {
+        return Err(model_error(
+            name,
+            "a backtest needs the model's spine and label\n  help: an imported model without a spine cannot be measured",
+        ));
+    };
+    let reused = match req.reuse {
+        Some(v) => Some(load_model(ws, name, v)?),
+        None => None,
+    };
+    if reused.is_none() && matches!(def.learner, sluice_project::Learner::Onnx { .. }) {
+        return Err(model_error(
+            name,
+            "an imported model cannot be retrained\n  help: pass `--reuse` to score each period with it",
+        ));
+    }
+    let ex = examples(
+        ws,
+        name,
+        def,
+        spine,
+        def.timestamp.as_deref(),
+        AsOf::Latest,
+        None,
+    )
+    .await?;
+    let y = labels(name, &ex.batches, label, def.task)?;
+    let times = sluice_model::frame::times(&ex.batches, &ex.time, "the spine")
+        .map_err(|e| model_error(name, e))?;
+    let payoff: Option<Vec<f64>> = match &req.payoff {
+        None => None,
+        Some(col) => {
+            let array = sluice_model::frame::column(&ex.batches, col, "the spine")
+                .map_err(|e| model_error(name, e))?;
+            match sluice_model::frame::read(col, &array, sluice_model::Kind::Numeric)
+                .map_err(|e| model_error(name, e))?
+            {
+                Values::Numeric(v) => Some(v),
+                Values::Categorical(_) => None,
+            }
+        }
+    };
+    let names: Vec<String> = match &reused {
+        Some(m) => m.model.input_names(),
+        None => ex.inputs.iter().map(|i| i.name.clone()).collect(),
+    };
+    let frame = Frame::from_batches(&ex.batches, &names, "the training set")
+        .map_err(|e| model_error(name, e))?;
+
+    let mut periods = Vec::new();
+    let mut all = Scored {
+        scores: Vec::new(),
+        labels: Vec::new(),
+        payoff: Vec::new(),
+    };
+    let (mut acted, mut hits, mut total_return) = (0u64, 0u64, 0.0);
+    let mut start = req.from;
+    while start < req.to {
+        let end = req.period.after(start).min(req.to);
+        let (a, b) = (start.timestamp_micros(), end.timestamp_micros());
+        let in_period: Vec<usize> = (0..y.len())
+            .filter(|&i| y[i].is_some() && times[i].is_some_and(|t| t >= a && t < b))
+            .collect();
+        let before: Vec<usize> = (0..y.len())
+            .filter(|&i| y[i].is_some() && times[i].is_some_and(|t| t < a))
+            .collect();
+        let period_labels: Vec<f64> = in_period.iter().filter_map(|&i| y[i]).collect();
+        let (scores, train_rows, version) = if in_period.is_empty() {
+            (Vec::new(), 0, None)
+        } else {
+            match &reused {
+                Some(m) => {
+                    let model = m.model.clone();
+                    let part = frame.take(&in_period);
+                    let scores = tokio::task::spawn_blocking(move || model.predict(&part))
+                        .await
+                        .map_err(|e| model_error(name, e))?
+                        .map_err(|e| model_error(name, e))?;
+                    (scores, 0, Some(m.version.version))
+                }
+                None => {
+                    let scores =
+                        retrain(name, def, &ex.inputs, &frame, &y, &before, &in_period).await?;
+                    (scores, before.len() as u64, None)
+                }
+            }
+        };
+        let pay: Vec<f64> = match &payoff {
+            Some(p) => in_period.iter().map(|&i| p[i]).collect(),
+            None => Vec::new(),
+        };
+        let result = period_result(
+            def.task,
+            def.threshold,
+            start,
+            end,
+            &Scored {
+                scores: scores.clone(),
+                labels: period_labels.clone(),
+                payoff: pay.clone(),
+            },
+            req,
+            train_rows,
+            version,
+        );
+        acted += result.acted;
+        hits += result.hits;
+        total_return += result.r#return.unwrap_or(0.0);
+        all.scores.extend(scores);
+        all.labels.extend(period_labels);
+        all.payoff.extend(pay);
+        periods.push(result);
+        start = end;
+    }
+    let mut total = period_result(
+        def.task,
+        def.threshold,
+        req.from,
+        req.to,
+        &all,
+        req,
+        0,
+        reused.as_ref().map(|m| m.version.version),
+    );
+    // The simulation acts per period; its totals are the periods' sums.
+    total.acted = acted;
+    total.hits = hits;
+    total.hit_rate = (acted > 0 && def.task == Task::Binary).then(|| hits as f64 / acted as f64);
+    total.r#return = req.payoff.as_ref().map(|_| total_return);
+    Ok(BacktestSummary {
+        model: name.to_string(),
+        mode: match &reused {
+            Some(m) => format!("version {}", m.version.version),
+            None => "retrain".to_string(),
+        },
+        periods,
+        total,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Trains on the rows `before` and scores the rows `period`.
+async fn retrain(
+    name: &str,
+    def: &sluice_project::ModelDef,
+    inputs: &[sluice_model::Input],
+    frame: &Frame,
+    y: &[Option<f64>],
+    before: &[usize],
+    period: &[usize],
+) -> Result<Vec<f64>> {
+    if before.is_empty() {
+        return Err(model_error(
+            name,
+            "no labelled rows before the first period\n  help: start the backtest later (`--from`)",
+        ));
+    }
+    let train_frame = frame.take(before);
+    let valid_frame = frame.take(period);
+    let y_train: Vec<f64> = before.iter().filter_map(|&i| y[i]).collect();
+    let y_valid: Vec<f64> = period.iter().filter_map(|&i| y[i]).collect();
+    let (task, learner, threshold, inputs) = (
+        def.task,
+        def.learner.clone(),
+        def.threshold,
+        inputs.to_vec(),
+    );
+    let trained = tokio::task::spawn_blocking(move || {
+        let t = sluice_model::train(
+            task,
+            &learner,
+            threshold,
+            inputs,
+            sluice_model::Split {
+                frame: &train_frame,
+                labels: &y_train,
+            },
+            sluice_model::Split {
+                frame: &valid_frame,
+                labels: &y_valid,
+            },
+        )?;
+        t.model.predict(&valid_frame)
+    })
+    .await
+    .map_err(|e| Error::Model {
+        model: name.to_string(),
+        message: e.to_string(),
+    })?;
+    trained.map_err(|e| model_error(name, e))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn period_result(
+    task: Task,
+    threshold: f64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    s: &Scored,
+    req: &BacktestRequest,
+    train_rows: u64,
+    version: Option<u64>,
+) -> PeriodResult {
+    let metrics = if s.scores.is_empty() {
+        BTreeMap::new()
+    } else {
+        metrics::evaluate(task, &s.scores, &s.labels, threshold)
+            .into_iter()
+            .map(|(m, v)| (m.as_str().to_string(), v))
+            .collect()
+    };
+    let mut order: Vec<usize> = (0..s.scores.len()).collect();
+    order.sort_by(|&a, &b| s.scores[b].total_cmp(&s.scores[a]).then(a.cmp(&b)));
+    let chosen = &order[..req.top_k.min(order.len())];
+    let hits = chosen.iter().filter(|&&i| s.labels[i] > 0.5).count() as u64;
+    let acted = chosen.len() as u64;
+    PeriodResult {
+        start: start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        end: end.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        rows: s.scores.len() as u64,
+        train_rows,
+        model_version: version,
+        metrics,
+        mean_label: (!s.labels.is_empty())
+            .then(|| s.labels.iter().sum::<f64>() / s.labels.len() as f64),
+        acted,
+        hits: if task == Task::Binary { hits } else { 0 },
+        hit_rate: (acted > 0 && task == Task::Binary).then(|| hits as f64 / acted as f64),
+        r#return: req.payoff.as_ref().map(|_| {
+            chosen
+                .iter()
+                .map(|&i| {
+                    s.payoff
+                        .get(i)
+                        .copied()
+                        .filter(|p| !p.is_nan())
+                        .unwrap_or(0.0)
+                })
+                .sum::<f64>()
+                - req.stake * acted as f64
+        }),
+    }
+}
