@@ -168,6 +168,30 @@ pub(crate) async fn detail(
                 run_id: Some(w.run_id),
             });
         }
+    } else if asset.kind() == sluice_core::AssetKind::Model {
+        // A model's versions are in the registry.
+        versions = state
+            .ws
+            .metadata
+            .model_versions(&name)?
+            .into_iter()
+            .rev()
+            .map(|v| VersionBody {
+                version: v.version,
+                committed_at: Some(v.created_at.to_rfc3339()),
+                operation: format!(
+                    "TRAIN {}{}",
+                    v.learner,
+                    if v.promoted {
+                        " (promoted)"
+                    } else {
+                        " (not promoted)"
+                    }
+                ),
+                rows: Some(v.train_rows + v.valid_rows),
+                run_id: Some(v.run_id),
+            })
+            .collect();
     } else if built {
         let ctx = sluice_transform::session();
         let provider = state

@@ -6,13 +6,14 @@
 //! as `operator`, until the first key is created; from then on every request
 //! needs a key. Key management always needs an `admin` key.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sluice_store::Role;
+use sluice_store::{KeyInfo, Role};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -31,6 +32,76 @@ pub(crate) struct Caller {
     pub(crate) key_id: Option<String>,
     /// What it may do.
     pub(crate) role: Role,
+}
+
+/// Valid keys already checked, and whether any key is in force, trusted while
+/// the metadata database's generation is unchanged: a key created or revoked by
+/// any process changes it, so a revocation still holds at the next request.
+/// Only valid keys are kept (at most [`KeyCache::MAX`]), so random tokens cannot
+/// grow it.
+#[derive(Default)]
+pub(crate) struct KeyCache(Mutex<Cached>);
+
+#[derive(Default)]
+struct Cached {
+    generation: Option<(i64, u64)>,
+    active: Option<bool>,
+    valid: HashMap<blake3::Hash, KeyInfo>,
+}
+
+impl KeyCache {
+    const MAX: usize = 10_000;
+
+    /// The cache, emptied if the database changed since it was filled.
+    fn current(&self, state: &AppState) -> Result<std::sync::MutexGuard<'_, Cached>, ApiError> {
+        let generation = state
+            .ws
+            .metadata
+            .generation()
+            .map_err(|e| ApiError::internal("reading the API keys", e))?;
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.generation != Some(generation) {
+            *cached = Cached {
+                generation: Some(generation),
+                ..Cached::default()
+            };
+        }
+        Ok(cached)
+    }
+
+    fn has_active_keys(&self, state: &AppState) -> Result<bool, ApiError> {
+        let mut cached = self.current(state)?;
+        if let Some(active) = cached.active {
+            return Ok(active);
+        }
+        let active = state
+            .ws
+            .metadata
+            .has_active_keys()
+            .map_err(|e| ApiError::internal("reading the API keys", e))?;
+        cached.active = Some(active);
+        Ok(active)
+    }
+
+    fn verify(&self, state: &AppState, token: &str) -> Result<Option<KeyInfo>, ApiError> {
+        let presented = blake3::hash(token.as_bytes());
+        let mut cached = self.current(state)?;
+        if let Some(info) = cached.valid.get(&presented) {
+            return Ok(Some(info.clone()));
+        }
+        let found = state
+            .ws
+            .metadata
+            .verify_key(token)
+            .map_err(|e| ApiError::internal("reading the API keys", e))?;
+        if let Some(info) = &found {
+            if cached.valid.len() >= Self::MAX {
+                cached.valid.clear();
+            }
+            cached.valid.insert(presented, info.clone());
+        }
+        Ok(found)
+    }
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -72,17 +143,11 @@ pub(crate) async fn authorize(State(gate): State<Gate>, mut req: Request, next: 
 
 fn caller(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        if state.open {
-            match state.ws.metadata.has_active_keys() {
-                Ok(false) => {
-                    return Ok(Caller {
-                        key_id: None,
-                        role: Role::Operator,
-                    });
-                }
-                Ok(true) => {}
-                Err(e) => return Err(ApiError::internal("reading the API keys", e)),
-            }
+        if state.open && !state.keys.has_active_keys(state)? {
+            return Ok(Caller {
+                key_id: None,
+                role: Role::Operator,
+            });
         }
         return Err(unauthorized(
             "this server needs an API key\n  help: send `Authorization: Bearer KEY`; an admin makes keys with `sluice keys create --role reader`",
@@ -94,14 +159,13 @@ fn caller(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or_default();
-    match state.ws.metadata.verify_key(token) {
-        Ok(Some(info)) => Ok(Caller {
+    match state.keys.verify(state, token)? {
+        Some(info) => Ok(Caller {
             key_id: Some(info.id),
             role: info.role,
         }),
-        Ok(None) => Err(unauthorized(
+        None => Err(unauthorized(
             "the API key is not valid (unknown, mistyped or revoked)\n  help: send `Authorization: Bearer KEY` with a key from `sluice keys create`",
         )),
-        Err(e) => Err(ApiError::internal("reading the API keys", e)),
     }
 }

@@ -87,6 +87,9 @@ impl From<sluice_runner::Error> for ApiError {
                 other => ApiError::internal("reading the store", other),
             },
             E::Project(d) => ApiError::internal("loading the project", d),
+            E::NoModel { .. } => ApiError::not_found(e.to_string()),
+            E::Model { .. } => ApiError::bad_request(e.to_string()),
+            E::ModelFile { .. } => ApiError::internal("loading the model", e),
         }
     }
 }

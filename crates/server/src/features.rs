@@ -73,8 +73,27 @@ fn view_keys<'a>(state: &'a AppState, view: &str) -> Result<&'a [String], ApiErr
     }
 }
 
+/// The name and the percent-decoded key segments after `prefix` in a raw path,
+/// so that an encoded `/` inside a key stays inside it.
+pub(crate) fn path_keys(path: &str, prefix: &str) -> Result<(String, Vec<String>), ApiError> {
+    let rest = path
+        .strip_prefix(prefix)
+        .ok_or_else(|| ApiError::not_found("no such route"))?;
+    let mut segments = rest.split('/').map(|s| {
+        percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| {
+                ApiError::bad_request("a path segment is not UTF-8 after percent-decoding")
+            })
+    });
+    let name = segments.next().transpose()?.unwrap_or_default();
+    let key: Vec<String> = segments.collect::<Result<_, _>>()?;
+    Ok((name, key))
+}
+
 /// A name from the request, shortened for messages.
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     let mut out: String = s.chars().take(80).collect();
     if out.len() < s.len() {
         out.push('…');
@@ -97,21 +116,7 @@ pub(crate) async fn get_features(
     State(state): State<Arc<AppState>>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<FeatureResponse>, ApiError> {
-    // The raw path, so that an encoded `/` inside a key stays inside it.
-    let rest = uri
-        .path()
-        .strip_prefix("/v1/features/")
-        .ok_or_else(|| ApiError::not_found("no such route"))?;
-    let mut segments = rest.split('/').map(|s| {
-        percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| {
-                ApiError::bad_request("a path segment is not UTF-8 after percent-decoding")
-            })
-    });
-    let view = segments.next().transpose()?.unwrap_or_default();
-    let key: Vec<String> = segments.collect::<Result<_, _>>()?;
+    let (view, key) = path_keys(uri.path(), "/v1/features/")?;
     let names = view_keys(&state, &view)?;
     if key.len() != names.len() {
         return Err(ApiError::bad_request(format!(
@@ -143,10 +148,12 @@ pub(crate) async fn get_features(
 #[serde(deny_unknown_fields)]
 pub struct FeaturesRequest {
     /// Views (`VIEW`) or single features (`VIEW:feature`).
+    #[schema(min_items = 1, example = json!(["plane_delays", "carrier_delays:carrier_arr_delay_30d"]))]
     pub features: Vec<String>,
     /// The entities: objects holding every key column of every view asked for
-    /// (strings; numbers and booleans are read as their text).
-    #[schema(value_type = Vec<Object>)]
+    /// (strings; numbers and booleans are read as their text); at most 1,000.
+    #[schema(value_type = Vec<Object>, max_items = 1000,
+             example = json!([{"tailnum": "N14228", "carrier": "UA"}]))]
     pub entities: Vec<Map<String, Value>>,
 }
 

@@ -50,6 +50,7 @@ pub struct KeyList {
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
     /// `reader`, `operator` or `admin`.
+    #[schema(pattern = "^(reader|operator|admin)$", example = "reader")]
     pub role: String,
     /// A name for people.
     #[serde(default)]

@@ -1,5 +1,5 @@
-//! `sluice serve`: one axum process serving a project's online features, assets,
-//! read-only SQL and runs as JSON, with API-key roles, an OpenAPI document and
+//! `sluice serve`: one axum process serving a project's online features and
+//! predictions, assets, read-only SQL and runs as JSON, with API-key roles, an OpenAPI document and
 //! Prometheus metrics.
 //!
 //! Reads never wait for writes: every lookup reads one redb snapshot, and a
@@ -14,6 +14,7 @@ mod features;
 mod keys;
 mod metrics;
 mod openapi;
+mod predictions;
 mod query;
 mod runs;
 
@@ -73,6 +74,8 @@ pub struct AppState {
     open: bool,
     limits: Limits,
     openapi: String,
+    models: predictions::ModelCache,
+    keys: auth::KeyCache,
 }
 
 impl AppState {
@@ -89,6 +92,8 @@ impl AppState {
             open,
             limits,
             openapi,
+            models: predictions::ModelCache::default(),
+            keys: auth::KeyCache::default(),
         }))
     }
 }
@@ -111,6 +116,11 @@ pub fn router(state: Arc<AppState>) -> Router {
     let reader = Router::new()
         .route("/v1/features", post(features::post_features))
         .route("/v1/features/{view}/{*entity}", get(features::get_features))
+        .route(
+            "/v1/predictions/{model}/{*entity}",
+            get(predictions::get_prediction),
+        )
+        .route("/v1/predict/{model}", post(predictions::predict))
         .route("/v1/assets", get(assets::list))
         .route("/v1/assets/{name}", get(assets::detail))
         .route("/metrics", get(metrics_text))

@@ -3,14 +3,15 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assets, error, features, keys, query, runs};
+use crate::{assets, error, features, keys, predictions, query, runs};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "sluice", description = "Features, assets, read-only SQL and runs of a sluice project. Send `Authorization: Bearer KEY`; roles: reader < operator < admin."),
+    info(title = "sluice", description = "Features, predictions, assets, read-only SQL and runs of a sluice project. Send `Authorization: Bearer KEY`; roles: reader < operator < admin."),
     paths(
         crate::healthz, crate::readyz, crate::openapi_json, crate::metrics_text,
         features::get_features, features::post_features,
+        predictions::get_prediction, predictions::predict,
         assets::list, assets::detail, assets::rows,
         query::query,
         runs::start, runs::list, runs::detail,
@@ -21,6 +22,7 @@ use crate::{assets, error, features, keys, query, runs};
     security(("bearer" = [])),
     tags(
         (name = "features", description = "Online features (reader)"),
+        (name = "predictions", description = "Batch and online predictions of models (reader)"),
         (name = "assets", description = "Assets: metadata (reader), rows (operator)"),
         (name = "query", description = "Read-only SQL (operator)"),
         (name = "runs", description = "Runs (operator)"),

@@ -20,10 +20,12 @@ use crate::error::{ApiError, ApiJson, ErrorBody, Json};
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     /// One SQL `SELECT` (or `WITH ... SELECT`) over the assets.
+    #[schema(example = "SELECT carrier, late_share FROM carrier_summary ORDER BY late_share DESC")]
     pub sql: String,
     /// Read every asset as of a version number or a time; default the latest.
     pub as_of: Option<String>,
-    /// Most rows to return (default and maximum: the server's row limit).
+    /// Most rows to return (default and maximum: the server's row limit, 10,000 unless configured).
+    #[schema(minimum = 0, maximum = 10000, example = 10)]
     pub limit: Option<usize>,
 }
 
