@@ -3,6 +3,7 @@
 //! about Delta, SQLite or DataFusion internals beyond printing results.
 
 mod init;
+mod models;
 mod output;
 
 use std::io::IsTerminal;
@@ -145,6 +146,54 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List the models: the version that serves, the newest, their metrics.
+    Models {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a model's versions: metrics, training data, promotion, importance.
+    Model {
+        /// The model.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a model walk-forward over a past period, per day, week or month,
+    /// with a decision simulation: act on each period's top-k scores.
+    Backtest {
+        /// The model.
+        model: String,
+        /// Start of the first period: a date or an RFC 3339 time.
+        #[arg(long)]
+        from: String,
+        /// End of the last period (exclusive).
+        #[arg(long)]
+        to: String,
+        /// Length of a period.
+        #[arg(long, value_enum, default_value_t = By::Week)]
+        by: By,
+        /// Score every period with the serving version instead of retraining
+        /// on the rows before each period.
+        #[arg(long, conflicts_with = "model_version")]
+        reuse: bool,
+        /// Score every period with this version of the model.
+        #[arg(long)]
+        model_version: Option<u64>,
+        /// How many of each period's best scores to act on.
+        #[arg(long, default_value_t = 10)]
+        top_k: usize,
+        /// A spine column: what acting on a row returns.
+        #[arg(long)]
+        payoff: Option<String>,
+        /// What acting on one row costs.
+        #[arg(long, default_value_t = 0.0)]
+        stake: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List recent runs.
     Runs {
         /// How many.
@@ -179,6 +228,17 @@ enum KeysCommand {
         /// The key's id (as listed) or name.
         key: String,
     },
+}
+
+/// Backtest periods.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum By {
+    /// One day.
+    Day,
+    /// Seven days.
+    Week,
+    /// A calendar month.
+    Month,
 }
 
 /// Output formats of `sluice query`.
@@ -253,20 +313,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 let views = count(sluice_core::AssetKind::Features);
                 let exports = count(sluice_core::AssetKind::Export);
-                let more = |n: usize, what: &str| {
-                    if n > 0 {
-                        format!(", {n} {what}")
-                    } else {
-                        String::new()
-                    }
+                let models = count(sluice_core::AssetKind::Model);
+                let more = |n: usize, one: &str, many: &str| match n {
+                    0 => String::new(),
+                    1 => format!(", 1 {one}"),
+                    n => format!(", {n} {many}"),
                 };
                 println!(
-                    "ok: {} assets ({} sources, {} tables{}{}) plan without errors",
+                    "ok: {} assets ({} sources, {} tables{}{}{}) plan without errors",
                     ws.project.assets.len(),
                     count(sluice_core::AssetKind::Source),
                     count(sluice_core::AssetKind::Table),
-                    more(views, "feature views"),
-                    more(exports, "exports")
+                    more(views, "feature view", "feature views"),
+                    more(models, "model", "models"),
+                    more(exports, "export", "exports")
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -321,6 +381,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::History { asset, json } => {
+            if sluice_runner::model_def(&ws, &asset).is_ok() {
+                // A model's versions are in the registry.
+                return models::show(&ws, &asset, json);
+            }
             if !ws.tables().contains(&asset) {
                 return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
             }
@@ -458,6 +522,40 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { json } => models::list(&ws, json),
+        Command::Model { name, json } => models::show(&ws, &name, json),
+        Command::Backtest {
+            model,
+            from,
+            to,
+            by,
+            reuse,
+            model_version,
+            top_k,
+            payoff,
+            stake,
+            json,
+        } => {
+            let req = sluice_runner::BacktestRequest {
+                model,
+                from: models::parse_when("--from", &from)?,
+                to: models::parse_when("--to", &to)?,
+                period: match by {
+                    By::Day => sluice_runner::Period::Day,
+                    By::Week => sluice_runner::Period::Week,
+                    By::Month => sluice_runner::Period::Month,
+                },
+                reuse: match (reuse, model_version) {
+                    (_, Some(v)) => Some(Some(v)),
+                    (true, None) => Some(None),
+                    (false, None) => None,
+                },
+                top_k,
+                payoff,
+                stake,
+            };
+            models::backtest(&ws, &req, json).await
         }
         Command::Runs { limit, json } => {
             let runs = ws.metadata.runs(limit)?;

@@ -69,6 +69,18 @@ fn assert_intact(p: &std::path::Path, trial: usize) {
         FLIGHTS,
         "trial {trial}: carrier_summary"
     );
+    // Batch predictions are whole, and the model registry answers.
+    assert_eq!(
+        scalar(p, "SELECT count(*) FROM late_predictions"),
+        scalar(p, "SELECT count(*) FROM upcoming_flights"),
+        "trial {trial}: late_predictions"
+    );
+    let m = sluice(p, &["model", "late", "--json"]);
+    assert!(
+        m.status.success(),
+        "trial {trial}: sluice model: {}",
+        stderr(&m)
+    );
     // The online store opens (repaired if a write was cut) and answers.
     let o = sluice(p, &["get", "plane_delays", "N14228", "--json"]);
     assert!(
@@ -163,11 +175,23 @@ fn killed_runs_leave_published_versions_intact() {
     for v in history.as_array().expect("array") {
         assert_eq!(v["rows"], FLIGHTS, "every version of flights is whole: {v}");
     }
-    // Every feature view's online copy is its newest offline version.
+    // Every feature view's (and the predictions') online copy is its newest
+    // offline version.
+    let flight = ok(
+        p,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT min(flight_id) FROM upcoming_flights",
+        ],
+    );
+    let flight = flight.lines().nth(1).expect("a flight").trim().to_string();
     for (view, key) in [
         ("plane_delays", "N14228"),
         ("carrier_delays", "UA"),
         ("carrier_origins", "UA"),
+        ("late_predictions", flight.as_str()),
     ] {
         let history: serde_json::Value =
             serde_json::from_str(&ok(p, &["history", view, "--json"])).expect("json");
@@ -187,4 +211,12 @@ fn killed_runs_leave_published_versions_intact() {
             .all(|r| r["state"] != "running"),
         "{runs}"
     );
+    // Every model version on record has its file: a kill between the file and
+    // the registry row leaves at most a file no row names.
+    let versions: serde_json::Value =
+        serde_json::from_str(&ok(p, &["model", "late", "--json"])).expect("json");
+    for v in versions.as_array().expect("array") {
+        let file = p.join(format!(".sluice/models/late/v{}/model.json", v["version"]));
+        assert!(file.is_file(), "{} is missing", file.display());
+    }
 }

@@ -9,7 +9,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
-const ALL: [&str; 18] = [
+const ALL: [&str; 21] = [
     "airlines",
     "airports",
     "carrier_delays",
@@ -22,10 +22,13 @@ const ALL: [&str; 18] = [
     "flight_spine",
     "flights",
     "flights_enriched",
+    "late",
+    "late_predictions",
     "origin_weather",
     "plane_delays",
     "planes",
     "route_delays",
+    "upcoming_flights",
     "weather",
     "weather_effect",
 ];
@@ -373,7 +376,7 @@ fn check_plans_every_table_without_building() {
     let p = dir.path();
     let out = ok(p, &["check"]);
     assert!(
-        out.contains("18 assets (5 sources, 7 tables, 4 feature views, 2 exports)"),
+        out.contains("21 assets (5 sources, 8 tables, 4 feature views, 1 model, 2 exports)"),
         "{out}"
     );
     assert!(!p.join(".sluice/tables/flights/_delta_log").exists());

@@ -8,4 +8,5 @@ mod example;
 mod external;
 mod features;
 mod init;
+mod models;
 mod serve;
