@@ -14,6 +14,8 @@ use sluice_project::{
 };
 use sluice_source::FileSource;
 
+use crate::training::columns;
+
 /// Checks the project; `Ok` when every asset would plan.
 pub async fn check(project: &Project) -> Result<(), Diagnostics> {
     let ctx = sluice_transform::session();
@@ -122,15 +124,6 @@ async fn schema_of(ctx: &SessionContext, name: &str) -> Option<SchemaRef> {
     ctx.table_provider(name).await.ok().map(|t| t.schema())
 }
 
-fn names(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The spine's time column: `given`, or its only timestamp or date column.
 fn spine_time(
     asset: &Asset,
@@ -154,7 +147,7 @@ fn spine_time(
             )),
             Err(_) => Err(
                 Diagnostic::new(here(), format!("spine `{spine}` has no column `{t}`"))
-                    .with_help(format!("its columns are: {}", names(schema))),
+                    .with_help(format!("its columns are: {}", columns(schema))),
             ),
         },
         None => {
@@ -213,7 +206,7 @@ async fn check_model(
                     here(),
                     format!("spine `{spine}` has no label column `{label}`"),
                 )
-                .with_help(format!("its columns are: {}", names(&schema))));
+                .with_help(format!("its columns are: {}", columns(&schema))));
             }
             Ok(f) if !(f.data_type().is_numeric() || *f.data_type() == DataType::Boolean) => {
                 return Err(Diagnostic::new(
@@ -241,7 +234,7 @@ async fn check_model(
                     here(),
                     format!("spine `{spine}` has no column `{c}`"),
                 )
-                .with_help(format!("its columns are: {}", names(&schema))));
+                .with_help(format!("its columns are: {}", columns(&schema))));
             }
             Ok(f) => {
                 sluice_model::Kind::of(c, f.data_type())
@@ -279,7 +272,7 @@ async fn check_model(
                     here(),
                     format!("feature view `{view}` has no feature `{f}`"),
                 )
-                .with_help(format!("its columns are: {}", names(&view_schema))));
+                .with_help(format!("its columns are: {}", columns(&view_schema))));
             }
             _ => {}
         }
@@ -353,7 +346,7 @@ async fn check_predictions(
                     here(),
                     format!("spine `{}` has no column `{k}`", def.spine),
                 )
-                .with_help(format!("its columns are: {}", names(&schema))));
+                .with_help(format!("its columns are: {}", columns(&schema))));
             }
         }
     }

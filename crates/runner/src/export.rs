@@ -37,7 +37,13 @@ pub(crate) async fn materialize(
         && l.fingerprint == fp
         && def.path.exists()
     {
-        return outcome(asset, AssetStatus::UpToDate, l.version, l.rows, started);
+        return AssetOutcome::new(
+            asset,
+            AssetStatus::UpToDate,
+            Some(l.version),
+            l.rows,
+            started,
+        );
     }
     let ctx = sluice_transform::session();
     if let Err(e) = register_inputs(ws, &ctx, inputs).await {
@@ -66,30 +72,8 @@ pub(crate) async fn materialize(
         rows,
         &def.path.display().to_string(),
     ) {
-        Ok(version) => outcome(asset, AssetStatus::Built, version, rows, started),
+        Ok(version) => AssetOutcome::new(asset, AssetStatus::Built, Some(version), rows, started),
         Err(e) => failed(asset, started, e.to_string(), previous),
-    }
-}
-
-fn outcome(
-    asset: &Asset,
-    status: AssetStatus,
-    version: u64,
-    rows: u64,
-    started: Instant,
-) -> AssetOutcome {
-    AssetOutcome {
-        name: asset.name.to_string(),
-        kind: asset.kind(),
-        status,
-        version: Some(version),
-        rows_in: rows,
-        rows_out: rows,
-        rows_quarantined: 0,
-        warnings: 0,
-        duration_ms: started.elapsed().as_millis() as u64,
-        error: None,
-        online: None,
     }
 }
 

@@ -312,19 +312,7 @@ fn outcome(
     serving: Option<&ModelVersion>,
 ) -> AssetOutcome {
     let rows = newest.train_rows + newest.valid_rows;
-    let base = AssetOutcome {
-        name: asset.name.to_string(),
-        kind: asset.kind(),
-        status,
-        version: serving.map(|s| s.version),
-        rows_in: rows,
-        rows_out: rows,
-        rows_quarantined: 0,
-        warnings: 0,
-        duration_ms: started.elapsed().as_millis() as u64,
-        error: None,
-        online: None,
-    };
+    let base = AssetOutcome::new(asset, status, serving.map(|s| s.version), rows, started);
     match (newest.promoted, serving) {
         (true, _) => base,
         (false, Some(s)) => AssetOutcome {

@@ -10,7 +10,7 @@ use sluice_store::Snapshot;
 
 use crate::models::{LoadedModel, model_error};
 use crate::online::online_entity;
-use crate::{Error, Result, Workspace};
+use crate::{Result, Workspace};
 
 /// One online prediction.
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +67,7 @@ pub fn predict_online(
                 InputSource::View { .. } if entity.is_empty() => Value::Null,
                 InputSource::View { view, feature } => {
                     if !records.iter().any(|(v, _)| v == view) {
-                        let record = view_record(ws, snapshot, view, entity)?;
+                        let record = view_record(ws, snapshot, name, view, entity)?;
                         if record.is_none() {
                             missing_views.push(view.clone());
                         }
@@ -111,6 +111,7 @@ pub fn predict_online(
 fn view_record(
     ws: &Workspace,
     snapshot: &Snapshot<'_>,
+    model: &str,
     view: &str,
     entity: &Map<String, Value>,
 ) -> Result<Option<Map<String, Value>>> {
@@ -121,13 +122,13 @@ fn view_record(
             Some(Value::String(s)) => key.push(s.clone()),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => key.push(v.to_string()),
             _ => {
-                return Err(Error::Model {
-                    model: view.to_string(),
-                    message: format!(
-                        "is keyed by {}, and `entity` has no `{k}`\n  help: give every key column of the model's feature views in `entity`",
+                return Err(model_error(
+                    model,
+                    format!(
+                        "reads feature view `{view}`, keyed by {}, and `entity` has no `{k}`\n  help: give every key column of the model's feature views in `entity`",
                         keys.join(", ")
                     ),
-                });
+                ));
             }
         }
     }

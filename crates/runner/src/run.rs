@@ -54,6 +54,32 @@ pub struct AssetOutcome {
     pub online: Option<OnlineOutcome>,
 }
 
+impl AssetOutcome {
+    /// An asset that ended with `status` at `version`, every one of its `rows`
+    /// passed (nothing quarantined, no warnings, no error).
+    pub(crate) fn new(
+        asset: &Asset,
+        status: AssetStatus,
+        version: Option<u64>,
+        rows: u64,
+        started: Instant,
+    ) -> AssetOutcome {
+        AssetOutcome {
+            name: asset.name.to_string(),
+            kind: asset.kind(),
+            status,
+            version,
+            rows_in: rows,
+            rows_out: rows,
+            rows_quarantined: 0,
+            warnings: 0,
+            duration_ms: started.elapsed().as_millis() as u64,
+            error: None,
+            online: None,
+        }
+    }
+}
+
 /// What materializing a feature view into the online store did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct OnlineOutcome {
@@ -131,18 +157,11 @@ pub async fn run(
                 progress = true;
                 if let Some(bad) = inputs.iter().find(|i| !outcomes[**i].status.is_ok()) {
                     let latest = ws.store.latest(name.as_str()).await.ok().flatten();
+                    let version = latest.map(|l| l.version);
                     let outcome = AssetOutcome {
-                        name: name.to_string(),
-                        kind: asset.kind(),
-                        status: AssetStatus::Blocked,
-                        version: latest.map(|l| l.version),
-                        rows_in: 0,
-                        rows_out: 0,
-                        rows_quarantined: 0,
-                        warnings: 0,
-                        duration_ms: 0,
                         error: Some(blocked_reason(bad, &outcomes[*bad])),
-                        online: None,
+                        duration_ms: 0,
+                        ..AssetOutcome::new(asset, AssetStatus::Blocked, version, 0, Instant::now())
                     };
                     record(&ws, run_id, &outcome, &BTreeMap::new());
                     observer.finished(&outcome);
@@ -259,17 +278,8 @@ pub(crate) fn failed(
     previous: Option<u64>,
 ) -> AssetOutcome {
     AssetOutcome {
-        name: asset.name.to_string(),
-        kind: asset.kind(),
-        status: AssetStatus::Failed,
-        version: previous,
-        rows_in: 0,
-        rows_out: 0,
-        rows_quarantined: 0,
-        warnings: 0,
-        duration_ms: started.elapsed().as_millis() as u64,
         error: Some(error),
-        online: None,
+        ..AssetOutcome::new(asset, AssetStatus::Failed, previous, 0, started)
     }
 }
 
@@ -344,19 +354,13 @@ fn up_to_date(
         return None;
     }
     let rows = latest.rows.unwrap_or(0);
-    Some(AssetOutcome {
-        name: asset.name.to_string(),
-        kind: asset.kind(),
-        status: AssetStatus::UpToDate,
-        version: Some(latest.version),
-        rows_in: rows,
-        rows_out: rows,
-        rows_quarantined: 0,
-        warnings: 0,
-        duration_ms: started.elapsed().as_millis() as u64,
-        error: None,
-        online: None,
-    })
+    Some(AssetOutcome::new(
+        asset,
+        AssetStatus::UpToDate,
+        Some(latest.version),
+        rows,
+        started,
+    ))
 }
 
 /// An up-to-date asset still accounts for the rows its version's run quarantined.
@@ -507,19 +511,8 @@ async fn materialize(
     match ws.store.write(name, plan, &ctx.state(), &meta).await {
         Ok(info) => {
             let rows = info.rows.unwrap_or(0);
-            let built = AssetOutcome {
-                name: name.to_string(),
-                kind: asset.kind(),
-                status: AssetStatus::Built,
-                version: Some(info.version),
-                rows_in: rows,
-                rows_out: rows,
-                rows_quarantined: 0,
-                warnings: 0,
-                duration_ms: started.elapsed().as_millis() as u64,
-                error: None,
-                online: None,
-            };
+            let built =
+                AssetOutcome::new(asset, AssetStatus::Built, Some(info.version), rows, started);
             match (&asset.definition, online_key) {
                 (Definition::Features(def), _) => {
                     crate::online::publish(ws, asset, &feature_key(def), built, run_id).await
@@ -565,17 +558,11 @@ async fn validated(
         });
     match out.written {
         Ok(info) => AssetOutcome {
-            name: asset.name.to_string(),
-            kind: asset.kind(),
-            status: AssetStatus::Built,
-            version: Some(info.version),
             rows_in,
             rows_out,
             rows_quarantined,
             warnings,
-            duration_ms: started.elapsed().as_millis() as u64,
-            error: None,
-            online: None,
+            ..AssetOutcome::new(asset, AssetStatus::Built, Some(info.version), 0, started)
         },
         Err(e) => AssetOutcome {
             rows_in,

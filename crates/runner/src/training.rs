@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -351,7 +351,8 @@ pub(crate) async fn open_spine(
     Ok((df.execute_stream().await.map_err(err)?, time))
 }
 
-fn columns(schema: &SchemaRef) -> String {
+/// A schema's column names, for messages.
+pub(crate) fn columns(schema: &Schema) -> String {
     schema
         .fields()
         .iter()

@@ -118,9 +118,23 @@ pub(crate) async fn get_features(
 ) -> Result<Json<FeatureResponse>, ApiError> {
     let (view, key) = path_keys(uri.path(), "/v1/features/")?;
     let names = view_keys(&state, &view)?;
+    let record = lookup_one(&state, &view, &format!("feature view `{view}`"), names, key)?;
+    Ok(Json(record.into()))
+}
+
+/// The online record of one entity of `table`, keyed by the key columns
+/// `names` (`what` names the table in messages): 400 for a wrong number of
+/// key values, 404 when the table holds no record for the entity.
+pub(crate) fn lookup_one(
+    state: &AppState,
+    table: &str,
+    what: &str,
+    names: &[String],
+    key: Vec<String>,
+) -> Result<FeatureRecord, ApiError> {
     if key.len() != names.len() {
         return Err(ApiError::bad_request(format!(
-            "feature view `{view}` is keyed by {} ({} value{}), but the path gives {}\n  help: give one path segment per key, percent-encoding `/` as %2F",
+            "{what} is keyed by {} ({} value{}), but the path gives {}\n  help: give one path segment per key, percent-encoding `/` as %2F",
             names.join(", "),
             names.len(),
             if names.len() == 1 { "" } else { "s" },
@@ -128,19 +142,18 @@ pub(crate) async fn get_features(
         )));
     }
     let snapshot = state.online.snapshot()?;
-    let found = sluice_runner::lookup(&state.ws, &snapshot, &view, std::slice::from_ref(&key))?;
-    match found.into_iter().next().flatten() {
-        Some(record) => Ok(Json(record.into())),
-        None => Err(ApiError::not_found(format!(
-            "feature view `{view}` holds no record for {}",
+    let found = sluice_runner::lookup(&state.ws, &snapshot, table, std::slice::from_ref(&key))?;
+    found.into_iter().next().flatten().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{what} holds no record for {}",
             names
                 .iter()
                 .zip(&key)
                 .map(|(n, v)| format!("{n} = \"{}\"", printable(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))),
-    }
+        ))
+    })
 }
 
 /// Several views' features for many entities.

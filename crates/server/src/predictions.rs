@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, Json};
-use crate::features::{path_keys, printable};
+use crate::features::{lookup_one, path_keys};
 
 /// Loaded model versions, by model.
 #[derive(Default)]
@@ -100,28 +100,8 @@ pub(crate) async fn get_prediction(
             )));
         }
     };
-    if key.len() != names.len() {
-        return Err(ApiError::bad_request(format!(
-            "predictions of `{model}` are keyed by {} ({} value{}), but the path gives {}\n  help: give one path segment per key, percent-encoding `/` as %2F",
-            names.join(", "),
-            names.len(),
-            if names.len() == 1 { "" } else { "s" },
-            key.len()
-        )));
-    }
-    let snapshot = state.online.snapshot()?;
-    let found = sluice_runner::lookup(&state.ws, &snapshot, &table, std::slice::from_ref(&key))?;
-    let Some(record) = found.into_iter().next().flatten() else {
-        return Err(ApiError::not_found(format!(
-            "model `{model}` has no prediction for {}",
-            names
-                .iter()
-                .zip(&key)
-                .map(|(n, v)| format!("{n} = \"{}\"", printable(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    };
+    let what = format!("`{table}` (the batch predictions of model `{model}`)");
+    let record = lookup_one(&state, &table, &what, &names, key)?;
     let f = &record.features;
     Ok(Json(PredictionResponse {
         model,
