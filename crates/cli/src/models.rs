@@ -204,5 +204,8 @@ pub async fn backtest(
         },
         summary.duration_ms as f64 / 1000.0
     );
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -102,6 +102,9 @@ pub struct BacktestSummary {
     pub total: PeriodResult,
     /// Wall-clock time.
     pub duration_ms: u64,
+    /// What makes the numbers less than they seem (a reused version scoring
+    /// periods it was trained on).
+    pub warnings: Vec<String>,
 }
 
 struct Scored {
@@ -253,9 +256,27 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
             Some(m) => format!("version {}", m.version.version),
             None => "retrain".to_string(),
         },
+        warnings: reused
+            .as_ref()
+            .and_then(|m| in_sample(&m.version, req.from))
+            .into_iter()
+            .collect(),
         periods,
         total,
         duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// A warning when a reused version was trained on rows the backtest scores:
+/// its training rows are those before its validation start.
+fn in_sample(version: &sluice_store::ModelVersion, from: DateTime<Utc>) -> Option<String> {
+    let valid_from = version.valid_from.as_deref()?;
+    let trained_until = sluice_project::models::parse_time(valid_from)?;
+    (trained_until > from.timestamp_micros() && version.train_rows > 0).then(|| {
+        format!(
+            "version {} was trained on the rows before {valid_from}: the periods before that are scored in-sample, so their metrics flatter the model\n  help: backtest from {valid_from} on, or leave out `--reuse` to retrain before each period",
+            version.version
+        )
     })
 }
 

@@ -319,6 +319,12 @@ fn trains_promotes_predicts_and_serves_on_the_flights_example() {
     ));
     assert_eq!(reused["mode"], "version 1");
     assert_eq!(reused["periods"][0]["model_version"], 1);
+    // Version 1 trained on everything before December: November is in-sample.
+    let warning = reused["warnings"][0]
+        .as_str()
+        .expect("an in-sample warning");
+    assert!(warning.contains("in-sample"), "{warning}");
+    assert!(bt["warnings"].as_array().expect("warnings").is_empty());
     let out = sluice(
         p,
         &[
