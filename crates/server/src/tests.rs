@@ -207,6 +207,21 @@ async fn every_route_answers_exactly_the_roles_allowed() {
             Some(Role::Reader),
             StatusCode::OK,
         ),
+        // The fixture has no model: allowed callers get a 404 from the handler.
+        (
+            "GET",
+            "/v1/predictions/nope/JFK",
+            None,
+            Some(Role::Reader),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            "/v1/predict/nope",
+            Some(json!({"entity": {"origin": "JFK"}})),
+            Some(Role::Reader),
+            StatusCode::NOT_FOUND,
+        ),
         (
             "GET",
             "/v1/assets",
