@@ -177,30 +177,15 @@ fn trains_promotes_predicts_and_serves_on_the_flights_example() {
         serde_json::json!(["plane_delays"])
     );
     // Bad requests are named.
-    let (status, body) = server.request(
-        "POST",
-        "/v1/predict/late",
-        None,
-        Some(r#"{"entity": {"tailnum": "N14228"}}"#),
-    );
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("carrier"), "{body}");
-    let (status, body) = server.request(
-        "POST",
-        "/v1/predict/late",
-        None,
-        Some(r#"{"values": {"dep_hour": "five"}}"#),
-    );
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("dep_hour"), "{body}");
-    let (status, body) = server.request(
-        "POST",
-        "/v1/predict/late",
-        None,
-        Some(r#"{"values": {"dep_hours": 5}}"#),
-    );
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("no input `dep_hours`"), "{body}");
+    for (request, named) in [
+        (r#"{"entity": {"tailnum": "N14228"}}"#, "carrier"),
+        (r#"{"values": {"dep_hour": "five"}}"#, "dep_hour"),
+        (r#"{"values": {"dep_hours": 5}}"#, "no input `dep_hours`"),
+    ] {
+        let (status, body) = server.request("POST", "/v1/predict/late", None, Some(request));
+        assert_eq!(status, 400, "{request}: {body}");
+        assert!(body.contains(named), "{request}: {body}");
+    }
     let (status, _) = server.request("POST", "/v1/predict/nope", None, Some("{}"));
     assert_eq!(status, 404);
     let (status, _) = server.request("GET", "/v1/predictions/late/UA0-20130101-EWR", None, None);
