@@ -7,6 +7,7 @@ mod crash;
 mod example;
 mod external;
 mod features;
+mod golden;
 mod init;
 mod models;
 mod serve;
