@@ -32,8 +32,12 @@ pub(crate) fn topological_order(
         }
         state.insert(name, 1);
         stack.push(name);
-        for input in &assets[name].inputs {
-            visit(input, assets, state, stack, order)?;
+        // An input that did not compile is reported where it is defined; the
+        // DAG simply does not hold it.
+        for input in assets.get(name).map_or(&[][..], |a| &a.inputs) {
+            if assets.contains_key(input) {
+                visit(input, assets, state, stack, order)?;
+            }
         }
         stack.pop();
         state.insert(name, 2);

@@ -403,6 +403,14 @@ pub struct FeatureSection {
     /// build; or an RFC 3339 time.
     #[serde(default)]
     pub as_of: Option<Spanned<String>>,
+    /// With `as_of = "now"`: how long a build's windows stay current. The view
+    /// is stale once this much time has passed since its version was built
+    /// (default: every run rebuilds it, so its windows end at the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<Spanned<String>>,
+    /// What the view's rows must be: row rules and expectations, drift included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ContractSection>,
     /// Declarative mode: aggregations by feature name, in order.
     #[serde(default)]
     pub aggregates: IndexMap<String, Spanned<AggregateSection>>,
@@ -639,6 +647,9 @@ pub struct PredictionsSection {
     /// spine's only timestamp or date column.
     #[serde(default)]
     pub timestamp: Option<String>,
+    /// What the scores must be: row rules and expectations, drift included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<ContractSection>,
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,

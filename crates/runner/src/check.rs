@@ -28,62 +28,11 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
             broken.insert(name.to_string());
             continue;
         }
-        let schema = match &asset.definition {
-            Definition::Source(def) => {
-                let def = def.clone();
-                match tokio::task::spawn_blocking(move || FileSource::open(&def)).await {
-                    Ok(Ok(source)) => Ok(source.schema()),
-                    Ok(Err(e)) => Err(Diagnostic::new(
-                        asset.location.clone(),
-                        format!("source `{name}`: {e}"),
-                    )),
-                    Err(e) => Err(Diagnostic::new(
-                        asset.location.clone(),
-                        format!("internal error: {e}"),
-                    )),
-                }
-            }
-            Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def)
-                .await
-                .map(|plan| Arc::new(plan.schema().as_arrow().clone())),
-            Definition::Export(def) => sluice_transform::plan_table(&ctx, asset, &def.query)
-                .await
-                .map(|plan| Arc::new(plan.schema().as_arrow().clone()))
-                .and_then(|schema| {
-                    match def.key.iter().find(|k| schema.field_with_name(k).is_err()) {
-                        Some(k) => Err(Diagnostic::new(
-                            asset.location.clone(),
-                            format!(
-                                "export `{name}` is keyed by `{k}`, which its rows do not have"
-                            ),
-                        )
-                        .with_help(format!(
-                            "the columns are: {}",
-                            schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))),
-                        None => Ok(schema),
-                    }
-                }),
-            Definition::Features(def) => {
-                let now = chrono::Utc::now().timestamp_micros();
-                sluice_transform::plan_features(&ctx, asset, def, now)
-                    .await
-                    .map(|plan| Arc::new(plan.schema().as_arrow().clone()))
-            }
-            Definition::Model(def) => {
-                // A model is not a table: check its columns, register nothing.
-                if let Err(d) = check_model(&ctx, project, asset, def).await {
-                    diags.push(d);
-                    broken.insert(name.to_string());
-                }
-                continue;
-            }
-            Definition::Predictions(def) => check_predictions(&ctx, project, asset, def).await,
+        let schema = match crate::kinds::of(asset).check(&ctx, project).await {
+            Ok(Some(schema)) => Ok(schema),
+            // Not a table (a model): nothing to register.
+            Ok(None) => continue,
+            Err(d) => Err(d),
         };
         // A contract changes the published schema (`type`) and must fit the columns.
         let schema = schema.and_then(|schema| {
@@ -178,7 +127,7 @@ fn spine_time(
 }
 
 /// A model's spine columns, label, time and features exist with usable types.
-async fn check_model(
+pub(crate) async fn check_model(
     ctx: &SessionContext,
     project: &Project,
     asset: &Asset,
@@ -295,7 +244,7 @@ async fn check_model(
 
 /// The predictions table's schema: the entity, the spine's time, the score,
 /// the predicted class and the model version.
-async fn check_predictions(
+pub(crate) async fn check_predictions(
     ctx: &SessionContext,
     project: &Project,
     asset: &Asset,

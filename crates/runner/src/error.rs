@@ -1,5 +1,7 @@
 //! Errors of orchestration: each wraps the failing layer's error.
 
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
 use sluice_project::Diagnostics;
 
 /// Why a command could not do its work.
@@ -74,4 +76,53 @@ impl Error {
             known: known.join(", "),
         }
     }
+}
+
+/// The most useful message in an error chain: a source error (which names file,
+/// line and column) when there is one, else the whole chain.
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut chain = Vec::new();
+    while let Some(e) = current {
+        if let Some(source_error) = e.downcast_ref::<sluice_source::Error>() {
+            return source_error.to_string();
+        }
+        if let Some(df) = e.downcast_ref::<DataFusionError>()
+            && let Some(inner) = find_source_error(df)
+        {
+            return inner;
+        }
+        chain.push(e.to_string());
+        current = e.source();
+    }
+    let message = chain.into_iter().next().unwrap_or_default();
+    // Delta flattens DataFusion errors into text; a source error inside it still
+    // starts after the last "External error: ".
+    const MARK: &str = "External error: ";
+    match message.rfind(MARK) {
+        Some(at) => message[at + MARK.len()..].to_string(),
+        None => message,
+    }
+}
+
+fn find_source_error(e: &DataFusionError) -> Option<String> {
+    match e {
+        DataFusionError::External(inner) => from_boxed(inner.as_ref()),
+        DataFusionError::Context(_, inner) => find_source_error(inner),
+        DataFusionError::Shared(inner) => find_source_error(inner),
+        DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
+            ArrowError::ExternalError(x) => from_boxed(x.as_ref()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn from_boxed(x: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<String> {
+    x.downcast_ref::<sluice_source::Error>()
+        .map(ToString::to_string)
+        .or_else(|| {
+            x.downcast_ref::<DataFusionError>()
+                .and_then(find_source_error)
+        })
 }

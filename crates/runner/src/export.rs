@@ -3,77 +3,47 @@
 //! never sees half a file and a crash leaves the previous one. JSON keyed by
 //! entity is the seed's Firebase shape: `{"A-san": {...}, "B-san": {...}}`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use serde_json::{Map, Value};
 use sluice_core::AssetStatus;
-use sluice_project::{Asset, ExportDef, ExportFormat};
+use sluice_project::{ExportDef, ExportFormat};
 
-use crate::Workspace;
-use crate::run::{AssetOutcome, failed, register_inputs, table_fingerprint};
+use crate::kinds::Job;
+use crate::outcome::AssetOutcome;
+use crate::pins::register_inputs;
 
-/// Writes the export if its definition or an input changed, or its file is gone.
-pub(crate) async fn materialize(
-    ws: &Workspace,
-    asset: &Asset,
-    def: &ExportDef,
-    run_id: i64,
-    inputs: &BTreeMap<String, u64>,
-) -> AssetOutcome {
-    let started = Instant::now();
-    let latest = match ws.metadata.latest_export(asset.name.as_str()) {
-        Ok(l) => l,
-        Err(e) => return failed(asset, started, e.to_string(), None),
-    };
-    let previous = latest.as_ref().map(|l| l.version);
-    let fp = table_fingerprint(asset, inputs);
-    if let Some(l) = &latest
-        && l.fingerprint == fp
-        && def.path.exists()
-    {
-        return AssetOutcome::new(
-            asset,
-            AssetStatus::UpToDate,
-            Some(l.version),
-            l.rows,
-            started,
-        );
-    }
+/// Writes the export's rows to its file and records the write.
+pub(crate) async fn build(job: &Job<'_>, def: &ExportDef) -> AssetOutcome {
+    let asset = job.asset;
     let ctx = sluice_transform::session();
-    if let Err(e) = register_inputs(ws, &ctx, inputs).await {
-        return failed(asset, started, e, previous);
+    if let Err(e) = register_inputs(job.ws, &ctx, job.pins).await {
+        return job.failed(e.to_string());
     }
     let plan = match sluice_transform::plan_table(&ctx, asset, &def.query).await {
         Ok(p) => p,
-        Err(d) => return failed(asset, started, d.to_string(), previous),
+        Err(d) => return job.failed(d.to_string()),
     };
     let df = DataFrame::new(ctx.state(), plan);
     let rows = match write(df, def).await {
         Ok(rows) => rows,
-        Err(e) => {
-            return failed(
-                asset,
-                started,
-                format!("cannot write {}: {e}", def.path.display()),
-                previous,
-            );
-        }
+        Err(e) => return job.failed(format!("cannot write {}: {e}", def.path.display())),
     };
-    match ws.metadata.record_export(
+    match job.ws.metadata.record_export(
         asset.name.as_str(),
-        &fp,
-        run_id,
+        &job.fingerprint,
+        job.run_id,
         rows,
         &def.path.display().to_string(),
     ) {
-        Ok(version) => AssetOutcome::new(asset, AssetStatus::Built, Some(version), rows, started),
-        Err(e) => failed(asset, started, e.to_string(), previous),
+        Ok(version) => {
+            AssetOutcome::new(asset, AssetStatus::Built, Some(version), rows, job.started)
+        }
+        Err(e) => job.failed(e.to_string()),
     }
 }
 

@@ -66,7 +66,7 @@ pub(crate) async fn write_validated(
         Ok(v) => Arc::new(v),
         // A source error met while looking for repeated values names its file and line.
         Err(e @ sluice_validate::Error::Engine { .. }) => {
-            return fail(crate::run::root_cause(&e));
+            return fail(crate::error::root_cause(&e));
         }
         Err(e) => return fail(e.to_string()),
     };
@@ -138,7 +138,7 @@ pub(crate) async fn write_validated(
         report
             .as_ref()
             .and_then(ValidationReport::gate_message)
-            .unwrap_or_else(|| crate::run::root_cause(&e))
+            .unwrap_or_else(|| crate::error::root_cause(&e))
     });
     if let Some(report) = &report {
         keep_report(ws, report);
@@ -185,7 +185,7 @@ async fn references(
 
 /// Records the report in the metadata database and writes it as JSON and HTML
 /// under `<warehouse>/reports/<asset>/`.
-fn keep_report(ws: &Workspace, report: &ValidationReport) {
+pub(crate) fn keep_report(ws: &Workspace, report: &ValidationReport) {
     let json = match serde_json::to_string_pretty(report) {
         Ok(j) => j,
         Err(e) => {

@@ -22,7 +22,8 @@ use sluice_model::{Frame, Input, InputSource, Kind, Model, Split as DataSplit, m
 use sluice_project::{Asset, Learner, ModelDef, Split, Task};
 use sluice_store::{AsOf, ModelVersion};
 
-use crate::run::{AssetOutcome, failed, table_fingerprint};
+use crate::kinds::Job;
+use crate::outcome::AssetOutcome;
 use crate::training::{memory_limit, name_outputs, open_spine, view_inputs};
 use crate::{Error, Result, Workspace};
 
@@ -266,39 +267,29 @@ pub(crate) fn promotion(def: &ModelDef, metrics: &BTreeMap<String, f64>) -> Opti
     (!misses.is_empty()).then(|| misses.join(", "))
 }
 
-/// Trains (or imports) a version of the model if its fingerprint changed.
-pub(crate) async fn materialize(
-    ws: &Workspace,
-    asset: &Asset,
-    def: &ModelDef,
-    run_id: i64,
-    inputs: &BTreeMap<String, u64>,
-) -> AssetOutcome {
-    let started = Instant::now();
-    let name = asset.name.as_str();
-    let fp = table_fingerprint(asset, inputs);
-    let serving = ws.metadata.promoted_model_version(name);
-    let newest = ws.metadata.newest_model_version(name);
-    let (serving, newest) = match (serving, newest) {
-        (Ok(s), Ok(n)) => (s, n),
-        (Err(e), _) | (_, Err(e)) => return failed(asset, started, e.to_string(), None),
-    };
-    let previous = serving.as_ref().map(|v| v.version);
-    if let Some(n) = &newest
-        && n.fingerprint == fp
-    {
-        return outcome(asset, started, AssetStatus::UpToDate, n, serving.as_ref());
+/// Trains (or imports) a new version of the model.
+pub(crate) async fn build(job: &Job<'_>, def: &ModelDef) -> AssetOutcome {
+    match train_version(job.ws, job.asset, def, job.run_id, job.pins, &job.fingerprint).await {
+        Ok(v) => settle(job, AssetStatus::Built, Some(v)),
+        Err(e) => job.failed(e.to_string()),
     }
-    match train_version(ws, asset, def, run_id, inputs, &fp).await {
-        Ok(v) => {
-            let serving = if v.promoted {
-                Some(&v)
-            } else {
-                serving.as_ref()
-            };
-            outcome(asset, started, AssetStatus::Built, &v, serving)
+}
+
+/// The outcome of a model after a build of `built` (or none, when it was up
+/// to date): it serves its newest promoted version.
+pub(crate) fn settle(job: &Job<'_>, status: AssetStatus, built: Option<ModelVersion>) -> AssetOutcome {
+    let name = job.asset.name.as_str();
+    let newest = match built {
+        Some(v) => Ok(Some(v)),
+        None => job.ws.metadata.newest_model_version(name),
+    };
+    let serving = job.ws.metadata.promoted_model_version(name);
+    match (newest, serving) {
+        (Ok(Some(newest)), Ok(serving)) => {
+            outcome(job.asset, job.started, status, &newest, serving.as_ref())
         }
-        Err(e) => failed(asset, started, e.to_string(), previous),
+        (Ok(None), _) => job.failed(format!("model `{name}` has no version")),
+        (Err(e), _) | (_, Err(e)) => job.failed(e.to_string()),
     }
 }
 

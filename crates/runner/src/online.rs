@@ -12,7 +12,7 @@ use sluice_project::{Asset, Definition};
 use sluice_store::{AsOf, OnlineWrite, Snapshot};
 
 use crate::Workspace;
-use crate::run::{AssetOutcome, OnlineOutcome, failed};
+use crate::outcome::{AssetOutcome, OnlineOutcome, failed};
 
 /// How the rows of an asset kept online are keyed and ordered.
 #[derive(Debug, Clone)]

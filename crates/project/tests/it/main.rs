@@ -305,3 +305,27 @@ onnx = "missing.onnx"
         );
     }
 }
+
+/// A misspelt key in a feature view that a model and an export read was a panic
+/// (`no entry found for key` in dag.rs): the view is reported, nothing panics.
+#[test]
+fn typo_in_a_view_with_dependents_is_reported_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            (
+                "sluice.toml",
+                "[project]\nname = \"p\"\n\n[sources.events]\npath = \"events.csv\"\n\n\
+                 [features.per_user]\nsource = \"events\"\nentitiy = \"user\"\ntimestamp = \"ts\"\n\n\
+                 [features.per_user.aggregates]\nn = { agg = \"count\", window = \"7d\" }\n\n\
+                 [models.m]\nspine = \"events\"\ntimestamp = \"ts\"\nlabel = \"y\"\nfeatures = [\"per_user\"]\n\n\
+                 [exports.e]\nfrom = \"per_user\"\npath = \"out.json\"\n",
+            ),
+            ("events.csv", "user,ts,y\na,2024-01-01T00:00:00Z,1\n"),
+        ],
+    );
+    let diags = load(dir.path(), None).expect_err("the typo is an error");
+    let text = diags.to_string();
+    assert!(text.contains("entitiy"), "{text}");
+}

@@ -1,0 +1,334 @@
+//! Phase two of loading: raw sections into a [`Project`] — names checked, profile
+//! applied, SQL references resolved into the DAG, cycles found — with every error
+//! reported together. Each kind of asset compiles in its own function
+//! (`sources.rs`, `tables.rs`, `exports.rs`, `crate::features`, `crate::models`)
+//! and adds itself through one [`Builder`]; `refs.rs` turns references into inputs.
+
+mod exports;
+mod refs;
+mod sources;
+mod tables;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use sluice_core::{AssetKind, AssetName, Location};
+
+use crate::contract::{Contract, compile_contract};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::features::FeatureDef;
+use crate::models::{ModelDef, PredictionsDef};
+use crate::parse::RawProject;
+use crate::raw::ContractSection;
+
+pub use exports::{ExportDef, ExportFormat};
+pub use sources::{SourceDef, format_of};
+pub(crate) use tables::sql_or_file;
+pub use tables::TableDef;
+
+/// Bumped when the way sluice materializes assets changes, so that every asset's
+/// fingerprint changes and the next run rebuilds it.
+const MATERIALIZATION_FORMAT: &str = "sluice-materialization-1";
+
+/// A compiled project: the assets, their dependencies and the run settings.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// `[project] name`.
+    pub name: String,
+    /// The project folder.
+    pub dir: PathBuf,
+    /// The project file, as shown in messages.
+    pub file: PathBuf,
+    /// The profile in force, if any.
+    pub profile: Option<String>,
+    /// Where versioned tables and metadata live.
+    pub warehouse: PathBuf,
+    /// How many assets may materialize at once.
+    pub concurrency: usize,
+    /// Every asset by name.
+    pub assets: BTreeMap<AssetName, Asset>,
+    /// Every asset, each after all of its inputs.
+    pub order: Vec<AssetName>,
+}
+
+/// One asset of the project.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// Its name.
+    pub name: AssetName,
+    /// Where it is defined.
+    pub location: Location,
+    /// What it is.
+    pub definition: Definition,
+    /// The assets it reads, in the order they first appear.
+    pub inputs: Vec<AssetName>,
+    /// A hash of the definition: a change means the asset must be rebuilt.
+    pub fingerprint: String,
+    /// What its rows must be (empty when it has no contract).
+    pub contract: Contract,
+    /// Free text for people.
+    pub description: Option<String>,
+}
+
+impl Asset {
+    /// The kind of the asset.
+    pub fn kind(&self) -> AssetKind {
+        match self.definition {
+            Definition::Source(_) => AssetKind::Source,
+            Definition::Table(_) => AssetKind::Table,
+            Definition::Features(_) => AssetKind::Features,
+            Definition::Export(_) => AssetKind::Export,
+            Definition::Model(_) => AssetKind::Model,
+            Definition::Predictions(_) => AssetKind::Predictions,
+        }
+    }
+}
+
+/// What an asset is made from.
+#[derive(Debug, Clone)]
+pub enum Definition {
+    /// Files read from outside.
+    Source(Box<SourceDef>),
+    /// A SQL query over other assets.
+    Table(TableDef),
+    /// A feature view.
+    Features(Box<FeatureDef>),
+    /// Rows written to a file.
+    Export(Box<ExportDef>),
+    /// A model, trained or imported.
+    Model(Box<ModelDef>),
+    /// A model's batch predictions.
+    Predictions(Box<PredictionsDef>),
+}
+
+/// The assets compiled so far and the problems found, shared by the per-kind
+/// compile functions.
+pub(crate) struct Builder<'r> {
+    /// The file being compiled.
+    pub raw: &'r RawProject,
+    /// Every problem found so far.
+    pub diags: Diagnostics,
+    /// Every asset compiled so far.
+    pub assets: BTreeMap<AssetName, Asset>,
+    /// Names taken, with the kind that took them.
+    pub(super) seen: BTreeMap<String, AssetKind>,
+}
+
+impl<'r> Builder<'r> {
+    fn new(raw: &'r RawProject) -> Self {
+        Self {
+            raw,
+            diags: raw.diagnostics.clone(),
+            assets: BTreeMap::new(),
+            seen: BTreeMap::new(),
+        }
+    }
+
+    /// Claims `name` for an asset of `kind`: one namespace for every kind.
+    pub fn claim(&mut self, name: &str, kind: AssetKind, at: &Location) -> Option<AssetName> {
+        if let Some(other) = self.seen.get(name) {
+            self.diags.push(
+                Diagnostic::new(
+                    at.clone(),
+                    format!("`{name}` is defined both as a {other} and as a {kind}"),
+                )
+                .with_help("asset names are shared by all kinds; rename one of them"),
+            );
+            return None;
+        }
+        self.seen.insert(name.to_string(), kind);
+        match AssetName::new(name) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.diags.push(Diagnostic::new(at.clone(), e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Compiles a `contract` section (none: the empty contract).
+    pub fn contract(&mut self, section: Option<&ContractSection>) -> Contract {
+        section
+            .map(|c| compile_contract(self.raw, c, &mut self.diags))
+            .unwrap_or_default()
+    }
+
+    /// Adds an asset; its inputs are resolved once every asset is known.
+    pub fn add(
+        &mut self,
+        name: AssetName,
+        location: Location,
+        definition: Definition,
+        fingerprint: String,
+    ) -> &mut Asset {
+        self.assets.entry(name.clone()).or_insert(Asset {
+            name,
+            location,
+            definition,
+            inputs: vec![],
+            fingerprint,
+            contract: Contract::default(),
+            description: None,
+        })
+    }
+}
+
+/// The run settings: the profile in force and what it sets.
+struct Settings {
+    profile: Option<String>,
+    warehouse: PathBuf,
+    concurrency: usize,
+}
+
+/// Compiles raw sections into a project, with `profile` (or the project's default
+/// profile) applied.
+pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagnostics> {
+    let mut b = Builder::new(raw);
+    let settings = settings(raw, profile, &mut b.diags);
+    for (name, entry) in &raw.sources {
+        sources::compile(&mut b, name, entry);
+    }
+    for (name, entry) in &raw.tables {
+        tables::compile(&mut b, name, entry);
+    }
+    for (name, entry) in &raw.features {
+        crate::features::add(&mut b, name, entry);
+    }
+    for (name, entry) in &raw.exports {
+        exports::compile(&mut b, name, entry);
+    }
+    for (name, entry) in &raw.models {
+        crate::models::add(&mut b, name, entry);
+    }
+    refs::resolve(&mut b);
+
+    let order = match crate::dag::topological_order(&b.assets) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let path: Vec<_> = cycle.iter().map(AssetName::as_str).collect();
+            let at = b.assets[&cycle[0]].location.clone();
+            b.diags.push(
+                Diagnostic::new(
+                    at,
+                    format!("the assets form a cycle: {}", path.join(" -> ")),
+                )
+                .with_help(
+                    "an asset cannot read itself, directly or through others; break the cycle",
+                ),
+            );
+            vec![]
+        }
+    };
+
+    let Builder { diags, assets, .. } = b;
+    diags.into_result(Project {
+        name: raw.project.name.clone(),
+        dir: raw.dir.clone(),
+        file: raw.file.clone(),
+        profile: settings.profile,
+        warehouse: settings.warehouse,
+        concurrency: settings.concurrency,
+        assets,
+        order,
+    })
+}
+
+/// The profile in force and the settings it gives.
+fn settings(raw: &RawProject, profile: Option<&str>, diags: &mut Diagnostics) -> Settings {
+    let header = raw.location(0);
+    // Profile.
+    let profile_name = match profile {
+        Some(p) => Some((p.to_string(), None)),
+        None => raw
+            .project
+            .default_profile
+            .as_ref()
+            .map(|p| (p.get_ref().clone(), Some(p.span().start))),
+    };
+    let profile_section = match &profile_name {
+        Some((name, offset)) => match raw.profiles.get(name) {
+            Some(p) => Some(&p.value),
+            None => {
+                let known: Vec<_> = raw.profiles.keys().map(String::as_str).collect();
+                let at = offset.map_or(header.clone(), |o| raw.location(o));
+                diags.push(
+                    Diagnostic::new(at, format!("unknown profile `{name}`")).with_help(
+                        if known.is_empty() {
+                            "define it as `[profiles.NAME]` in the project file".to_string()
+                        } else {
+                            format!("the profiles are: {}", known.join(", "))
+                        },
+                    ),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+
+    let warehouse = profile_section
+        .and_then(|p| p.warehouse.as_ref())
+        .or(raw.project.warehouse.as_ref());
+    let warehouse = match warehouse {
+        Some(w) => match expand_env(w.get_ref()) {
+            Ok(s) => raw.dir.join(s),
+            Err(var) => {
+                diags.push(
+                    Diagnostic::new(
+                        raw.location(w.span().start),
+                        format!("environment variable `{var}` is not set"),
+                    )
+                    .with_help(format!("set `{var}` before running sluice")),
+                );
+                raw.dir.join(".sluice")
+            }
+        },
+        None => raw.dir.join(".sluice"),
+    };
+    let concurrency = profile_section
+        .and_then(|p| p.concurrency)
+        .or(raw.project.concurrency)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+
+    Settings {
+        profile: profile_name.map(|(n, _)| n),
+        warehouse,
+        concurrency,
+    }
+}
+
+/// Replaces `${VAR}` with the environment variable's value; returns the name of
+/// the first variable that is not set.
+pub fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let var = &rest[start + 2..start + end];
+        match std::env::var(var) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(var.to_string()),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+
+/// A stable hash of the parts, as hex.
+pub fn fingerprint(parts: &[&str]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(MATERIALIZATION_FORMAT.as_bytes());
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+

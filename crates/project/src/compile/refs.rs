@@ -1,0 +1,244 @@
+//! References are the DAG: the assets each asset's SQL (or a model's spine and
+//! views, or a view's source) names become its inputs; a reference to a model,
+//! an export or an unknown name is an error at the reference, with a suggestion.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sluice_core::AssetName;
+
+use super::{Asset, Builder, Definition};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::features::FeatureBody;
+use crate::parse::RawProject;
+use crate::sql::references;
+
+/// Resolves every asset's inputs. Entries that could not be read are already
+/// reported; referring to them is not a second error.
+pub(super) fn resolve(b: &mut Builder<'_>) {
+    let raw = b.raw;
+    let names: BTreeSet<String> = b.seen.keys().chain(raw.broken.iter()).cloned().collect();
+    let assets = &b.assets;
+    let diags = &mut b.diags;
+    let mut resolved = BTreeMap::new();
+    for asset in assets.values() {
+        let (sql, origin) = match &asset.definition {
+            Definition::Source(_) => continue,
+            Definition::Table(def) => (&def.sql, &def.origin),
+            Definition::Export(def) => (&def.query.sql, &def.query.origin),
+            Definition::Model(def) => {
+                let inputs = model_inputs(
+                    raw,
+                    asset,
+                    &def.inputs(),
+                    &def.views(),
+                    None,
+                    &names,
+                    diags,
+                );
+                resolved.insert(asset.name.clone(), inputs);
+                continue;
+            }
+            Definition::Predictions(def) => {
+                let mut wanted = vec![def.model.clone(), def.spine.clone()];
+                let views: Vec<String> = match assets
+                    .iter()
+                    .find(|(n, _)| n.as_str() == def.model)
+                    .map(|(_, a)| &a.definition)
+                {
+                    Some(Definition::Model(m)) => m.views(),
+                    _ => Vec::new(),
+                };
+                wanted.extend(views.iter().cloned());
+                let inputs = model_inputs(
+                    raw,
+                    asset,
+                    &wanted,
+                    &views,
+                    Some(&def.model),
+                    &names,
+                    diags,
+                );
+                resolved.insert(asset.name.clone(), inputs);
+                continue;
+            }
+            Definition::Features(def) => match &def.body {
+                FeatureBody::Sql { sql, origin } => (sql, origin),
+                FeatureBody::Declared(d) => {
+                    let source = d.source.as_str();
+                    if !names.contains(source) {
+                        diags.push(
+                            Diagnostic::new(
+                                asset.location.clone(),
+                                format!(
+                                    "unknown asset `{source}` in feature view `{}`",
+                                    asset.name
+                                ),
+                            )
+                            .with_help(suggest(source, &names)),
+                        );
+                    } else if assets.contains_key(&d.source) {
+                        resolved.insert(asset.name.clone(), vec![d.source.clone()]);
+                    }
+                    continue;
+                }
+            },
+        };
+        match references(sql) {
+            Ok(refs) => {
+                let mut inputs: Vec<AssetName> = Vec::new();
+                for r in refs {
+                    let at = origin.locate(r.line, r.column);
+                    if r.qualified {
+                        diags.push(
+                            Diagnostic::new(at, format!("`{}` is qualified with a schema", r.name))
+                                .with_help("refer to assets by their bare name"),
+                        );
+                    } else if raw.exports.contains_key(&r.name) {
+                        diags.push(
+                            Diagnostic::new(
+                                at,
+                                format!("`{}` is an export (a file), not a table", r.name),
+                            )
+                            .with_help("read the asset the export writes instead"),
+                        );
+                    } else if raw.models.contains_key(&r.name) {
+                        diags.push(
+                            Diagnostic::new(at, format!("`{}` is a model, not a table", r.name))
+                                .with_help(format!(
+                                    "read its batch predictions, `{}`",
+                                    crate::models::predictions_name(&r.name)
+                                )),
+                        );
+                    } else if !names.contains(&r.name) {
+                        diags.push(
+                            Diagnostic::new(
+                                at,
+                                format!(
+                                    "unknown asset `{}` in {} `{}`",
+                                    r.name,
+                                    asset.kind(),
+                                    asset.name
+                                ),
+                            )
+                            .with_help(suggest(&r.name, &names)),
+                        );
+                    } else if let Ok(n) = AssetName::new(&r.name)
+                        && assets.contains_key(&n)
+                        && !inputs.contains(&n)
+                    {
+                        inputs.push(n);
+                    }
+                }
+                resolved.insert(asset.name.clone(), inputs);
+            }
+            Err(e) => diags.push(
+                Diagnostic::new(
+                    origin.locate(e.line, e.column),
+                    format!("SQL of {} `{}`: {}", asset.kind(), asset.name, e.message),
+                )
+                .with_help("fix the query; `sluice check` plans every table without running it"),
+            ),
+        }
+    }
+    for (name, inputs) in resolved {
+        if let Some(asset) = b.assets.get_mut(&name) {
+            asset.inputs = inputs;
+        }
+    }
+
+}
+
+/// Resolves the assets a model or predictions asset reads; `views` must be
+/// feature views, and nothing read may be an export or a model (but `model`).
+fn model_inputs(
+    raw: &RawProject,
+    asset: &Asset,
+    wanted: &[String],
+    views: &[String],
+    model: Option<&str>,
+    names: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Vec<AssetName> {
+    let mut inputs = Vec::new();
+    for w in wanted {
+        if raw.models.contains_key(w) && Some(w.as_str()) != model {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("`{w}` is a model, not a table"),
+                )
+                .with_help(format!(
+                    "read its batch predictions, `{}`",
+                    crate::models::predictions_name(w)
+                )),
+            );
+        } else if raw.exports.contains_key(w) {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("`{w}` is an export (a file), not a table"),
+                )
+                .with_help("read the asset the export writes instead"),
+            );
+        } else if !names.contains(w) {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("unknown asset `{w}` in {} `{}`", asset.kind(), asset.name),
+                )
+                .with_help(suggest(w, names)),
+            );
+        } else if views.contains(w) && !raw.features.contains_key(w) && !raw.broken.contains(w) {
+            diags.push(
+                Diagnostic::new(
+                    asset.location.clone(),
+                    format!("`{w}` is not a feature view"),
+                )
+                .with_help("`features` names feature views (`[features.NAME]`); use `columns` for the spine's own columns"),
+            );
+        } else if let Ok(n) = AssetName::new(w)
+            && !raw.broken.contains(w)
+            && !inputs.contains(&n)
+        {
+            inputs.push(n);
+        }
+    }
+    inputs
+}
+
+
+fn suggest(name: &str, names: &BTreeSet<String>) -> String {
+    let close = names
+        .iter()
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 3))
+        .min();
+    match close {
+        Some((_, n)) => format!("did you mean `{n}`?"),
+        None if names.is_empty() => "the project defines no assets yet".to_string(),
+        None => format!(
+            "the assets are: {}",
+            names
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+

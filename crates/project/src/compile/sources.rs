@@ -1,0 +1,155 @@
+//! `[sources.NAME]`: files read from outside the project (CSV, JSON, Parquet),
+//! by path or glob.
+
+use std::path::{Path, PathBuf};
+
+use sluice_core::{AssetKind, Location};
+
+use super::{Builder, Definition, fingerprint};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::parse::Entry;
+use crate::raw::{FileFormat, SourceSection};
+
+/// A compiled file source.
+#[derive(Debug, Clone)]
+pub struct SourceDef {
+    /// The settings as written.
+    pub config: SourceSection,
+    /// The format, from the setting or the file extension.
+    pub format: FileFormat,
+    /// The path or glob, resolved against the project folder.
+    pub pattern: PathBuf,
+}
+
+impl SourceDef {
+    /// The files the source reads now, sorted. A glob may match none, which the
+    /// caller reports.
+    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
+        let pattern = self.pattern.to_string_lossy();
+        if !has_glob(&pattern) {
+            return Ok(if self.pattern.exists() {
+                vec![self.pattern.clone()]
+            } else {
+                vec![]
+            });
+        }
+        let mut files = Vec::new();
+        for entry in glob::glob(&pattern).map_err(|e| format!("invalid glob `{pattern}`: {e}"))? {
+            let path = entry.map_err(|e| format!("cannot list `{pattern}`: {e}"))?;
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+
+/// Compiles `[sources.NAME]`: its format (set, or by the file extension), its
+/// options, whether any file matches, its contract.
+pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSection>) {
+    let raw = b.raw;
+    let at = raw.location(entry.offset);
+    let Some(asset_name) = b.claim(name, AssetKind::Source, &at) else {
+        return;
+    };
+    let config = entry.value.clone();
+    let path_at = raw.location(config.path.span().start);
+    let pattern = raw.dir.join(config.path.get_ref());
+    let format = match config
+        .format
+        .or_else(|| format_of(Path::new(config.path.get_ref())))
+    {
+        Some(f) => f,
+        None => {
+            b.diags.push(
+                Diagnostic::new(
+                    path_at.clone(),
+                    format!("cannot tell the format of `{}`", config.path.get_ref()),
+                )
+                .with_help("add `format = \"csv\"`, `\"json\"` or `\"parquet\"`"),
+            );
+            return;
+        }
+    };
+    check_source_options(&config, format, &at, &mut b.diags);
+    let def = SourceDef {
+        config,
+        format,
+        pattern,
+    };
+    match def.files() {
+        Ok(files) if files.is_empty() => b.diags.push(
+            Diagnostic::new(
+                path_at,
+                format!("no file matches `{}`", def.config.path.get_ref()),
+            )
+            .with_help("check the path; it is relative to the project folder"),
+        ),
+        Ok(_) => {}
+        Err(e) => b.diags.push(Diagnostic::new(path_at, e)),
+    }
+    let fingerprint = fingerprint(&[
+        "source",
+        &serde_json::to_string(&def.config).unwrap_or_default(),
+        &format!("{:?}", def.format),
+    ]);
+    let description = def.config.description.clone();
+    let contract = b.contract(def.config.contract.as_ref());
+    let asset = b.add(asset_name, at, Definition::Source(Box::new(def)), fingerprint);
+    asset.contract = contract;
+    asset.description = description;
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn check_source_options(
+    config: &SourceSection,
+    format: FileFormat,
+    at: &Location,
+    diags: &mut Diagnostics,
+) {
+    let csv_only = [
+        ("delimiter", config.delimiter.is_some()),
+        ("quote", config.quote.is_some()),
+        ("header", config.header.is_some()),
+        ("names", config.names.is_some()),
+        ("null", !config.null.is_empty()),
+    ];
+    if format != FileFormat::Csv {
+        for (key, set) in csv_only {
+            if set {
+                diags.push(
+                    Diagnostic::new(at.clone(), format!("`{key}` applies only to CSV sources"))
+                        .with_help("remove it, or set `format = \"csv\"`"),
+                );
+            }
+        }
+    }
+    for (key, c) in [("delimiter", config.delimiter), ("quote", config.quote)] {
+        if let Some(c) = c
+            && !c.is_ascii()
+        {
+            diags.push(Diagnostic::new(
+                at.clone(),
+                format!("`{key}` must be one ASCII character, not `{c}`"),
+            ));
+        }
+    }
+}
+
+
+/// The format implied by a file extension.
+pub fn format_of(path: &Path) -> Option<FileFormat> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "csv" | "tsv" | "txt" => FileFormat::Csv,
+        "json" | "ndjson" | "jsonl" => FileFormat::Json,
+        "parquet" | "pq" => FileFormat::Parquet,
+        _ => return None,
+    })
+}
+

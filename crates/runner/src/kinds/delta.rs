@@ -1,0 +1,96 @@
+//! What the kinds stored as Delta tables share (sources, tables, feature views,
+//! predictions): their published state is the table's newest commit, and a build
+//! writes a plan — through the contract's gate when the asset has one.
+
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use sluice_core::AssetStatus;
+use sluice_store::CommitMeta;
+
+use super::{Job, Published};
+use crate::Workspace;
+use crate::error::root_cause;
+use crate::outcome::AssetOutcome;
+
+/// The newest commit of the table `name`.
+pub(crate) async fn published(ws: &Workspace, name: &str) -> crate::Result<Option<Published>> {
+    Ok(ws.store.latest(name).await?.map(|l| Published {
+        version: Some(l.version),
+        rows: l.rows,
+        committed_at: l.committed_at,
+        fingerprint: l.meta.as_ref().map(|m| m.fingerprint.clone()),
+        delta: Some(l),
+    }))
+}
+
+/// Writes `plan` as the asset's next version, with what produced it in the
+/// commit; through the quality gate when the asset has a contract.
+pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan) -> AssetOutcome {
+    let meta = CommitMeta {
+        fingerprint: job.fingerprint.clone(),
+        run_id: job.run_id,
+        inputs: job.pins.clone(),
+    };
+    let asset = job.asset;
+    if !asset.contract.is_empty() {
+        let out = crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest()).await;
+        let (rows_in, rows_out, rows_quarantined, warnings) =
+            out.report.as_ref().map_or((0, 0, 0, 0), |r| {
+                (
+                    r.rows_in,
+                    r.rows_out,
+                    r.rows_quarantined,
+                    r.warnings().len() as u64,
+                )
+            });
+        let base = match out.written {
+            Ok(info) => AssetOutcome::new(
+                asset,
+                AssetStatus::Built,
+                Some(info.version),
+                0,
+                job.started,
+            ),
+            Err(e) => job.failed(e),
+        };
+        return AssetOutcome {
+            rows_in,
+            rows_out,
+            rows_quarantined,
+            warnings,
+            ..base
+        };
+    }
+    match job
+        .ws
+        .store
+        .write(asset.name.as_str(), plan, &ctx.state(), &meta)
+        .await
+    {
+        Ok(info) => AssetOutcome::new(
+            asset,
+            AssetStatus::Built,
+            Some(info.version),
+            info.rows.unwrap_or(0),
+            job.started,
+        ),
+        Err(e) => job.failed(root_cause(&e)),
+    }
+}
+
+/// An up-to-date asset still accounts for the rows its version's run quarantined.
+pub(crate) async fn with_quarantined(job: &Job<'_>, mut done: AssetOutcome) -> AssetOutcome {
+    let asset = job.asset;
+    if !asset.contract.quarantines() {
+        return done;
+    }
+    let run = job.latest().and_then(|l| l.meta.as_ref()).map(|m| m.run_id);
+    if let Ok(Some(q)) = job.ws.store.latest(&asset.name.quarantine()).await
+        && q.meta.as_ref().map(|m| m.run_id) == run
+    {
+        let rows = q.rows.unwrap_or(0);
+        done.rows_quarantined = rows;
+        done.rows_in += rows;
+    }
+    done
+}

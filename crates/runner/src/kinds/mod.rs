@@ -1,0 +1,355 @@
+//! One seam per asset kind. Everything that differs between a source, a table, a
+//! feature view, a model, its predictions and an export — where its published
+//! state lives, what its fingerprint hashes, how it is built, what an up-to-date
+//! asset still has to do, how `check` plans it — is one [`Kind`] implementation
+//! in this folder. `run`, `status` and `check` dispatch through [`of`]; staleness
+//! is decided in one place, [`stale_reason`].
+//!
+//! Adding a kind: a `Definition` variant (crates/project), a module here with its
+//! `Kind`, and one arm in [`of`].
+
+mod delta;
+mod export;
+mod features;
+mod model;
+mod predictions;
+mod source;
+mod table;
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::SessionContext;
+use sluice_core::{AssetName, AssetStatus};
+use sluice_project::{Asset, Definition, Diagnostic, Project};
+use sluice_store::VersionInfo;
+
+use crate::Workspace;
+use crate::outcome::{AssetOutcome, failed};
+use crate::pins::{Pins, pinned_fingerprint};
+
+pub(crate) use delta::with_quarantined;
+
+/// What an asset has published, as far as staleness and its downstream care.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Published {
+    /// The version its downstream reads (a model's serving version).
+    pub version: Option<u64>,
+    /// Rows of the newest version (a model's training and validation rows).
+    pub rows: Option<u64>,
+    /// When the newest version was committed.
+    pub committed_at: Option<DateTime<Utc>>,
+    /// The fingerprint the newest version was built from (`None`: unknown, so
+    /// the asset is rebuilt).
+    pub fingerprint: Option<String>,
+    /// For assets stored as Delta tables: the newest version's commit.
+    pub delta: Option<VersionInfo>,
+}
+
+/// One build (or check that no build is needed) of one asset in a run.
+pub(crate) struct Job<'a> {
+    /// The warehouse and project.
+    pub ws: &'a Workspace,
+    /// The asset.
+    pub asset: &'a Asset,
+    /// The run.
+    pub run_id: i64,
+    /// The input versions the run pinned.
+    pub pins: &'a Pins,
+    /// The fingerprint the asset has now.
+    pub fingerprint: String,
+    /// What it has published.
+    pub published: Option<Published>,
+    /// When the job started.
+    pub started: Instant,
+}
+
+impl Job<'_> {
+    /// The version that stays published if the build fails.
+    pub fn previous(&self) -> Option<u64> {
+        self.published.as_ref().and_then(|p| p.version)
+    }
+
+    /// The newest Delta commit of the asset, if it is a table and was built.
+    pub fn latest(&self) -> Option<&VersionInfo> {
+        self.published.as_ref().and_then(|p| p.delta.as_ref())
+    }
+
+    /// The asset failed with `error`; its previous version stays published.
+    pub fn failed(&self, error: impl Into<String>) -> AssetOutcome {
+        failed(self.asset, self.started, error.into(), self.previous())
+    }
+
+    /// The asset is up to date at its published version.
+    pub fn up_to_date(&self) -> AssetOutcome {
+        let p = self.published.clone().unwrap_or_default();
+        AssetOutcome::new(
+            self.asset,
+            AssetStatus::UpToDate,
+            p.version,
+            p.rows.unwrap_or(0),
+            self.started,
+        )
+    }
+}
+
+/// What one kind of asset does. Implemented once per kind, in this folder.
+#[async_trait]
+pub(crate) trait Kind: Send + Sync {
+    /// What the asset has published (`None`: never built).
+    async fn published(&self, ws: &Workspace) -> crate::Result<Option<Published>>;
+
+    /// The fingerprint the asset has now, given its inputs' versions. An error
+    /// means its input cannot be read.
+    async fn fingerprint(&self, asset: &Asset, pins: &Pins) -> Result<String, String> {
+        Ok(pinned_fingerprint(asset, pins))
+    }
+
+    /// Why a published version whose fingerprint still matches is out of date
+    /// all the same (an export's file is gone).
+    fn outdated(&self, _published: &Published) -> Option<String> {
+        None
+    }
+
+    /// Why the asset is stale when its fingerprint changed, in words.
+    fn changed(&self) -> &'static str {
+        "its query or an input's version changed"
+    }
+
+    /// Builds and publishes a new version.
+    async fn build(&self, job: &Job<'_>) -> AssetOutcome;
+
+    /// The asset is up to date: finishes what a crash may have left undone (the
+    /// online store) and accounts for what its version's build did.
+    async fn keep(&self, job: &Job<'_>) -> AssetOutcome {
+        job.up_to_date()
+    }
+
+    /// Plans the asset against its inputs' schemas, registered in `ctx`; the
+    /// schema it would publish, or `None` when it is not a table.
+    async fn check(
+        &self,
+        ctx: &SessionContext,
+        project: &Project,
+    ) -> Result<Option<SchemaRef>, Diagnostic>;
+}
+
+/// The kind of `asset`: the one place that matches on a definition to dispatch.
+pub(crate) fn of(asset: &Asset) -> Box<dyn Kind + '_> {
+    match &asset.definition {
+        Definition::Source(def) => Box::new(source::Source { asset, def }),
+        Definition::Table(def) => Box::new(table::Table { asset, def }),
+        Definition::Features(def) => Box::new(features::Features { asset, def }),
+        Definition::Predictions(def) => Box::new(predictions::Predictions { asset, def }),
+        Definition::Export(def) => Box::new(export::Export { asset, def }),
+        Definition::Model(def) => Box::new(model::Model { asset, def }),
+    }
+}
+
+/// Why an asset is stale, or `None` when it is up to date: never built; out of
+/// date by its kind's own rule; an input that is itself stale (`status` only:
+/// a run rebuilds that input first); a fingerprint that moved.
+pub(crate) fn stale_reason(
+    kind: &dyn Kind,
+    published: Option<&Published>,
+    stale_input: Option<&AssetName>,
+    fingerprint: &Result<String, String>,
+) -> Option<String> {
+    let Some(published) = published else {
+        return Some("never built".to_string());
+    };
+    if let Some(why) = kind.outdated(published) {
+        return Some(why);
+    }
+    if let Some(input) = stale_input {
+        return Some(format!("upstream `{input}` is stale"));
+    }
+    match fingerprint {
+        Ok(fp) if published.fingerprint.as_ref() == Some(fp) => None,
+        Ok(_) => Some(kind.changed().to_string()),
+        Err(e) => Some(format!("cannot read its files: {e}")),
+    }
+}
+
+/// Brings one asset up to date in a run: builds it when it is stale, else keeps it.
+pub(crate) async fn materialize(
+    ws: &Workspace,
+    asset: &Asset,
+    run_id: i64,
+    pins: &Pins,
+) -> AssetOutcome {
+    let kind = of(asset);
+    let started = Instant::now();
+    let published = match kind.published(ws).await {
+        Ok(p) => p,
+        Err(e) => return failed(asset, started, e.to_string(), None),
+    };
+    let previous = published.as_ref().and_then(|p| p.version);
+    let fingerprint = match kind.fingerprint(asset, pins).await {
+        Ok(fp) => fp,
+        Err(e) => return failed(asset, started, e, previous),
+    };
+    let stale = stale_reason(
+        kind.as_ref(),
+        published.as_ref(),
+        None,
+        &Ok(fingerprint.clone()),
+    );
+    let job = Job {
+        ws,
+        asset,
+        run_id,
+        pins,
+        fingerprint,
+        published,
+        started,
+    };
+    match stale {
+        None => crate::recheck::recheck(ws, asset, run_id, kind.keep(&job).await).await,
+        Some(why) => {
+            tracing::debug!("building `{}`: {why}", asset.name);
+            kind.build(&job).await
+        }
+    }
+}
+
+/// The columns of a schema checked plan, as an Arrow schema.
+pub(crate) fn arrow_schema(plan: &datafusion::logical_expr::LogicalPlan) -> SchemaRef {
+    std::sync::Arc::new(plan.schema().as_arrow().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kind whose own rule says it is out of date when `outdated` is set.
+    struct Fake {
+        outdated: bool,
+    }
+
+    #[async_trait]
+    impl Kind for Fake {
+        async fn published(&self, _ws: &Workspace) -> crate::Result<Option<Published>> {
+            Ok(None)
+        }
+        fn outdated(&self, _published: &Published) -> Option<String> {
+            self.outdated.then(|| "its file is missing".to_string())
+        }
+        async fn build(&self, _job: &Job<'_>) -> AssetOutcome {
+            unreachable!("not built in these tests")
+        }
+        async fn check(
+            &self,
+            _ctx: &SessionContext,
+            _project: &Project,
+        ) -> Result<Option<SchemaRef>, Diagnostic> {
+            Ok(None)
+        }
+    }
+
+    fn published(fp: &str) -> Published {
+        Published {
+            version: Some(3),
+            fingerprint: Some(fp.to_string()),
+            ..Published::default()
+        }
+    }
+
+    #[test]
+    fn staleness_reasons_come_in_one_order() {
+        let fresh = Fake { outdated: false };
+        let gone = Fake { outdated: true };
+        let input = AssetName::new("raw").expect("name");
+        let same = Ok("a".to_string());
+        let moved = Ok("b".to_string());
+        let reason = |k: &Fake, p: Option<&Published>, up: Option<&AssetName>, fp| {
+            stale_reason(k, p, up, fp)
+        };
+        assert_eq!(reason(&fresh, Some(&published("a")), None, &same), None);
+        assert_eq!(
+            reason(&fresh, None, Some(&input), &same).as_deref(),
+            Some("never built")
+        );
+        assert_eq!(
+            reason(&gone, Some(&published("a")), Some(&input), &same).as_deref(),
+            Some("its file is missing")
+        );
+        assert_eq!(
+            reason(&fresh, Some(&published("a")), Some(&input), &moved).as_deref(),
+            Some("upstream `raw` is stale")
+        );
+        assert_eq!(
+            reason(&fresh, Some(&published("a")), None, &moved).as_deref(),
+            Some("its query or an input's version changed")
+        );
+        assert_eq!(
+            reason(&fresh, Some(&published("a")), None, &Err("gone".into())).as_deref(),
+            Some("cannot read its files: gone")
+        );
+        let unknown = Published {
+            fingerprint: None,
+            ..published("a")
+        };
+        assert!(
+            reason(&fresh, Some(&unknown), None, &same).is_some(),
+            "a version without a recorded fingerprint is rebuilt"
+        );
+    }
+
+    /// `as_of = "now"` views were fingerprinted without a time, so their windows
+    /// never moved while the inputs stood still.
+    #[test]
+    fn now_views_go_stale_when_their_refresh_passes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let toml = |refresh: &str| {
+            format!(
+                "[project]\nname = \"p\"\n\n[sources.events]\npath = \"events.csv\"\n\n\
+                 [features.recent]\nsource = \"events\"\nentity = \"user\"\ntimestamp = \"ts\"\n\
+                 as_of = \"now\"\n{refresh}\n\
+                 [features.recent.aggregates]\nn = {{ agg = \"count\", window = \"7d\" }}\n\n\
+                 [features.rolling]\nsource = \"events\"\nentity = \"user\"\ntimestamp = \"ts\"\n\n\
+                 [features.rolling.aggregates]\nn = {{ agg = \"count\", window = \"7d\" }}\n"
+            )
+        };
+        std::fs::write(
+            dir.path().join("events.csv"),
+            "user,ts\na,2024-01-01T00:00:00Z\n",
+        )
+        .expect("write");
+        let kind_of = |project: &sluice_project::Project, name: &str| {
+            project
+                .assets
+                .values()
+                .find(|a| a.name.as_str() == name)
+                .cloned()
+                .expect("asset")
+        };
+        let built = |ago: chrono::Duration| Published {
+            committed_at: Some(Utc::now() - ago),
+            ..published("a")
+        };
+
+        std::fs::write(dir.path().join("sluice.toml"), toml("")).expect("write");
+        let project = sluice_project::load(dir.path(), None).expect("loads");
+        let now_view = kind_of(&project, "recent");
+        let every_run = of(&now_view);
+        assert!(
+            every_run.outdated(&built(chrono::Duration::zero())).is_some(),
+            "without `refresh` every run moves the view's `now`"
+        );
+        let rolling = kind_of(&project, "rolling");
+        assert_eq!(of(&rolling).outdated(&built(chrono::Duration::days(400))), None);
+
+        std::fs::write(dir.path().join("sluice.toml"), toml("refresh = \"1h\"")).expect("write");
+        let project = sluice_project::load(dir.path(), None).expect("loads");
+        let hourly = kind_of(&project, "recent");
+        let kind = of(&hourly);
+        assert_eq!(kind.outdated(&built(chrono::Duration::minutes(10))), None);
+        let why = kind
+            .outdated(&built(chrono::Duration::minutes(61)))
+            .expect("stale after its refresh");
+        assert!(why.contains("`refresh` (1h)"), "{why}");
+    }
+}

@@ -1,0 +1,103 @@
+//! Sources: files read from outside the project. Their fingerprint hashes the
+//! files' contents, so a changed file is a new version.
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
+use datafusion::prelude::SessionContext;
+use sluice_project::{Asset, Diagnostic, Project, SourceDef, fingerprint};
+use sluice_source::{FileSource, content_hash};
+
+use super::{Job, Kind, Published, delta};
+use crate::Workspace;
+use crate::outcome::AssetOutcome;
+use crate::pins::Pins;
+
+/// `[sources.NAME]`.
+pub(crate) struct Source<'a> {
+    pub asset: &'a Asset,
+    pub def: &'a SourceDef,
+}
+
+#[async_trait]
+impl Kind for Source<'_> {
+    async fn published(&self, ws: &Workspace) -> crate::Result<Option<Published>> {
+        delta::published(ws, self.asset.name.as_str()).await
+    }
+
+    async fn fingerprint(&self, asset: &Asset, _pins: &Pins) -> Result<String, String> {
+        let def = self.def.clone();
+        let asset_fp = asset.fingerprint.clone();
+        tokio::task::spawn_blocking(move || {
+            let files = def.files()?;
+            if files.is_empty() {
+                return Err(sluice_source::Error::NoFiles {
+                    pattern: def.pattern.display().to_string(),
+                }
+                .to_string());
+            }
+            let content = content_hash(&files).map_err(|e| e.to_string())?;
+            Ok(fingerprint(&[&asset_fp, &content]))
+        })
+        .await
+        .map_err(|e| format!("internal error: {e}"))?
+    }
+
+    fn changed(&self) -> &'static str {
+        "its files or definition changed"
+    }
+
+    async fn build(&self, job: &Job<'_>) -> AssetOutcome {
+        let ctx = sluice_transform::session();
+        let source = match open(self.def).await {
+            Ok(s) => s,
+            Err(e) => return job.failed(e),
+        };
+        // Files are parsed one thread each; when there are fewer files than
+        // cores, spread the batches so that Parquet encoding uses every core.
+        let cores = ctx.state().config().target_partitions();
+        let files = source.files().len();
+        let name = self.asset.name.as_str();
+        let plan = source.table_provider().and_then(|p| {
+            let scan = LogicalPlanBuilder::scan(name, provider_as_source(p), None)?;
+            if files < cores {
+                scan.repartition(Partitioning::RoundRobinBatch(cores))?
+                    .build()
+            } else {
+                scan.build()
+            }
+        });
+        match plan {
+            Ok(plan) => delta::write(job, &ctx, plan).await,
+            Err(e) => job.failed(e.strip_backtrace()),
+        }
+    }
+
+    async fn keep(&self, job: &Job<'_>) -> AssetOutcome {
+        delta::with_quarantined(job, job.up_to_date()).await
+    }
+
+    async fn check(
+        &self,
+        _ctx: &SessionContext,
+        _project: &Project,
+    ) -> Result<Option<SchemaRef>, Diagnostic> {
+        let name = &self.asset.name;
+        match open(self.def).await {
+            Ok(source) => Ok(Some(source.schema())),
+            Err(e) => Err(Diagnostic::new(
+                self.asset.location.clone(),
+                format!("source `{name}`: {e}"),
+            )),
+        }
+    }
+}
+
+/// Opens a source's files for reading (schema inference included).
+async fn open(def: &SourceDef) -> Result<FileSource, String> {
+    let def = def.clone();
+    tokio::task::spawn_blocking(move || FileSource::open(&def).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| format!("internal error: {e}"))?
+}
