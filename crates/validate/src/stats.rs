@@ -104,12 +104,14 @@ impl References {
                         datafusion::logical_expr::cast(column(column_name), target).alias("v"),
                     ])
                 })
-                .map_err(Error::engine(format!(
-                    "reading the reference of `{column_name}`"
-                )))?;
-            let batches = df.collect().await.map_err(Error::engine(format!(
-                "reading the reference of `{column_name}`"
-            )))?;
+                .map_err(|source| Error::ReadReference {
+                    column: column_name.to_string(),
+                    source,
+                })?;
+            let batches = df.collect().await.map_err(|source| Error::ReadReference {
+                column: column_name.to_string(),
+                source,
+            })?;
             let sample = if text {
                 let mut counts = BTreeMap::new();
                 for b in &batches {
@@ -154,7 +156,8 @@ pub(crate) fn compile_expectations(
     schema: &SchemaRef,
     state: &SessionState,
 ) -> Result<Vec<CompiledExpectation>> {
-    let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(Error::engine("schema"))?;
+    let df_schema =
+        DFSchema::try_from(schema.as_ref().clone()).map_err(|source| Error::Schema { source })?;
     let mut out = Vec::new();
     for e in expectations {
         let at = &e.location;
@@ -224,14 +227,14 @@ pub(crate) fn compile_expectations(
                 let name = e.column.as_deref().unwrap_or_default();
                 let arg = state
                     .create_physical_expr(column(name), &df_schema)
-                    .map_err(Error::engine("distinct count"))?;
+                    .map_err(|source| Error::DistinctCount { source })?;
                 distinct = Some(
                     AggregateExprBuilder::new(count_udaf(), vec![arg])
                         .schema(schema.clone())
                         .alias("distinct")
                         .distinct()
                         .build()
-                        .map_err(Error::engine("distinct count"))?,
+                        .map_err(|source| Error::DistinctCount { source })?,
                 );
             }
             ExpectKind::RowCount(_) | ExpectKind::NullFraction(_) => {}
@@ -381,14 +384,16 @@ impl Stats {
                     }
                 }
                 (Acc::Distinct(x), Acc::Distinct(mut y)) => {
-                    let state = y.state().map_err(Error::engine("distinct count"))?;
+                    let state = y
+                        .state()
+                        .map_err(|source| Error::DistinctCount { source })?;
                     let arrays = state
                         .iter()
                         .map(ScalarValue::to_array)
                         .collect::<datafusion::error::Result<Vec<ArrayRef>>>()
-                        .map_err(Error::engine("distinct count"))?;
+                        .map_err(|source| Error::DistinctCount { source })?;
                     x.merge_batch(&arrays)
-                        .map_err(Error::engine("distinct count"))?;
+                        .map_err(|source| Error::DistinctCount { source })?;
                 }
                 (
                     Acc::InSet { inside, non_null },
