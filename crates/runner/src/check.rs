@@ -45,9 +45,11 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
             }
             Definition::Table(def) => sluice_transform::plan_table(&ctx, asset, def)
                 .await
+                .map_err(sluice_transform::Error::into_diagnostic)
                 .map(|plan| Arc::new(plan.schema().as_arrow().clone())),
             Definition::Export(def) => sluice_transform::plan_table(&ctx, asset, &def.query)
                 .await
+                .map_err(sluice_transform::Error::into_diagnostic)
                 .map(|plan| Arc::new(plan.schema().as_arrow().clone()))
                 .and_then(|schema| {
                     match def.key.iter().find(|k| schema.field_with_name(k).is_err()) {
@@ -73,6 +75,7 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
                 let now = chrono::Utc::now().timestamp_micros();
                 sluice_transform::plan_features(&ctx, asset, def, now)
                     .await
+                    .map_err(sluice_transform::Error::into_diagnostic)
                     .map(|plan| Arc::new(plan.schema().as_arrow().clone()))
             }
             Definition::Model(def) => {
