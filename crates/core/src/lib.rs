@@ -1,5 +1,6 @@
 //! Shared vocabulary of sluice: asset names and kinds, versions, run statuses and
-//! source locations, the project file's type words. No IO lives here; every other crate depends on this one.
+//! source locations, the project file's type words, and whether an error is
+//! worth retrying ([`ErrorClass`]). No IO lives here; every other crate depends on this one.
 
 mod class;
 mod location;
@@ -10,7 +11,7 @@ pub use arrow_schema::DataType;
 pub use class::ErrorClass;
 pub use location::Location;
 pub use name::{AssetName, InvalidAssetName, QUARANTINE_SUFFIX};
-pub use types::{parse_duration, parse_type, timestamp_in};
+pub use types::{InvalidDuration, parse_duration, parse_type, timestamp_in};
 
 use serde::{Deserialize, Serialize};
 

@@ -35,10 +35,29 @@ pub fn timestamp_in(timezone: &str) -> DataType {
 }
 
 /// Parses a duration word such as `90s`, `15m`, `2h`, `7d` or `1w 2d`.
-pub fn parse_duration(word: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(word.trim()).map_err(|e| {
-        format!("`{word}` is not a duration ({e}); write it like `30s`, `15m`, `2h`, `7d` or `2w`")
+pub fn parse_duration(word: &str) -> Result<std::time::Duration, InvalidDuration> {
+    humantime::parse_duration(word.trim()).map_err(|source| InvalidDuration {
+        word: word.to_string(),
+        source,
     })
+}
+
+/// Why a word is not a duration.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{word}` is not a duration ({source}); write it like `30s`, `15m`, `2h`, `7d` or `2w`")]
+pub struct InvalidDuration {
+    /// The word as written.
+    pub word: String,
+    /// humantime's reason.
+    #[source]
+    pub source: humantime::DurationError,
+}
+
+/// A project file's diagnostics hold text: the message, as it always read.
+impl From<InvalidDuration> for String {
+    fn from(e: InvalidDuration) -> String {
+        e.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +79,14 @@ mod tests {
     fn duration_words() {
         assert_eq!(parse_duration("7d").unwrap().as_secs(), 7 * 86_400);
         assert_eq!(parse_duration(" 90s ").unwrap().as_secs(), 90);
-        assert!(parse_duration("7 parsecs").unwrap_err().contains("7d"));
+        let e = parse_duration("7 parsecs").unwrap_err();
+        assert!(
+            e.to_string().starts_with("`7 parsecs` is not a duration ("),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("; write it like `30s`, `15m`, `2h`, `7d` or `2w`")
+        );
     }
 }

@@ -135,11 +135,10 @@ impl Encoder {
     /// Encodes `frame`, whose columns must be the inputs, in order.
     pub fn transform(&self, frame: &Frame) -> Result<Matrix> {
         if frame.names != self.inputs {
-            return Err(Error::Data(format!(
-                "the model reads the columns {} but was given {}",
-                self.inputs.join(", "),
-                frame.names.join(", ")
-            )));
+            return Err(Error::InputColumns {
+                expected: self.inputs.clone(),
+                given: frame.names.clone(),
+            });
         }
         let rows = frame.rows;
         let cols: usize = self.columns.iter().map(ColumnEncoder::width).sum();

@@ -20,7 +20,7 @@ pub(crate) fn fit(
 ) -> Result<GradientBooster> {
     let fit_error = |e: forust_ml::errors::ForustError| Error::Fit {
         learner: "gbdt",
-        message: e.to_string(),
+        source: Box::new(e),
     };
     let objective = match task {
         Task::Binary => ObjectiveType::LogLoss,

@@ -21,3 +21,4 @@ pub use encode::{ColumnEncoder, Encoder, Matrix, Style};
 pub use error::{Error, Result};
 pub use frame::{Frame, Kind, Values};
 pub use model::{Input, InputSource, MODEL_FORMAT, Model, Split, Trained, train, write_atomically};
+pub use onnx::OnnxError;

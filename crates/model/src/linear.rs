@@ -29,23 +29,22 @@ fn array(x: &Matrix) -> Result<Array2<f64>> {
     // The matrix is column-major: Fortran order.
     Array2::from_shape_vec((x.rows, x.cols).f(), x.data.clone()).map_err(|e| Error::Fit {
         learner: "linear",
-        message: e.to_string(),
+        source: Box::new(e),
     })
 }
 
 /// Fits a logistic regression to 0/1 labels.
 pub(crate) fn fit_logistic(params: &LogisticParams, x: &Matrix, y: &[f64]) -> Result<Coefficients> {
-    let fit_error = |message: String| Error::Fit {
-        learner: "logistic",
-        message,
-    };
     let targets: Array1<usize> = y.iter().map(|v| usize::from(*v > 0.5)).collect();
     let dataset = Dataset::new(array(x)?, targets);
     let fitted = LogisticRegression::default()
         .alpha(params.alpha)
         .max_iterations(params.max_iterations)
         .fit(&dataset)
-        .map_err(|e| fit_error(e.to_string()))?;
+        .map_err(|e| Error::Fit {
+            learner: "logistic",
+            source: Box::new(e),
+        })?;
     // linfa models the probability of its "positive" class, which is the more
     // frequent one; flip the signs when that is class 0.
     let sign = if fitted.labels().pos.class == 1 {
@@ -67,7 +66,7 @@ pub(crate) fn fit_linear(x: &Matrix, y: &[f64]) -> Result<Coefficients> {
         .fit(&dataset)
         .map_err(|e| Error::Fit {
             learner: "linear",
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
     Ok(Coefficients {
         intercept: fitted.intercept(),

@@ -13,7 +13,7 @@ use sluice_project::{Learner, Metric, Task};
 use crate::encode::{Encoder, Matrix, Style};
 use crate::frame::{Frame, Kind};
 use crate::linear::Coefficients;
-use crate::onnx::OnnxModel;
+use crate::onnx::{OnnxError, OnnxModel};
 use crate::{Error, Result, gbdt, linear, metrics};
 
 /// The format of saved models; bumped when it changes.
@@ -125,18 +125,15 @@ pub fn train(
     valid: Split<'_>,
 ) -> Result<Trained> {
     if train.frame.rows == 0 {
-        return Err(Error::Data(
-            "the training split has no rows\n  help: move the split (`split = { before = ... }`) or add rows to the spine".into(),
-        ));
+        return Err(Error::EmptyTrainingSplit);
     }
     if task == Task::Binary {
         let positives = train.labels.iter().filter(|y| **y > 0.5).count();
         if positives == 0 || positives == train.labels.len() {
-            return Err(Error::Data(format!(
-                "the training split has only one class ({} rows, all {})\n  help: a binary label needs both 0 and 1 before the split",
-                train.labels.len(),
-                u8::from(positives > 0)
-            )));
+            return Err(Error::OneClass {
+                rows: train.labels.len(),
+                class: u8::from(positives > 0),
+            });
         }
     }
     let style = match learner {
@@ -148,7 +145,7 @@ pub fn train(
             max_categories: p.max_categories,
         },
         Learner::Onnx { .. } => {
-            return Err(Error::Data("an ONNX model is imported, not trained".into()));
+            return Err(Error::TrainImported);
         }
     };
     let encoder = Encoder::fit(train.frame, train.labels, style);
@@ -207,10 +204,10 @@ impl Model {
         output: Option<String>,
     ) -> Result<Model> {
         if let Some(text) = inputs.iter().find(|i| i.kind != Kind::Numeric) {
-            return Err(Error::Data(format!(
-                "ONNX input `{}` is text; an imported model reads numbers only\n  help: encode it as a number in the spine's SQL",
-                text.name
-            )));
+            return Err(OnnxError::TextInput {
+                input: text.name.clone(),
+            }
+            .into());
         }
         let session = OnnxModel::load(file, task, output.as_deref(), inputs.len())?;
         Ok(Model {
@@ -255,7 +252,7 @@ impl Model {
                 let session = self
                     .onnx
                     .as_ref()
-                    .ok_or_else(|| Error::Onnx(format!("the ONNX model {file} was not loaded")))?;
+                    .ok_or_else(|| OnnxError::NotLoaded { file: file.clone() })?;
                 let x = self.encode(frame)?;
                 session.predict(&x)
             }
@@ -269,11 +266,10 @@ impl Model {
                 // ONNX: numbers as they are, in input order.
                 let names = self.input_names();
                 if frame.names != names {
-                    return Err(Error::Data(format!(
-                        "the model reads the columns {} but was given {}",
-                        names.join(", "),
-                        frame.names.join(", ")
-                    )));
+                    return Err(Error::InputColumns {
+                        expected: names,
+                        given: frame.names.clone(),
+                    });
                 }
                 let mut data = Vec::with_capacity(frame.rows * names.len());
                 for (name, values) in names.iter().zip(&frame.columns) {
@@ -300,28 +296,33 @@ impl Model {
     /// Writes the model to `path` (JSON) through a temporary file, synced and
     /// renamed, so a crash leaves the old file or the new one.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let err = |message: String| Error::Artifact {
-            path: path.display().to_string(),
-            message,
-        };
-        let json = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
-        write_atomically(path, &json).map_err(|e| err(e.to_string()))
+        let json = serde_json::to_vec(self).map_err(|source| Error::EncodeModel {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        write_atomically(path, &json).map_err(|source| Error::WriteModel {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Reads a model saved by [`Model::save`]; an ONNX model's file is loaded
     /// from the same folder.
     pub fn load(path: &Path) -> Result<Model> {
-        let err = |message: String| Error::Artifact {
-            path: path.display().to_string(),
-            message,
-        };
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let mut model: Model = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadModel {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut model: Model =
+            serde_json::from_slice(&bytes).map_err(|source| Error::DecodeModel {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if model.format != MODEL_FORMAT {
-            return Err(err(format!(
-                "format `{}`, this sluice reads `{MODEL_FORMAT}`; retrain the model",
-                model.format
-            )));
+            return Err(Error::ModelFormat {
+                path: path.to_path_buf(),
+                format: model.format,
+            });
         }
         if let Fitted::Onnx { file, output } = &model.learner {
             let onnx_path: PathBuf = path.with_file_name(file);

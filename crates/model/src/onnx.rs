@@ -9,15 +9,19 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ort::environment::Environment;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::{DynValue, Outlet, Tensor, TensorElementType, ValueType};
 use sluice_project::Task;
 
+use crate::Result;
 use crate::encode::Matrix;
-use crate::{Error, Result};
+
+mod error;
+
+pub use error::OnnxError;
 
 /// An ONNX model ready to run.
 pub struct OnnxModel {
@@ -69,67 +73,63 @@ const INSTALL: &str = "`pip install onnxruntime` and set SLUICE_ONNXRUNTIME=<sit
 
 /// The process's ONNX Runtime, started on first use. ONNX Runtime allows one
 /// environment per process, and a failure is final for the process too.
-fn environment() -> Result<&'static Environment, String> {
-    static RUNTIME: OnceLock<Result<Environment, String>> = OnceLock::new();
+fn environment() -> Result<&'static Environment, Arc<OnnxError>> {
+    static RUNTIME: OnceLock<Result<Environment, Arc<OnnxError>>> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| start(runtime_library()))
+        .get_or_init(|| start(runtime_library()).map_err(Arc::new))
         .as_ref()
-        .map_err(Clone::clone)
+        .map_err(Arc::clone)
 }
 
-fn start(library: Option<PathBuf>) -> Result<Environment, String> {
+fn start(library: Option<PathBuf>) -> Result<Environment, OnnxError> {
     let Some(library) = library else {
-        return Err(format!(
-            "ONNX Runtime is not installed: neither SLUICE_ONNXRUNTIME nor ORT_DYLIB_PATH is set\n  help: {INSTALL}"
-        ));
+        return Err(OnnxError::RuntimeNotInstalled);
     };
     if !library.is_file() {
-        return Err(format!(
-            "ONNX Runtime's library {} (from SLUICE_ONNXRUNTIME or ORT_DYLIB_PATH) does not exist\n  help: {INSTALL}",
-            library.display()
-        ));
+        return Err(OnnxError::RuntimeMissing { library });
     }
-    let builder = ort::init_from(&library).map_err(|e| {
-        format!(
-            "ONNX Runtime's library {} cannot be loaded: {e}\n  help: sluice needs ONNX Runtime 1.{} or newer; {INSTALL}",
-            library.display(),
-            ort::MINOR_VERSION
-        )
-    })?;
+    let builder = match ort::init_from(&library) {
+        Ok(b) => b,
+        Err(source) => return Err(OnnxError::LoadRuntime { library, source }),
+    };
     builder
         .with_name("sluice")
         .with_telemetry(false)
         .build()
-        .map_err(|e| format!("ONNX Runtime ({}) did not start: {e}", library.display()))
+        .map_err(|source| OnnxError::StartRuntime { library, source })
 }
 
 impl OnnxModel {
     /// Loads `path`, checking that it takes one float tensor of `inputs` columns
     /// and has the output the score is read from.
     pub fn load(path: &Path, task: Task, output: Option<&str>, inputs: usize) -> Result<OnnxModel> {
-        let file = path.display();
         if !path.is_file() {
-            return Err(Error::Onnx(format!(
-                "ONNX model {file} does not exist\n  help: check `onnx = \"...\"` in sluice.toml (relative to the project folder)"
-            )));
+            return Err(OnnxError::FileMissing {
+                path: path.to_path_buf(),
+            }
+            .into());
         }
-        let env = environment()
-            .map_err(|e| Error::Onnx(format!("cannot run the ONNX model {file}: {e}")))?;
+        let env = environment().map_err(|source| OnnxError::Runtime {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let session = Session::builder(env)
             // An online request scores one row and the server runs requests in
             // parallel: a thread pool per call only adds latency.
             .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
             .and_then(|mut b| b.commit_from_file(path))
-            .map_err(|e| {
-                Error::Onnx(format!(
-                    "ONNX Runtime cannot load {file}: {e}\n  help: check the file with `python -c 'import onnx, sys; onnx.checker.check_model(sys.argv[1])' FILE`; if an operator or opset is not supported, export with an older `target_opset` or install a newer onnxruntime and point SLUICE_ONNXRUNTIME at it"
-                ))
+            .map_err(|source| OnnxError::LoadModel {
+                path: path.to_path_buf(),
+                source,
             })?;
 
         let (input, double, one_row) = check_input(path, session.inputs(), inputs)?;
         let (output, output_double) = pick_output(path, session.outputs(), task, output)?;
         let options = RunOptions::new()
-            .map_err(|e| Error::Onnx(format!("{file}: ONNX Runtime: {e}")))?
+            .map_err(|source| OnnxError::RunOptions {
+                path: path.to_path_buf(),
+                source,
+            })?
             .with_outputs(OutputSelector::no_default().with(output.clone()));
         Ok(OnnxModel {
             path: path.to_path_buf(),
@@ -146,12 +146,13 @@ impl OnnxModel {
 
     /// Scores of the rows of `x`.
     pub fn predict(&self, x: &Matrix) -> Result<Vec<f64>> {
-        let file = self.path.display();
         if x.cols != self.inputs {
-            return Err(Error::Onnx(format!(
-                "the ONNX model {file} takes {} inputs but was given {} columns",
-                self.inputs, x.cols
-            )));
+            return Err(OnnxError::InputWidth {
+                path: self.path.clone(),
+                inputs: self.inputs,
+                given: x.cols,
+            }
+            .into());
         }
         if x.rows == 0 {
             return Ok(Vec::new());
@@ -173,11 +174,9 @@ impl OnnxModel {
 
     /// Runs the model on `rows` rows of `values`, row-major.
     fn run(&self, values: &[f64], rows: usize) -> Result<Vec<f64>> {
-        let file = self.path.display();
-        let failed = |e: ort::Error| {
-            Error::Onnx(format!(
-                "ONNX Runtime failed to run {file}: {e}\n  help: run the model in Python's onnxruntime on the same rows to see whether the model or sluice is at fault"
-            ))
+        let failed = |source: ort::Error| OnnxError::Run {
+            path: self.path.clone(),
+            source,
         };
         let shape = [rows, self.inputs];
         let tensor: DynValue = if self.double {
@@ -196,12 +195,12 @@ impl OnnxModel {
         let outputs = session
             .run_with_options(ort::inputs![self.input.as_str() => tensor], options)
             .map_err(failed)?;
-        let value = outputs.get(&self.output).ok_or_else(|| {
-            Error::Onnx(format!(
-                "ONNX Runtime gave no output `{}` for {file}",
-                self.output
-            ))
-        })?;
+        let value = outputs
+            .get(&self.output)
+            .ok_or_else(|| OnnxError::NoOutputValue {
+                path: self.path.clone(),
+                output: self.output.clone(),
+            })?;
         let (dims, values): (Vec<i64>, Vec<f64>) = if self.output_double {
             let (shape, data) = value.try_extract_tensor::<f64>().map_err(failed)?;
             (shape.to_vec(), data.to_vec())
@@ -222,41 +221,39 @@ impl OnnxModel {
         match (self.task, width) {
             (_, 1) => Ok(values),
             (Task::Binary, 2) => Ok(values.chunks_exact(2).map(|p| p[1]).collect()),
-            _ => Err(Error::Onnx(format!(
-                "the ONNX model {}: output `{}` has shape {dims:?} for {rows} rows; a {} model's score is {}\n  help: set `output = \"...\"` in sluice.toml to the output holding the score",
-                self.path.display(),
-                self.output,
-                self.task.as_str(),
-                expected_shape(self.task),
-            ))),
+            _ => Err(OnnxError::OutputShape {
+                path: self.path.clone(),
+                output: self.output.clone(),
+                dims: dims.to_vec(),
+                rows,
+                task: self.task,
+            }
+            .into()),
         }
-    }
-}
-
-fn expected_shape(task: Task) -> &'static str {
-    match task {
-        Task::Binary => "[rows, 2] probabilities (column 1 is read), or [rows] / [rows, 1]",
-        Task::Regression => "[rows] or [rows, 1]",
     }
 }
 
 /// The input's name, whether it is f64 and whether it takes one row at a time,
 /// after checking it is the only input and a `[rows, inputs]` float tensor.
-fn check_input(path: &Path, outlets: &[Outlet], inputs: usize) -> Result<(String, bool, bool)> {
-    let file = path.display();
+fn check_input(
+    path: &Path,
+    outlets: &[Outlet],
+    inputs: usize,
+) -> Result<(String, bool, bool), OnnxError> {
     let [outlet] = outlets else {
         let names: Vec<&str> = outlets.iter().map(Outlet::name).collect();
-        return Err(Error::Onnx(format!(
-            "the ONNX model {file} takes {} inputs ({}); sluice feeds one float tensor [rows, {inputs}]\n  help: export the model with a single input, e.g. skl2onnx/onnxmltools `initial_types=[(\"input\", FloatTensorType([None, {inputs}]))]`",
-            outlets.len(),
-            names.join(", ")
-        )));
+        return Err(OnnxError::Inputs {
+            path: path.to_path_buf(),
+            count: outlets.len(),
+            names: names.join(", "),
+            inputs,
+        });
     };
-    let bad = |what: String| {
-        Error::Onnx(format!(
-            "the ONNX model {file}: input `{}` is {what}; sluice feeds one float tensor [rows, {inputs}] (the {inputs} `inputs` of sluice.toml, in order)\n  help: export the model with `initial_types=[(\"input\", FloatTensorType([None, {inputs}]))]`",
-            outlet.name()
-        ))
+    let bad = |found: String| OnnxError::InputType {
+        path: path.to_path_buf(),
+        input: outlet.name().to_string(),
+        found,
+        inputs,
     };
     let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
         return Err(bad(format!("a {}", outlet.dtype())));
@@ -269,9 +266,11 @@ fn check_input(path: &Path, outlets: &[Outlet], inputs: usize) -> Result<(String
     match **shape {
         [_, n] if n == inputs as i64 || n < 0 => {}
         [_, n] => {
-            return Err(Error::Onnx(format!(
-                "the ONNX model {file} takes {n} input columns, but sluice.toml lists {inputs} `inputs`\n  help: list the model's inputs in the order it was trained on them"
-            )));
+            return Err(OnnxError::InputColumns {
+                path: path.to_path_buf(),
+                columns: n,
+                inputs,
+            });
         }
         _ => return Err(bad(format!("a tensor of shape {shape}"))),
     }
@@ -291,8 +290,7 @@ fn pick_output(
     outlets: &[Outlet],
     task: Task,
     output: Option<&str>,
-) -> Result<(String, bool)> {
-    let file = path.display();
+) -> Result<(String, bool), OnnxError> {
     let names = || {
         outlets
             .iter()
@@ -309,22 +307,24 @@ fn pick_output(
             }
         )
     };
-    let outlet = match (output, task) {
-        (Some(name), _) => outlets.iter().find(|o| o.name() == name).ok_or_else(|| {
-            Error::Onnx(format!(
-                "the ONNX model {file} has no output `{name}`; its outputs are {}\n  help: set `output = \"...\"` in sluice.toml to one of them",
-                names()
-            ))
-        })?,
-        (None, Task::Binary) => outlets
-            .iter()
-            .find(|o| o.name() == "probabilities" && is_float(o))
-            .or_else(|| outlets.iter().rev().find(is_float))
-            .ok_or_else(|| no_float_output(path, outlets, &names()))?,
-        (None, Task::Regression) => outlets.first().ok_or_else(|| {
-            Error::Onnx(format!("the ONNX model {file} has no outputs\n  help: export it again"))
-        })?,
-    };
+    let outlet =
+        match (output, task) {
+            (Some(name), _) => outlets.iter().find(|o| o.name() == name).ok_or_else(|| {
+                OnnxError::NoSuchOutput {
+                    path: path.to_path_buf(),
+                    output: name.to_string(),
+                    outputs: names(),
+                }
+            })?,
+            (None, Task::Binary) => outlets
+                .iter()
+                .find(|o| o.name() == "probabilities" && is_float(o))
+                .or_else(|| outlets.iter().rev().find(is_float))
+                .ok_or_else(|| no_float_output(path, outlets, &names()))?,
+            (None, Task::Regression) => outlets.first().ok_or_else(|| OnnxError::NoOutputs {
+                path: path.to_path_buf(),
+            })?,
+        };
     match outlet.dtype() {
         ValueType::Tensor {
             ty: TensorElementType::Float32,
@@ -337,32 +337,33 @@ fn pick_output(
         ValueType::Sequence(item) if matches!(**item, ValueType::Map { .. }) => {
             Err(zipmap(path, outlet.name()))
         }
-        other => Err(Error::Onnx(format!(
-            "the ONNX model {file}: output `{}` is a {other}, not a float tensor of scores; its outputs are {}\n  help: set `output = \"...\"` in sluice.toml to the float output holding the score",
-            outlet.name(),
-            names()
-        ))),
+        other => Err(OnnxError::OutputType {
+            path: path.to_path_buf(),
+            output: outlet.name().to_string(),
+            found: other.to_string(),
+            outputs: names(),
+        }),
     }
 }
 
-fn no_float_output(path: &Path, outlets: &[Outlet], names: &str) -> Error {
+fn no_float_output(path: &Path, outlets: &[Outlet], names: &str) -> OnnxError {
     let zipped = outlets
         .iter()
         .find(|o| matches!(o.dtype(), ValueType::Sequence(item) if matches!(**item, ValueType::Map { .. })));
     match zipped {
         Some(o) => zipmap(path, o.name()),
-        None => Error::Onnx(format!(
-            "the ONNX model {} has no float tensor output to read a probability from; its outputs are {names}\n  help: export the classifier's probabilities as a float tensor [rows, 2]",
-            path.display()
-        )),
+        None => OnnxError::NoFloatOutput {
+            path: path.to_path_buf(),
+            outputs: names.to_string(),
+        },
     }
 }
 
-fn zipmap(path: &Path, output: &str) -> Error {
-    Error::Onnx(format!(
-        "the ONNX model {}: output `{output}` is a sequence of maps (a ZipMap), which sluice does not read\n  help: export the classifier without ZipMap: skl2onnx `options={{id(model): {{\"zipmap\": False}}}}`, onnxmltools `zipmap=False`; then the probabilities are a float tensor named `probabilities`",
-        path.display()
-    ))
+fn zipmap(path: &Path, output: &str) -> OnnxError {
+    OnnxError::ZipMap {
+        path: path.to_path_buf(),
+        output: output.to_string(),
+    }
 }
 
 #[cfg(test)]

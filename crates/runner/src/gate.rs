@@ -65,7 +65,7 @@ pub(crate) async fn write_validated(
     {
         Ok(v) => Arc::new(v),
         // A source error met while looking for repeated values names its file and line.
-        Err(e @ sluice_validate::Error::Engine { .. }) => {
+        Err(e) if e.engine().is_some() => {
             return fail(crate::error::root_cause(&e));
         }
         Err(e) => return fail(e.to_string()),

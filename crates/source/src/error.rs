@@ -2,6 +2,11 @@
 
 use std::path::PathBuf;
 
+use sluice_core::ErrorClass;
+
+/// A reader's own error, kept as the cause of a [`Error::Read`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a source could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,6 +32,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// The operating system's reason.
+        #[source]
         source: std::io::Error,
     },
     /// A file holds no data at all.
@@ -63,6 +69,15 @@ pub enum Error {
         /// How it differs.
         message: String,
     },
+    /// A Parquet file's columns could not be cast to the source's schema.
+    #[error("{}: {source}\n  help: every file of a source must have the same columns", path.display())]
+    CastColumns {
+        /// The file.
+        path: PathBuf,
+        /// Arrow's reason.
+        #[source]
+        source: datafusion::arrow::error::ArrowError,
+    },
     /// A record could not be read. `line` and `column` are 1-based; 0 when unknown.
     #[error("{}{}: {message}{}", path.display(), position(*line, *column), help.as_deref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
     Read {
@@ -76,7 +91,34 @@ pub enum Error {
         message: String,
         /// What to do.
         help: Option<String>,
+        /// The reader's error the message was made from, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
+}
+
+impl Error {
+    /// Whether reading again may succeed: an I/O error decides by its kind
+    /// (a network disk timing out is transient, a missing file is not); a
+    /// reader's error by the I/O error it wraps, if any. Bad data, a bad
+    /// `columns` entry or files that disagree stay so until someone edits them.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Open { source, .. } => ErrorClass::of_io(source),
+            Error::CastColumns { source, .. } => ErrorClass::of_error(source),
+            Error::Read {
+                source: Some(source),
+                ..
+            } => ErrorClass::of_error(source.as_ref()),
+            Error::Read { source: None, .. }
+            | Error::NoFiles { .. }
+            | Error::ListFiles { .. }
+            | Error::EmptyFile { .. }
+            | Error::UnknownType { .. }
+            | Error::UnknownColumn { .. }
+            | Error::SchemaMismatch { .. } => ErrorClass::Permanent,
+        }
+    }
 }
 
 fn position(line: usize, column: usize) -> String {
@@ -84,5 +126,55 @@ fn position(line: usize, column: usize) -> String {
         (0, _) => String::new(),
         (l, 0) => format!(":{l}"),
         (l, c) => format!(":{l}:{c}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::error::ArrowError;
+
+    #[test]
+    fn a_file_server_refusing_the_connection_is_transient() {
+        let e = Error::Open {
+            path: "data/flights.csv".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(e.class(), ErrorClass::Transient);
+        // Arrow's CSV reader wraps the I/O error it met; the class looks inside.
+        let e = Error::Read {
+            path: "data/flights.csv".into(),
+            line: 0,
+            column: 0,
+            message: "Io error: timed out".into(),
+            help: None,
+            source: Some(Box::new(ArrowError::IoError(
+                "timed out".into(),
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ))),
+        };
+        assert_eq!(e.class(), ErrorClass::Transient);
+    }
+
+    #[test]
+    fn a_bad_value_or_a_missing_file_is_permanent() {
+        let e = Error::Read {
+            path: "data/flights.csv".into(),
+            line: 3,
+            column: 2,
+            message: "`x` is not a valid Int64".into(),
+            help: Some("fix the value".into()),
+            source: Some(Box::new(ArrowError::ParseError("x".into()))),
+        };
+        assert_eq!(e.class(), ErrorClass::Permanent);
+        assert_eq!(
+            e.to_string(),
+            "data/flights.csv:3:2: `x` is not a valid Int64\n  help: fix the value"
+        );
+        let e = Error::Open {
+            path: "data/flights.csv".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(e.class(), ErrorClass::Permanent);
     }
 }

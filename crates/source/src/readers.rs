@@ -88,7 +88,7 @@ impl Reader {
                     let values = read_json_array(path, reader)?;
                     let limit = max_records.unwrap_or(usize::MAX);
                     infer_json_schema_from_iterator(values.iter().take(limit).map(Ok))
-                        .map_err(|e| read_error(path, 0, 0, e.to_string(), None))
+                        .map_err(|e| reader_error(path, e, None))
                 } else {
                     infer_json_schema(reader, max_records)
                         .map(|(schema, _)| schema)
@@ -96,9 +96,8 @@ impl Reader {
                 }
             }
             Reader::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-                    read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?"))
-                })?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| reader_error(path, e, Some("is it a Parquet file?")))?;
                 Ok(builder.schema().as_ref().clone())
             }
         }
@@ -176,7 +175,7 @@ impl Reader {
                         .with_batch_size(BATCH_SIZE)
                         .with_strict_mode(true)
                         .build_decoder()
-                        .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
+                        .map_err(|e| reader_error(path, e, None))?;
                     for (i, chunk) in values.chunks(BATCH_SIZE).enumerate() {
                         decoder.serialize(chunk).map_err(|e| {
                             read_error(
@@ -189,10 +188,10 @@ impl Reader {
                                 ),
                                 None,
                             )
+                            .caused_by(e)
                         })?;
-                        if let Some(batch) = decoder
-                            .flush()
-                            .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?
+                        if let Some(batch) =
+                            decoder.flush().map_err(|e| reader_error(path, e, None))?
                             && !emit(batch)
                         {
                             break;
@@ -205,7 +204,7 @@ impl Reader {
                         .with_batch_size(BATCH_SIZE)
                         .with_strict_mode(true)
                         .build(reader)
-                        .map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
+                        .map_err(|e| reader_error(path, e, None))?;
                     for batch in reader {
                         match batch {
                             Ok(b) => {
@@ -221,20 +220,18 @@ impl Reader {
             Reader::Parquet => {
                 let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                     .and_then(|b| b.with_batch_size(BATCH_SIZE).build())
-                    .map_err(|e| {
-                        read_error(path, 0, 0, e.to_string(), Some("is it a Parquet file?"))
-                    })?;
+                    .map_err(|e| reader_error(path, e, Some("is it a Parquet file?")))?;
                 for batch in reader {
-                    let batch = batch.map_err(|e| read_error(path, 0, 0, e.to_string(), None))?;
+                    let batch = batch.map_err(|e| reader_error(path, e, None))?;
                     let batch = if batch.schema().fields() == schema.fields() {
                         batch
                     } else {
                         // Timestamps are stored as UTC instants: a file's zone-less
                         // or nanosecond timestamps are converted (a zone-less time
                         // is read in the source's `timezone`).
-                        let mismatch = |e: ArrowError| Error::SchemaMismatch {
+                        let mismatch = |source: ArrowError| Error::CastColumns {
                             path: path.to_path_buf(),
-                            message: e.to_string(),
+                            source,
                         };
                         let mut columns = Vec::with_capacity(batch.num_columns());
                         for (c, f) in batch.columns().iter().zip(schema.fields()) {
@@ -290,6 +287,26 @@ fn read_error(
         column,
         message,
         help: help.map(str::to_string),
+        source: None,
+    }
+}
+
+/// A reader's error at no known position, told in its own words.
+fn reader_error(
+    path: &Path,
+    error: impl std::error::Error + Send + Sync + 'static,
+    help: Option<&str>,
+) -> Error {
+    read_error(path, 0, 0, error.to_string(), help).caused_by(error)
+}
+
+impl Error {
+    /// Keeps `source` as the cause of a [`Error::Read`] (other errors keep their own).
+    fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+        if let Error::Read { source, .. } = &mut self {
+            *source = Some(Box::new(cause));
+        }
+        self
     }
 }
 
@@ -326,6 +343,7 @@ fn read_json_array(path: &Path, reader: BufReader<File>) -> Result<Vec<serde_jso
             e.to_string(),
             Some("a JSON source is one array of objects or one object per line"),
         )
+        .caused_by(e)
     })
 }
 
@@ -333,7 +351,7 @@ fn read_json_array(path: &Path, reader: BufReader<File>) -> Result<Vec<serde_jso
 /// line that fails on its own and report it.
 fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowError) -> Error {
     let Ok(file) = File::open(path) else {
-        return read_error(path, 0, 0, error.to_string(), None);
+        return reader_error(path, error, None);
     };
     let mut reader = BufReader::new(file);
     let mut line = Vec::new();
@@ -358,7 +376,8 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
             continue;
         }
         if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
-            return read_error(path, number, e.column(), format!("invalid JSON: {e}"), None);
+            return read_error(path, number, e.column(), format!("invalid JSON: {e}"), None)
+                .caused_by(e);
         }
         if let Some(schema) = schema {
             let decoded = JsonReaderBuilder::new(schema.clone())
@@ -374,7 +393,8 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
                     Some(
                         "fix the value, declare the field's type in `columns`, or raise `infer_rows` (0 reads every record)",
                     ),
-                );
+                )
+                .caused_by(e);
             }
         }
     }
@@ -385,6 +405,7 @@ fn locate_ndjson_error(path: &Path, schema: Option<&SchemaRef>, error: ArrowErro
         strip_arrow_prefix(&error.to_string()).to_string(),
         None,
     )
+    .caused_by(error)
 }
 
 fn strip_arrow_prefix(s: &str) -> &str {
@@ -397,6 +418,11 @@ fn strip_arrow_prefix(s: &str) -> &str {
 /// every message; lines are 1-based physical lines except in value-parsing
 /// messages, which count records after the header (`header` shifts them).
 fn csv_error(path: &Path, error: ArrowError, header: bool) -> Error {
+    let located = locate_csv_error(path, &error, header);
+    located.caused_by(error)
+}
+
+fn locate_csv_error(path: &Path, error: &ArrowError, header: bool) -> Error {
     let text = error.to_string();
     let msg = strip_arrow_prefix(&text);
     let num = |after: &str| -> Option<usize> {

@@ -3,13 +3,14 @@
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use sluice_project::features::quote;
 use sluice_project::{AsOf, Asset, Diagnostic, FeatureBody, FeatureDef, TableDef, TimeLiteral};
 
-use crate::plan_table;
+use crate::{Error, Result, plan_table};
 
 /// Plans feature view `asset` against the assets registered in `ctx`. `now` is the
 /// build's time (microseconds since the epoch), used by `as_of = "now"` and when
@@ -19,7 +20,7 @@ pub async fn plan_features(
     asset: &Asset,
     def: &FeatureDef,
     now: i64,
-) -> Result<LogicalPlan, Diagnostic> {
+) -> Result<LogicalPlan> {
     let fail = |message: String, help: &str| {
         Diagnostic::new(
             asset.location.clone(),
@@ -31,28 +32,33 @@ pub async fn plan_features(
         FeatureBody::Sql { sql, origin } => (sql.clone(), origin.clone()),
         FeatureBody::Declared(d) => {
             let source = d.source.as_str();
-            let table = ctx.table(source).await.map_err(|e| {
-                fail(
+            let table = ctx.table(source).await.map_err(|e| Error::ReadViewSource {
+                diagnostic: fail(
                     e.strip_backtrace(),
                     "build the source first; `sluice run` does",
-                )
+                ),
+                source: e,
             })?;
             let schema = table.schema().as_arrow().clone();
             let ts_type = match schema.field_with_name(&def.timestamp) {
                 Ok(f) => f.data_type().clone(),
                 Err(_) => {
-                    return Err(fail(
-                        format!("`{source}` has no column `{}`", def.timestamp),
-                        "set `timestamp` to the event-time column of the source",
-                    ));
+                    return Err(Error::TimeColumn {
+                        diagnostic: fail(
+                            format!("`{source}` has no column `{}`", def.timestamp),
+                            "set `timestamp` to the event-time column of the source",
+                        ),
+                    });
                 }
             };
-            check_time_type(&def.timestamp, &ts_type).map_err(|m| {
-                fail(
-                    m,
-                    "cast the column in the source's `columns`, or use a SQL view",
-                )
-            })?;
+            if !is_time(&ts_type) {
+                return Err(Error::TimeColumn {
+                    diagnostic: fail(
+                        not_a_time(&def.timestamp, &ts_type),
+                        "cast the column in the source's `columns`, or use a SQL view",
+                    ),
+                });
+            }
             let reference = match d.as_of {
                 AsOf::Event => None,
                 AsOf::Now => Some(now),
@@ -63,15 +69,17 @@ pub async fn plan_features(
                         quote(&def.timestamp),
                         quote(source)
                     );
-                    let batches = run(ctx, &sql)
-                        .await
-                        .map_err(|e| fail(e, "check the source"))?;
+                    let failed = |e: DataFusionError| Error::FindNewest {
+                        diagnostic: fail(e.strip_backtrace(), "check the source"),
+                        source: e,
+                    };
+                    let batches = run(ctx, &sql).await.map_err(failed)?;
                     let newest = batches
                         .first()
                         .filter(|b| b.num_rows() > 0)
                         .map(|b| ScalarValue::try_from_array(b.column(0), 0))
                         .transpose()
-                        .map_err(|e| fail(e.strip_backtrace(), "check the source"))?;
+                        .map_err(failed)?;
                     Some(newest.and_then(|v| micros(&v)).unwrap_or(now))
                 }
             }
@@ -81,11 +89,12 @@ pub async fn plan_features(
             });
             let mut categories = vec![vec![]; d.pivots.len()];
             for (i, query) in def.discovery_queries() {
-                let batches = run(ctx, &query).await.map_err(|e| {
-                    fail(
-                        format!("pivot `{}`: {e}", d.pivots[i].name),
+                let batches = run(ctx, &query).await.map_err(|e| Error::FindCategories {
+                    diagnostic: fail(
+                        format!("pivot `{}`: {}", d.pivots[i].name, e.strip_backtrace()),
                         "check the pivot's `column`",
-                    )
+                    ),
+                    source: e,
                 })?;
                 for b in batches {
                     let col = b.column(0).as_string_opt::<i32>().cloned();
@@ -94,8 +103,12 @@ pub async fn plan_features(
                         None => {
                             let cast =
                                 datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
-                                    .map_err(|e| {
-                                        fail(e.to_string(), "check the pivot's `column`")
+                                    .map_err(|e| Error::FindCategories {
+                                        diagnostic: fail(
+                                            e.to_string(),
+                                            "check the pivot's `column`",
+                                        ),
+                                        source: e.into(),
                                     })?;
                             cast.as_string::<i32>()
                                 .iter()
@@ -122,14 +135,22 @@ pub async fn plan_features(
     for key in def.key_columns() {
         match schema.field_with_name(&key) {
             Err(_) => {
-                return Err(fail(
-                    format!("its rows have no column `{key}`"),
-                    "the query must return the entity, timestamp and created columns the view declares",
-                ));
+                return Err(Error::KeyColumn {
+                    diagnostic: fail(
+                        format!("its rows have no column `{key}`"),
+                        "the query must return the entity, timestamp and created columns the view declares",
+                    ),
+                });
             }
             Ok(f) if key == def.timestamp || Some(&key) == def.created.as_ref() => {
-                check_time_type(&key, f.data_type())
-                    .map_err(|m| fail(m, "cast it with `CAST(... AS TIMESTAMP)` in the query"))?;
+                if !is_time(f.data_type()) {
+                    return Err(Error::TimeColumn {
+                        diagnostic: fail(
+                            not_a_time(&key, f.data_type()),
+                            "cast it with `CAST(... AS TIMESTAMP)` in the query",
+                        ),
+                    });
+                }
             }
             Ok(_) => {}
         }
@@ -137,14 +158,17 @@ pub async fn plan_features(
     Ok(plan)
 }
 
-/// Whether `column` can serve as an event or created time.
-fn check_time_type(column: &str, t: &DataType) -> Result<(), String> {
-    match t {
-        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => Ok(()),
-        other => Err(format!(
-            "the time column `{column}` is {other}, not a timestamp or a date"
-        )),
-    }
+/// Whether a column of type `t` can serve as an event or created time.
+fn is_time(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
+    )
+}
+
+/// What is wrong with time column `column` of type `t`.
+fn not_a_time(column: &str, t: &DataType) -> String {
+    format!("the time column `{column}` is {t}, not a timestamp or a date")
 }
 
 /// A timestamp or date scalar as microseconds since the epoch (UTC).
@@ -170,7 +194,6 @@ pub fn micros_array(
 async fn run(
     ctx: &SessionContext,
     sql: &str,
-) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>, String> {
-    let df = ctx.sql(sql).await.map_err(|e| e.strip_backtrace())?;
-    df.collect().await.map_err(|e| e.strip_backtrace())
+) -> datafusion::error::Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    ctx.sql(sql).await?.collect().await
 }

@@ -2,6 +2,7 @@
 //! The engine's session is configured here, once, for every stage that plans or
 //! runs SQL; planning errors are mapped back to `file:line:column` of the query.
 
+mod error;
 mod features;
 mod training;
 
@@ -17,6 +18,7 @@ use sluice_core::invalid_column_name;
 use sluice_project::sql::syntax_error;
 use sluice_project::{Asset, Diagnostic, TableDef};
 
+pub use error::{Error, Result};
 pub use features::{micros, micros_array, plan_features};
 pub use training::{ViewInput, point_in_time_join};
 
@@ -69,12 +71,15 @@ pub async fn plan_table(
     ctx: &SessionContext,
     asset: &Asset,
     def: &TableDef,
-) -> Result<LogicalPlan, Diagnostic> {
+) -> Result<LogicalPlan> {
     let plan = ctx
         .state()
         .create_logical_plan(&def.sql)
         .await
-        .map_err(|e| planning_diagnostic(asset, def, &e))?;
+        .map_err(|source| Error::PlanQuery {
+            diagnostic: planning_diagnostic(asset, def, &source),
+            source,
+        })?;
     let mut seen = BTreeSet::new();
     for field in plan.schema().fields() {
         let name = field.name();
@@ -89,11 +94,13 @@ pub async fn plan_table(
                 })
             });
         if let Some((message, help)) = problem {
-            return Err(Diagnostic::new(
-                def.origin.locate(1, 1),
-                format!("{} `{}`: {message}", asset.kind(), asset.name),
-            )
-            .with_help(help));
+            return Err(Error::OutputColumns {
+                diagnostic: Diagnostic::new(
+                    def.origin.locate(1, 1),
+                    format!("{} `{}`: {message}", asset.kind(), asset.name),
+                )
+                .with_help(help),
+            });
         }
     }
     Ok(plan)

@@ -86,7 +86,8 @@ pub(crate) fn compile_rules(
     state: &SessionState,
     duplicates: &dyn Fn(&str) -> Option<ArrayRef>,
 ) -> Result<Vec<CompiledRule>> {
-    let df_schema = DFSchema::try_from(input.as_ref().clone()).map_err(Error::engine("schema"))?;
+    let df_schema =
+        DFSchema::try_from(input.as_ref().clone()).map_err(|source| Error::Schema { source })?;
     let mut out = Vec::with_capacity(rules.len());
     for rule in rules {
         let at = &rule.location;
@@ -105,7 +106,7 @@ pub(crate) fn compile_rules(
         let value_type = match &rule.column {
             Some(_) => value
                 .get_type(&df_schema)
-                .map_err(Error::engine("typing a rule"))?,
+                .map_err(|source| Error::TypeRule { source })?,
             None => DataType::Boolean,
         };
         let text_only = |what: &str| -> Result<()> {

@@ -130,9 +130,10 @@ impl Validator {
                 }
                 let dups = repeated_values(ctx, input, &value_expr(&contract.rules, column))
                     .await
-                    .map_err(Error::engine(format!(
-                        "finding repeated values of `{column}`"
-                    )))?;
+                    .map_err(|source| Error::FindRepeated {
+                        column: column.clone(),
+                        source,
+                    })?;
                 duplicates.insert(column.clone(), dups);
             }
         }
@@ -160,14 +161,14 @@ impl Validator {
         let state = ctx.state();
         let rules = compile_rules(&contract.rules, input, &state, duplicates)?;
         let output_schema = output_schema(&contract.rules, input);
-        let df_schema =
-            DFSchema::try_from(input.as_ref().clone()).map_err(Error::engine("schema"))?;
+        let df_schema = DFSchema::try_from(input.as_ref().clone())
+            .map_err(|source| Error::Schema { source })?;
         let outputs = input
             .fields()
             .iter()
             .map(|f| state.create_physical_expr(value_expr(&contract.rules, f.name()), &df_schema))
             .collect::<datafusion::error::Result<Vec<_>>>()
-            .map_err(Error::engine("converting columns"))?;
+            .map_err(|source| Error::ConvertColumns { source })?;
         let expectations = compile_expectations(&contract.expectations, &output_schema, &state)?;
         let quarantines = contract.quarantines();
         if quarantines {

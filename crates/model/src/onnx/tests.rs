@@ -184,7 +184,7 @@ fn shared_between_threads() {
     if !have_runtime() {
         return;
     }
-    let model = std::sync::Arc::new(
+    let model = Arc::new(
         OnnxModel::load(&fixture("lgbm_regression.onnx"), Task::Regression, None, 6).expect("load"),
     );
     let want = expected("lgbm_regression");
@@ -290,13 +290,15 @@ fn not_an_onnx_file_gives_onnx_runtimes_message() {
 
 #[test]
 fn missing_runtime_says_how_to_install_it() {
-    let e = start(None).expect_err("an error");
+    let e = start(None).expect_err("an error").to_string();
     assert!(
         e.contains("SLUICE_ONNXRUNTIME") && e.contains("ORT_DYLIB_PATH"),
         "{e}"
     );
     assert!(e.contains("pip install onnxruntime"), "{e}");
-    let e = start(Some(PathBuf::from("/nowhere/libonnxruntime.so.1.99.0"))).expect_err("an error");
+    let e = start(Some(PathBuf::from("/nowhere/libonnxruntime.so.1.99.0")))
+        .expect_err("an error")
+        .to_string();
     assert!(
         e.contains("/nowhere/libonnxruntime.so.1.99.0") && e.contains("does not exist"),
         "{e}"

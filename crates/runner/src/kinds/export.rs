@@ -45,7 +45,10 @@ impl Kind for Export<'_> {
         _project: &Project,
     ) -> Result<Option<SchemaRef>, Diagnostic> {
         let (asset, def) = (self.asset, self.def);
-        let schema = arrow_schema(&sluice_transform::plan_table(ctx, asset, &def.query).await?);
+        let plan = sluice_transform::plan_table(ctx, asset, &def.query)
+            .await
+            .map_err(sluice_transform::Error::into_diagnostic)?;
+        let schema = arrow_schema(&plan);
         match def.key.iter().find(|k| schema.field_with_name(k).is_err()) {
             Some(k) => Err(Diagnostic::new(
                 asset.location.clone(),

@@ -89,6 +89,7 @@ impl Kind for Features<'_> {
         let now = Utc::now().timestamp_micros();
         sluice_transform::plan_features(ctx, self.asset, self.def, now)
             .await
+            .map_err(sluice_transform::Error::into_diagnostic)
             .map(|plan| Some(arrow_schema(&plan)))
     }
 }

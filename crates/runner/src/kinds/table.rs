@@ -29,7 +29,7 @@ impl Kind for Table<'_> {
         }
         match sluice_transform::plan_table(&ctx, self.asset, self.def).await {
             Ok(plan) => delta::write(job, &ctx, plan).await,
-            Err(d) => job.failed(d.to_string()),
+            Err(e) => job.failed(e.to_string()),
         }
     }
 
@@ -44,6 +44,7 @@ impl Kind for Table<'_> {
     ) -> Result<Option<SchemaRef>, Diagnostic> {
         sluice_transform::plan_table(ctx, self.asset, self.def)
             .await
+            .map_err(sluice_transform::Error::into_diagnostic)
             .map(|plan| Some(arrow_schema(&plan)))
     }
 }
