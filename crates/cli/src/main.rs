@@ -492,7 +492,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { listen } => {
             let ws = Arc::new(ws);
-            sluice_server::serve(ws, listen, shutdown_signal())
+            let bound = sluice_server::bind(ws, listen)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let local = bound.local;
+            if bound.open {
+                eprintln!(
+                    "sluice serve: listening on http://{local} (loopback only: no API key exists, so requests need none and act as `operator`; `sluice keys create` turns keys on)"
+                );
+            } else {
+                eprintln!("sluice serve: listening on http://{local} (API keys required)");
+            }
+            bound
+                .serve(shutdown_signal())
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
             Ok(ExitCode::SUCCESS)
