@@ -42,7 +42,9 @@ pub enum ReadError {
         views: Vec<String>,
     },
     /// A model without `[models.NAME.predictions]`.
-    #[error("model `{model}` has no batch predictions\n  help: add `[models.{model}.predictions]` with a spine and an entity")]
+    #[error(
+        "model `{model}` has no batch predictions\n  help: add `[models.{model}.predictions]` with a spine and an entity"
+    )]
     NoPredictions {
         /// The model.
         model: String,
@@ -64,7 +66,9 @@ pub enum ReadError {
         features: Vec<String>,
     },
     /// An entity of a batch lacks a key column of a view asked for.
-    #[error("entities[{index}] has no text or number `{key}`, a key of feature view `{view}`\n  help: every entity needs the keys of every view asked for")]
+    #[error(
+        "entities[{index}] has no text or number `{key}`, a key of feature view `{view}`\n  help: every entity needs the keys of every view asked for"
+    )]
     MissingKey {
         /// The entity's position in the request.
         index: usize,
@@ -97,7 +101,9 @@ pub enum ReadError {
     #[error("`features` is empty\n  help: name views (`VIEW`) or features (`VIEW:feature`)")]
     NoFeatures,
     /// More entities than one request may ask for.
-    #[error("{given} entities in one request; at most {max} are allowed\n  help: split the request")]
+    #[error(
+        "{given} entities in one request; at most {max} are allowed\n  help: split the request"
+    )]
     TooManyEntities {
         /// Entities asked for.
         given: usize,
@@ -366,7 +372,11 @@ pub async fn rows_page(
         .collect();
     let work = async {
         let df = ctx.read_table(provider)?;
-        let df = if order.is_empty() { df } else { df.sort(order)? };
+        let df = if order.is_empty() {
+            df
+        } else {
+            df.sort(order)?
+        };
         df.limit(offset, Some(limit))?.collect().await
     };
     tokio::time::timeout(bounds.time, work)
@@ -487,7 +497,14 @@ pub fn read_features(
     key: Vec<String>,
 ) -> Result<FeatureRecord, ReadError> {
     let keys = view_keys(ws, view)?;
-    one_record(ws, snapshot, view, format!("feature view `{view}`"), keys, key)
+    one_record(
+        ws,
+        snapshot,
+        view,
+        format!("feature view `{view}`"),
+        keys,
+        key,
+    )
 }
 
 /// Per entity of a batch, per view asked for (in the order first named), the

@@ -87,7 +87,12 @@ pub struct AssetDetail {
 }
 
 impl From<AssetInfo> for AssetSummary {
-    fn from(AssetInfo { state: s, description }: AssetInfo) -> Self {
+    fn from(
+        AssetInfo {
+            state: s,
+            description,
+        }: AssetInfo,
+    ) -> Self {
         Self {
             kind: serde_json::to_value(s.kind)
                 .ok()

@@ -811,12 +811,23 @@ async fn rows_pages_are_stable_and_cover_every_row_once() {
         let rows = r["rows"].as_array().expect("rows").clone();
         let (status, again) = call(&app, "GET", &uri, k, None).await;
         assert_eq!(status, StatusCode::OK, "{again}");
-        assert_eq!(&rows, again["rows"].as_array().expect("rows"), "{uri} changed");
+        assert_eq!(
+            &rows,
+            again["rows"].as_array().expect("rows"),
+            "{uri} changed"
+        );
         pages.push(rows);
     }
-    assert!(pages.last().is_some_and(Vec::is_empty), "a page past the end is empty");
+    assert!(
+        pages.last().is_some_and(Vec::is_empty),
+        "a page past the end is empty"
+    );
     let mut got: Vec<String> = pages.concat().iter().map(Value::to_string).collect();
-    assert_eq!(got.len(), expected.len(), "pages hold every row exactly once");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "pages hold every row exactly once"
+    );
     got.sort_unstable();
     expected.sort_unstable();
     assert!(got == expected, "pages differ from the table's rows");

@@ -390,7 +390,12 @@ fn check_plans_every_table_without_building() {
 fn check_counts_every_kind_so_the_parts_sum_to_the_total() {
     let dir = flights_copy();
     let out = ok(dir.path(), &["check"]);
-    let number = |s: &str| s.trim().split(' ').next().and_then(|n| n.parse::<usize>().ok());
+    let number = |s: &str| {
+        s.trim()
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+    };
     let (total, parts) = out
         .trim()
         .strip_prefix("ok: ")

@@ -93,7 +93,9 @@ fn parquet_exports_are_written_with_zstd_and_read_back_whole() {
         .or_else(|| {
             // Text may be read back as a view type.
             let c = batch.column_by_name("city")?;
-            let c = datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8).ok()?;
+            let c =
+                datafusion::arrow::compute::cast(c, &datafusion::arrow::datatypes::DataType::Utf8)
+                    .ok()?;
             c.as_any().downcast_ref::<StringArray>().cloned()
         })
         .expect("city is text");
@@ -115,7 +117,11 @@ fn history_of_an_export_shows_its_writes() {
     let p = dir.path();
     let o = sluice(p, &["history", "trips_parquet"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("`trips_parquet` has no version yet"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`trips_parquet` has no version yet"),
+        "{}",
+        stderr(&o)
+    );
 
     ok(p, &["run"]);
     std::fs::write(p.join("trips.csv"), trips(40)).expect("change the input");
@@ -136,8 +142,14 @@ fn history_of_an_export_shows_its_writes() {
     assert_eq!(writes[1]["version"], 1);
     assert_eq!(writes[1]["rows"], 30);
     for w in writes {
-        assert!(w["written_at"].as_str().is_some_and(|t| t.contains('T')), "{w}");
-        assert!(w["fingerprint"].as_str().is_some_and(|f| !f.is_empty()), "{w}");
+        assert!(
+            w["written_at"].as_str().is_some_and(|t| t.contains('T')),
+            "{w}"
+        );
+        assert!(
+            w["fingerprint"].as_str().is_some_and(|f| !f.is_empty()),
+            "{w}"
+        );
     }
     assert_ne!(writes[0]["fingerprint"], writes[1]["fingerprint"]);
 }
