@@ -757,7 +757,13 @@ fn every_route_in_the_openapi_document_is_exercised() {
     let routes = matrix_routes();
     let mut documented = 0;
     for (template, item) in paths {
-        for method in item.as_object().expect("a path item").keys() {
+        let methods = item.as_object().expect("a path item").keys().filter(|k| {
+            [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ]
+            .contains(&k.as_str())
+        });
+        for method in methods {
             documented += 1;
             let method = method.to_ascii_uppercase();
             assert!(
