@@ -3,7 +3,8 @@
 #
 # Usage: bash bench/ingest_groupby/run.sh [FLIGHTS_CSV] [bench.py options...]
 #
-#   FLIGHTS_CSV  default: ../shared/datasets/nycflights13/flights.csv from the repo root
+#   FLIGHTS_CSV  default: the repository's examples/flights/data/flights.parquet,
+#                written as CSV (by pyarrow) into the scratch directory
 #   options      passed to bench.py, e.g. --reps 5, --json-out results.json, --peers-only
 #
 # Environment:
@@ -19,16 +20,16 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 tmp_root="${TMPDIR:-/tmp}"
 
-csv="$repo/../shared/datasets/nycflights13/flights.csv"
+csv=""
 if [[ $# -gt 0 && "$1" != -* ]]; then
     csv="$1"
     shift
+    if [[ ! -f "$csv" ]]; then
+        echo "run.sh: no input CSV at $csv" >&2
+        exit 2
+    fi
+    csv="$(cd "$(dirname "$csv")" && pwd)/$(basename "$csv")"
 fi
-if [[ ! -f "$csv" ]]; then
-    echo "run.sh: no input CSV at $csv (give its path as the first argument)" >&2
-    exit 2
-fi
-csv="$(cd "$(dirname "$csv")" && pwd)/$(basename "$csv")"
 
 peers_only=0
 for arg in "$@"; do
@@ -50,6 +51,12 @@ source "$repo/bench/sluice_bin.sh"   # sets sluice_args
 # --- inputs: the CSV as is, and 10x its rows (header once) -------------------------
 work="$(mktemp -d "$tmp_root/sluice-bench-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+if [[ -z "$csv" ]]; then
+    # The repository's own copy of the data, as CSV: nothing outside the repository is needed.
+    csv="$work/flights.csv"
+    "$venv/bin/python" -c 'import sys, pyarrow.parquet as pq, pyarrow.csv as pc; pc.write_csv(pq.read_table(sys.argv[1]), sys.argv[2])' \
+        "$repo/examples/flights/data/flights.parquet" "$csv"
+fi
 scaled="$work/flights_x10.csv"
 # awk ends every line with a newline, so a file without a final one still joins cleanly.
 files=()

@@ -15,9 +15,20 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice_runner::Workspace;
 
-/// sluice: from raw data to versioned tables, features and a millisecond API.
+/// sluice: from raw data to versioned tables, features, models and an API.
+///
+/// A project is a folder with a `sluice.toml` that names its sources (CSV,
+/// JSON, Parquet files), SQL tables, feature views, models and exports. `sluice
+/// run` builds what is stale as versioned Delta Lake tables, checked by their
+/// contracts; `sluice serve` answers features and predictions over HTTP. Start
+/// with `sluice init DIR`, then `sluice check` and `sluice run` in it.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about, propagate_version = true)]
+#[command(
+    name = "sluice",
+    version,
+    propagate_version = true,
+    after_long_help = ENVIRONMENT
+)]
 struct Cli {
     /// The project folder (holding sluice.toml).
     #[arg(long, global = true, env = "SLUICE_PROJECT", default_value = ".")]
@@ -28,6 +39,19 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The environment variables, for `sluice --help`.
+const ENVIRONMENT: &str = "\
+Environment:
+  SLUICE_PROJECT       the project folder (as --project)
+  SLUICE_PROFILE       the profile (as --profile)
+  SLUICE_LISTEN        the address of `sluice serve` (as --listen)
+  SLUICE_MEMORY_LIMIT  memory the sorts of training sets and model training may
+                       use before they spill to disk: `4GB`, `512MB` or bytes
+                       (default 2GB)
+  SLUICE_LOG           what is logged to standard error, as a tracing filter:
+                       `info`, `debug`, `sluice_server=debug` (default `warn`)
+  SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -97,9 +121,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Read one entity's latest features from the online store.
+    /// Read one entity's latest features (or a model's batch prediction) from
+    /// the online store.
     Get {
-        /// The feature view.
+        /// The feature view, or a model's predictions (`MODEL_predictions`).
         view: String,
         /// The entity's key values, in the view's key order.
         #[arg(required = true)]
@@ -128,14 +153,16 @@ enum Command {
         /// Without a spine: the newest N rows of every entity.
         #[arg(long)]
         last: Option<usize>,
-        /// The Parquet file to write.
+        /// The Parquet file to write. Sorts spill to disk beyond
+        /// SLUICE_MEMORY_LIMIT (default 2GB).
         #[arg(long)]
         output: PathBuf,
         /// Print a machine-readable summary.
         #[arg(long)]
         json: bool,
     },
-    /// Serve the REST API: features, assets, read-only SQL, runs, metrics.
+    /// Serve the REST API: features, predictions (batch and online), assets,
+    /// read-only SQL, runs, metrics.
     Serve {
         /// The address to listen on. Without API keys only loopback is allowed.
         #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -210,7 +237,8 @@ enum Command {
 enum KeysCommand {
     /// Make a key and print it once (only its hash is stored).
     Create {
-        /// reader (features, assets), operator (also rows, SQL, runs) or admin (also keys).
+        /// reader (features, predictions, assets, metrics), operator (also rows,
+        /// SQL, runs) or admin (also keys).
         #[arg(long)]
         role: sluice_store::Role,
         /// A name for people (default: the role).
@@ -314,18 +342,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let views = count(sluice_core::AssetKind::Features);
                 let exports = count(sluice_core::AssetKind::Export);
                 let models = count(sluice_core::AssetKind::Model);
+                let predictions = count(sluice_core::AssetKind::Predictions);
                 let more = |n: usize, one: &str, many: &str| match n {
                     0 => String::new(),
                     1 => format!(", 1 {one}"),
                     n => format!(", {n} {many}"),
                 };
                 println!(
-                    "ok: {} assets ({} sources, {} tables{}{}{}) plan without errors",
+                    "ok: {} assets ({} sources, {} tables{}{}{}{}) plan without errors",
                     ws.project.assets.len(),
                     count(sluice_core::AssetKind::Source),
                     count(sluice_core::AssetKind::Table),
                     more(views, "feature view", "feature views"),
                     more(models, "model", "models"),
+                    more(predictions, "predictions table", "predictions tables"),
                     more(exports, "export", "exports")
                 );
                 Ok(ExitCode::SUCCESS)
@@ -385,6 +415,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 // A model's versions are in the registry.
                 return models::show(&ws, &asset, json);
             }
+            if ws.project.asset(&asset).map(|a| a.kind()) == Some(sluice_core::AssetKind::Export) {
+                // A file, not a table: its writes are recorded in the metadata database.
+                let writes = ws.metadata.exports(&asset)?;
+                if writes.is_empty() {
+                    return Err(sluice_store::Error::NotMaterialized { asset }.into());
+                }
+                output::print_export_history(&writes, json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             if !ws.tables().contains(&asset) {
                 return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
             }
@@ -393,7 +432,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { asset, run, output } => {
-            if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
+            if ws.project.asset(&asset).is_none() {
                 return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
             }
             let Some((run_id, json)) = ws.metadata.report(&asset, run)? else {
@@ -422,7 +461,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Quality { asset, days, json } => {
-            if !ws.project.assets.keys().any(|n| n.as_str() == asset) {
+            if ws.project.asset(&asset).is_none() {
                 return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
             }
             let since = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
@@ -492,7 +531,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { listen } => {
             let ws = Arc::new(ws);
-            sluice_server::serve(ws, listen, shutdown_signal())
+            let bound = sluice_server::bind(ws, listen)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let local = bound.local;
+            if bound.open {
+                eprintln!(
+                    "sluice serve: listening on http://{local} (loopback only: no API key exists, so requests need none and act as `operator`; `sluice keys create` turns keys on)"
+                );
+            } else {
+                eprintln!("sluice serve: listening on http://{local} (API keys required)");
+            }
+            bound
+                .serve(shutdown_signal())
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
             Ok(ExitCode::SUCCESS)

@@ -10,7 +10,7 @@ use datafusion::arrow::array::RecordBatch;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sluice_core::{AssetKind, AssetName, AssetStatus};
 use sluice_runner::{AssetOutcome, AssetState, Observer, RunSummary, Workspace};
-use sluice_store::{CheckHistory, RunQuality, RunRecord, VersionInfo};
+use sluice_store::{CheckHistory, ExportRecord, RunQuality, RunRecord, VersionInfo};
 use sluice_validate::ValidationReport;
 
 use crate::Format;
@@ -272,6 +272,40 @@ pub fn print_quality(
             pct(rate(c.passed, c.judged)),
             format!("{:.3}", c.mean_score),
             c.last_verdict.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// An export's writes, newest first: a file has no commit log, so these
+/// records of the metadata database are its versions.
+pub fn print_export_history(writes: &[ExportRecord], json: bool) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<_> = writes
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "version": w.version,
+                    "written_at": w.written_at.to_rfc3339(),
+                    "rows": w.rows,
+                    "run_id": w.run_id,
+                    "path": w.path,
+                    "fingerprint": w.fingerprint,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut t = table(&["version", "written at", "rows", "run", "fingerprint"]);
+    for w in writes {
+        t.add_row(vec![
+            w.version.to_string(),
+            w.written_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            w.rows.to_string(),
+            w.run_id.to_string(),
+            w.fingerprint.clone(),
         ]);
     }
     println!("{t}");

@@ -80,4 +80,9 @@ impl Project {
             .cloned()
             .collect())
     }
+
+    /// The asset called `name`, if the project has one.
+    pub fn asset(&self, name: &str) -> Option<&Asset> {
+        self.assets.get(name)
+    }
 }

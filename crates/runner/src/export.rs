@@ -87,8 +87,13 @@ async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Str
     let mut rows = 0u64;
     match (def.format, def.key.is_empty()) {
         (ExportFormat::Parquet, _) => {
+            use datafusion::parquet::basic::{Compression, ZstdLevel};
+            // zstd, as the warehouse's own tables: exports are snapshots people copy around.
+            let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
             let mut writer =
-                datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)
+                datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props))
                     .map_err(|e| e.to_string())?;
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| e.strip_backtrace())?;

@@ -19,6 +19,7 @@ mod pins;
 mod predict;
 mod predictions;
 mod query;
+mod read;
 mod recheck;
 mod run;
 mod status;
@@ -35,6 +36,11 @@ pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
 pub use query::{parse_as_of, query, query_frame};
 pub use outcome::{AssetOutcome, OnlineOutcome};
+pub use read::{
+    AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, QueryPage,
+    ReadBounds, ReadError, asset_detail, asset_list, latest_reports, query_page, read_features,
+    read_features_batch, read_prediction, rows_page, run_detail,
+};
 pub use run::{Observer, RunSummary, run};
 pub use status::{AssetState, status};
 pub use training::{TRAINING_MEMORY, TrainingRequest, TrainingSummary, training_set};

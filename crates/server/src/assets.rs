@@ -10,8 +10,7 @@ use axum::extract::{Path, State};
 use datafusion::arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_runner::AssetState;
-use sluice_store::AsOf;
+use sluice_runner::AssetInfo;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -87,26 +86,49 @@ pub struct AssetDetail {
     pub versions: Vec<VersionBody>,
 }
 
-fn summary(ws: &sluice_runner::Workspace, s: AssetState) -> AssetSummary {
-    let description = ws
-        .project
-        .assets
-        .iter()
-        .find(|(n, _)| n.as_str() == s.name)
-        .and_then(|(_, a)| a.description.clone());
-    AssetSummary {
-        kind: serde_json::to_value(s.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        name: s.name,
-        description,
-        version: s.version,
-        rows: s.rows,
-        committed_at: s.committed_at,
-        age_seconds: s.age_seconds,
-        stale: s.stale,
-        reason: s.reason,
+impl From<AssetInfo> for AssetSummary {
+    fn from(
+        AssetInfo {
+            state: s,
+            description,
+        }: AssetInfo,
+    ) -> Self {
+        Self {
+            kind: serde_json::to_value(s.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            name: s.name,
+            description,
+            version: s.version,
+            rows: s.rows,
+            committed_at: s.committed_at,
+            age_seconds: s.age_seconds,
+            stale: s.stale,
+            reason: s.reason,
+        }
+    }
+}
+
+impl From<sluice_runner::ColumnInfo> for ColumnInfo {
+    fn from(c: sluice_runner::ColumnInfo) -> Self {
+        Self {
+            name: c.name,
+            data_type: c.data_type,
+            nullable: c.nullable,
+        }
+    }
+}
+
+impl From<sluice_runner::AssetVersion> for VersionBody {
+    fn from(v: sluice_runner::AssetVersion) -> Self {
+        Self {
+            version: v.version,
+            committed_at: v.committed_at,
+            operation: v.operation,
+            rows: v.rows,
+            run_id: v.run_id,
+        }
     }
 }
 
@@ -115,19 +137,10 @@ fn summary(ws: &sluice_runner::Workspace, s: AssetState) -> AssetSummary {
     responses((status = 200, description = "The assets", body = AssetList),
               (status = 401, description = "No valid key", body = ErrorBody)))]
 pub(crate) async fn list(State(state): State<Arc<AppState>>) -> Result<Json<AssetList>, ApiError> {
-    let states = sluice_runner::status(&state.ws).await?;
+    let assets = sluice_runner::asset_list(&state.ws).await?;
     Ok(Json(AssetList {
-        assets: states.into_iter().map(|s| summary(&state.ws, s)).collect(),
+        assets: assets.into_iter().map(AssetSummary::from).collect(),
     }))
-}
-
-fn unknown_asset(state: &AppState, name: &str) -> ApiError {
-    let shown: String = name.chars().take(80).collect();
-    ApiError::not_found(format!(
-        "no asset is called `{}`\n  help: the assets are: {}",
-        shown.escape_debug(),
-        state.ws.tables().join(", ")
-    ))
 }
 
 /// One asset: freshness, inputs, columns and versions (reader).
@@ -140,95 +153,12 @@ pub(crate) async fn detail(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<AssetDetail>, ApiError> {
-    let Some(asset) = state
-        .ws
-        .project
-        .assets
-        .iter()
-        .find(|(n, _)| n.as_str() == name)
-        .map(|(_, a)| a)
-    else {
-        return Err(unknown_asset(&state, &name));
-    };
-    let states = sluice_runner::status(&state.ws).await?;
-    let Some(s) = states.into_iter().find(|s| s.name == name) else {
-        return Err(unknown_asset(&state, &name));
-    };
-    let built = s.version.is_some();
-    let mut columns = Vec::new();
-    let mut versions = Vec::new();
-    if asset.kind() == sluice_core::AssetKind::Export {
-        // A file, not a table: its newest write is its only version on record here.
-        if let Some(w) = state.ws.metadata.latest_export(&name)? {
-            versions.push(VersionBody {
-                version: w.version,
-                committed_at: Some(w.written_at.to_rfc3339()),
-                operation: format!("EXPORT {}", w.path),
-                rows: Some(w.rows),
-                run_id: Some(w.run_id),
-            });
-        }
-    } else if asset.kind() == sluice_core::AssetKind::Model {
-        // A model's versions are in the registry.
-        versions = state
-            .ws
-            .metadata
-            .model_versions(&name)?
-            .into_iter()
-            .rev()
-            .map(|v| VersionBody {
-                version: v.version,
-                committed_at: Some(v.created_at.to_rfc3339()),
-                operation: format!(
-                    "TRAIN {}{}",
-                    v.learner,
-                    if v.promoted {
-                        " (promoted)"
-                    } else {
-                        " (not promoted)"
-                    }
-                ),
-                rows: Some(v.train_rows + v.valid_rows),
-                run_id: Some(v.run_id),
-            })
-            .collect();
-    } else if built {
-        let ctx = sluice_transform::session();
-        let provider = state
-            .ws
-            .store
-            .provider(&name, AsOf::Latest, &ctx.state())
-            .await?;
-        columns = provider
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| ColumnInfo {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-                nullable: f.is_nullable(),
-            })
-            .collect();
-        versions = state
-            .ws
-            .store
-            .history(&name)
-            .await?
-            .into_iter()
-            .map(|v| VersionBody {
-                version: v.version,
-                committed_at: v.committed_at.map(|t| t.to_rfc3339()),
-                operation: v.operation,
-                rows: v.rows,
-                run_id: v.meta.map(|m| m.run_id),
-            })
-            .collect();
-    }
+    let d = sluice_runner::asset_detail(&state.ws, &name).await?;
     Ok(Json(AssetDetail {
-        summary: summary(&state.ws, s),
-        inputs: asset.inputs.iter().map(|i| i.to_string()).collect(),
-        columns,
-        versions,
+        summary: d.info.into(),
+        inputs: d.inputs,
+        columns: d.columns.into_iter().map(ColumnInfo::from).collect(),
+        versions: d.versions.into_iter().map(VersionBody::from).collect(),
     }))
 }
 
@@ -257,6 +187,9 @@ pub struct RowsPage {
 }
 
 /// A page of an asset's rows, of the latest version or as of a version or time (operator).
+///
+/// Rows are ordered by all their columns, so pages are stable: the same request
+/// answers the same rows, and consecutive pages hold each row once.
 #[utoipa::path(get, path = "/v1/assets/{name}/rows", tag = "assets",
     params(("name" = String, Path, description = "The asset, or `ASSET__quarantine`"), RowsParams),
     responses((status = 200, description = "The rows", body = RowsPage),
@@ -269,48 +202,22 @@ pub(crate) async fn rows(
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<RowsParams>,
 ) -> Result<Json<RowsPage>, ApiError> {
-    if !state.ws.tables().contains(&name) {
-        return Err(unknown_asset(&state, &name));
-    }
-    let limit = params.limit.unwrap_or(100);
-    if limit > state.limits.rows {
-        return Err(ApiError::bad_request(format!(
-            "limit {limit} is above the server's {}\n  help: page with offset",
-            state.limits.rows
-        )));
-    }
     let offset = params.offset.unwrap_or(0);
-    let as_of = match params.as_of.as_deref() {
-        Some(s) => sluice_runner::parse_as_of(s)?,
-        None => AsOf::Latest,
-    };
-    let ctx = sluice_transform::session_with_memory_limit(state.limits.query_memory);
-    let provider = state.ws.store.provider(&name, as_of, &ctx.state()).await?;
-    let batches = tokio::time::timeout(state.limits.query_time, async {
-        ctx.read_table(provider)?
-            .limit(offset, Some(limit))?
-            .collect()
-            .await
-    })
-    .await
-    .map_err(|_| timeout(&state))?
-    .map_err(|e| ApiError::internal("reading rows", e))?;
+    let limit = params.limit.unwrap_or(100);
+    let batches = sluice_runner::rows_page(
+        &state.ws,
+        &name,
+        params.as_of.as_deref(),
+        offset,
+        limit,
+        state.limits.bounds(),
+    )
+    .await?;
     Ok(Json(RowsPage {
         asset: name,
         offset,
         rows: json_rows(&batches)?,
     }))
-}
-
-pub(crate) fn timeout(state: &AppState) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::GATEWAY_TIMEOUT,
-        "timeout",
-        format!(
-            "the query ran longer than {} s and was stopped\n  help: narrow it, or run it with `sluice query`",
-            state.limits.query_time.as_secs()
-        ),
-    )
 }
 
 /// Arrow batches as JSON rows.

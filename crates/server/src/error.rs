@@ -8,6 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use sluice_runner::ReadError;
 use utoipa::ToSchema;
 
 /// The body of every error response.
@@ -72,31 +73,59 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<sluice_runner::Error> for ApiError {
-    fn from(e: sluice_runner::Error) -> Self {
+/// The one place errors of the layers below become HTTP statuses. Every
+/// variant is named, so a new kind of failure must be given its status here.
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
         use sluice_runner::Error as E;
         use sluice_store::Error as S;
+        let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
         match e {
-            E::UnknownAssets { .. } => ApiError::not_found(e.to_string()),
-            E::Query(_) | E::AsOf(_) | E::Training(_) => ApiError::bad_request(e.to_string()),
-            E::Store(s) => match *s {
-                S::NotMaterialized { .. } | S::NoSuchVersion { .. } => {
-                    ApiError::not_found(s.to_string())
+            ReadError::UnknownAsset { .. }
+            | ReadError::NotAFeatureView { .. }
+            | ReadError::NoPredictions { .. }
+            | ReadError::ViewNotMaterialized { .. }
+            | ReadError::NoRecord { .. }
+            | ReadError::NoSuchRun { .. } => ApiError::not_found(e.to_string()),
+            ReadError::UnknownFeature { .. }
+            | ReadError::MissingKey { .. }
+            | ReadError::WrongKeyCount { .. }
+            | ReadError::NoFeatures
+            | ReadError::TooManyEntities { .. }
+            | ReadError::LimitTooHigh { .. }
+            | ReadError::NotARunId { .. } => ApiError::bad_request(e.to_string()),
+            ReadError::ReadRows { .. } => ApiError::internal("reading rows", e),
+            ReadError::Timeout { .. } => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
+            }
+            ReadError::Runner(e) => match e {
+                E::UnknownAssets { .. } | E::NoModel { .. } => ApiError::not_found(e.to_string()),
+                E::Query(_) | E::AsOf(_) | E::Training(_) | E::Model { .. } => {
+                    ApiError::bad_request(e.to_string())
                 }
-                S::Busy { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", s.to_string()),
-                other => ApiError::internal("reading the store", other),
+                E::Store(s) => match *s {
+                    S::NotMaterialized { .. } | S::NoSuchVersion { .. } => {
+                        ApiError::not_found(s.to_string())
+                    }
+                    S::Busy { .. } => conflict(s.to_string()),
+                    other => ApiError::internal("reading the store", other),
+                },
+                E::Project(d) => ApiError::internal("loading the project", d),
+                E::ModelFile { .. } => ApiError::internal("loading the model", e),
             },
-            E::Project(d) => ApiError::internal("loading the project", d),
-            E::NoModel { .. } => ApiError::not_found(e.to_string()),
-            E::Model { .. } => ApiError::bad_request(e.to_string()),
-            E::ModelFile { .. } => ApiError::internal("loading the model", e),
         }
+    }
+}
+
+impl From<sluice_runner::Error> for ApiError {
+    fn from(e: sluice_runner::Error) -> Self {
+        ReadError::Runner(e).into()
     }
 }
 
 impl From<sluice_store::Error> for ApiError {
     fn from(e: sluice_store::Error) -> Self {
-        sluice_runner::Error::from(e).into()
+        ReadError::from(e).into()
     }
 }
 

@@ -53,6 +53,17 @@ pub struct Limits {
     pub query_memory: usize,
 }
 
+impl Limits {
+    /// The bounds of one read.
+    fn bounds(&self) -> sluice_runner::ReadBounds {
+        sluice_runner::ReadBounds {
+            rows: self.rows,
+            time: self.query_time,
+            memory: self.query_memory,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -149,13 +160,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves. With no key in force the address must be a
+/// A server bound to its address, not yet answering.
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    /// The address it listens on (the port chosen, when asked for port 0).
+    pub local: SocketAddr,
+    /// Whether no key is in force: loopback only, keyless requests act as `operator`.
+    pub open: bool,
+}
+
+/// Binds the API to `listen`. With no key in force the address must be a
 /// loopback one.
-pub async fn serve(
-    ws: Arc<Workspace>,
-    listen: SocketAddr,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+pub async fn bind(ws: Arc<Workspace>, listen: SocketAddr) -> Result<Bound, String> {
     let open = !ws.metadata.has_active_keys().map_err(|e| e.to_string())?;
     if open && !listen.ip().is_loopback() {
         return Err(format!(
@@ -167,17 +184,26 @@ pub async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    if open {
-        eprintln!(
-            "sluice serve: listening on http://{local} (loopback only: no API key exists, so requests need none and act as `operator`; `sluice keys create` turns keys on)"
-        );
-    } else {
-        eprintln!("sluice serve: listening on http://{local} (API keys required)");
+    Ok(Bound {
+        listener,
+        state,
+        local,
+        open,
+    })
+}
+
+impl Bound {
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        tracing::info!(address = %self.local, open = self.open, "serving");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| e.to_string())
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// A simple status answer.

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use sluice_runner::Workspace;
+use sluice_validate::Verdict;
 use std::sync::Arc;
 
 use crate::AppState;
@@ -141,38 +142,23 @@ fn warehouse_families(ws: &Workspace) -> Result<Vec<prometheus::proto::MetricFam
                 .inc_by(n);
         }
     }
-    for name in &ws.project.order {
-        let Some((_, json)) = ws
-            .metadata
-            .report(name.as_str(), None)
-            .map_err(|e| e.to_string())?
-        else {
-            continue;
-        };
-        let Ok(report) = serde_json::from_str::<serde_json::Value>(&json) else {
-            continue;
-        };
-        let checks = report
-            .get("checks")
-            .and_then(|c| c.as_array())
-            .cloned()
-            .unwrap_or_default();
-        for check in checks {
-            let text = |k: &str| check.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-            if text("verdict") == "skipped" {
+    let reports = sluice_runner::latest_reports(ws).map_err(|e| e.to_string())?;
+    for (name, report) in &reports {
+        for check in &report.checks {
+            if check.verdict == Verdict::Skipped {
                 continue;
             }
-            if let Some(score) = check.get("score").and_then(|v| v.as_f64()) {
+            if check.score.is_finite() {
                 quality
-                    .with_label_values(&[name.as_str(), text("name")])
-                    .set(score);
+                    .with_label_values(&[name.as_str(), check.name.as_str()])
+                    .set(check.score);
             }
-            let rule = text("rule");
-            if matches!(rule, "psi" | "ks")
-                && let Some(observed) = check.get("observed").and_then(|v| v.as_f64())
+            if matches!(check.rule.as_str(), "psi" | "ks")
+                && let Some(observed) = check.observed
             {
+                let column = check.column.as_deref().unwrap_or_default();
                 drift
-                    .with_label_values(&[name.as_str(), text("column"), rule])
+                    .with_label_values(&[name.as_str(), column, check.rule.as_str()])
                     .set(observed);
             }
         }

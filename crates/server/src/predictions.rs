@@ -12,13 +12,12 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{OriginalUri, Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sluice_project::Definition;
 use sluice_runner::LoadedModel;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ErrorBody, Json};
-use crate::features::{lookup_one, path_keys};
+use crate::features::path_keys;
 
 /// Loaded model versions, by model.
 #[derive(Default)]
@@ -83,34 +82,16 @@ pub(crate) async fn get_prediction(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<PredictionResponse>, ApiError> {
     let (model, key) = path_keys(uri.path(), "/v1/predictions/")?;
-    sluice_runner::model_def(&state.ws, &model)?;
-    let table = sluice_project::models::predictions_name(&model);
-    let names = match state
-        .ws
-        .project
-        .assets
-        .iter()
-        .find(|(n, _)| n.as_str() == table)
-        .map(|(_, a)| &a.definition)
-    {
-        Some(Definition::Predictions(p)) => p.entity.clone(),
-        _ => {
-            return Err(ApiError::not_found(format!(
-                "model `{model}` has no batch predictions\n  help: add `[models.{model}.predictions]` with a spine and an entity"
-            )));
-        }
-    };
-    let what = format!("`{table}` (the batch predictions of model `{model}`)");
-    let record = lookup_one(&state, &table, &what, &names, key)?;
-    let f = &record.features;
+    let snapshot = state.online.snapshot()?;
+    let p = sluice_runner::read_prediction(&state.ws, &snapshot, &model, key)?;
     Ok(Json(PredictionResponse {
-        model,
-        entity: record.entity,
-        event_timestamp: record.event_timestamp,
-        score: f.get(sluice_runner::SCORE).and_then(Value::as_f64),
-        predicted: f.get(sluice_runner::PREDICTED).and_then(Value::as_bool),
-        model_version: f.get(sluice_runner::MODEL_VERSION).and_then(Value::as_u64),
-        version: record.version,
+        model: p.model,
+        entity: p.entity,
+        event_timestamp: p.event_timestamp,
+        score: p.score,
+        predicted: p.predicted,
+        model_version: p.model_version,
+        version: p.version,
     }))
 }
 

@@ -5,14 +5,12 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_store::AsOf;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::assets::{ColumnInfo, json_rows, timeout};
+use crate::assets::{ColumnInfo, json_rows};
 use crate::error::{ApiError, ApiJson, ErrorBody, Json};
 
 /// A query.
@@ -56,60 +54,18 @@ pub(crate) async fn query(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<QueryRequest>,
 ) -> Result<Json<QueryResponse>, ApiError> {
-    let limit = req
-        .limit
-        .unwrap_or(state.limits.rows)
-        .min(state.limits.rows);
-    let as_of = match req.as_of.as_deref() {
-        Some(s) => sluice_runner::parse_as_of(s)?,
-        None => AsOf::Latest,
-    };
-    let work = async {
-        let ctx = sluice_transform::session_with_memory_limit(state.limits.query_memory);
-        let df = sluice_runner::query_frame(&state.ws, &req.sql, as_of, ctx).await?;
-        let columns: Vec<ColumnInfo> = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| ColumnInfo {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-                nullable: f.is_nullable(),
-            })
-            .collect();
-        let mut stream = df
-            .execute_stream()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("query: {}", e.strip_backtrace())))?;
-        let mut batches = Vec::new();
-        let mut rows = 0usize;
-        let mut truncated = false;
-        // Stop reading as soon as the limit is passed: the rest is never computed.
-        while let Some(batch) = stream.next().await {
-            let batch = batch
-                .map_err(|e| ApiError::bad_request(format!("query: {}", e.strip_backtrace())))?;
-            let take = batch.num_rows().min(limit - rows);
-            if take < batch.num_rows() {
-                truncated = true;
-            }
-            if take > 0 {
-                batches.push(batch.slice(0, take));
-                rows += take;
-            }
-            if truncated {
-                break;
-            }
-        }
-        Ok::<_, ApiError>((columns, batches, rows, truncated))
-    };
-    let (columns, batches, row_count, truncated) =
-        tokio::time::timeout(state.limits.query_time, work)
-            .await
-            .map_err(|_| timeout(&state))??;
+    let page = sluice_runner::query_page(
+        &state.ws,
+        &req.sql,
+        req.as_of.as_deref(),
+        req.limit,
+        state.limits.bounds(),
+    )
+    .await?;
     Ok(Json(QueryResponse {
-        columns,
-        rows: json_rows(&batches)?,
-        row_count,
-        truncated,
+        columns: page.columns.into_iter().map(ColumnInfo::from).collect(),
+        rows: json_rows(&page.batches)?,
+        row_count: page.rows,
+        truncated: page.truncated,
     }))
 }

@@ -221,15 +221,7 @@ pub(crate) async fn detail(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<RunDetail>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| {
-        ApiError::bad_request("a run's id is a whole number, as listed by GET /v1/runs")
-    })?;
-    let run = state
-        .ws
-        .metadata
-        .run(id)?
-        .ok_or_else(|| ApiError::not_found(format!("there is no run {id}")))?;
-    let attempts = state.ws.metadata.attempts(id)?;
+    let (run, attempts) = sluice_runner::run_detail(&state.ws, &id)?;
     Ok(Json(RunDetail {
         run: run.into(),
         assets: attempts.into_iter().map(AttemptBody::from).collect(),

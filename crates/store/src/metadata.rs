@@ -422,6 +422,27 @@ impl Metadata {
         })
     }
 
+    /// Every recorded write of an export, newest first.
+    pub fn exports(&self, asset: &str) -> Result<Vec<ExportRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT version, fingerprint, run_id, rows, path, written_at FROM exports
+                 WHERE asset = ?1 ORDER BY version DESC",
+            )?;
+            let rows = stmt.query_map([asset], |r| {
+                Ok(ExportRecord {
+                    version: r.get::<_, i64>(0)?.max(0) as u64,
+                    fingerprint: r.get(1)?,
+                    run_id: r.get(2)?,
+                    rows: r.get::<_, i64>(3)?.max(0) as u64,
+                    path: r.get(4)?,
+                    written_at: parse_time(r.get(5)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// The attempts of a run, in the order they were recorded.
     pub fn attempts(&self, run_id: i64) -> Result<Vec<AttemptRecord>> {
         self.with(|c| {

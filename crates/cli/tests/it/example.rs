@@ -376,8 +376,32 @@ fn check_plans_every_table_without_building() {
     let p = dir.path();
     let out = ok(p, &["check"]);
     assert!(
-        out.contains("21 assets (5 sources, 8 tables, 4 feature views, 1 model, 2 exports)"),
+        out.contains(
+            "21 assets (5 sources, 8 tables, 4 feature views, 1 model, 1 predictions table, 2 exports)"
+        ),
         "{out}"
     );
     assert!(!p.join(".sluice/tables/flights/_delta_log").exists());
+}
+
+/// Regression: `sluice check` said "21 assets (5 sources, 8 tables, 4 feature
+/// views, 1 model, 2 exports)", which sums to 20: predictions were not counted.
+#[test]
+fn check_counts_every_kind_so_the_parts_sum_to_the_total() {
+    let dir = flights_copy();
+    let out = ok(dir.path(), &["check"]);
+    let number = |s: &str| {
+        s.trim()
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let (total, parts) = out
+        .trim()
+        .strip_prefix("ok: ")
+        .and_then(|s| s.split_once(" assets ("))
+        .and_then(|(total, rest)| Some((number(total)?, rest.split_once(')')?.0)))
+        .unwrap_or_else(|| panic!("unexpected summary: {out}"));
+    let sum: usize = parts.split(", ").map(|p| number(p).expect("a count")).sum();
+    assert_eq!(sum, total, "{out}");
 }

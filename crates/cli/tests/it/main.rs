@@ -5,6 +5,7 @@ mod common;
 mod contract;
 mod crash;
 mod example;
+mod exports;
 mod external;
 mod features;
 mod golden;
