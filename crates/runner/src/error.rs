@@ -2,6 +2,7 @@
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
+use sluice_core::ErrorClass;
 use sluice_project::Diagnostics;
 
 /// Why a command could not do its work.
@@ -58,6 +59,25 @@ pub enum Error {
     AsOf(String),
 }
 
+/// The class of a store error: a lock another process holds, or SQLite busy,
+/// is transient; otherwise the first I/O error underneath decides.
+pub(crate) fn store_class(e: &sluice_store::Error) -> ErrorClass {
+    match e {
+        sluice_store::Error::Busy { .. } => ErrorClass::Transient,
+        sluice_store::Error::Metadata {
+            source: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } if matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ) =>
+        {
+            ErrorClass::Transient
+        }
+        other => ErrorClass::of_error(other),
+    }
+}
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -68,6 +88,23 @@ impl From<sluice_store::Error> for Error {
 }
 
 impl Error {
+    /// Whether running again may succeed: a warehouse another run holds, or an
+    /// I/O timeout or dropped connection underneath, is transient; what the
+    /// project, the data or the request says is permanent.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Store(e) => store_class(e),
+            Error::Project(_)
+            | Error::UnknownAssets { .. }
+            | Error::Query(_)
+            | Error::Training(_)
+            | Error::Model { .. }
+            | Error::NoModel { .. }
+            | Error::ModelFile { .. }
+            | Error::AsOf(_) => ErrorClass::Permanent,
+        }
+    }
+
     /// `names` are not assets of `project`.
     pub fn unknown_assets(project: &sluice_project::Project, names: Vec<String>) -> Self {
         let known: Vec<&str> = project.order.iter().map(|n| n.as_str()).collect();

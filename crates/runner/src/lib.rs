@@ -25,6 +25,9 @@ mod run;
 mod status;
 mod training;
 
+#[cfg(test)]
+mod tests;
+
 pub use backtest::{BacktestRequest, BacktestSummary, Period, PeriodResult, backtest};
 pub use check::check;
 pub use error::{Error, Result};

@@ -600,12 +600,7 @@ pub fn load_model(ws: &Workspace, model: &str, version: Option<u64>) -> Result<L
 
 /// The definition of model `name`, or an error naming the project's models.
 pub fn model_def<'a>(ws: &'a Workspace, name: &str) -> Result<&'a ModelDef> {
-    let found = ws
-        .project
-        .assets
-        .iter()
-        .find(|(n, _)| n.as_str() == name)
-        .map(|(_, a)| &a.definition);
+    let found = ws.project.asset(name).map(|a| &a.definition);
     match found {
         Some(sluice_project::Definition::Model(def)) => Ok(def),
         _ => {

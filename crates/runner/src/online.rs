@@ -37,13 +37,7 @@ impl OnlineKey {
 /// The entity key columns of an asset kept online (a feature view or a model's
 /// predictions), or an error naming those there are.
 pub(crate) fn online_entity<'a>(ws: &'a Workspace, name: &str) -> crate::Result<&'a [String]> {
-    let asset = ws
-        .project
-        .assets
-        .iter()
-        .find(|(n, _)| n.as_str() == name)
-        .map(|(_, a)| a);
-    match asset.map(|a| &a.definition) {
+    match ws.project.asset(name).map(|a| &a.definition) {
         Some(Definition::Features(def)) => Ok(&def.entity),
         Some(Definition::Predictions(def)) => Ok(&def.entity),
         _ => crate::training::feature_def(ws, name).map(|d| d.entity.as_slice()),

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use sluice_core::{AssetKind, AssetStatus};
+use sluice_core::{AssetKind, AssetStatus, ErrorClass};
 use sluice_project::Asset;
 
 /// What happened to one asset in a run.
@@ -31,6 +31,9 @@ pub struct AssetOutcome {
     pub duration_ms: u64,
     /// Why it failed or was blocked.
     pub error: Option<String>,
+    /// For a failed asset: whether running it again may succeed.
+    #[serde(skip)]
+    pub class: Option<ErrorClass>,
     /// For a feature view: what was written to the online store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online: Option<OnlineOutcome>,
@@ -57,6 +60,7 @@ impl AssetOutcome {
             warnings: 0,
             duration_ms: started.elapsed().as_millis() as u64,
             error: None,
+            class: None,
             online: None,
         }
     }
@@ -84,6 +88,7 @@ pub(crate) fn failed(
 ) -> AssetOutcome {
     AssetOutcome {
         error: Some(error),
+        class: Some(ErrorClass::Permanent),
         ..AssetOutcome::new(asset, AssetStatus::Failed, previous, 0, started)
     }
 }

@@ -212,13 +212,7 @@ pub(crate) async fn view_inputs(
 
 /// The definition of feature view `view`, or an error naming the project's views.
 pub(crate) fn feature_def<'a>(ws: &'a Workspace, view: &str) -> Result<&'a FeatureDef> {
-    let asset = ws
-        .project
-        .assets
-        .iter()
-        .find(|(n, _)| n.as_str() == view)
-        .map(|(_, a)| a);
-    match asset.map(|a| &a.definition) {
+    match ws.project.asset(view).map(|a| &a.definition) {
         Some(Definition::Features(def)) => Ok(def),
         Some(_) => Err(Error::Training(format!(
             "`{view}` is not a feature view\n  help: the feature views are: {}",

@@ -74,7 +74,10 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
             info.rows.unwrap_or(0),
             job.started,
         ),
-        Err(e) => job.failed(root_cause(&e)),
+        Err(e) => AssetOutcome {
+            class: Some(crate::error::store_class(&e)),
+            ..job.failed(root_cause(&e))
+        },
     }
 }
 

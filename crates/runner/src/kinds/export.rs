@@ -59,12 +59,7 @@ impl Kind for Export<'_> {
             )
             .with_help(format!(
                 "the columns are: {}",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::training::columns(&schema)
             ))),
             None => Ok(Some(schema)),
         }
