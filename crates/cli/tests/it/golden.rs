@@ -128,7 +128,12 @@ fn run_case(name: &str) -> Result<(), String> {
             }
             _ => {
                 let args: Vec<&str> = step.iter().map(String::as_str).collect();
-                let out = sluice(&project, &args);
+                // In the project folder, so that a relative `--output` lands there.
+                let out = sluice_cmd(&project)
+                    .current_dir(&project)
+                    .args(&args)
+                    .output()
+                    .expect("the sluice binary runs");
                 let mut text = format!(
                     "$ sluice {}\nexit: {}\n",
                     args.join(" "),
@@ -159,10 +164,9 @@ fn run_case(name: &str) -> Result<(), String> {
 /// quarantine, its newest quality report, its online records, a model's versions
 /// and an export's file.
 fn dump(project: &Path, prefix: &str, actual: &mut BTreeMap<String, String>) {
-    let raw: toml::Table = toml::from_str(
-        &std::fs::read_to_string(project.join("sluice.toml")).expect("sluice.toml"),
-    )
-    .expect("sluice.toml parses as TOML");
+    let raw: toml::Table =
+        toml::from_str(&std::fs::read_to_string(project.join("sluice.toml")).expect("sluice.toml"))
+            .expect("sluice.toml parses as TOML");
     let out = sluice(project, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&stdout(&out))
         .unwrap_or_else(|e| panic!("status --json: {e}\n{}", stderr(&out)));
@@ -272,7 +276,11 @@ fn online(project: &Path, name: &str, keys: &[String]) -> String {
         args.extend(values.iter().map(String::as_str));
         args.push("--json");
         let out = sluice(project, &args);
-        text.push_str(&format!("{}: {}", values.join(" "), json_or_text(&out, project)));
+        text.push_str(&format!(
+            "{}: {}",
+            values.join(" "),
+            json_or_text(&out, project)
+        ));
     }
     text
 }
@@ -297,12 +305,11 @@ fn file_text(path: &Path) -> String {
     };
     match path.extension().and_then(|e| e.to_str()) {
         Some("parquet") => {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(
-                std::fs::File::open(path).expect("open"),
-            )
-            .expect("parquet")
-            .build()
-            .expect("reader");
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).expect("open"))
+                    .expect("parquet")
+                    .build()
+                    .expect("reader");
             let mut buf = Vec::new();
             {
                 let mut w = WriterBuilder::new().with_header(true).build(&mut buf);
@@ -311,7 +318,11 @@ fn file_text(path: &Path) -> String {
                 }
             }
             let text = String::from_utf8(buf).expect("utf-8");
-            text.lines().map(round_csv_line).collect::<Vec<_>>().join("\n") + "\n"
+            text.lines()
+                .map(round_csv_line)
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
         }
         Some("json") => match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(v) => pretty(normalize_json(v)),
@@ -319,7 +330,11 @@ fn file_text(path: &Path) -> String {
         },
         Some("csv") => {
             let text = String::from_utf8_lossy(&bytes);
-            text.lines().map(round_csv_line).collect::<Vec<_>>().join("\n") + "\n"
+            text.lines()
+                .map(round_csv_line)
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
         }
         _ => String::from_utf8_lossy(&bytes).into_owned(),
     }
@@ -371,17 +386,17 @@ fn round_field(field: &str) -> String {
     static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^-?(\d+\.\d+([eE][-+]?\d+)?|\d+[eE][-+]?\d+)$").expect("regex")
     });
-    if NUMBER.is_match(field) {
-        if let Ok(x) = field.parse::<f64>() {
-            let rounded = round(x);
-            // Keep a decimal point so that 2.0 and 2 stay distinguishable.
-            let s = rounded.to_string();
-            return if s.contains('.') || s.contains('e') || !rounded.is_finite() {
-                s
-            } else {
-                format!("{s}.0")
-            };
-        }
+    if NUMBER.is_match(field)
+        && let Ok(x) = field.parse::<f64>()
+    {
+        let rounded = round(x);
+        // Keep a decimal point so that 2.0 and 2 stay distinguishable.
+        let s = rounded.to_string();
+        return if s.contains('.') || s.contains('e') || !rounded.is_finite() {
+            s
+        } else {
+            format!("{s}.0")
+        };
     }
     field.to_string()
 }
@@ -430,9 +445,8 @@ fn pretty(v: serde_json::Value) -> String {
 
 /// Replaces the scratch folder's path, durations and today's clock times.
 fn normalize_text(text: &str, project: &Path) -> String {
-    static DURATION: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\b\d+(\.\d+)? ?(ms|s)\b").expect("regex")
-    });
+    static DURATION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b\d+(\.\d+)? ?(ms|s)\b").expect("regex"));
     let mut t = text.replace(project.to_str().expect("utf-8"), "$PROJECT");
     if let Ok(real) = project.canonicalize() {
         t = t.replace(real.to_str().expect("utf-8"), "$PROJECT");
@@ -477,7 +491,9 @@ fn compare(name: &str, expected: &Path, actual: &BTreeMap<String, String>) -> Re
     list_files(expected, expected, &mut on_disk);
     for file in &on_disk {
         if !actual.contains_key(file) {
-            problems.push(format!("  {file}: expected, but the case no longer produces it"));
+            problems.push(format!(
+                "  {file}: expected, but the case no longer produces it"
+            ));
         }
     }
     for (file, text) in actual {
