@@ -12,7 +12,6 @@ use datafusion::prelude::SessionContext;
 use sluice_project::{
     Asset, Definition, Diagnostic, Diagnostics, Learner, ModelDef, PredictionsDef, Project, Task,
 };
-use sluice_source::FileSource;
 
 use crate::training::columns;
 

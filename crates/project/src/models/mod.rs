@@ -16,12 +16,8 @@ pub use compile::{compile_model, parse_time};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use sluice_core::{AssetKind, Location};
-use toml::Spanned;
 
-use crate::diag::{Diagnostic, Diagnostics};
-use crate::parse::{Entry, RawProject};
-use crate::raw::{BoundsSection, ModelSection};
+use crate::raw::BoundsSection;
 
 /// What a model predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

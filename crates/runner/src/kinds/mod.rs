@@ -30,8 +30,6 @@ use crate::Workspace;
 use crate::outcome::{AssetOutcome, failed};
 use crate::pins::{Pins, pinned_fingerprint};
 
-pub(crate) use delta::with_quarantined;
-
 /// What an asset has published, as far as staleness and its downstream care.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Published {
@@ -264,6 +262,7 @@ mod tests {
         let input = AssetName::new("raw").expect("name");
         let same = Ok("a".to_string());
         let moved = Ok("b".to_string());
+        let unreadable = Err("gone".to_string());
         let reason = |k: &Fake, p: Option<&Published>, up: Option<&AssetName>, fp| {
             stale_reason(k, p, up, fp)
         };
@@ -285,7 +284,7 @@ mod tests {
             Some("its query or an input's version changed")
         );
         assert_eq!(
-            reason(&fresh, Some(&published("a")), None, &Err("gone".into())).as_deref(),
+            reason(&fresh, Some(&published("a")), None, &unreadable).as_deref(),
             Some("cannot read its files: gone")
         );
         let unknown = Published {
@@ -318,7 +317,7 @@ mod tests {
             "user,ts\na,2024-01-01T00:00:00Z\n",
         )
         .expect("write");
-        let kind_of = |project: &sluice_project::Project, name: &str| {
+        let kind_of = |project: &Project, name: &str| {
             project
                 .assets
                 .values()
