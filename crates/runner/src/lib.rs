@@ -35,10 +35,10 @@ pub use export::json_rows;
 pub use gate::report_dir;
 pub use models::{LoadedModel, load_model, model_def};
 pub use online::{FeatureRecord, get_features, lookup};
+pub use outcome::{AssetOutcome, OnlineOutcome};
 pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
 pub use query::{parse_as_of, query, query_frame};
-pub use outcome::{AssetOutcome, OnlineOutcome};
 pub use read::{
     AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, QueryPage,
     ReadBounds, ReadError, asset_detail, asset_list, latest_reports, query_page, read_features,

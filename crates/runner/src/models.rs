@@ -269,7 +269,16 @@ pub(crate) fn promotion(def: &ModelDef, metrics: &BTreeMap<String, f64>) -> Opti
 
 /// Trains (or imports) a new version of the model.
 pub(crate) async fn build(job: &Job<'_>, def: &ModelDef) -> AssetOutcome {
-    match train_version(job.ws, job.asset, def, job.run_id, job.pins, &job.fingerprint).await {
+    match train_version(
+        job.ws,
+        job.asset,
+        def,
+        job.run_id,
+        job.pins,
+        &job.fingerprint,
+    )
+    .await
+    {
         Ok(v) => settle(job, AssetStatus::Built, Some(v)),
         Err(e) => job.failed(e.to_string()),
     }
@@ -277,7 +286,11 @@ pub(crate) async fn build(job: &Job<'_>, def: &ModelDef) -> AssetOutcome {
 
 /// The outcome of a model after a build of `built` (or none, when it was up
 /// to date): it serves its newest promoted version.
-pub(crate) fn settle(job: &Job<'_>, status: AssetStatus, built: Option<ModelVersion>) -> AssetOutcome {
+pub(crate) fn settle(
+    job: &Job<'_>,
+    status: AssetStatus,
+    built: Option<ModelVersion>,
+) -> AssetOutcome {
     let name = job.asset.name.as_str();
     let newest = match built {
         Some(v) => Ok(Some(v)),

@@ -104,11 +104,14 @@ async fn observe(
     let slot: Arc<Mutex<Option<ValidationReport>>> = Arc::default();
     let finish: Finish = {
         let slot = slot.clone();
-        Arc::new(move |finished: Finished| -> BoxFuture<'static, datafusion::error::Result<()>> {
-            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(finished.report);
-            Box::pin(async { Ok(()) })
-        })
+        Arc::new(
+            move |finished: Finished| -> BoxFuture<'static, datafusion::error::Result<()>> {
+                *slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(finished.report);
+                Box::pin(async { Ok(()) })
+            },
+        )
     };
     let table = validated_table(Arc::new(validator), physical, ctx.task_ctx(), finish)
         .map_err(|e| e.strip_backtrace())?;

@@ -111,23 +111,27 @@ pub async fn run(
                     let asset = &ws.project.assets[&name];
                     let started = Instant::now();
                     // A panic inside one asset fails that asset, not the run.
-                    let outcome =
-                        AssertUnwindSafe(crate::kinds::materialize(&ws, asset, run_id, &input_versions))
-                            .catch_unwind()
-                            .await
-                            .unwrap_or_else(|panic| {
-                                let message = panic
-                                    .downcast_ref::<String>()
-                                    .cloned()
-                                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                                    .unwrap_or_default();
-                                failed(
-                                    asset,
-                                    started,
-                                    format!("internal error (a bug in sluice): {message}"),
-                                    None,
-                                )
-                            });
+                    let outcome = AssertUnwindSafe(crate::kinds::materialize(
+                        &ws,
+                        asset,
+                        run_id,
+                        &input_versions,
+                    ))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        let message = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        failed(
+                            asset,
+                            started,
+                            format!("internal error (a bug in sluice): {message}"),
+                            None,
+                        )
+                    });
                     record(&ws, run_id, FIRST_ATTEMPT, &outcome, &input_versions);
                     (name, outcome)
                 });
@@ -208,4 +212,3 @@ fn blocked_reason(input: &AssetName, outcome: &AssetOutcome) -> String {
         format!("upstream `{input}` {}: {why}", outcome.status)
     }
 }
-

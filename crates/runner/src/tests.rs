@@ -14,7 +14,8 @@ impl Observer for Quiet {}
 /// one that runs, one whose cast fails on every row.
 fn workspace(dir: &std::path::Path) -> Arc<Workspace> {
     let flights = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/contracts/flights.csv"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/contracts/flights.csv"),
     )
     .expect("testdata/contracts/flights.csv");
     std::fs::write(dir.join("flights.csv"), flights).expect("write");
@@ -55,5 +56,10 @@ async fn a_busy_warehouse_is_transient_and_bad_data_is_permanent() {
     assert_eq!(outcome("by_carrier").class, None);
     let broken = outcome("broken");
     assert_eq!(broken.status, AssetStatus::Failed);
-    assert_eq!(broken.class, Some(ErrorClass::Permanent), "{:?}", broken.error);
+    assert_eq!(
+        broken.class,
+        Some(ErrorClass::Permanent),
+        "{:?}",
+        broken.error
+    );
 }

@@ -35,7 +35,6 @@ pub struct ExportDef {
     pub key: Vec<String>,
 }
 
-
 /// Compiles `[exports.NAME]`.
 pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<ExportSection>) {
     let raw = b.raw;
@@ -52,7 +51,12 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<ExportSecti
         &serde_json::to_string(section).unwrap_or_default(),
         def.query.sql.trim(),
     ]);
-    let asset = b.add(asset_name, at, Definition::Export(Box::new(def)), fingerprint);
+    let asset = b.add(
+        asset_name,
+        at,
+        Definition::Export(Box::new(def)),
+        fingerprint,
+    );
     asset.description = section.description.clone();
 }
 
@@ -193,4 +197,3 @@ fn compile_export(
         key,
     })
 }
-

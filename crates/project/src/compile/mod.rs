@@ -23,8 +23,8 @@ use crate::raw::ContractSection;
 
 pub use exports::{ExportDef, ExportFormat};
 pub use sources::{SourceDef, format_of};
-pub(crate) use tables::sql_or_file;
 pub use tables::TableDef;
+pub(crate) use tables::sql_or_file;
 
 /// Bumped when the way sluice materializes assets changes, so that every asset's
 /// fingerprint changes and the next run rebuilds it.
@@ -320,7 +320,6 @@ pub fn expand_env(s: &str) -> Result<String, String> {
     Ok(out)
 }
 
-
 /// A stable hash of the parts, as hex.
 pub fn fingerprint(parts: &[&str]) -> String {
     let mut h = blake3::Hasher::new();
@@ -331,4 +330,3 @@ pub fn fingerprint(parts: &[&str]) -> String {
     }
     h.finalize().to_hex()[..32].to_string()
 }
-

@@ -26,15 +26,8 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
             Definition::Table(def) => (&def.sql, &def.origin),
             Definition::Export(def) => (&def.query.sql, &def.query.origin),
             Definition::Model(def) => {
-                let inputs = model_inputs(
-                    raw,
-                    asset,
-                    &def.inputs(),
-                    &def.views(),
-                    None,
-                    &names,
-                    diags,
-                );
+                let inputs =
+                    model_inputs(raw, asset, &def.inputs(), &def.views(), None, &names, diags);
                 resolved.insert(asset.name.clone(), inputs);
                 continue;
             }
@@ -49,15 +42,8 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
                     _ => Vec::new(),
                 };
                 wanted.extend(views.iter().cloned());
-                let inputs = model_inputs(
-                    raw,
-                    asset,
-                    &wanted,
-                    &views,
-                    Some(&def.model),
-                    &names,
-                    diags,
-                );
+                let inputs =
+                    model_inputs(raw, asset, &wanted, &views, Some(&def.model), &names, diags);
                 resolved.insert(asset.name.clone(), inputs);
                 continue;
             }
@@ -145,7 +131,6 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
             asset.inputs = inputs;
         }
     }
-
 }
 
 /// Resolves the assets a model or predictions asset reads; `views` must be
@@ -206,7 +191,6 @@ fn model_inputs(
     inputs
 }
 
-
 fn suggest(name: &str, names: &BTreeSet<String>) -> String {
     let close = names
         .iter()
@@ -241,4 +225,3 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
-

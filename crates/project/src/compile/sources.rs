@@ -45,7 +45,6 @@ impl SourceDef {
     }
 }
 
-
 /// Compiles `[sources.NAME]`: its format (set, or by the file extension), its
 /// options, whether any file matches, its contract.
 pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSection>) {
@@ -97,7 +96,12 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
     ]);
     let description = def.config.description.clone();
     let contract = b.contract(def.config.contract.as_ref());
-    let asset = b.add(asset_name, at, Definition::Source(Box::new(def)), fingerprint);
+    let asset = b.add(
+        asset_name,
+        at,
+        Definition::Source(Box::new(def)),
+        fingerprint,
+    );
     asset.contract = contract;
     asset.description = description;
 }
@@ -141,7 +145,6 @@ fn check_source_options(
     }
 }
 
-
 /// The format implied by a file extension.
 pub fn format_of(path: &Path) -> Option<FileFormat> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
@@ -152,4 +155,3 @@ pub fn format_of(path: &Path) -> Option<FileFormat> {
         _ => return None,
     })
 }
-

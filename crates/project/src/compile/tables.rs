@@ -6,8 +6,8 @@ use super::{Builder, Definition, fingerprint};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::{Entry, RawProject};
 use crate::raw::TableSection;
-use toml::Spanned;
 use crate::sql::SqlOrigin;
+use toml::Spanned;
 
 /// A compiled SQL table.
 #[derive(Debug, Clone)]
@@ -17,7 +17,6 @@ pub struct TableDef {
     /// Where the query is written.
     pub origin: SqlOrigin,
 }
-
 
 /// A query written inline (`sql`) or in a file (`file`), with where it is
 /// written; `Ok(None)` when neither is given. `what` names the section in
@@ -33,8 +32,11 @@ pub(crate) fn sql_or_file(
     match (sql, file) {
         (Some(_), Some(_)) => {
             diags.push(
-                Diagnostic::new(at.clone(), format!("{what} has either `sql` or `file`, not both"))
-                    .with_help("keep one of them"),
+                Diagnostic::new(
+                    at.clone(),
+                    format!("{what} has either `sql` or `file`, not both"),
+                )
+                .with_help("keep one of them"),
             );
             Err(())
         }

@@ -3,10 +3,10 @@
 
 use sluice_core::{AssetName, Location, parse_duration};
 
+use super::*;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::RawProject;
 use crate::raw::{AggregateFunction, FeatureSection};
-use super::*;
 
 /// Compiles `[features.NAME]`; mistakes that need no data are reported here.
 pub(crate) fn compile_features(
@@ -98,7 +98,10 @@ pub(crate) fn compile_features(
         Some(r) => match parse_duration(r.get_ref()) {
             Ok(d) => Some(d),
             Err(e) => {
-                diags.push(Diagnostic::new(loc(r.span().start), format!("refresh: {e}")));
+                diags.push(Diagnostic::new(
+                    loc(r.span().start),
+                    format!("refresh: {e}"),
+                ));
                 None
             }
         },
@@ -303,4 +306,3 @@ pub(crate) fn add(
     asset.contract = contract;
     asset.description = section.description.clone();
 }
-

@@ -13,8 +13,8 @@ mod compile;
 mod sql;
 
 pub(crate) use compile::add;
-pub use sql::quote;
 pub(crate) use sql::declared_sql;
+pub use sql::quote;
 
 use std::time::Duration;
 
@@ -216,4 +216,3 @@ impl TimeLiteral {
         )
     }
 }
-

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-
-use crate::raw::AggregateFunction;
 use super::*;
+use crate::raw::AggregateFunction;
 
 /// `"name"`, with quotes inside doubled.
 pub fn quote(ident: &str) -> String {
@@ -250,4 +249,3 @@ fn sql_function(agg: AggregateFunction) -> &'static str {
         AggregateFunction::Last => "last_value",
     }
 }
-

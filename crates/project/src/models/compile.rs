@@ -3,10 +3,10 @@
 use sluice_core::{AssetKind, Location};
 use toml::Spanned;
 
+use super::*;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::{Entry, RawProject};
 use crate::raw::ModelSection;
-use super::*;
 
 fn at<T>(raw: &RawProject, s: &Spanned<T>) -> Location {
     raw.location(s.span().start)
@@ -494,4 +494,3 @@ pub(crate) fn add(b: &mut crate::compile::Builder<'_>, name: &str, entry: &Entry
     );
     asset.description = section.description.clone();
 }
-

@@ -314,4 +314,3 @@ pub struct PredictionsDef {
 pub fn predictions_name(model: &str) -> String {
     format!("{model}_predictions")
 }
-

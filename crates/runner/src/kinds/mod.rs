@@ -335,11 +335,16 @@ mod tests {
         let now_view = kind_of(&project, "recent");
         let every_run = of(&now_view);
         assert!(
-            every_run.outdated(&built(chrono::Duration::zero())).is_some(),
+            every_run
+                .outdated(&built(chrono::Duration::zero()))
+                .is_some(),
             "without `refresh` every run moves the view's `now`"
         );
         let rolling = kind_of(&project, "rolling");
-        assert_eq!(of(&rolling).outdated(&built(chrono::Duration::days(400))), None);
+        assert_eq!(
+            of(&rolling).outdated(&built(chrono::Duration::days(400))),
+            None
+        );
 
         std::fs::write(dir.path().join("sluice.toml"), toml("refresh = \"1h\"")).expect("write");
         let project = sluice_project::load(dir.path(), None).expect("loads");
