@@ -226,7 +226,7 @@ fn an_error_check_blocks_downstream_and_keeps_previous_versions_and_warn_flows_o
     assert_eq!(asset(&first, "by_carrier")["status"], "built");
     let report = ok(p.path(), &["report", "flights"]);
     assert!(report.contains("time_hour.freshness"), "{report}");
-    assert!(report.contains("fail"), "{report}");
+    assert!(report.to_lowercase().contains("fail"), "{report}");
 
     // New data whose mean delay breaks the error bound.
     let mut late = real_rows();
@@ -475,4 +475,46 @@ fn bad_input_under_a_contract_still_names_the_file_and_line() {
         err.contains("flights.csv:62: expected 9 fields, found 3"),
         "{err}"
     );
+}
+
+/// An unchanged source returned `up_to_date` before its expectations ran, so a
+/// `freshness` check never fired on a feed that stopped — the case it exists
+/// for. Now the check runs on every run, on the published version.
+#[test]
+fn freshness_fails_on_a_feed_that_stopped_though_nothing_changed() {
+    let now = chrono::Utc::now();
+    let csv: String = (0..3)
+        .map(|i| {
+            let t = now - chrono::Duration::seconds(i);
+            format!("{i},{}\n", t.format("%Y-%m-%dT%H:%M:%SZ"))
+        })
+        .collect();
+    let dir = project(&[
+        (
+            "sluice.toml",
+            b"[project]\nname = \"feed\"\n\n[sources.events]\npath = \"events.csv\"\n\n\
+              [[sources.events.contract.expect]]\ncolumn = \"at\"\nfreshness = { max_age = \"8s\" }\n\n\
+              [tables.latest]\nsql = \"SELECT max(at) AS at FROM events\"\n",
+        ),
+        ("events.csv", format!("id,at\n{csv}").as_bytes()),
+    ]);
+    let (ok, first) = run_json(dir.path(), &[]);
+    assert!(ok, "a fresh feed passes: {first}");
+    assert_eq!(asset(&first, "events")["status"], "built");
+
+    // The feed stops: no new file, nothing changes, but time passes.
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let (ok, second) = run_json(dir.path(), &[]);
+    assert!(!ok, "a stale feed fails the run: {second}");
+    let events = asset(&second, "events");
+    assert_eq!(events["status"], "failed", "{second}");
+    let error = events["error"].as_str().unwrap_or_default();
+    assert!(error.contains("freshness"), "{error}");
+    assert!(error.contains("stays published"), "{error}");
+    assert_eq!(events["version"], 0, "the published version is kept");
+    assert_eq!(asset(&second, "latest")["status"], "blocked");
+
+    // The report of the second run says so too.
+    let report = stdout(&sluice(dir.path(), &["report", "events"]));
+    assert!(report.to_lowercase().contains("fail"), "{report}");
 }
