@@ -403,32 +403,6 @@ pub fn parse_time(text: &str) -> Option<i64> {
     Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_dates_or_rfc3339() {
-        assert_eq!(parse_time("1970-01-02"), Some(86_400_000_000));
-        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1_000_000));
-        assert_eq!(parse_time("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(parse_time("yesterday"), None);
-    }
-
-    #[test]
-    fn default_gbdt_params_follow_lightgbm() {
-        let p: GbdtParams = toml::Value::Table(toml::Table::new())
-            .try_into()
-            .expect("empty table");
-        assert_eq!(p, GbdtParams::default());
-        assert_eq!((p.iterations, p.max_leaves), (100, 31));
-        let bad = toml::Value::Table(toml::from_str("iteratons = 3").expect("toml"))
-            .try_into::<GbdtParams>()
-            .expect_err("typo");
-        assert!(bad.to_string().contains("iteratons"), "{bad}");
-    }
-}
-
 /// Compiles `[models.NAME]` and adds it to the project, with its predictions
 /// (`NAME_predictions`) when it has a `[models.NAME.predictions]` section.
 pub(crate) fn add(b: &mut crate::compile::Builder<'_>, name: &str, entry: &Entry<ModelSection>) {
@@ -493,4 +467,30 @@ pub(crate) fn add(b: &mut crate::compile::Builder<'_>, name: &str, entry: &Entry
         model_fingerprint,
     );
     asset.description = section.description.clone();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_dates_or_rfc3339() {
+        assert_eq!(parse_time("1970-01-02"), Some(86_400_000_000));
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1_000_000));
+        assert_eq!(parse_time("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn default_gbdt_params_follow_lightgbm() {
+        let p: GbdtParams = toml::Value::Table(toml::Table::new())
+            .try_into()
+            .expect("empty table");
+        assert_eq!(p, GbdtParams::default());
+        assert_eq!((p.iterations, p.max_leaves), (100, 31));
+        let bad = toml::Value::Table(toml::from_str("iteratons = 3").expect("toml"))
+            .try_into::<GbdtParams>()
+            .expect_err("typo");
+        assert!(bad.to_string().contains("iteratons"), "{bad}");
+    }
 }
