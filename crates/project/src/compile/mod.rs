@@ -2,7 +2,7 @@
 //! applied, SQL references resolved into the DAG, cycles found — with every error
 //! reported together. Each kind of asset compiles in its own function
 //! (`sources.rs`, `tables.rs`, `exports.rs`, `crate::features`, `crate::models`)
-//! and adds itself through one [`Builder`]; `refs.rs` turns references into inputs.
+//! and adds itself through one `Builder`; `refs.rs` turns references into inputs.
 
 mod exports;
 mod refs;
