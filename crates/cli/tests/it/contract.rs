@@ -493,7 +493,7 @@ fn freshness_fails_on_a_feed_that_stopped_though_nothing_changed() {
         (
             "sluice.toml",
             b"[project]\nname = \"feed\"\n\n[sources.events]\npath = \"events.csv\"\n\n\
-              [[sources.events.contract.expect]]\ncolumn = \"at\"\nfreshness = { max_age = \"8s\" }\n\n\
+              [[sources.events.contract.expect]]\ncolumn = \"at\"\nfreshness = { max_age = \"30s\" }\n\n\
               [tables.latest]\nsql = \"SELECT max(at) AS at FROM events\"\n",
         ),
         ("events.csv", format!("id,at\n{csv}").as_bytes()),
@@ -502,8 +502,13 @@ fn freshness_fails_on_a_feed_that_stopped_though_nothing_changed() {
     assert!(ok, "a fresh feed passes: {first}");
     assert_eq!(asset(&first, "events")["status"], "built");
 
-    // The feed stops: no new file, nothing changes, but time passes.
-    std::thread::sleep(std::time::Duration::from_secs(10));
+    // The feed stops: no new file, nothing changes, but time passes (the
+    // newest event is older than `max_age` once 30 s have passed since `now`;
+    // a generous age, so that a slow first run still finds the feed fresh).
+    let stale_at = now + chrono::Duration::seconds(32);
+    if let Ok(wait) = (stale_at - chrono::Utc::now()).to_std() {
+        std::thread::sleep(wait);
+    }
     let (ok, second) = run_json(dir.path(), &[]);
     assert!(!ok, "a stale feed fails the run: {second}");
     let events = asset(&second, "events");
