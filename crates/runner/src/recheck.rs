@@ -88,6 +88,7 @@ async fn observe(
         .iter()
         .filter_map(|e| e.column.as_deref())
         .collect();
+    columns.sort_unstable();
     columns.dedup();
     let plan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None)
         .and_then(|b| b.project(columns.iter().map(|c| col(format!("\"{c}\"")))))
