@@ -3,7 +3,7 @@
 //! the time split, the promotion thresholds, and the batch predictions asset.
 //!
 //! What needs no data is checked here (words, parameters, thresholds, times);
-//! names of assets are resolved with the rest of the DAG in `compile.rs`, and
+//! names of assets are resolved with the rest of the DAG in `compile/refs.rs`, and
 //! columns are checked against the data when the model is trained.
 //!
 //! `compile.rs` reads the section; the types here are what the runner trains.
