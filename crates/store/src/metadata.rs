@@ -407,16 +407,7 @@ impl Metadata {
                 "SELECT version, fingerprint, run_id, rows, path, written_at FROM exports
                  WHERE asset = ?1 ORDER BY version DESC LIMIT 1",
                 [asset],
-                |r| {
-                    Ok(ExportRecord {
-                        version: r.get::<_, i64>(0)?.max(0) as u64,
-                        fingerprint: r.get(1)?,
-                        run_id: r.get(2)?,
-                        rows: r.get::<_, i64>(3)?.max(0) as u64,
-                        path: r.get(4)?,
-                        written_at: parse_time(r.get(5)?),
-                    })
-                },
+                export_record,
             )
             .optional()
         })
@@ -429,16 +420,7 @@ impl Metadata {
                 "SELECT version, fingerprint, run_id, rows, path, written_at FROM exports
                  WHERE asset = ?1 ORDER BY version DESC",
             )?;
-            let rows = stmt.query_map([asset], |r| {
-                Ok(ExportRecord {
-                    version: r.get::<_, i64>(0)?.max(0) as u64,
-                    fingerprint: r.get(1)?,
-                    run_id: r.get(2)?,
-                    rows: r.get::<_, i64>(3)?.max(0) as u64,
-                    path: r.get(4)?,
-                    written_at: parse_time(r.get(5)?),
-                })
-            })?;
+            let rows = stmt.query_map([asset], export_record)?;
             rows.collect()
         })
     }
@@ -474,6 +456,18 @@ impl Metadata {
 pub(crate) fn parse_time(s: String) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&s)
         .map_or_else(|_| DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
+}
+
+/// One row of `exports` (version, fingerprint, run_id, rows, path, written_at).
+fn export_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord {
+        version: r.get::<_, i64>(0)?.max(0) as u64,
+        fingerprint: r.get(1)?,
+        run_id: r.get(2)?,
+        rows: r.get::<_, i64>(3)?.max(0) as u64,
+        path: r.get(4)?,
+        written_at: parse_time(r.get(5)?),
+    })
 }
 
 #[cfg(test)]
