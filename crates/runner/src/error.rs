@@ -22,12 +22,46 @@ pub enum Error {
         /// The project's assets.
         known: String,
     },
-    /// A query failed.
-    #[error("query: {0}")]
-    Query(String),
-    /// A training set could not be built.
+    /// An online lookup gave the wrong number of key values.
+    #[error("`{view}` is keyed by {} ({} value{}), but {given} {} given", entity.join(", "), entity.len(), if entity.len() == 1 { "" } else { "s" }, if *given == 1 { "was" } else { "were" })]
+    EntityKey {
+        /// The view (or predictions).
+        view: String,
+        /// Its key columns.
+        entity: Vec<String>,
+        /// How many values were given.
+        given: usize,
+    },
+    /// The engine failed while `doing` (a query, a training set...); the
+    /// engine's error is kept, so its class is known.
+    #[error("{doing}: {}", .source.strip_backtrace())]
+    Engine {
+        /// What was being done.
+        doing: &'static str,
+        /// DataFusion's error.
+        source: Box<DataFusionError>,
+    },
+    /// A query is not valid SQL.
+    #[error("query: {message}{}", if *line > 0 { format!(" (line {line}, column {column})") } else { String::new() })]
+    QuerySyntax {
+        /// What is wrong.
+        message: String,
+        /// Where (1-based; 0 when unknown).
+        line: u64,
+        /// Where (1-based).
+        column: u64,
+    },
+    /// A training-set request cannot be served as asked.
     #[error("training set: {0}")]
     Training(String),
+    /// A file could not be written.
+    #[error("{}: {source}", path.display())]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The reason.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A model could not be trained, loaded or run.
     #[error("model `{model}`: {message}")]
     Model {
@@ -59,25 +93,6 @@ pub enum Error {
     AsOf(String),
 }
 
-/// The class of a store error: a lock another process holds, or SQLite busy,
-/// is transient; otherwise the first I/O error underneath decides.
-pub(crate) fn store_class(e: &sluice_store::Error) -> ErrorClass {
-    match e {
-        sluice_store::Error::Busy { .. } => ErrorClass::Transient,
-        sluice_store::Error::Metadata {
-            source: rusqlite::Error::SqliteFailure(f, _),
-            ..
-        } if matches!(
-            f.code,
-            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-        ) =>
-        {
-            ErrorClass::Transient
-        }
-        other => ErrorClass::of_error(other),
-    }
-}
-
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -93,15 +108,26 @@ impl Error {
     /// project, the data or the request says is permanent.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Store(e) => store_class(e),
+            Error::Store(e) => e.class(),
+            Error::Engine { source, .. } => ErrorClass::of_error(source.as_ref()),
+            Error::Output { source, .. } => ErrorClass::of_error(source.as_ref()),
             Error::Project(_)
             | Error::UnknownAssets { .. }
-            | Error::Query(_)
+            | Error::EntityKey { .. }
+            | Error::QuerySyntax { .. }
             | Error::Training(_)
             | Error::Model { .. }
             | Error::NoModel { .. }
             | Error::ModelFile { .. }
             | Error::AsOf(_) => ErrorClass::Permanent,
+        }
+    }
+
+    /// The engine failed while `doing`.
+    pub(crate) fn engine(doing: &'static str, e: DataFusionError) -> Self {
+        Error::Engine {
+            doing,
+            source: Box::new(e),
         }
     }
 

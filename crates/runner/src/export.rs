@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::error::ArrowError;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use serde_json::{Map, Value};
@@ -14,7 +15,7 @@ use sluice_core::AssetStatus;
 use sluice_project::{ExportDef, ExportFormat};
 
 use crate::kinds::Job;
-use crate::outcome::AssetOutcome;
+use crate::outcome::{AssetOutcome, Failure};
 use crate::pins::register_inputs;
 
 /// Writes the export's rows to its file and records the write.
@@ -22,7 +23,7 @@ pub(crate) async fn build(job: &Job<'_>, def: &ExportDef) -> AssetOutcome {
     let asset = job.asset;
     let ctx = sluice_transform::session();
     if let Err(e) = register_inputs(job.ws, &ctx, job.pins).await {
-        return job.failed(e.to_string());
+        return job.failed(e);
     }
     let plan = match sluice_transform::plan_table(&ctx, asset, &def.query).await {
         Ok(p) => p,
@@ -31,7 +32,12 @@ pub(crate) async fn build(job: &Job<'_>, def: &ExportDef) -> AssetOutcome {
     let df = DataFrame::new(ctx.state(), plan);
     let rows = match write(df, def).await {
         Ok(rows) => rows,
-        Err(e) => return job.failed(format!("cannot write {}: {e}", def.path.display())),
+        Err(e) => {
+            return job.failed(Failure {
+                message: format!("cannot write {}: {e}", def.path.display()),
+                ..e
+            });
+        }
     };
     match job.ws.metadata.record_export(
         asset.name.as_str(),
@@ -43,17 +49,20 @@ pub(crate) async fn build(job: &Job<'_>, def: &ExportDef) -> AssetOutcome {
         Ok(version) => {
             AssetOutcome::new(asset, AssetStatus::Built, Some(version), rows, job.started)
         }
-        Err(e) => job.failed(e.to_string()),
+        Err(e) => job.failed(crate::Error::from(e)),
     }
 }
 
 /// Writes the rows through a temporary file and renames it over the target.
-async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, String> {
+async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, Failure> {
     let dir = def
         .path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Failure {
+        message: format!("cannot create {}: {e}", dir.display()),
+        class: sluice_core::ErrorClass::of_io(&e),
+    })?;
     let file_name = def
         .path
         .file_name()
@@ -70,7 +79,7 @@ async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, String> {
     };
     std::fs::rename(&tmp, &def.path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        e.to_string()
+        Failure::of(&e)
     })?;
     // The rename itself survives a crash once the folder is synced.
     if let Ok(d) = std::fs::File::open(&dir) {
@@ -79,10 +88,10 @@ async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, String> {
     Ok(rows)
 }
 
-async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, String> {
+async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Failure> {
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df.execute_stream().await.map_err(|e| e.strip_backtrace())?;
-    let file = std::fs::File::create(tmp).map_err(|e| e.to_string())?;
+    let mut stream = df.execute_stream().await.map_err(|e| Failure::of(&e))?;
+    let file = std::fs::File::create(tmp).map_err(|e| Failure::of(&e))?;
     let mut out = std::io::BufWriter::new(file);
     let mut rows = 0u64;
     match (def.format, def.key.is_empty()) {
@@ -94,22 +103,22 @@ async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Str
                 .build();
             let mut writer =
                 datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Failure::of(&e))?;
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| e.strip_backtrace())?;
+                let batch = batch.map_err(|e| Failure::of(&e))?;
                 rows += batch.num_rows() as u64;
-                writer.write(&batch).map_err(|e| e.to_string())?;
+                writer.write(&batch).map_err(|e| Failure::of(&e))?;
             }
-            writer.close().map_err(|e| e.to_string())?;
+            writer.close().map_err(|e| Failure::of(&e))?;
         }
         (ExportFormat::Csv, _) => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| e.strip_backtrace())?;
+                let batch = batch.map_err(|e| Failure::of(&e))?;
                 rows += batch.num_rows() as u64;
-                writer.write(&batch).map_err(|e| e.to_string())?;
+                writer.write(&batch).map_err(|e| Failure::of(&e))?;
             }
         }
         (ExportFormat::Json, true) => {
@@ -117,47 +126,47 @@ async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Str
                 .with_explicit_nulls(true)
                 .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut out);
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| e.strip_backtrace())?;
+                let batch = batch.map_err(|e| Failure::of(&e))?;
                 rows += batch.num_rows() as u64;
-                writer.write(&batch).map_err(|e| e.to_string())?;
+                writer.write(&batch).map_err(|e| Failure::of(&e))?;
             }
-            writer.finish().map_err(|e| e.to_string())?;
+            writer.finish().map_err(|e| Failure::of(&e))?;
         }
         (ExportFormat::Json, false) => {
             let mut root = Map::new();
             while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| e.strip_backtrace())?;
-                for row in json_rows(std::slice::from_ref(&batch))? {
+                let batch = batch.map_err(|e| Failure::of(&e))?;
+                for row in json_rows(std::slice::from_ref(&batch)).map_err(|e| Failure::of(&e))? {
                     rows += 1;
                     insert_keyed(&mut root, row, &def.key, rows)?;
                 }
             }
-            serde_json::to_writer(&mut out, &root).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut out, &root).map_err(|e| Failure::of(&e))?;
         }
     }
-    out.flush().map_err(|e| e.to_string())?;
-    let file = out.into_inner().map_err(|e| e.to_string())?;
-    file.sync_all().map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| Failure::of(&e))?;
+    let file = out.into_inner().map_err(|e| Failure::of(&e))?;
+    file.sync_all().map_err(|e| Failure::of(&e))?;
     Ok(rows)
 }
 
 /// Arrow batches as JSON objects, through Arrow's own JSON writer (dates and
 /// times as text, nulls kept as `null`).
-pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, String> {
+pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, ArrowError> {
     let mut buf = Vec::new();
     {
         let mut writer = datafusion::arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
         for batch in batches {
-            writer.write(batch).map_err(|e| e.to_string())?;
+            writer.write(batch)?;
         }
-        writer.finish().map_err(|e| e.to_string())?;
+        writer.finish()?;
     }
     if buf.is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_slice(&buf).map_err(|e| e.to_string())
+    serde_json::from_slice(&buf).map_err(|e| ArrowError::JsonError(e.to_string()))
 }
 
 /// Puts `row` (without its key columns) under its key path; a row's key must be

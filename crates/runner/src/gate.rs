@@ -9,7 +9,6 @@
 //! asset version was never published (its `run_id` says so); the next run
 //! rebuilds both.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use datafusion::datasource::{MemTable, provider_as_source};
@@ -24,6 +23,7 @@ use sluice_validate::{
 };
 
 use crate::Workspace;
+use crate::outcome::Failure;
 
 /// Why the writer's input ended in an error: the gate closed.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,7 @@ struct GateClosed;
 /// What a validated write produced.
 pub(crate) struct Validated {
     /// The new version, or why there is none.
-    pub written: Result<VersionInfo, String>,
+    pub written: Result<VersionInfo, Failure>,
     /// The report, when validation got to the end.
     pub report: Option<ValidationReport>,
 }
@@ -48,7 +48,7 @@ pub(crate) async fn write_validated(
     latest: Option<&VersionInfo>,
 ) -> Validated {
     let name = asset.name.as_str();
-    let fail = |e: String| Validated {
+    let fail = |e: Failure| Validated {
         written: Err(e),
         report: None,
     };
@@ -65,14 +65,12 @@ pub(crate) async fn write_validated(
     {
         Ok(v) => Arc::new(v),
         // A source error met while looking for repeated values names its file and line.
-        Err(e) if e.engine().is_some() => {
-            return fail(crate::error::root_cause(&e));
-        }
-        Err(e) => return fail(e.to_string()),
+        Err(e) if e.engine().is_some() => return fail(Failure::of(&e)),
+        Err(e) => return fail(e.to_string().into()),
     };
     let physical = match ctx.state().create_physical_plan(&plan).await {
         Ok(p) => p,
-        Err(e) => return fail(e.strip_backtrace()),
+        Err(e) => return fail(Failure::of(&e)),
     };
     let slot: Arc<Mutex<Option<ValidationReport>>> = Arc::default();
     let finish: Finish = {
@@ -120,13 +118,13 @@ pub(crate) async fn write_validated(
     };
     let table = match validated_table(validator, physical, ctx.task_ctx(), finish) {
         Ok(t) => t,
-        Err(e) => return fail(e.strip_backtrace()),
+        Err(e) => return fail(Failure::of(&e)),
     };
     let plan = match LogicalPlanBuilder::scan(name, provider_as_source(table), None)
         .and_then(LogicalPlanBuilder::build)
     {
         Ok(p) => p,
-        Err(e) => return fail(e.strip_backtrace()),
+        Err(e) => return fail(Failure::of(&e)),
     };
     let written = ws.store.write(name, plan, &ctx.state(), meta).await;
     let report = slot
@@ -134,12 +132,16 @@ pub(crate) async fn write_validated(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
     // A closed gate explains itself; any other failure is told by its root cause.
-    let written = written.map_err(|e| {
-        report
-            .as_ref()
-            .and_then(ValidationReport::gate_message)
-            .unwrap_or_else(|| crate::error::root_cause(&e))
-    });
+    let written =
+        written.map_err(
+            |e| match report.as_ref().and_then(ValidationReport::gate_message) {
+                Some(gate) => Failure::from(gate),
+                None => Failure {
+                    message: crate::error::root_cause(&e),
+                    class: e.class(),
+                },
+            },
+        );
     if let Some(report) = &report {
         keep_report(ws, report);
     }
@@ -213,21 +215,11 @@ pub(crate) fn keep_report(ws: &Workspace, report: &ValidationReport) {
     ) {
         tracing::warn!("could not record the report of `{}`: {e}", report.asset);
     }
-    let dir = report_dir(&ws.project.warehouse, &report.asset);
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join(format!("run-{}.json", report.run_id)), &json))
-        .and_then(|()| {
-            std::fs::write(
-                dir.join(format!("run-{}.html", report.run_id)),
-                sluice_validate::render_html(report),
-            )
-        });
-    if let Err(e) = written {
-        tracing::warn!("could not write the report files in {}: {e}", dir.display());
+    let (json_file, html_file) = ws.warehouse.report_files(&report.asset, report.run_id);
+    let html = sluice_validate::render_html(report);
+    for (file, bytes) in [(json_file, json.as_bytes()), (html_file, html.as_bytes())] {
+        if let Err(e) = ws.warehouse.put(&file, bytes) {
+            tracing::warn!("could not write a report file: {e}");
+        }
     }
-}
-
-/// Where an asset's report files go.
-pub fn report_dir(warehouse: &Path, asset: &str) -> std::path::PathBuf {
-    warehouse.join("reports").join(asset)
 }

@@ -32,7 +32,6 @@ pub use backtest::{BacktestRequest, BacktestSummary, Period, PeriodResult, backt
 pub use check::check;
 pub use error::{Error, Result};
 pub use export::json_rows;
-pub use gate::report_dir;
 pub use models::{LoadedModel, load_model, model_def};
 pub use online::{FeatureRecord, get_features, lookup};
 pub use outcome::{AssetOutcome, OnlineOutcome};
@@ -49,9 +48,9 @@ pub use status::{AssetState, status};
 pub use training::{TRAINING_MEMORY, TrainingRequest, TrainingSummary, training_set};
 
 use sluice_project::Project;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use sluice_store::{Metadata, OfflineStore, OnlineStore, OnlineWriter};
+use sluice_store::{Metadata, OfflineStore, OnlineStore, RunLock, Warehouse};
 
 /// A loaded project with its warehouse opened.
 #[derive(Debug)]
@@ -62,36 +61,26 @@ pub struct Workspace {
     pub store: OfflineStore,
     /// Its run log.
     pub metadata: Metadata,
-    /// Its online store.
-    pub online: OnlineStore,
-    /// The online store's writer, opened on first use and shared by the run's tasks.
-    writer: Mutex<Option<Arc<OnlineWriter>>>,
+    /// Its online store, shared by a run's tasks and a server's requests.
+    pub online: Arc<dyn OnlineStore>,
+    /// Its run lock.
+    pub run_lock: Arc<dyn RunLock>,
+    /// Where everything is stored, and how it is laid out.
+    pub warehouse: Warehouse,
 }
 
 impl Workspace {
     /// Opens the warehouse of a compiled project.
     pub fn open(project: Project) -> Result<Self> {
-        let store = OfflineStore::new(&project.warehouse);
-        let metadata = Metadata::open(&project.warehouse)?;
-        let online = OnlineStore::new(&project.warehouse);
+        let warehouse = Warehouse::local(&project.warehouse);
         Ok(Self {
+            store: warehouse.offline(),
+            metadata: warehouse.metadata()?,
+            online: warehouse.online(),
+            run_lock: warehouse.run_lock(),
+            warehouse,
             project,
-            store,
-            metadata,
-            online,
-            writer: Mutex::new(None),
         })
-    }
-
-    /// The online store's writer (one per process).
-    pub fn online_writer(&self) -> Result<Arc<OnlineWriter>> {
-        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = slot.as_ref() {
-            return Ok(w.clone());
-        }
-        let w = Arc::new(self.online.open_writer()?);
-        *slot = Some(w.clone());
-        Ok(w)
     }
 
     /// The tables the store holds for the project: every asset, and

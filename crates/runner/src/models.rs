@@ -133,13 +133,13 @@ pub(crate) async fn examples(
     } else {
         sluice_transform::point_in_time_join(&ctx, stream, &time, &views)
             .await
-            .map_err(|e| Error::Training(e.strip_backtrace()))?
+            .map_err(|e| Error::engine("training set", e))?
     };
     let schema = joined.schema();
     let batches: Vec<RecordBatch> = joined
         .try_collect()
         .await
-        .map_err(|e| Error::Training(e.strip_backtrace()))?;
+        .map_err(|e| Error::engine("training set", e))?;
     let mut inputs = Vec::new();
     for (n, source) in chosen {
         let field = schema
@@ -353,8 +353,8 @@ async fn train_version(
     let name = asset.name.to_string();
     let started = Instant::now();
     let version = ws.metadata.next_model_version(&name)?;
-    let dir = ModelVersion::dir(&ws.project.warehouse, &name, version);
-    let file = dir.join("model.json");
+    let file = sluice_store::model_file(&ws.warehouse, &name, version);
+    let dir = ws.warehouse.model_dir(&name, version);
     let examples = match &def.spine {
         Some(spine) => {
             let as_of = pinned
@@ -600,7 +600,7 @@ pub fn load_model(ws: &Workspace, model: &str, version: Option<u64>) -> Result<L
             },
         });
     };
-    let file = found.file(&ws.project.warehouse);
+    let file = found.file(&ws.warehouse);
     let loaded = Model::load(&file).map_err(|e| Error::ModelFile {
         model: model.to_string(),
         message: e.to_string(),

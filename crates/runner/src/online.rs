@@ -9,10 +9,10 @@ use futures::StreamExt;
 use sluice_core::AssetStatus;
 use sluice_project::features::quote;
 use sluice_project::{Asset, Definition};
-use sluice_store::{AsOf, OnlineWrite, Snapshot};
+use sluice_store::{AsOf, OnlineSnapshot, OnlineStore, OnlineWrite};
 
 use crate::Workspace;
-use crate::outcome::{AssetOutcome, OnlineOutcome, failed};
+use crate::outcome::{AssetOutcome, Failure, OnlineOutcome, failed};
 
 /// How the rows of an asset kept online are keyed and ordered.
 #[derive(Debug, Clone)]
@@ -57,17 +57,17 @@ pub(crate) async fn publish(
     let Some(version) = done.version else {
         return done;
     };
-    let writer = match ws.online_writer() {
-        Ok(w) => w,
-        Err(e) => return failed(asset, started, e.to_string(), Some(version)),
-    };
+    let online = ws.online.clone();
     let name = asset.name.to_string();
     let current = {
-        let (writer, name) = (writer.clone(), name.clone());
-        tokio::task::spawn_blocking(move || writer.meta(&name).map_err(|e| e.to_string()))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
+        let (online, name) = (online.clone(), name.clone());
+        tokio::task::spawn_blocking(move || {
+            let snapshot = online.snapshot().map_err(|e| Failure::of(&e))?;
+            snapshot.meta(&name).map_err(|e| Failure::of(&e))
+        })
+        .await
+        .map_err(Failure::task)
+        .and_then(|r| r)
     };
     match current {
         Err(e) => return failed(asset, started, e, Some(version)),
@@ -82,7 +82,7 @@ pub(crate) async fn publish(
         }
         Ok(_) => {}
     }
-    match write(ws, asset, key, version, run_id, writer).await {
+    match write(ws, asset, key, version, run_id, online).await {
         Ok(w) => {
             done.online = Some(OnlineOutcome {
                 entities: w.entities,
@@ -97,6 +97,7 @@ pub(crate) async fn publish(
             error: Some(format!(
                 "version {version} is in the offline store, but the online store was not updated: {e}\n  help: run again; the next run writes it"
             )),
+            class: Some(e.class),
             status: AssetStatus::Failed,
             ..done
         },
@@ -109,17 +110,17 @@ async fn write(
     def: &OnlineKey,
     version: u64,
     run_id: i64,
-    writer: std::sync::Arc<sluice_store::OnlineWriter>,
-) -> Result<OnlineWrite, String> {
+    online: std::sync::Arc<dyn OnlineStore>,
+) -> Result<OnlineWrite, Failure> {
     let name = asset.name.as_str();
     let ctx = sluice_transform::session();
     let provider = ws
         .store
         .provider(name, AsOf::Version(version), &ctx.state())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::of(&e))?;
     ctx.register_table("__view", provider)
-        .map_err(|e| e.strip_backtrace())?;
+        .map_err(|e| Failure::of(&e))?;
     let keys: Vec<String> = def.entity.iter().map(|k| quote(k)).collect();
     let mut order = vec![format!("{} DESC", quote(&def.timestamp))];
     order.extend(def.created.as_deref().map(|c| format!("{} DESC", quote(c))));
@@ -128,7 +129,7 @@ async fn write(
         keys.join(", "),
         order.join(", ")
     );
-    let df = ctx.sql(&sql).await.map_err(|e| e.strip_backtrace())?;
+    let df = ctx.sql(&sql).await.map_err(|e| Failure::of(&e))?;
     let features: Vec<String> = df
         .schema()
         .fields()
@@ -136,7 +137,7 @@ async fn write(
         .map(|f| f.name().clone())
         .filter(|f| f != "__rank" && !def.key_columns().contains(f))
         .collect();
-    let mut stream = df.execute_stream().await.map_err(|e| e.strip_backtrace())?;
+    let mut stream = df.execute_stream().await.map_err(|e| Failure::of(&e))?;
 
     // `None` marks the end: a channel closed without it (an error upstream)
     // drops the transaction uncommitted.
@@ -145,16 +146,20 @@ async fn write(
     let timestamp = def.timestamp.clone();
     let view = name.to_string();
     let task = tokio::task::spawn_blocking(move || {
-        let mut w = writer
+        let mut w = online
             .begin(&view, &entity, &features)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::of(&e))?;
         while let Some(message) = rx.blocking_recv() {
             match message {
-                Some(batch) => w.put_batch(&batch, &timestamp).map_err(|e| e.to_string())?,
-                None => return w.commit(version, run_id).map_err(|e| e.to_string()),
+                Some(batch) => w
+                    .put_batch(&batch, &timestamp)
+                    .map_err(|e| Failure::of(&e))?,
+                None => return w.commit(version, run_id).map_err(|e| Failure::of(&e)),
             }
         }
-        Err("the materialization stopped before its end".to_string())
+        Err(Failure::from(
+            "the materialization stopped before its end".to_string(),
+        ))
     });
     let mut failure = None;
     while let Some(batch) = stream.next().await {
@@ -165,7 +170,7 @@ async fn write(
                 }
             }
             Err(e) => {
-                failure = Some(e.strip_backtrace());
+                failure = Some(Failure::of(&e));
                 break;
             }
         }
@@ -174,7 +179,7 @@ async fn write(
         let _ = tx.send(None).await;
     }
     drop(tx);
-    let written = task.await.map_err(|e| e.to_string())?;
+    let written = task.await.map_err(Failure::task)?;
     match failure {
         Some(e) => Err(e),
         None => written,
@@ -203,13 +208,15 @@ pub fn get_features(
     view: &str,
     key: &[String],
 ) -> crate::Result<Option<FeatureRecord>> {
-    let not_yet = || sluice_store::Error::NotMaterialized {
-        asset: view.to_string(),
-    };
     online_entity(ws, view)?;
-    let reader = ws.online.open_reader()?.ok_or_else(not_yet)?;
-    let snapshot = reader.snapshot()?;
-    Ok(lookup(ws, &snapshot, view, std::slice::from_ref(&key.to_vec()))?.remove(0))
+    let snapshot = ws.online.snapshot()?;
+    Ok(lookup(
+        ws,
+        snapshot.as_ref(),
+        view,
+        std::slice::from_ref(&key.to_vec()),
+    )?
+    .remove(0))
 }
 
 /// Reads many entities' records of one view from one snapshot, in the order of
@@ -217,30 +224,31 @@ pub fn get_features(
 /// in the view's key order.
 pub fn lookup(
     ws: &Workspace,
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn OnlineSnapshot,
     view: &str,
     keys: &[Vec<String>],
 ) -> crate::Result<Vec<Option<FeatureRecord>>> {
     let entity = online_entity(ws, view)?;
     if let Some(key) = keys.iter().find(|k| k.len() != entity.len()) {
-        return Err(crate::Error::Training(format!(
-            "`{view}` is keyed by {} ({} value{}), but {} {} given",
-            entity.join(", "),
-            entity.len(),
-            if entity.len() == 1 { "" } else { "s" },
-            key.len(),
-            if key.len() == 1 { "was" } else { "were" }
-        )));
+        return Err(crate::Error::EntityKey {
+            view: view.to_string(),
+            entity: entity.to_vec(),
+            given: key.len(),
+        });
     }
     let meta = snapshot
         .meta(view)?
         .ok_or_else(|| sluice_store::Error::NotMaterialized {
             asset: view.to_string(),
         })?;
+    let parts: Vec<Vec<&str>> = keys
+        .iter()
+        .map(|k| k.iter().map(String::as_str).collect())
+        .collect();
+    let records = snapshot.get_many(view, &parts)?;
     let mut out = Vec::with_capacity(keys.len());
-    for key in keys {
-        let parts: Vec<&str> = key.iter().map(String::as_str).collect();
-        let Some(record) = snapshot.get(view, &parts)? else {
+    for (key, record) in keys.iter().zip(records) {
+        let Some(record) = record else {
             out.push(None);
             continue;
         };

@@ -79,16 +79,74 @@ pub struct OnlineOutcome {
     pub duration_ms: u64,
 }
 
+/// Why an asset failed: the message a user reads (a source error's file, line
+/// and column first) and whether running again may succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// What went wrong, and what to do.
+    pub(crate) message: String,
+    /// Transient or permanent.
+    pub(crate) class: ErrorClass,
+}
+
+impl Failure {
+    /// The failure an error value describes: its root cause, and the class its
+    /// chain decides.
+    pub(crate) fn of(e: &(dyn std::error::Error + 'static)) -> Self {
+        Failure {
+            message: crate::error::root_cause(e),
+            class: ErrorClass::of_error(e),
+        }
+    }
+
+    /// A runner error, classed by the runner.
+    pub(crate) fn runner(e: &crate::Error) -> Self {
+        Failure {
+            message: crate::error::root_cause(e),
+            class: e.class(),
+        }
+    }
+
+    /// A task of the runner died (a panic in a blocking task): a bug, permanent.
+    pub(crate) fn task(e: tokio::task::JoinError) -> Self {
+        Failure::from(format!("internal error: {e}"))
+    }
+}
+
+/// A message the runner wrote itself: what the project or the data says,
+/// permanent.
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            class: ErrorClass::Permanent,
+        }
+    }
+}
+
+impl From<crate::Error> for Failure {
+    fn from(e: crate::Error) -> Self {
+        Failure::runner(&e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// An asset that failed with `error`; `previous` stays published.
 pub(crate) fn failed(
     asset: &Asset,
     started: Instant,
-    error: String,
+    error: impl Into<Failure>,
     previous: Option<u64>,
 ) -> AssetOutcome {
+    let Failure { message, class } = error.into();
     AssetOutcome {
-        error: Some(error),
-        class: Some(ErrorClass::Permanent),
+        error: Some(message),
+        class: Some(class),
         ..AssetOutcome::new(asset, AssetStatus::Failed, previous, 0, started)
     }
 }

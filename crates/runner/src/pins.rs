@@ -33,7 +33,7 @@ pub(crate) async fn register_inputs(
             .provider(input, AsOf::Version(*version), &ctx.state())
             .await?;
         ctx.register_table(input.as_str(), provider)
-            .map_err(|e| crate::Error::Query(e.strip_backtrace()))?;
+            .map_err(|e| crate::Error::engine("query", e))?;
     }
     Ok(())
 }

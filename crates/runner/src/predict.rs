@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sluice_model::{Frame, InputSource, Kind, Values};
 use sluice_project::Task;
-use sluice_store::Snapshot;
+use sluice_store::OnlineSnapshot;
 
 use crate::models::{LoadedModel, model_error};
 use crate::online::online_entity;
@@ -35,7 +35,7 @@ pub struct OnlinePrediction {
 /// read: inputs not in `values` are missing.
 pub fn predict_online(
     ws: &Workspace,
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn OnlineSnapshot,
     loaded: &LoadedModel,
     entity: &Map<String, Value>,
     values: &Map<String, Value>,
@@ -110,7 +110,7 @@ pub fn predict_online(
 /// record for it. Every key column of the view must be in `entity`.
 fn view_record(
     ws: &Workspace,
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn OnlineSnapshot,
     model: &str,
     view: &str,
     entity: &Map<String, Value>,

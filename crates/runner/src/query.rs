@@ -37,7 +37,7 @@ pub async fn query(ws: &Workspace, sql: &str, as_of: AsOf) -> Result<Vec<RecordB
         .await?
         .collect()
         .await
-        .map_err(|e| Error::Query(e.strip_backtrace()))
+        .map_err(|e| Error::engine("query", e))
 }
 
 /// Plans one read-only query in `ctx` without running it, so that a caller can
@@ -50,13 +50,10 @@ pub async fn query_frame(
     as_of: AsOf,
     ctx: datafusion::prelude::SessionContext,
 ) -> Result<datafusion::prelude::DataFrame> {
-    let refs = sluice_project::sql::references(sql).map_err(|e| {
-        let at = if e.line > 0 {
-            format!(" (line {}, column {})", e.line, e.column)
-        } else {
-            String::new()
-        };
-        Error::Query(format!("{}{at}", e.message))
+    let refs = sluice_project::sql::references(sql).map_err(|e| Error::QuerySyntax {
+        message: e.message,
+        line: e.line,
+        column: e.column,
     })?;
     let mut unknown = Vec::new();
     let tables = ws.tables();
@@ -67,7 +64,7 @@ pub async fn query_frame(
         }
         let provider = ws.store.provider(&r.name, as_of, &ctx.state()).await?;
         ctx.register_table(r.name.as_str(), provider)
-            .map_err(|e| Error::Query(e.strip_backtrace()))?;
+            .map_err(|e| Error::engine("query", e))?;
     }
     if !unknown.is_empty() {
         return Err(Error::unknown_assets(&ws.project, unknown));
@@ -78,5 +75,5 @@ pub async fn query_frame(
         .with_allow_statements(false);
     ctx.sql_with_options(sql, options)
         .await
-        .map_err(|e| Error::Query(e.strip_backtrace()))
+        .map_err(|e| Error::engine("query", e))
 }

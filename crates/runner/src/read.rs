@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 use sluice_core::AssetKind;
 use sluice_project::Definition;
-use sluice_store::{AsOf, AttemptRecord, RunRecord, Snapshot};
+use sluice_store::{AsOf, AttemptRecord, OnlineSnapshot, RunRecord};
 use sluice_validate::ValidationReport;
 
 use crate::{AssetState, Error, FeatureRecord, Workspace};
@@ -416,7 +416,7 @@ pub async fn query_page(
         let ctx: SessionContext = sluice_transform::session_with_memory_limit(bounds.memory);
         let df = crate::query_frame(ws, sql, as_of, ctx).await?;
         let columns = columns(df.schema().as_arrow());
-        let query = |e: datafusion::error::DataFusionError| Error::Query(e.strip_backtrace());
+        let query = |e: datafusion::error::DataFusionError| Error::engine("query", e);
         let mut stream = df.execute_stream().await.map_err(query)?;
         let mut page = QueryPage {
             columns,
@@ -464,7 +464,7 @@ fn view_keys<'a>(ws: &'a Workspace, view: &str) -> Result<&'a [String], ReadErro
 /// the table in messages).
 fn one_record(
     ws: &Workspace,
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn OnlineSnapshot,
     table: &str,
     what: String,
     keys: &[String],
@@ -492,7 +492,7 @@ fn one_record(
 /// One entity's latest features: `key` holds the key values in the view's key order.
 pub fn read_features(
     ws: &Workspace,
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn OnlineSnapshot,
     view: &str,
     key: Vec<String>,
 ) -> Result<FeatureRecord, ReadError> {
@@ -517,7 +517,7 @@ pub type BatchFeatures = Vec<Vec<(String, Option<FeatureRecord>)>>;
 /// their text). At most `max_entities`.
 pub fn read_features_batch(
     ws: &Workspace,
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn OnlineSnapshot,
     features: &[String],
     entities: &[Map<String, Value>],
     max_entities: usize,
@@ -620,7 +620,7 @@ pub struct BatchPrediction {
 /// the order of the predictions' entity columns.
 pub fn read_prediction(
     ws: &Workspace,
-    snapshot: &Snapshot<'_>,
+    snapshot: &dyn OnlineSnapshot,
     model: &str,
     key: Vec<String>,
 ) -> Result<BatchPrediction, ReadError> {

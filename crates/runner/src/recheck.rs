@@ -19,7 +19,7 @@ use sluice_store::AsOf;
 use sluice_validate::{Finish, Finished, ValidationReport, Validator, validated_table};
 
 use crate::Workspace;
-use crate::outcome::AssetOutcome;
+use crate::outcome::{AssetOutcome, Failure};
 
 /// The contract's expectations whose verdict depends on the clock.
 fn clock_dependent(contract: &Contract) -> Contract {
@@ -75,14 +75,14 @@ async fn observe(
     version: u64,
     run_id: i64,
     contract: &Contract,
-) -> Result<ValidationReport, String> {
+) -> Result<ValidationReport, Failure> {
     let name = asset.name.as_str();
     let ctx = sluice_transform::session();
     let provider = ws
         .store
         .provider(name, AsOf::Version(version), &ctx.state())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::of(&e))?;
     let mut columns: Vec<&str> = contract
         .expectations
         .iter()
@@ -93,15 +93,15 @@ async fn observe(
     let plan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None)
         .and_then(|b| b.project(columns.iter().map(|c| col(format!("\"{c}\"")))))
         .and_then(LogicalPlanBuilder::build)
-        .map_err(|e| e.strip_backtrace())?;
+        .map_err(|e| Failure::of(&e))?;
     let validator = Validator::prepare(&ctx, name, run_id, contract, &plan, Vec::new())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::of(&e))?;
     let physical = ctx
         .state()
         .create_physical_plan(&plan)
         .await
-        .map_err(|e| e.strip_backtrace())?;
+        .map_err(|e| Failure::of(&e))?;
     let slot: Arc<Mutex<Option<ValidationReport>>> = Arc::default();
     let finish: Finish = {
         let slot = slot.clone();
@@ -115,17 +115,17 @@ async fn observe(
         )
     };
     let table = validated_table(Arc::new(validator), physical, ctx.task_ctx(), finish)
-        .map_err(|e| e.strip_backtrace())?;
-    let df: DataFrame = ctx.read_table(table).map_err(|e| e.strip_backtrace())?;
-    let mut stream = df.execute_stream().await.map_err(|e| e.strip_backtrace())?;
+        .map_err(|e| Failure::of(&e))?;
+    let df: DataFrame = ctx.read_table(table).map_err(|e| Failure::of(&e))?;
+    let mut stream = df.execute_stream().await.map_err(|e| Failure::of(&e))?;
     while let Some(batch) = stream.next().await {
-        batch.map_err(|e| e.strip_backtrace())?;
+        batch.map_err(|e| Failure::of(&e))?;
     }
     let report = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    report.ok_or_else(|| "the validator made no report".to_string())
+    report.ok_or_else(|| Failure::from("the validator made no report".to_string()))
 }
 
 /// The newest report of the asset with the re-evaluated checks replaced, as

@@ -13,7 +13,7 @@ use chrono::Utc;
 use futures::FutureExt;
 use serde::Serialize;
 use sluice_core::{AssetKind, AssetName, AssetStatus};
-use sluice_store::{AttemptRecord, RunLock, RunState};
+use sluice_store::{AttemptRecord, RunState};
 use tokio::task::JoinSet;
 
 use crate::outcome::{AssetOutcome, failed};
@@ -52,7 +52,7 @@ pub async fn run(
     let order = project
         .closure(targets)
         .map_err(|names| Error::unknown_assets(project, names))?;
-    let _lock = RunLock::acquire(&project.warehouse)?;
+    let _lock = ws.run_lock.acquire()?;
     let run_id = ws.metadata.begin_run(project.profile.as_deref(), targets)?;
     observer.run_started(run_id);
     let started = Instant::now();

@@ -36,7 +36,7 @@ async fn a_busy_warehouse_is_transient_and_bad_data_is_permanent() {
     let ws = workspace(dir.path());
 
     // Another run holds the warehouse: trying again later will work.
-    let held = sluice_store::RunLock::acquire(&ws.project.warehouse).expect("free");
+    let held = ws.run_lock.acquire().expect("free");
     let busy = run(ws.clone(), &[], Arc::new(Quiet))
         .await
         .expect_err("the warehouse is busy");

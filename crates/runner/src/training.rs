@@ -116,7 +116,7 @@ pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<Train
             name_outputs(&names, &mut views);
             sluice_transform::point_in_time_join(&ctx, stream, &time, &views)
                 .await
-                .map_err(|e| Error::Training(e.strip_backtrace()))?
+                .map_err(|e| Error::engine("training set", e))?
         }
     };
     let schema = stream.schema();
@@ -175,7 +175,7 @@ pub(crate) async fn view_inputs(
             .await?;
         let rows = ctx
             .read_table(provider)
-            .map_err(|e| Error::Training(e.strip_backtrace()))?;
+            .map_err(|e| Error::engine("training set", e))?;
         let all: Vec<String> = rows
             .schema()
             .fields()
@@ -264,7 +264,7 @@ pub(crate) async fn open_spine(
             .with_target_partitions(1)
             .with_repartition_file_scans(false),
     );
-    let err = |e: datafusion::error::DataFusionError| Error::Training(e.strip_backtrace());
+    let err = |e: datafusion::error::DataFusionError| Error::engine("training set", e);
     let df = if ws.tables().iter().any(|t| t == spine) {
         let provider = ws.store.provider(spine, as_of, &ctx.state()).await?;
         ctx.read_table(provider).map_err(err)?
@@ -361,7 +361,7 @@ async fn last_rows(
     view: &ViewInput,
     n: usize,
 ) -> Result<SendableRecordBatchStream> {
-    let err = |e: datafusion::error::DataFusionError| Error::Training(e.strip_backtrace());
+    let err = |e: datafusion::error::DataFusionError| Error::engine("training set", e);
     ctx.register_table("__view", view.rows.clone().into_view())
         .map_err(err)?;
     let keys: Vec<String> = view.entity.iter().map(|k| quote(k)).collect();
@@ -392,7 +392,10 @@ async fn last_rows(
 /// Streams batches into a zstd Parquet file, written beside the target and renamed
 /// into place at the end, so a failed or killed run leaves no partial file.
 async fn write_parquet(mut stream: SendableRecordBatchStream, output: &Path) -> Result<u64> {
-    let io = |e: std::io::Error| Error::Training(format!("{}: {e}", output.display()));
+    let io = |e: std::io::Error| Error::Output {
+        path: output.to_path_buf(),
+        source: Box::new(e),
+    };
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -401,8 +404,9 @@ async fn write_parquet(mut stream: SendableRecordBatchStream, output: &Path) -> 
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let pq = |e: datafusion::parquet::errors::ParquetError| {
-        Error::Training(format!("{}: {e}", output.display()))
+    let pq = |e: datafusion::parquet::errors::ParquetError| Error::Output {
+        path: output.to_path_buf(),
+        source: Box::new(e),
     };
     let mut writer = ArrowWriter::try_new(file, stream.schema(), Some(props)).map_err(pq)?;
     let mut rows = 0u64;
@@ -412,7 +416,7 @@ async fn write_parquet(mut stream: SendableRecordBatchStream, output: &Path) -> 
             Err(e) => {
                 drop(writer);
                 let _ = std::fs::remove_file(&tmp);
-                return Err(Error::Training(e.strip_backtrace()));
+                return Err(Error::engine("training set", e));
             }
         };
         rows += batch.num_rows() as u64;

@@ -100,9 +100,18 @@ impl From<ReadError> for ApiError {
             }
             ReadError::Runner(e) => match e {
                 E::UnknownAssets { .. } | E::NoModel { .. } => ApiError::not_found(e.to_string()),
-                E::Query(_) | E::AsOf(_) | E::Training(_) | E::Model { .. } => {
-                    ApiError::bad_request(e.to_string())
-                }
+                E::Engine { .. } if e.class().is_transient() => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                ),
+                E::Engine { .. }
+                | E::QuerySyntax { .. }
+                | E::AsOf(_)
+                | E::Training(_)
+                | E::EntityKey { .. }
+                | E::Model { .. } => ApiError::bad_request(e.to_string()),
+                E::Output { .. } => ApiError::internal("writing a file", e),
                 E::Store(s) => match *s {
                     S::NotMaterialized { .. } | S::NoSuchVersion { .. } => {
                         ApiError::not_found(s.to_string())

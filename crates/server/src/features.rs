@@ -79,7 +79,7 @@ pub(crate) async fn get_features(
 ) -> Result<Json<FeatureResponse>, ApiError> {
     let (view, key) = path_keys(uri.path(), "/v1/features/")?;
     let snapshot = state.online.snapshot()?;
-    let record = sluice_runner::read_features(&state.ws, &snapshot, &view, key)?;
+    let record = sluice_runner::read_features(&state.ws, snapshot.as_ref(), &view, key)?;
     Ok(Json(record.into()))
 }
 
@@ -152,7 +152,7 @@ pub(crate) async fn post_features(
     let snapshot = state.online.snapshot()?;
     let answers = sluice_runner::read_features_batch(
         &state.ws,
-        &snapshot,
+        snapshot.as_ref(),
         &req.features,
         &req.entities,
         state.limits.entities,

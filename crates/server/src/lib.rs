@@ -32,7 +32,7 @@ use axum::routing::{delete, get, post};
 use axum::{Router, middleware};
 use serde::Serialize;
 use sluice_runner::Workspace;
-use sluice_store::{OnlineWriter, Role};
+use sluice_store::{OnlineStore, Role};
 use utoipa::ToSchema;
 
 pub use error::{ApiError, ErrorBody, Json};
@@ -79,7 +79,7 @@ impl Default for Limits {
 /// What every handler shares.
 pub struct AppState {
     ws: Arc<Workspace>,
-    online: Arc<OnlineWriter>,
+    online: Arc<dyn OnlineStore>,
     metrics: metrics::Metrics,
     /// Started with no key in force: loopback only, keyless requests allowed.
     open: bool,
@@ -93,7 +93,9 @@ impl AppState {
     /// The state of a server over `ws`. `open` says whether keyless local
     /// requests are allowed (see `auth.rs`).
     pub fn new(ws: Arc<Workspace>, open: bool, limits: Limits) -> Result<Arc<Self>, String> {
-        let online = ws.online_writer().map_err(|e| e.to_string())?;
+        // A server also runs pipelines: open the online store for writing now.
+        let online = ws.online.clone();
+        online.open_for_writing().map_err(|e| e.to_string())?;
         let metrics = metrics::Metrics::new().map_err(|e| e.to_string())?;
         let openapi = serde_json::to_string(&openapi()).map_err(|e| e.to_string())?;
         Ok(Arc::new(Self {

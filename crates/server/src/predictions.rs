@@ -83,7 +83,7 @@ pub(crate) async fn get_prediction(
 ) -> Result<Json<PredictionResponse>, ApiError> {
     let (model, key) = path_keys(uri.path(), "/v1/predictions/")?;
     let snapshot = state.online.snapshot()?;
-    let p = sluice_runner::read_prediction(&state.ws, &snapshot, &model, key)?;
+    let p = sluice_runner::read_prediction(&state.ws, snapshot.as_ref(), &model, key)?;
     Ok(Json(PredictionResponse {
         model: p.model,
         entity: p.entity,
@@ -145,7 +145,13 @@ pub(crate) async fn predict(
 ) -> Result<Json<PredictResponse>, ApiError> {
     let loaded = state.models.serving(&state, &model)?;
     let snapshot = state.online.snapshot()?;
-    let p = sluice_runner::predict_online(&state.ws, &snapshot, &loaded, &req.entity, &req.values)?;
+    let p = sluice_runner::predict_online(
+        &state.ws,
+        snapshot.as_ref(),
+        &loaded,
+        &req.entity,
+        &req.values,
+    )?;
     Ok(Json(PredictResponse {
         model: p.model,
         version: p.version,

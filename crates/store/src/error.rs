@@ -83,3 +83,34 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+
+impl Error {
+    /// Whether trying again may succeed: a lock another process holds, SQLite
+    /// busy, or an online store another process has open is transient; otherwise
+    /// the first I/O error underneath decides.
+    pub fn class(&self) -> sluice_core::ErrorClass {
+        use sluice_core::ErrorClass;
+        match self {
+            Error::Busy { .. } => ErrorClass::Transient,
+            Error::Metadata {
+                source: rusqlite::Error::SqliteFailure(f, _),
+                ..
+            } if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+            {
+                ErrorClass::Transient
+            }
+            Error::Online { source, .. }
+                if matches!(
+                    source.as_ref(),
+                    redb::Error::DatabaseAlreadyOpen | redb::Error::PreviousIo
+                ) =>
+            {
+                ErrorClass::Transient
+            }
+            other => ErrorClass::of_error(other),
+        }
+    }
+}

@@ -214,8 +214,8 @@ mod tests {
     #[test]
     fn the_generation_changes_with_every_write_from_any_connection() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Metadata::open(dir.path()).expect("open");
-        let other = Metadata::open(dir.path()).expect("open again");
+        let db = Metadata::open(&dir.path().join("sluice.db")).expect("open");
+        let other = Metadata::open(&dir.path().join("sluice.db")).expect("open again");
         let g0 = db.generation().expect("generation");
         assert_eq!(db.generation().expect("again"), g0, "reads change nothing");
         db.create_key(Role::Reader, "mine").expect("create");
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn keys_verify_until_revoked_and_only_hashes_are_stored() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Metadata::open(dir.path()).expect("open");
+        let db = Metadata::open(&dir.path().join("sluice.db")).expect("open");
         assert!(!db.has_active_keys().expect("active"));
         let reader = db.create_key(Role::Reader, "dash").expect("create");
         let admin = db.create_key(Role::Admin, "ops").expect("create");

@@ -1,6 +1,10 @@
-//! Storage, stage ④ of the flow. The offline store keeps every asset as a Delta
-//! Lake table, one atomic commit per materialization; the metadata database
-//! (SQLite) keeps the run log; the online store (redb) keeps the latest features per entity and the quality history; a lock file keeps two runs of one warehouse apart.
+//! Storage, stage ④ of the flow. The [`Warehouse`] owns the layout of
+//! everything stored. The offline store keeps every asset as a Delta Lake table,
+//! one atomic commit per materialization; the metadata database (SQLite) keeps
+//! the run log, the model registry and the quality history; the online store
+//! (the [`OnlineStore`] trait, redb today) keeps the latest features per entity;
+//! the run lock (the [`RunLock`] trait, a file lock today) keeps two runs of one
+//! warehouse apart.
 //!
 //! What produced a version (its fingerprint, its inputs' versions, the run) is
 //! written into the Delta commit itself, so data and provenance become visible in
@@ -15,19 +19,21 @@ mod offline;
 mod online;
 mod quality;
 mod types;
+mod warehouse;
 
 pub use error::Error;
 pub use keys::{KeyInfo, NewKey, Role};
-pub use lock::RunLock;
+pub use lock::{FileRunLock, RunGuard, RunLock};
 pub use metadata::{AssetTotals, AttemptRecord, ExportRecord, Metadata, RunRecord, RunState};
-pub use models::ModelVersion;
+pub use models::{ModelVersion, model_file};
 pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo};
 pub use online::{
-    KEY_SEPARATOR, OnlineReader, OnlineRecord, OnlineStore, OnlineWrite, OnlineWriter, Snapshot,
-    ViewMeta, ViewWrite,
+    KEY_SEPARATOR, OnlineRecord, OnlineSnapshot, OnlineStore, OnlineWrite, RedbOnlineStore,
+    ViewMeta, ViewWrite, entity_key,
 };
 pub use quality::{CheckHistory, CheckRecord, RunQuality};
 pub use types::delta_type;
+pub use warehouse::Warehouse;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

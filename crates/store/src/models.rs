@@ -3,13 +3,13 @@
 //! metrics, its feature importance and whether it was promoted. The version
 //! that serves is the newest promoted one.
 //!
-//! A version's file (`<warehouse>/models/<model>/v<N>/model.json`) is written
+//! A version's file ([`model_file`]: `<warehouse>/models/<model>/v<N>/model.json`) is written
 //! and synced before its row is inserted; the row is the commit. A crash in
 //! between leaves a file no row names, which the next training of that
 //! version number overwrites.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -57,18 +57,15 @@ pub struct ModelVersion {
 }
 
 impl ModelVersion {
-    /// The folder of this version's files.
-    pub fn dir(warehouse: &Path, model: &str, version: u64) -> PathBuf {
-        warehouse
-            .join("models")
-            .join(model)
-            .join(format!("v{version}"))
-    }
-
     /// The model file of this version.
-    pub fn file(&self, warehouse: &Path) -> PathBuf {
-        Self::dir(warehouse, &self.model, self.version).join("model.json")
+    pub fn file(&self, warehouse: &crate::Warehouse) -> PathBuf {
+        model_file(warehouse, &self.model, self.version)
     }
+}
+
+/// The file a model version is saved to (its other artifacts sit beside it).
+pub fn model_file(warehouse: &crate::Warehouse, model: &str, version: u64) -> PathBuf {
+    warehouse.model_dir(model, version).join("model.json")
 }
 
 const COLUMNS: &str = "model, version, run_id, created_at, fingerprint, learner, params_hash, inputs, train_rows, valid_rows, valid_from, metrics, importance, promoted, reason, train_ms";
@@ -229,7 +226,7 @@ mod tests {
     #[test]
     fn the_newest_promoted_version_serves() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Metadata::open(dir.path()).expect("open");
+        let db = Metadata::open(&dir.path().join("sluice.db")).expect("open");
         assert_eq!(db.next_model_version("late").expect("next"), 1);
         assert_eq!(db.promoted_model_version("late").expect("none"), None);
         db.record_model_version(&version(1, true)).expect("v1");
@@ -255,7 +252,7 @@ mod tests {
             "a version is written once"
         );
         assert_eq!(
-            serving.file(dir.path()),
+            serving.file(&crate::Warehouse::local(dir.path())),
             dir.path().join("models/late/v1/model.json")
         );
     }

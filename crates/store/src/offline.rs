@@ -71,10 +71,10 @@ pub struct OfflineStore {
 }
 
 impl OfflineStore {
-    /// The store inside `warehouse` (its tables live in `warehouse/tables`).
-    pub fn new(warehouse: &Path) -> Self {
+    /// The store whose tables live in the folder `root`, one folder per asset.
+    pub fn new(root: &Path) -> Self {
         Self {
-            root: warehouse.join("tables"),
+            root: root.to_path_buf(),
         }
     }
 

@@ -67,7 +67,8 @@ impl Metadata {
             let tx = c.unchecked_transaction()?;
             let at = created_at.to_rfc3339();
             tx.execute(
-                "INSERT OR REPLACE INTO reports (run_id, asset, created_at, json) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO reports (run_id, asset, created_at, json) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (run_id, asset) DO UPDATE SET created_at = excluded.created_at, json = excluded.json",
                 params![run_id, asset, at, json],
             )?;
             tx.execute(
@@ -103,7 +104,7 @@ impl Metadata {
             let mut stmt = c.prepare(
                 "SELECT name,
                     (SELECT severity FROM checks l WHERE l.asset = k.asset AND l.name = k.name ORDER BY run_id DESC LIMIT 1),
-                    sum(verdict <> 'skipped'), sum(verdict = 'pass'),
+                    sum(CASE WHEN verdict <> 'skipped' THEN 1 ELSE 0 END), sum(CASE WHEN verdict = 'pass' THEN 1 ELSE 0 END),
                     coalesce(avg(CASE WHEN verdict <> 'skipped' THEN score END), 1.0),
                     (SELECT verdict FROM checks l WHERE l.asset = k.asset AND l.name = k.name ORDER BY run_id DESC LIMIT 1)
                  FROM checks k WHERE asset = ?1 AND created_at >= ?2 GROUP BY name ORDER BY name",
@@ -126,7 +127,7 @@ impl Metadata {
     pub fn quality_runs(&self, asset: &str, since: DateTime<Utc>) -> Result<Vec<RunQuality>> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT run_id, min(created_at), sum(verdict <> 'skipped'), sum(verdict = 'pass')
+                "SELECT run_id, min(created_at), sum(CASE WHEN verdict <> 'skipped' THEN 1 ELSE 0 END), sum(CASE WHEN verdict = 'pass' THEN 1 ELSE 0 END)
                  FROM checks WHERE asset = ?1 AND created_at >= ?2 GROUP BY run_id ORDER BY run_id DESC",
             )?;
             let rows = stmt.query_map(params![asset, since.to_rfc3339()], |r| {
@@ -149,7 +150,7 @@ mod tests {
     #[test]
     fn reports_and_pass_rates_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Metadata::open(dir.path()).unwrap();
+        let db = Metadata::open(&dir.path().join("sluice.db")).unwrap();
         let check = |name: &str, verdict: &str| CheckRecord {
             name: name.into(),
             severity: "error".into(),

@@ -327,7 +327,7 @@ fn readers_see_the_old_set_or_the_new_set_during_a_materialization() {
     assert!(run_json(&p, &[]).0);
     std::fs::write(p.join("events.csv"), tagged_events(USERS, 2, 2)).expect("write");
 
-    let store = sluice_store::OnlineStore::new(&p.join(".sluice"));
+    let store = p.join(".sluice/online.redb");
     let done = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let mut readers = vec![];
@@ -338,7 +338,9 @@ fn readers_see_the_old_set_or_the_new_set_during_a_materialization() {
             let mut i = r;
             loop {
                 let finished = done.load(Ordering::SeqCst);
-                let reader = store.open_reader().expect("open").expect("materialized");
+                // A new handle per round, as a separate reading process has.
+                let reader = sluice_store::RedbOnlineStore::new(&store);
+                use sluice_store::OnlineStore as _;
                 let snap = reader.snapshot().expect("snapshot");
                 let meta = snap.meta("tags").expect("meta").expect("view");
                 let mut tags = std::collections::BTreeSet::new();

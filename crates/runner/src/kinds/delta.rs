@@ -10,7 +10,7 @@ use sluice_store::CommitMeta;
 use super::{Job, Published};
 use crate::Workspace;
 use crate::error::root_cause;
-use crate::outcome::AssetOutcome;
+use crate::outcome::{AssetOutcome, Failure};
 
 /// The newest commit of the table `name`.
 pub(crate) async fn published(ws: &Workspace, name: &str) -> crate::Result<Option<Published>> {
@@ -74,10 +74,10 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
             info.rows.unwrap_or(0),
             job.started,
         ),
-        Err(e) => AssetOutcome {
-            class: Some(crate::error::store_class(&e)),
-            ..job.failed(root_cause(&e))
-        },
+        Err(e) => job.failed(Failure {
+            message: root_cause(&e),
+            class: e.class(),
+        }),
     }
 }
 

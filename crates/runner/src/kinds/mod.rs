@@ -27,7 +27,7 @@ use sluice_project::{Asset, Definition, Diagnostic, Project};
 use sluice_store::VersionInfo;
 
 use crate::Workspace;
-use crate::outcome::{AssetOutcome, failed};
+use crate::outcome::{AssetOutcome, Failure, failed};
 use crate::pins::{Pins, pinned_fingerprint};
 
 /// What an asset has published, as far as staleness and its downstream care.
@@ -76,8 +76,8 @@ impl Job<'_> {
     }
 
     /// The asset failed with `error`; its previous version stays published.
-    pub fn failed(&self, error: impl Into<String>) -> AssetOutcome {
-        failed(self.asset, self.started, error.into(), self.previous())
+    pub(crate) fn failed(&self, error: impl Into<Failure>) -> AssetOutcome {
+        failed(self.asset, self.started, error, self.previous())
     }
 
     /// The asset is up to date at its published version.
@@ -101,7 +101,7 @@ pub(crate) trait Kind: Send + Sync {
 
     /// The fingerprint the asset has now, given its inputs' versions. An error
     /// means its input cannot be read.
-    async fn fingerprint(&self, asset: &Asset, pins: &Pins) -> Result<String, String> {
+    async fn fingerprint(&self, asset: &Asset, pins: &Pins) -> Result<String, Failure> {
         Ok(pinned_fingerprint(asset, pins))
     }
 
@@ -153,7 +153,7 @@ pub(crate) fn stale_reason(
     kind: &dyn Kind,
     published: Option<&Published>,
     stale_input: Option<&AssetName>,
-    fingerprint: &Result<String, String>,
+    fingerprint: &Result<String, Failure>,
 ) -> Option<String> {
     let Some(published) = published else {
         return Some("never built".to_string());
@@ -262,7 +262,7 @@ mod tests {
         let input = AssetName::new("raw").expect("name");
         let same = Ok("a".to_string());
         let moved = Ok("b".to_string());
-        let unreadable = Err("gone".to_string());
+        let unreadable = Err(Failure::from("gone".to_string()));
         let reason = |k: &Fake, p: Option<&Published>, up: Option<&AssetName>, fp| {
             stale_reason(k, p, up, fp)
         };

@@ -11,7 +11,7 @@ use sluice_source::{FileSource, content_hash};
 
 use super::{Job, Kind, Published, delta};
 use crate::Workspace;
-use crate::outcome::AssetOutcome;
+use crate::outcome::{AssetOutcome, Failure};
 use crate::pins::Pins;
 
 /// `[sources.NAME]`.
@@ -26,22 +26,21 @@ impl Kind for Source<'_> {
         delta::published(ws, self.asset.name.as_str()).await
     }
 
-    async fn fingerprint(&self, asset: &Asset, _pins: &Pins) -> Result<String, String> {
+    async fn fingerprint(&self, asset: &Asset, _pins: &Pins) -> Result<String, Failure> {
         let def = self.def.clone();
         let asset_fp = asset.fingerprint.clone();
         tokio::task::spawn_blocking(move || {
-            let files = def.files()?;
+            let files = def.files().map_err(Failure::from)?;
             if files.is_empty() {
-                return Err(sluice_source::Error::NoFiles {
+                return Err(Failure::of(&sluice_source::Error::NoFiles {
                     pattern: def.pattern.display().to_string(),
-                }
-                .to_string());
+                }));
             }
-            let content = content_hash(&files).map_err(|e| e.to_string())?;
+            let content = content_hash(&files).map_err(|e| Failure::of(&e))?;
             Ok(fingerprint(&[&asset_fp, &content]))
         })
         .await
-        .map_err(|e| format!("internal error: {e}"))?
+        .map_err(Failure::task)?
     }
 
     fn changed(&self) -> &'static str {
@@ -70,7 +69,7 @@ impl Kind for Source<'_> {
         });
         match plan {
             Ok(plan) => delta::write(job, &ctx, plan).await,
-            Err(e) => job.failed(e.strip_backtrace()),
+            Err(e) => job.failed(Failure::of(&e)),
         }
     }
 
@@ -95,9 +94,9 @@ impl Kind for Source<'_> {
 }
 
 /// Opens a source's files for reading (schema inference included).
-async fn open(def: &SourceDef) -> Result<FileSource, String> {
+async fn open(def: &SourceDef) -> Result<FileSource, Failure> {
     let def = def.clone();
-    tokio::task::spawn_blocking(move || FileSource::open(&def).map_err(|e| e.to_string()))
+    tokio::task::spawn_blocking(move || FileSource::open(&def).map_err(|e| Failure::of(&e)))
         .await
-        .map_err(|e| format!("internal error: {e}"))?
+        .map_err(Failure::task)?
 }

@@ -1,0 +1,166 @@
+//! The warehouse: where a project keeps everything it makes, and the layout
+//! inside it. Nothing outside this module joins a path under the warehouse.
+//!
+//! ```text
+//! <warehouse>/
+//!   tables/<asset>/            Delta tables (offline store), quarantine included
+//!   reports/<asset>/run-N.*    quality reports (JSON and HTML)
+//!   models/<model>/vN/         model artifacts
+//!   sluice.db                  metadata (run log, registry, keys)
+//!   online.redb                online store
+//!   run.lock                   run lock
+//! ```
+//!
+//! It is a local folder today. Object storage (`s3://`, `gs://`) comes behind
+//! the same methods: the tables through Delta's object-store URLs (see
+//! [`Warehouse::url`]), files through [`Warehouse::put`], and artifacts a
+//! library must open by path (ONNX models) through a local cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::lock::{FileRunLock, RunLock};
+use crate::online::{OnlineStore, RedbOnlineStore};
+use crate::{Error, Metadata, OfflineStore, Result};
+
+/// A project's warehouse.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    root: PathBuf,
+}
+
+impl Warehouse {
+    /// The warehouse in the local folder `root` (created on first write).
+    pub fn local(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Its folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Its location as a URL (`file:///...`), the form object storage will take.
+    pub fn url(&self) -> Result<Url> {
+        let absolute =
+            std::path::absolute(&self.root).map_err(|source| self.io(&self.root, source))?;
+        Url::from_directory_path(&absolute).map_err(|()| {
+            self.io(
+                &absolute,
+                std::io::Error::other("the warehouse is not an absolute path"),
+            )
+        })
+    }
+
+    fn io(&self, path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The folder of the Delta tables.
+    pub fn tables_dir(&self) -> PathBuf {
+        self.root.join("tables")
+    }
+
+    /// The folder of an asset's report files.
+    pub fn report_dir(&self, asset: &str) -> PathBuf {
+        self.root.join("reports").join(asset)
+    }
+
+    /// The report files of one run of an asset: (JSON, HTML).
+    pub fn report_files(&self, asset: &str, run_id: i64) -> (PathBuf, PathBuf) {
+        let dir = self.report_dir(asset);
+        (
+            dir.join(format!("run-{run_id}.json")),
+            dir.join(format!("run-{run_id}.html")),
+        )
+    }
+
+    /// The folder of a model version's artifacts.
+    pub fn model_dir(&self, model: &str, version: u64) -> PathBuf {
+        self.root
+            .join("models")
+            .join(model)
+            .join(format!("v{version}"))
+    }
+
+    /// The metadata database file.
+    pub fn metadata_path(&self) -> PathBuf {
+        self.root.join("sluice.db")
+    }
+
+    /// The online store file.
+    pub fn online_path(&self) -> PathBuf {
+        self.root.join("online.redb")
+    }
+
+    /// The offline store.
+    pub fn offline(&self) -> OfflineStore {
+        OfflineStore::new(&self.tables_dir())
+    }
+
+    /// The online store.
+    pub fn online(&self) -> Arc<dyn OnlineStore> {
+        Arc::new(RedbOnlineStore::new(&self.online_path()))
+    }
+
+    /// Opens (creating if needed) the metadata database.
+    pub fn metadata(&self) -> Result<Metadata> {
+        Metadata::open(&self.metadata_path())
+    }
+
+    /// The run lock.
+    pub fn run_lock(&self) -> Arc<dyn RunLock> {
+        Arc::new(FileRunLock::new(&self.root.join("run.lock")))
+    }
+
+    /// Writes `bytes` to `path` (a path this warehouse gave) so that readers see
+    /// the old file or the new one, never a part: a temporary file beside it,
+    /// synced, then renamed over it.
+    pub fn put(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(|e| self.io(dir, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.sluice-{}.tmp", std::process::id()));
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(self.io(path, e));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_put_file_is_whole_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = Warehouse::local(&dir.path().join("wh"));
+        let (json, _) = w.report_files("flights", 7);
+        w.put(&json, b"{\"a\": 1}").expect("written");
+        w.put(&json, b"{\"a\": 2}").expect("replaced");
+        assert_eq!(std::fs::read(&json).expect("read"), b"{\"a\": 2}");
+        let names: Vec<_> = std::fs::read_dir(json.parent().expect("dir"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("run-7.json")]);
+        assert!(w.url().expect("url").as_str().starts_with("file:///"));
+    }
+}
