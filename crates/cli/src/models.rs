@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use sluice_project::Definition;
 use sluice_runner::{BacktestRequest, BacktestSummary, Period, PeriodResult, Workspace};
 use sluice_store::ModelVersion;
 
@@ -31,20 +30,18 @@ fn metrics_text(m: &std::collections::BTreeMap<String, f64>) -> String {
 
 /// `sluice models`.
 pub fn list(ws: &Workspace, json: bool) -> anyhow::Result<ExitCode> {
-    let mut rows = Vec::new();
-    for asset in ws.project.assets.values() {
-        let Definition::Model(def) = &asset.definition else {
-            continue;
-        };
-        let name = asset.name.as_str();
-        rows.push((
-            name.to_string(),
-            def.task.as_str(),
-            def.learner.as_str(),
-            ws.metadata.promoted_model_version(name)?,
-            ws.metadata.newest_model_version(name)?,
-        ));
-    }
+    let rows: Vec<_> = sluice_runner::model_list(ws)?
+        .into_iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.task,
+                m.learner,
+                m.serving_version().cloned(),
+                m.newest().cloned(),
+            )
+        })
+        .collect();
     if json {
         let out: Vec<_> = rows
             .iter()

@@ -21,6 +21,7 @@ mod predictions;
 mod query;
 mod read;
 mod recheck;
+mod registry;
 mod run;
 mod status;
 mod training;
@@ -43,6 +44,7 @@ pub use read::{
     ReadBounds, ReadError, asset_detail, asset_list, latest_reports, query_page, read_features,
     read_features_batch, read_prediction, rows_page, run_detail,
 };
+pub use registry::{ModelInfo, model_info, model_list};
 pub use run::{Observer, RunSummary, run};
 pub use status::{AssetState, status};
 pub use training::{TRAINING_MEMORY, TrainingRequest, TrainingSummary, training_set};

@@ -13,6 +13,7 @@ mod error;
 mod features;
 mod keys;
 mod metrics;
+mod models;
 mod openapi;
 mod predictions;
 mod query;
@@ -134,6 +135,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(predictions::get_prediction),
         )
         .route("/v1/predict/{model}", post(predictions::predict))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{name}", get(models::detail))
         .route("/v1/assets", get(assets::list))
         .route("/v1/assets/{name}", get(assets::detail))
         .route("/metrics", get(metrics_text))

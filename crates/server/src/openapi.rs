@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assets, error, features, keys, predictions, query, runs};
+use crate::{assets, error, features, keys, models, predictions, query, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,6 +12,7 @@ use crate::{assets, error, features, keys, predictions, query, runs};
         crate::healthz, crate::readyz, crate::openapi_json, crate::metrics_text,
         features::get_features, features::post_features,
         predictions::get_prediction, predictions::predict,
+        models::list, models::detail,
         assets::list, assets::detail, assets::rows,
         query::query,
         runs::start, runs::list, runs::detail,
@@ -23,6 +24,7 @@ use crate::{assets, error, features, keys, predictions, query, runs};
     tags(
         (name = "features", description = "Online features (reader)"),
         (name = "predictions", description = "Batch and online predictions of models (reader)"),
+        (name = "models", description = "The model registry: versions, metrics, importance (reader)"),
         (name = "assets", description = "Assets: metadata (reader), rows (operator)"),
         (name = "query", description = "Read-only SQL (operator)"),
         (name = "runs", description = "Runs (operator)"),

@@ -206,6 +206,20 @@ fn matrix_routes() -> Vec<Route<'static>> {
         ),
         (
             "GET",
+            "/v1/models",
+            None,
+            Some(Role::Reader),
+            StatusCode::OK,
+        ),
+        (
+            "GET",
+            "/v1/models/nope",
+            None,
+            Some(Role::Reader),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "GET",
             "/v1/assets",
             None,
             Some(Role::Reader),

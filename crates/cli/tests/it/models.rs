@@ -2,6 +2,8 @@
 //! batch predictions → score online; a version that misses its thresholds is not
 //! promoted and the serving one stays; backtests per week.
 
+use std::path::Path;
+
 use crate::common::{Server, asset, flights_copy, ok, run_json, scalar, sluice, stderr};
 
 fn json(text: &str) -> serde_json::Value {
@@ -10,7 +12,7 @@ fn json(text: &str) -> serde_json::Value {
 
 /// Rows of a Parquet file as JSON objects (through `sluice query` on a copy
 /// would need an asset; read it directly).
-fn parquet_objects(path: &std::path::Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+fn parquet_objects(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
     use datafusion::arrow::json::WriterBuilder;
     use datafusion::arrow::json::writer::JsonArray;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -190,6 +192,7 @@ fn trains_promotes_predicts_and_serves_on_the_flights_example() {
     assert_eq!(status, 404);
     let (status, _) = server.request("GET", "/v1/predictions/late/UA0-20130101-EWR", None, None);
     assert_eq!(status, 404);
+    model_metrics_over_http(p, &server);
     drop(server);
 
     // Raise the bar beyond reach: the next version is recorded, not promoted,
@@ -482,4 +485,45 @@ entity = "id"
     let (status, text) = server.request("GET", "/v1/predictions/lgbm/r0", None, None);
     assert_eq!(status, 200, "{text}");
     assert!((json(&text)["score"].as_f64().expect("score") - native[0]).abs() < 1e-5);
+}
+
+/// `GET /v1/models` and `/v1/models/{name}` say what `sluice model` says.
+fn model_metrics_over_http(p: &Path, server: &Server) {
+    let cli: serde_json::Value =
+        serde_json::from_str(&ok(p, &["model", "late", "--json"])).expect("model --json");
+    let (status, body) = server.request("GET", "/v1/models", None, None);
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let late = &list["models"][0];
+    assert_eq!(late["name"], "late", "{list}");
+    assert_eq!(late["task"], "binary");
+    assert_eq!(late["learner"], "gbdt");
+    assert_eq!(late["serving_version"], 1);
+    assert_eq!(late["newest_version"], 1);
+    assert_eq!(late["predictions"], "late_predictions");
+    assert_eq!(late["metrics"], cli[0]["metrics"]);
+    assert!(
+        late["metrics"]["auc"].as_f64().is_some_and(|a| a > 0.5),
+        "{late}"
+    );
+
+    let (status, body) = server.request("GET", "/v1/models/late", None, None);
+    assert_eq!(status, 200, "{body}");
+    let detail: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let v1 = &detail["versions"][0];
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["serving"], true);
+    assert_eq!(v1["promoted"], true);
+    assert_eq!(v1["metrics"], cli[0]["metrics"]);
+    assert_eq!(v1["train_rows"], cli[0]["train_rows"]);
+    assert_eq!(v1["inputs"], cli[0]["inputs"]);
+    let importance = v1["importance"].as_array().expect("importance");
+    assert_eq!(
+        importance.len(),
+        cli[0]["importance"].as_array().expect("cli").len()
+    );
+    assert_eq!(importance[0]["input"], cli[0]["importance"][0][0]);
+
+    let (status, body) = server.request("GET", "/v1/models/nope", None, None);
+    assert_eq!(status, 404, "{body}");
 }
