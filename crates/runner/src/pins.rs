@@ -12,11 +12,20 @@ use crate::Workspace;
 pub(crate) type Pins = BTreeMap<String, u64>;
 
 /// The fingerprint an asset has given its inputs' versions: its definition's
-/// fingerprint and every pinned input.
-pub(crate) fn pinned_fingerprint(asset: &Asset, pins: &Pins) -> String {
+/// fingerprint and every pinned input — by the hash of its rows where the
+/// version's content is recorded, so that an input rebuilt to the same rows
+/// leaves the asset up to date (early cut-off); else by its version number.
+pub(crate) fn pinned_fingerprint(ws: &Workspace, asset: &Asset, pins: &Pins) -> String {
     let mut parts = vec![asset.fingerprint.clone()];
     for (name, version) in pins {
-        parts.push(format!("{name}@{version}"));
+        match ws.metadata.content(name, *version) {
+            Ok(Some(content)) => parts.push(format!("{name}#{content}")),
+            Ok(None) => parts.push(format!("{name}@{version}")),
+            Err(e) => {
+                tracing::warn!("reading the content of `{name}` v{version}: {e}");
+                parts.push(format!("{name}@{version}"));
+            }
+        }
     }
     fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>())
 }

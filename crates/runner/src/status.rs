@@ -56,7 +56,7 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
                     .map(|v| (i.to_string(), v))
             })
             .collect();
-        let fingerprint = kind.fingerprint(asset, &pins).await;
+        let fingerprint = kind.fingerprint(ws, asset, &pins).await;
         let reason = stale_reason(kind.as_ref(), published.as_ref(), stale_input, &fingerprint);
         if reason.is_some() {
             stale_names.push(name.to_string());

@@ -10,6 +10,8 @@
 //! written into the Delta commit itself, so data and provenance become visible in
 //! one atomic step and can never disagree after a crash.
 
+mod content;
+mod contents;
 mod error;
 mod keys;
 mod lock;
@@ -21,6 +23,7 @@ mod quality;
 mod types;
 mod warehouse;
 
+pub use content::ContentHash;
 pub use error::Error;
 pub use keys::{KeyInfo, NewKey, Role};
 pub use lock::{FileRunLock, RunGuard, RunLock};

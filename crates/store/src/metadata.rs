@@ -214,6 +214,12 @@ CREATE TABLE IF NOT EXISTS model_versions (
     train_ms INTEGER NOT NULL,
     PRIMARY KEY (model, version)
 );
+CREATE TABLE IF NOT EXISTS contents (
+    asset TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (asset, version)
+);
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::common::Column;
-use datafusion::datasource::TableProvider;
+use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
 use deltalake_core::delta_datafusion::planner::DeltaPlanner;
@@ -20,6 +20,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::content::{ContentHash, hashed_table};
 use crate::types::delta_type;
 use crate::{Error, Result};
 
@@ -62,6 +63,9 @@ pub struct VersionInfo {
     pub rows: Option<u64>,
     /// sluice's provenance, absent for commits made by other tools.
     pub meta: Option<CommitMeta>,
+    /// The hash of the rows ([`ContentHash`]), known for the version a
+    /// [`OfflineStore::write`] just made; `None` when read from the log.
+    pub content: Option<String>,
 }
 
 /// The warehouse's tables.
@@ -215,6 +219,7 @@ impl OfflineStore {
                     .get(COMMIT_KEY)
                     .and_then(|m| serde_json::from_value::<CommitMeta>(m.clone()).ok());
                 VersionInfo {
+                    content: None,
                     version,
                     committed_at: info.timestamp.and_then(DateTime::from_timestamp_millis),
                     operation: info.operation.unwrap_or_default(),
@@ -235,10 +240,18 @@ impl OfflineStore {
         state: &SessionState,
         meta: &CommitMeta,
     ) -> Result<VersionInfo> {
-        let plan = storable(plan).map_err(|source| Error::Plan {
+        let plan_err = |source| Error::Plan {
             asset: asset.to_string(),
             source,
-        })?;
+        };
+        let plan = storable(plan).map_err(plan_err)?;
+        // The rows are hashed as they stream into the writer.
+        let hash = Arc::new(Mutex::new(ContentHash::default()));
+        let schema = plan.schema().as_arrow().clone();
+        let physical = state.create_physical_plan(&plan).await.map_err(plan_err)?;
+        let plan = hashed_table(physical, hash.clone())
+            .and_then(|t| LogicalPlanBuilder::scan(asset, provider_as_source(t), None)?.build())
+            .map_err(plan_err)?;
         let url = self.url(asset)?;
         let write_err = |source| Error::Write {
             asset: asset.to_string(),
@@ -276,9 +289,17 @@ impl OfflineStore {
             .await
             .map_err(write_err)?;
         let written = self.commits(asset, &table, Some(1)).await?;
+        let content = hash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .finish(&schema);
         written
             .into_iter()
             .next()
+            .map(|v| VersionInfo {
+                content: Some(content),
+                ..v
+            })
             .ok_or_else(|| Error::NotMaterialized {
                 asset: asset.to_string(),
             })

@@ -11,4 +11,5 @@ mod features;
 mod golden;
 mod init;
 mod models;
+mod rebuilds;
 mod serve;

@@ -430,9 +430,16 @@ pub(crate) fn add(b: &mut crate::compile::Builder<'_>, name: &str, entry: &Entry
         },
         _ => String::new(),
     };
+    // What training reads: neither the batch predictions (an asset of their
+    // own, downstream of the model) nor the description.
+    let trained = ModelSection {
+        predictions: None,
+        description: None,
+        ..section.clone()
+    };
     let model_fingerprint = fingerprint(&[
         "model",
-        &serde_json::to_string(section).unwrap_or_default(),
+        &serde_json::to_string(&trained).unwrap_or_default(),
         &file_hash,
     ]);
     if let Some(p) = predictions {

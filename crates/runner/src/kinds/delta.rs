@@ -5,7 +5,7 @@
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use sluice_core::AssetStatus;
-use sluice_store::CommitMeta;
+use sluice_store::{CommitMeta, VersionInfo};
 
 use super::{Job, Published};
 use crate::Workspace;
@@ -44,13 +44,16 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
                 )
             });
         let base = match out.written {
-            Ok(info) => AssetOutcome::new(
-                asset,
-                AssetStatus::Built,
-                Some(info.version),
-                0,
-                job.started,
-            ),
+            Ok(info) => {
+                record_content(job, &info);
+                AssetOutcome::new(
+                    asset,
+                    AssetStatus::Built,
+                    Some(info.version),
+                    0,
+                    job.started,
+                )
+            }
             Err(e) => job.failed(e),
         };
         return AssetOutcome {
@@ -67,17 +70,36 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
         .write(asset.name.as_str(), plan, &ctx.state(), &meta)
         .await
     {
-        Ok(info) => AssetOutcome::new(
-            asset,
-            AssetStatus::Built,
-            Some(info.version),
-            info.rows.unwrap_or(0),
-            job.started,
-        ),
+        Ok(info) => {
+            record_content(job, &info);
+            AssetOutcome::new(
+                asset,
+                AssetStatus::Built,
+                Some(info.version),
+                info.rows.unwrap_or(0),
+                job.started,
+            )
+        }
         Err(e) => job.failed(Failure {
             message: root_cause(&e),
             class: e.class(),
         }),
+    }
+}
+
+/// Records what the new version holds, for its downstream's fingerprints. Not
+/// recorded (a failed write here, a crash before it), the downstream compares
+/// the version number instead and rebuilds.
+fn record_content(job: &Job<'_>, info: &VersionInfo) {
+    let Some(content) = &info.content else {
+        return;
+    };
+    let name = job.asset.name.as_str();
+    if let Err(e) = job.ws.metadata.record_content(name, info.version, content) {
+        tracing::warn!(
+            "could not record the content of `{name}` v{}: {e}",
+            info.version
+        );
     }
 }
 

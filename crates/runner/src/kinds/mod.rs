@@ -101,8 +101,13 @@ pub(crate) trait Kind: Send + Sync {
 
     /// The fingerprint the asset has now, given its inputs' versions. An error
     /// means its input cannot be read.
-    async fn fingerprint(&self, asset: &Asset, pins: &Pins) -> Result<String, Failure> {
-        Ok(pinned_fingerprint(asset, pins))
+    async fn fingerprint(
+        &self,
+        ws: &Workspace,
+        asset: &Asset,
+        pins: &Pins,
+    ) -> Result<String, Failure> {
+        Ok(pinned_fingerprint(ws, asset, pins))
     }
 
     /// Why a published version whose fingerprint still matches is out of date
@@ -185,7 +190,7 @@ pub(crate) async fn materialize(
         Err(e) => return failed(asset, started, e.to_string(), None),
     };
     let previous = published.as_ref().and_then(|p| p.version);
-    let fingerprint = match kind.fingerprint(asset, pins).await {
+    let fingerprint = match kind.fingerprint(ws, asset, pins).await {
         Ok(fp) => fp,
         Err(e) => return failed(asset, started, e, previous),
     };

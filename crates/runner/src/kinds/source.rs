@@ -26,7 +26,12 @@ impl Kind for Source<'_> {
         delta::published(ws, self.asset.name.as_str()).await
     }
 
-    async fn fingerprint(&self, asset: &Asset, _pins: &Pins) -> Result<String, Failure> {
+    async fn fingerprint(
+        &self,
+        _ws: &Workspace,
+        asset: &Asset,
+        _pins: &Pins,
+    ) -> Result<String, Failure> {
         let def = self.def.clone();
         let asset_fp = asset.fingerprint.clone();
         tokio::task::spawn_blocking(move || {
