@@ -610,6 +610,11 @@ pub struct ModelSection {
     /// `binary`: the score from which a row is predicted positive. Default: 0.5.
     #[serde(default)]
     pub threshold: Option<f64>,
+    /// Online predictions (`POST /v1/predict`) refuse a request that leaves an
+    /// input missing (422, naming them) instead of scoring it as missing.
+    /// Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_inputs: Option<bool>,
     /// Bounds on validation metrics a version must meet to be promoted:
     /// `promote = { auc = { min = 0.7 }, log_loss = { max = 0.6 } }`.
     #[serde(default)]

@@ -32,6 +32,14 @@ pub enum Error {
         /// How many values were given.
         given: usize,
     },
+    /// An online prediction lacks inputs its model requires (`require_inputs`).
+    #[error("model `{model}` requires every input, and {} {} missing: {}\n  help: give spine columns in `entity` or `values`; a feature is missing when its view holds no record for the entity", inputs.len(), if inputs.len() == 1 { "is" } else { "are" }, inputs.join(", "))]
+    MissingInputs {
+        /// The model.
+        model: String,
+        /// The inputs nobody gave.
+        inputs: Vec<String>,
+    },
     /// The engine failed while `doing` (a query, a training set...); the
     /// engine's error is kept, so its class is known.
     #[error("{doing}: {}", .source.strip_backtrace())]
@@ -114,6 +122,7 @@ impl Error {
             Error::Project(_)
             | Error::UnknownAssets { .. }
             | Error::EntityKey { .. }
+            | Error::MissingInputs { .. }
             | Error::QuerySyntax { .. }
             | Error::Training(_)
             | Error::Model { .. }

@@ -28,6 +28,10 @@ pub struct OnlinePrediction {
     pub inputs: Map<String, Value>,
     /// Feature views that hold no record for the entity (their features are missing).
     pub missing_views: Vec<String>,
+    /// Inputs nobody gave: a spine column absent from `entity` and `values`, or
+    /// a feature whose view holds no record for the entity. They score as
+    /// missing values, which changes the score.
+    pub missing_inputs: Vec<String>,
 }
 
 /// Scores one entity. `entity` holds key columns (and may hold spine columns);
@@ -56,15 +60,16 @@ pub fn predict_online(
     }
     let mut records: Vec<(String, Option<Map<String, Value>>)> = Vec::new();
     let mut missing_views = Vec::new();
+    let mut missing_inputs = Vec::new();
     let mut inputs = Map::new();
     let mut columns = Vec::with_capacity(model.inputs.len());
     for input in &model.inputs {
-        let value = match values.get(&input.name) {
-            Some(v) => v.clone(),
+        let found = match values.get(&input.name) {
+            Some(v) => Some(v.clone()),
             None => match &input.source {
-                InputSource::Spine { column } => entity.get(column).cloned().unwrap_or(Value::Null),
+                InputSource::Spine { column } => entity.get(column).cloned(),
                 // Without an entity the caller gives raw values only.
-                InputSource::View { .. } if entity.is_empty() => Value::Null,
+                InputSource::View { .. } if entity.is_empty() => None,
                 InputSource::View { view, feature } => {
                     if !records.iter().any(|(v, _)| v == view) {
                         let record = view_record(ws, snapshot, name, view, entity)?;
@@ -78,12 +83,21 @@ pub fn predict_online(
                         .find(|(v, _)| v == view)
                         .and_then(|(_, r)| r.as_ref())
                         .and_then(|r| r.get(feature).cloned())
-                        .unwrap_or(Value::Null)
                 }
             },
         };
+        let value = found.unwrap_or_else(|| {
+            missing_inputs.push(input.name.clone());
+            Value::Null
+        });
         columns.push(as_values(name, &input.name, input.kind, &value)?);
         inputs.insert(input.name.clone(), value);
+    }
+    if !missing_inputs.is_empty() && crate::model_def(ws, name)?.require_inputs {
+        return Err(crate::Error::MissingInputs {
+            model: name.to_string(),
+            inputs: missing_inputs,
+        });
     }
     let frame = Frame {
         names: model.input_names(),
@@ -103,6 +117,7 @@ pub fn predict_online(
         predicted: (model.task == Task::Binary).then_some(score >= model.threshold),
         inputs,
         missing_views,
+        missing_inputs,
     })
 }
 

@@ -42,6 +42,14 @@ impl ApiError {
         }
     }
 
+    /// The same error, about part `at` of the request (`rows[3]`).
+    pub fn at(self, at: &str) -> Self {
+        Self {
+            message: format!("{at}: {}", self.message),
+            ..self
+        }
+    }
+
     /// 400: the request is wrong.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -112,6 +120,11 @@ impl From<ReadError> for ApiError {
                 | E::EntityKey { .. }
                 | E::Model { .. } => ApiError::bad_request(e.to_string()),
                 E::Output { .. } => ApiError::internal("writing a file", e),
+                E::MissingInputs { .. } => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "missing_inputs",
+                    e.to_string(),
+                ),
                 E::Store(s) => match *s {
                     S::NotMaterialized { .. } | S::NoSuchVersion { .. } => {
                         ApiError::not_found(s.to_string())

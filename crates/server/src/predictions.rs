@@ -95,7 +95,7 @@ pub(crate) async fn get_prediction(
     }))
 }
 
-/// What to score online.
+/// What to score online: one entity (`entity`, `values`), or many (`rows`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
@@ -106,6 +106,25 @@ pub struct PredictRequest {
     pub entity: Map<String, Value>,
     /// Input values by name; they override what the entity and the online
     /// store give (a model can be scored from raw values alone).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub values: Map<String, Value>,
+    /// Many rows scored in one request (at most the server's entity limit,
+    /// 1,000 by default), each with its own `entity` and `values`; all read one
+    /// snapshot of the online store. Not together with `entity` or `values`.
+    #[serde(default)]
+    pub rows: Option<Vec<PredictRow>>,
+}
+
+/// One row of a batch request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRow {
+    /// As [`PredictRequest::entity`].
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub entity: Map<String, Value>,
+    /// As [`PredictRequest::values`].
     #[serde(default)]
     #[schema(value_type = Object)]
     pub values: Map<String, Value>,
@@ -128,36 +147,99 @@ pub struct PredictResponse {
     pub inputs: Map<String, Value>,
     /// Feature views holding no record for the entity.
     pub missing_views: Vec<String>,
+    /// Inputs nobody gave (scored as missing values; a model with
+    /// `require_inputs = true` refuses them with 422 instead).
+    pub missing_inputs: Vec<String>,
 }
 
-/// Scores one entity with the serving version, in the request (reader).
+/// The answer of a batch request: one prediction per row, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PredictBatchResponse {
+    /// The model.
+    pub model: String,
+    /// The version that scored every row.
+    pub version: u64,
+    /// The predictions, in the order of `rows`.
+    pub predictions: Vec<PredictResponse>,
+}
+
+/// One prediction, or one per row.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PredictAnswer {
+    /// For `entity` and `values`.
+    One(PredictResponse),
+    /// For `rows`.
+    Many(PredictBatchResponse),
+}
+
+impl From<sluice_runner::OnlinePrediction> for PredictResponse {
+    fn from(p: sluice_runner::OnlinePrediction) -> Self {
+        Self {
+            model: p.model,
+            version: p.version,
+            score: p.score,
+            predicted: p.predicted,
+            inputs: p.inputs,
+            missing_views: p.missing_views,
+            missing_inputs: p.missing_inputs,
+        }
+    }
+}
+
+/// Scores one entity, or many rows, with the serving version, in the request (reader).
 #[utoipa::path(post, path = "/v1/predict/{model}", tag = "predictions",
     params(("model" = String, Path, description = "The model")),
     request_body = PredictRequest,
-    responses((status = 200, description = "The score", body = PredictResponse),
-              (status = 400, description = "A key column or an input is missing or of the wrong type", body = ErrorBody),
+    responses((status = 200, description = "The score, or one per row", body = PredictAnswer),
+              (status = 400, description = "A key column or an input is of the wrong type, or too many rows", body = ErrorBody),
               (status = 401, description = "No valid key", body = ErrorBody),
-              (status = 404, description = "No such model, or no version promoted yet", body = ErrorBody)))]
+              (status = 404, description = "No such model, or no version promoted yet", body = ErrorBody),
+              (status = 422, description = "The model requires inputs the request leaves missing", body = ErrorBody)))]
 pub(crate) async fn predict(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
     ApiJson(req): ApiJson<PredictRequest>,
-) -> Result<Json<PredictResponse>, ApiError> {
+) -> Result<Json<PredictAnswer>, ApiError> {
     let loaded = state.models.serving(&state, &model)?;
     let snapshot = state.online.snapshot()?;
-    let p = sluice_runner::predict_online(
-        &state.ws,
-        snapshot.as_ref(),
-        &loaded,
-        &req.entity,
-        &req.values,
-    )?;
-    Ok(Json(PredictResponse {
-        model: p.model,
-        version: p.version,
-        score: p.score,
-        predicted: p.predicted,
-        inputs: p.inputs,
-        missing_views: p.missing_views,
-    }))
+    let Some(rows) = req.rows else {
+        let p = sluice_runner::predict_online(
+            &state.ws,
+            snapshot.as_ref(),
+            &loaded,
+            &req.entity,
+            &req.values,
+        )?;
+        return Ok(Json(PredictAnswer::One(p.into())));
+    };
+    if !req.entity.is_empty() || !req.values.is_empty() {
+        return Err(ApiError::bad_request(
+            "give either `rows` or `entity` and `values`, not both",
+        ));
+    }
+    let limit = state.limits.entities;
+    if rows.len() > limit {
+        return Err(ApiError::bad_request(format!(
+            "{} rows in one request; the limit is {limit}\n  help: split the rows over several requests",
+            rows.len()
+        )));
+    }
+    let mut predictions = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let p = sluice_runner::predict_online(
+            &state.ws,
+            snapshot.as_ref(),
+            &loaded,
+            &row.entity,
+            &row.values,
+        )
+        .map_err(|e| ApiError::from(e).at(&format!("rows[{i}]")))?;
+        predictions.push(PredictResponse::from(p));
+    }
+    Ok(Json(PredictAnswer::Many(PredictBatchResponse {
+        model: loaded.version.model.clone(),
+        version: loaded.version.version,
+        predictions,
+    })))
 }

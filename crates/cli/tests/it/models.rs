@@ -168,6 +168,8 @@ fn trains_promotes_predicts_and_serves_on_the_flights_example() {
         "the plane's online features were read"
     );
     assert_eq!(scored["missing_views"], serde_json::json!([]));
+    assert_eq!(scored["missing_inputs"], serde_json::json!([]));
+    online_predictions_name_missing_inputs_and_score_rows(&server, &entity, score);
     // An unknown plane: its view is missing, the model still scores.
     let unknown =
         serde_json::json!({"entity": {"tailnum": "NOPE", "carrier": "UA", "origin": "EWR"}});
@@ -238,6 +240,45 @@ fn trains_promotes_predicts_and_serves_on_the_flights_example() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["version"], 1);
     assert_eq!(json(&body)["score"].as_f64(), Some(score));
+    drop(server);
+
+    // A model that requires its inputs refuses a request that leaves one out,
+    // and the setting retrains nothing.
+    let text = std::fs::read_to_string(&toml).expect("toml");
+    std::fs::write(
+        &toml,
+        text.replace(
+            "label = \"late\"\n",
+            "label = \"late\"\nrequire_inputs = true\n",
+        ),
+    )
+    .expect("write");
+    let (_, required) = run_json(p, &["late"]);
+    assert_eq!(
+        asset(&required, "late")["status"],
+        "up_to_date",
+        "{required}"
+    );
+    let server = Server::start(p);
+    let (status, body) =
+        server.request("POST", "/v1/predict/late", None, Some(&entity.to_string()));
+    assert_eq!(status, 200, "{body}");
+    let mut without_distance = entity.clone();
+    without_distance["entity"]
+        .as_object_mut()
+        .expect("entity")
+        .remove("distance");
+    let (status, body) = server.request(
+        "POST",
+        "/v1/predict/late",
+        None,
+        Some(&without_distance.to_string()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("missing_inputs") && body.contains("distance"),
+        "{body}"
+    );
     drop(server);
     // Nothing changed: nothing is retrained.
     let (_, again) = run_json(p, &["late"]);
@@ -526,4 +567,56 @@ fn model_metrics_over_http(p: &Path, server: &Server) {
 
     let (status, body) = server.request("GET", "/v1/models/nope", None, None);
     assert_eq!(status, 404, "{body}");
+}
+
+/// An input nobody gave is listed (and changes the score); many rows score in
+/// one request exactly as one by one.
+fn online_predictions_name_missing_inputs_and_score_rows(
+    server: &Server,
+    entity: &serde_json::Value,
+    score: f64,
+) {
+    let json = |body: &str| -> serde_json::Value { serde_json::from_str(body).expect("json") };
+    let mut without_distance = entity.clone();
+    without_distance["entity"]
+        .as_object_mut()
+        .expect("entity")
+        .remove("distance");
+    let (status, body) = server.request(
+        "POST",
+        "/v1/predict/late",
+        None,
+        Some(&without_distance.to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let missing = json(&body);
+    assert_eq!(missing["missing_inputs"], serde_json::json!(["distance"]));
+    assert_eq!(missing["inputs"]["distance"], serde_json::Value::Null);
+    let missing_score = missing["score"].as_f64().expect("score");
+
+    let rows = serde_json::json!({"rows": [entity.clone(), without_distance]});
+    let (status, body) = server.request("POST", "/v1/predict/late", None, Some(&rows.to_string()));
+    assert_eq!(status, 200, "{body}");
+    let batch = json(&body);
+    assert_eq!(batch["version"], 1);
+    let predictions = batch["predictions"].as_array().expect("predictions");
+    assert_eq!(predictions.len(), 2);
+    assert_eq!(predictions[0]["score"].as_f64(), Some(score));
+    assert_eq!(predictions[1]["score"].as_f64(), Some(missing_score));
+    assert_eq!(
+        predictions[1]["missing_inputs"],
+        serde_json::json!(["distance"])
+    );
+
+    // A bad row is named by its place.
+    let bad = serde_json::json!({"rows": [entity.clone(), {"values": {"dep_hour": "five"}}]});
+    let (status, body) = server.request("POST", "/v1/predict/late", None, Some(&bad.to_string()));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("rows[1]") && body.contains("dep_hour"),
+        "{body}"
+    );
+    let both = serde_json::json!({"rows": [], "entity": {"carrier": "UA"}});
+    let (status, body) = server.request("POST", "/v1/predict/late", None, Some(&both.to_string()));
+    assert_eq!(status, 400, "{body}");
 }

@@ -174,6 +174,7 @@ pub fn compile_model(
         learner: learner?,
         split,
         threshold,
+        require_inputs: section.require_inputs.unwrap_or(false),
         promote,
         predictions: predictions.as_ref().map(|_| predictions_name(name)),
     };
@@ -431,10 +432,12 @@ pub(crate) fn add(b: &mut crate::compile::Builder<'_>, name: &str, entry: &Entry
         _ => String::new(),
     };
     // What training reads: neither the batch predictions (an asset of their
-    // own, downstream of the model) nor the description.
+    // own, downstream of the model), nor how online requests are served, nor
+    // the description.
     let trained = ModelSection {
         predictions: None,
         description: None,
+        require_inputs: None,
         ..section.clone()
     };
     let model_fingerprint = fingerprint(&[

@@ -266,6 +266,9 @@ pub struct ModelDef {
     pub split: Split,
     /// `binary`: the score from which a row is predicted positive.
     pub threshold: f64,
+    /// Online predictions with an input nobody gave are refused (not scored as
+    /// missing).
+    pub require_inputs: bool,
     /// Metric bounds a version must meet to be promoted.
     pub promote: Vec<(Metric, BoundsSection)>,
     /// The batch predictions asset, if any.
