@@ -2,283 +2,21 @@
 //! Everything it does is also reachable as a library call; nothing here knows
 //! about Delta, SQLite or DataFusion internals beyond printing results.
 
+mod args;
+mod describe;
 mod init;
 mod models;
 mod output;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use sluice_runner::Workspace;
 
-/// sluice: from raw data to versioned tables, features, models and an API.
-///
-/// A project is a folder with a `sluice.toml` that names its sources (CSV,
-/// JSON, Parquet files), SQL tables, feature views, models and exports. `sluice
-/// run` builds what is stale as versioned Delta Lake tables, checked by their
-/// contracts; `sluice serve` answers features and predictions over HTTP. Start
-/// with `sluice init DIR`, then `sluice check` and `sluice run` in it.
-#[derive(Debug, Parser)]
-#[command(
-    name = "sluice",
-    version,
-    propagate_version = true,
-    after_long_help = ENVIRONMENT
-)]
-struct Cli {
-    /// The project folder (holding sluice.toml).
-    #[arg(long, global = true, env = "SLUICE_PROJECT", default_value = ".")]
-    project: PathBuf,
-    /// The profile to use (`[profiles.NAME]`).
-    #[arg(long, global = true, env = "SLUICE_PROFILE")]
-    profile: Option<String>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// The environment variables, for `sluice --help`.
-const ENVIRONMENT: &str = "\
-Environment:
-  SLUICE_PROJECT       the project folder (as --project)
-  SLUICE_PROFILE       the profile (as --profile)
-  SLUICE_LISTEN        the address of `sluice serve` (as --listen)
-  SLUICE_MEMORY_LIMIT  memory the sorts of training sets and model training may
-                       use before they spill to disk: `4GB`, `512MB` or bytes
-                       (default 2GB)
-  SLUICE_LOG           what is logged to standard error, as a tracing filter:
-                       `info`, `debug`, `sluice_server=debug` (default `warn`)
-  SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models";
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Create a small project that runs as is.
-    Init {
-        /// Where to create it.
-        dir: PathBuf,
-    },
-    /// Compile the project and plan every query, without running anything.
-    Check,
-    /// Materialize assets (all by default) and everything upstream that is stale.
-    Run {
-        /// Assets to refresh.
-        assets: Vec<String>,
-        /// Print a machine-readable summary on standard output.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run read-only SQL over the assets.
-    Query {
-        /// The query.
-        sql: String,
-        /// Read every asset as of a version number or a time.
-        #[arg(long)]
-        as_of: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Write to this file instead of standard output.
-        #[arg(long)]
-        output: Option<PathBuf>,
-    },
-    /// List the versions of an asset.
-    History {
-        /// The asset.
-        asset: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show an asset's quality report (the newest, or a run's): a summary, or the
-    /// full report as HTML or JSON with --output.
-    Report {
-        /// The asset.
-        asset: String,
-        /// The run (default: the newest run that validated the asset).
-        #[arg(long)]
-        run: Option<i64>,
-        /// Write the report to this file: HTML, or JSON when it ends in `.json`.
-        #[arg(long)]
-        output: Option<PathBuf>,
-    },
-    /// Show an asset's check pass rates over a period.
-    Quality {
-        /// The asset.
-        asset: String,
-        /// How many days back.
-        #[arg(long, default_value_t = 30)]
-        days: u32,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show each asset's latest version, rows, age and whether it is stale.
-    Status {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Read one entity's latest features (or a model's batch prediction) from
-    /// the online store.
-    Get {
-        /// The feature view, or a model's predictions (`MODEL_predictions`).
-        view: String,
-        /// The entity's key values, in the view's key order.
-        #[arg(required = true)]
-        key: Vec<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Write a point-in-time correct training set: the spine's rows with each
-    /// view's features as of each row's time (or, with --last, the newest rows of
-    /// every entity of a view).
-    TrainingSet {
-        /// The spine: an asset of the project, or a Parquet or CSV file with the
-        /// entity keys, a time per row and the labels.
-        #[arg(long)]
-        spine: Option<String>,
-        /// The spine's time column (default: its only timestamp or date column).
-        #[arg(long)]
-        timestamp: Option<String>,
-        /// Feature views (`VIEW`) or single features (`VIEW:feature`), comma-separated.
-        #[arg(long, value_delimiter = ',', required = true)]
-        features: Vec<String>,
-        /// Overrides the views' ttl (`0s`: unlimited).
-        #[arg(long)]
-        ttl: Option<String>,
-        /// Without a spine: the newest N rows of every entity.
-        #[arg(long)]
-        last: Option<usize>,
-        /// The Parquet file to write. Sorts spill to disk beyond
-        /// SLUICE_MEMORY_LIMIT (default 2GB).
-        #[arg(long)]
-        output: PathBuf,
-        /// Print a machine-readable summary.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Serve the REST API: features, predictions (batch and online), assets,
-    /// read-only SQL, runs, metrics.
-    Serve {
-        /// The address to listen on. Without API keys only loopback is allowed.
-        #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-    },
-    /// Manage the API keys of `sluice serve`.
-    Keys {
-        #[command(subcommand)]
-        command: KeysCommand,
-    },
-    /// List the models: the version that serves, the newest, their metrics.
-    Models {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show a model's versions: metrics, training data, promotion, importance.
-    Model {
-        /// The model.
-        name: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Evaluate a model walk-forward over a past period, per day, week or month,
-    /// with a decision simulation: act on each period's top-k scores.
-    Backtest {
-        /// The model.
-        model: String,
-        /// Start of the first period: a date or an RFC 3339 time.
-        #[arg(long)]
-        from: String,
-        /// End of the last period (exclusive).
-        #[arg(long)]
-        to: String,
-        /// Length of a period.
-        #[arg(long, value_enum, default_value_t = By::Week)]
-        by: By,
-        /// Score every period with the serving version instead of retraining
-        /// on the rows before each period.
-        #[arg(long, conflicts_with = "model_version")]
-        reuse: bool,
-        /// Score every period with this version of the model.
-        #[arg(long)]
-        model_version: Option<u64>,
-        /// How many of each period's best scores to act on.
-        #[arg(long, default_value_t = 10)]
-        top_k: usize,
-        /// A spine column: what acting on a row returns.
-        #[arg(long)]
-        payoff: Option<String>,
-        /// What acting on one row costs.
-        #[arg(long, default_value_t = 0.0)]
-        stake: f64,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List recent runs.
-    Runs {
-        /// How many.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Print JSON (with each run's assets).
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// `sluice keys ...`.
-#[derive(Debug, Subcommand)]
-enum KeysCommand {
-    /// Make a key and print it once (only its hash is stored).
-    Create {
-        /// reader (features, predictions, assets, metrics), operator (also rows,
-        /// SQL, runs) or admin (also keys).
-        #[arg(long)]
-        role: sluice_store::Role,
-        /// A name for people (default: the role).
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List the keys, without their secrets.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke the keys with this id or name.
-    Revoke {
-        /// The key's id (as listed) or name.
-        key: String,
-    },
-}
-
-/// Backtest periods.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum By {
-    /// One day.
-    Day,
-    /// Seven days.
-    Week,
-    /// A calendar month.
-    Month,
-}
-
-/// Output formats of `sluice query`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    /// An aligned text table.
-    Table,
-    /// CSV with a header line.
-    Csv,
-    /// A JSON array of objects.
-    Json,
-}
+use crate::args::{By, Cli, Command, Format, KeysCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -410,6 +148,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Describe { asset, json } => describe::describe(&ws, &asset, json).await,
         Command::History { asset, json } => {
             if sluice_runner::model_def(&ws, &asset).is_ok() {
                 // A model's versions are in the registry.

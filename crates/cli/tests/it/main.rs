@@ -4,6 +4,7 @@ mod bad_input;
 mod common;
 mod contract;
 mod crash;
+mod describe;
 mod example;
 mod exports;
 mod external;
