@@ -216,7 +216,14 @@ pub(crate) enum Command {
         /// What acting on one row costs.
         #[arg(long, default_value_t = 0.0)]
         stake: f64,
-        /// Print JSON.
+        /// A spine column naming each row's event (a race, a match): act on the
+        /// top k of each event instead of each period.
+        #[arg(long)]
+        group_by: Option<String>,
+        /// A spine column naming each row, shown in the picks (`--json`).
+        #[arg(long)]
+        id: Option<String>,
+        /// Print JSON (every period's picks included).
         #[arg(long)]
         json: bool,
     },

@@ -325,6 +325,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             top_k,
             payoff,
             stake,
+            group_by,
+            id,
             json,
         } => {
             let req = sluice_runner::BacktestRequest {
@@ -344,6 +346,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 top_k,
                 payoff,
                 stake,
+                group_by,
+                id,
             };
             models::backtest(&ws, &req, json).await
         }

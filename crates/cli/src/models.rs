@@ -28,6 +28,16 @@ fn metrics_text(m: &std::collections::BTreeMap<String, f64>) -> String {
         .join(", ")
 }
 
+/// A sum of money to two decimals, without the sign of a rounded-away
+/// negative (`-0.004` is `0.00`, not `-0.00`).
+fn money(v: f64) -> String {
+    let text = format!("{v:.2}");
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
+}
+
 /// `sluice models`.
 pub fn list(ws: &Workspace, json: bool) -> anyhow::Result<ExitCode> {
     let rows: Vec<_> = sluice_runner::model_list(ws)?
@@ -181,7 +191,7 @@ pub async fn backtest(
             p.acted.to_string(),
             p.hits.to_string(),
             opt(p.hit_rate.map(|r| format!("{r:.3}"))),
-            opt(p.r#return.map(|r| format!("{r:.2}"))),
+            opt(p.r#return.map(money)),
         ]
     };
     for p in &summary.periods {
@@ -189,15 +199,19 @@ pub async fn backtest(
     }
     t.add_row(row(&summary.total, "all".to_string()));
     println!("{t}");
+    let period = match req.period {
+        Period::Day => "day",
+        Period::Week => "week",
+        Period::Month => "month",
+    };
     println!(
         "model `{}` ({}), acting on the top {} scores of each {}, in {:.1} s",
         summary.model,
         summary.mode,
         req.top_k,
-        match req.period {
-            Period::Day => "day",
-            Period::Week => "week",
-            Period::Month => "month",
+        match &req.group_by {
+            Some(event) => format!("`{event}` within each {period}"),
+            None => period.to_string(),
         },
         summary.duration_ms as f64 / 1000.0
     );
@@ -205,4 +219,15 @@ pub async fn backtest(
         eprintln!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_rounded_away_loss_prints_as_zero() {
+        assert_eq!(super::money(-0.004), "0.00");
+        assert_eq!(super::money(-0.0), "0.00");
+        assert_eq!(super::money(-0.005_1), "-0.01");
+        assert_eq!(super::money(12.5), "12.50");
+    }
 }

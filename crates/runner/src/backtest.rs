@@ -2,8 +2,10 @@
 //! period (a day, week or month) the model is retrained on every labelled row
 //! before the period — or a stored version is reused — and scores the period's
 //! rows; the report gives the period's metrics and a decision simulation: act
-//! on the `k` best scores of the period, and count the hits and the return
-//! (the sum of a payoff column over the rows acted on, less a stake per row).
+//! on the `k` best scores of the period (or of each event in it, `group_by`:
+//! a race, a match), and count the hits and the return (the sum of a payoff
+//! column over the rows acted on, less a stake per row). Every pick is listed,
+//! so that hits can be audited.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -59,6 +61,28 @@ pub struct BacktestRequest {
     pub payoff: Option<String>,
     /// What acting on one row costs.
     pub stake: f64,
+    /// A spine column naming each row's event (a race): act on the top `k` of
+    /// each event instead of each period.
+    pub group_by: Option<String>,
+    /// A spine column naming each row (a runner, a flight), shown in the picks.
+    pub id: Option<String>,
+}
+
+/// One row acted on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pick {
+    /// Its event (`group_by`), if any.
+    pub event: Option<String>,
+    /// Its name (`id`), if any.
+    pub id: Option<String>,
+    /// Its time (RFC 3339).
+    pub time: String,
+    /// The model's score.
+    pub score: f64,
+    /// Its label.
+    pub label: f64,
+    /// What acting on it returned (`payoff`), if asked.
+    pub payoff: Option<f64>,
 }
 
 /// One period's result.
@@ -86,6 +110,9 @@ pub struct PeriodResult {
     pub hit_rate: Option<f64>,
     /// Sum of the payoff over the rows acted on, less the stakes.
     pub r#return: Option<f64>,
+    /// The rows acted on, best score first (per event with `group_by`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub picks: Vec<Pick>,
 }
 
 /// The whole backtest.
@@ -111,6 +138,33 @@ struct Scored {
     scores: Vec<f64>,
     labels: Vec<f64>,
     payoff: Vec<f64>,
+    /// The spine rows scored (indices into `Rows`).
+    rows: Vec<usize>,
+}
+
+/// What is known of every spine row besides its inputs.
+struct Rows {
+    times: Vec<Option<i64>>,
+    events: Option<Vec<Option<String>>>,
+    ids: Option<Vec<Option<String>>>,
+}
+
+/// A spine column as text, one value per row.
+fn text_column(
+    name: &str,
+    batches: &[datafusion::arrow::array::RecordBatch],
+    column: &str,
+) -> Result<Vec<Option<String>>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let array = sluice_model::frame::column(batches, column, "the spine")
+        .map_err(|e| model_error(name, e))?;
+    let text =
+        datafusion::arrow::compute::cast(&array, &datafusion::arrow::datatypes::DataType::Utf8)
+            .map_err(|e| model_error(name, format!("`{column}`: {e}")))?;
+    let text = text.as_string::<i32>();
+    Ok((0..text.len())
+        .map(|i| (!text.is_null(i)).then(|| text.value(i).to_string()))
+        .collect())
 }
 
 /// Runs the backtest.
@@ -169,17 +223,37 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
     };
     let frame = Frame::from_batches(&ex.batches, &names, "the training set")
         .map_err(|e| model_error(name, e))?;
+    let rows = Rows {
+        events: match &req.group_by {
+            Some(c) => Some(text_column(name, &ex.batches, c)?),
+            None => None,
+        },
+        ids: match &req.id {
+            Some(c) => Some(text_column(name, &ex.batches, c)?),
+            None => None,
+        },
+        times,
+    };
+    let times = &rows.times;
+    // Periods past the last labelled row have nothing to score: not listed.
+    let data_end = (0..y.len())
+        .filter(|&i| y[i].is_some())
+        .filter_map(|i| times[i])
+        .max()
+        .and_then(|t| DateTime::from_timestamp_micros(t + 1));
+    let to = data_end.map_or(req.to, |end| req.to.min(end));
 
     let mut periods = Vec::new();
     let mut all = Scored {
         scores: Vec::new(),
         labels: Vec::new(),
         payoff: Vec::new(),
+        rows: Vec::new(),
     };
     let (mut acted, mut hits, mut total_return) = (0u64, 0u64, 0.0);
     let mut start = req.from;
-    while start < req.to {
-        let end = req.period.after(start).min(req.to);
+    while start < to {
+        let end = req.period.after(start).min(to);
         let (a, b) = (start.timestamp_micros(), end.timestamp_micros());
         let in_period: Vec<usize> = (0..y.len())
             .filter(|&i| y[i].is_some() && times[i].is_some_and(|t| t >= a && t < b))
@@ -221,8 +295,9 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
                 scores: scores.clone(),
                 labels: period_labels.clone(),
                 payoff: pay.clone(),
+                rows: in_period.clone(),
             },
-            req,
+            (req, &rows),
             train_rows,
             version,
         );
@@ -232,6 +307,7 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
         all.scores.extend(scores);
         all.labels.extend(period_labels);
         all.payoff.extend(pay);
+        all.rows.extend(in_period);
         periods.push(result);
         start = end;
     }
@@ -239,13 +315,15 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
         def.task,
         def.threshold,
         req.from,
-        req.to,
+        to,
         &all,
-        req,
+        (req, &rows),
         0,
         reused.as_ref().map(|m| m.version.version),
     );
-    // The simulation acts per period; its totals are the periods' sums.
+    // The simulation acts per period; its totals are the periods' sums, and
+    // its picks are the periods' picks.
+    total.picks = Vec::new();
     total.acted = acted;
     total.hits = hits;
     total.hit_rate = (acted > 0 && def.task == Task::Binary).then(|| hits as f64 / acted as f64);
@@ -260,6 +338,7 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
             .as_ref()
             .and_then(|m| in_sample(&m.version, req.from))
             .into_iter()
+            .chain(pooled(reused.is_none(), &periods))
             .collect(),
         periods,
         total,
@@ -276,6 +355,16 @@ fn in_sample(version: &sluice_store::ModelVersion, from: DateTime<Utc>) -> Optio
         format!(
             "version {} was trained on the rows before {valid_from}: the periods before that are scored in-sample, so their metrics flatter the model\n  help: backtest from {valid_from} on, or leave out `--reuse` to retrain before each period",
             version.version
+        )
+    })
+}
+
+/// A note when the overall metrics pool the scores of several retrained models.
+fn pooled(retrained: bool, periods: &[PeriodResult]) -> Option<String> {
+    let models = periods.iter().filter(|p| p.rows > 0).count();
+    (retrained && models > 1).then(|| {
+        format!(
+            "the overall metrics pool the scores of {models} models, one retrained before each period; their scales differ, so compare the periods' metrics"
         )
     })
 }
@@ -338,7 +427,7 @@ fn period_result(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     s: &Scored,
-    req: &BacktestRequest,
+    (req, rows): (&BacktestRequest, &Rows),
     train_rows: u64,
     version: Option<u64>,
 ) -> PeriodResult {
@@ -352,7 +441,37 @@ fn period_result(
     };
     let mut order: Vec<usize> = (0..s.scores.len()).collect();
     order.sort_by(|&a, &b| s.scores[b].total_cmp(&s.scores[a]).then(a.cmp(&b)));
-    let chosen = &order[..req.top_k.min(order.len())];
+    let event =
+        |i: usize| -> Option<&String> { rows.events.as_ref().and_then(|e| e[s.rows[i]].as_ref()) };
+    // The best `top_k` of the period, or of each event in it.
+    let mut taken: BTreeMap<Option<&String>, usize> = BTreeMap::new();
+    let chosen: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let n = taken.entry(event(i)).or_insert(0);
+            *n += 1;
+            *n <= req.top_k
+        })
+        .collect();
+    let chosen = chosen.as_slice();
+    let picks = chosen
+        .iter()
+        .map(|&i| Pick {
+            event: event(i).cloned(),
+            id: rows.ids.as_ref().and_then(|ids| ids[s.rows[i]].clone()),
+            time: rows.times[s.rows[i]]
+                .and_then(DateTime::from_timestamp_micros)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default(),
+            score: s.scores[i],
+            label: s.labels[i],
+            payoff: req
+                .payoff
+                .as_ref()
+                .map(|_| s.payoff.get(i).copied().unwrap_or(f64::NAN)),
+        })
+        .collect();
     let hits = chosen.iter().filter(|&&i| s.labels[i] > 0.5).count() as u64;
     let acted = chosen.len() as u64;
     PeriodResult {
@@ -380,5 +499,6 @@ fn period_result(
                 .sum::<f64>()
                 - req.stake * acted as f64
         }),
+        picks,
     }
 }

@@ -353,7 +353,17 @@ fn trains_promotes_predicts_and_serves_on_the_flights_example() {
         .as_str()
         .expect("an in-sample warning");
     assert!(warning.contains("in-sample"), "{warning}");
-    assert!(bt["warnings"].as_array().expect("warnings").is_empty());
+    // Retrained before each week: the overall AUC pools five models.
+    let pooled = bt["warnings"][0].as_str().expect("a pooling note");
+    assert!(pooled.contains("pool the scores of 5 models"), "{pooled}");
+    let picks = periods[0]["picks"].as_array().expect("picks");
+    assert_eq!(picks.len(), 25);
+    assert!(
+        picks
+            .windows(2)
+            .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64())
+    );
+    backtests_act_per_event_and_stop_at_the_data(p);
     let out = sluice(
         p,
         &[
@@ -619,4 +629,66 @@ fn online_predictions_name_missing_inputs_and_score_rows(
     let both = serde_json::json!({"rows": [], "entity": {"carrier": "UA"}});
     let (status, body) = server.request("POST", "/v1/predict/late", None, Some(&both.to_string()));
     assert_eq!(status, 400, "{body}");
+}
+
+/// `--group-by` acts on the top k of each event; the picks are listed; periods
+/// past the last labelled row are not.
+fn backtests_act_per_event_and_stop_at_the_data(p: &Path) {
+    let bt: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &[
+            "backtest",
+            "late",
+            "--from",
+            "2013-11-01",
+            "--to",
+            "2014-03-01",
+            "--by",
+            "month",
+            "--reuse",
+            "--top-k",
+            "2",
+            "--group-by",
+            "origin",
+            "--id",
+            "flight_id",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    let periods = bt["periods"].as_array().expect("periods");
+    // The flights end with December 2013: January to February 2014 are not listed.
+    let starts: Vec<&str> = periods
+        .iter()
+        .map(|x| x["start"].as_str().expect("start"))
+        .collect();
+    assert_eq!(
+        starts,
+        vec!["2013-11-01T00:00:00Z", "2013-12-01T00:00:00Z"],
+        "{bt}"
+    );
+    for period in periods {
+        // Three airports, two picks each.
+        assert_eq!(period["acted"], 6, "{period}");
+        let picks = period["picks"].as_array().expect("picks");
+        let mut events: Vec<&str> = picks
+            .iter()
+            .map(|x| x["event"].as_str().expect("event"))
+            .collect();
+        events.sort_unstable();
+        assert_eq!(events, vec!["EWR", "EWR", "JFK", "JFK", "LGA", "LGA"]);
+        for pick in picks {
+            let id = pick["id"].as_str().expect("id");
+            let label = pick["label"].as_f64().expect("label");
+            let listed = scalar(
+                p,
+                &format!(
+                    "SELECT count(*) FROM flight_spine WHERE flight_id = '{id}' AND late = {label}"
+                ),
+            );
+            assert!(listed >= 1, "{pick}");
+        }
+        let hits = picks.iter().filter(|x| x["label"] == 1.0).count();
+        assert_eq!(period["hits"], hits as u64);
+    }
 }
