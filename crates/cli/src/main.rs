@@ -270,9 +270,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { listen } => {
             let ws = Arc::new(ws);
-            let bound = sluice_server::bind(ws, listen)
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let bound = sluice_server::bind(ws, listen).await?;
             let local = bound.local;
             if bound.open {
                 eprintln!(
@@ -281,10 +279,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 eprintln!("sluice serve: listening on http://{local} (API keys required)");
             }
-            bound
-                .serve(shutdown_signal())
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+            bound.serve(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command } => {

@@ -93,12 +93,12 @@ pub struct AppState {
 impl AppState {
     /// The state of a server over `ws`. `open` says whether keyless local
     /// requests are allowed (see `auth.rs`).
-    pub fn new(ws: Arc<Workspace>, open: bool, limits: Limits) -> Result<Arc<Self>, String> {
+    pub fn new(ws: Arc<Workspace>, open: bool, limits: Limits) -> Result<Arc<Self>, ServeError> {
         // A server also runs pipelines: open the online store for writing now.
         let online = ws.online.clone();
-        online.open_for_writing().map_err(|e| e.to_string())?;
-        let metrics = metrics::Metrics::new().map_err(|e| e.to_string())?;
-        let openapi = serde_json::to_string(&openapi()).map_err(|e| e.to_string())?;
+        online.open_for_writing().map_err(Box::new)?;
+        let metrics = metrics::Metrics::new()?;
+        let openapi = serde_json::to_string(&openapi()).map_err(ServeError::OpenApi)?;
         Ok(Arc::new(Self {
             ws,
             online,
@@ -177,18 +177,18 @@ pub struct Bound {
 
 /// Binds the API to `listen`. With no key in force the address must be a
 /// loopback one.
-pub async fn bind(ws: Arc<Workspace>, listen: SocketAddr) -> Result<Bound, String> {
-    let open = !ws.metadata.has_active_keys().map_err(|e| e.to_string())?;
+pub async fn bind(ws: Arc<Workspace>, listen: SocketAddr) -> Result<Bound, ServeError> {
+    let open = !ws.metadata.has_active_keys().map_err(Box::new)?;
     if open && !listen.ip().is_loopback() {
-        return Err(format!(
-            "no API key exists, so sluice serve only listens on loopback, not on {listen}\n  help: create a key with `sluice keys create --role reader` (and one with --role admin to manage keys), or listen on 127.0.0.1"
-        ));
+        return Err(ServeError::OpenNotLoopback { listen });
     }
     let state = AppState::new(ws, open, Limits::default())?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| ServeError::Listen { listen, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { listen, source })?;
     Ok(Bound {
         listener,
         state,
@@ -202,13 +202,44 @@ impl Bound {
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServeError> {
         tracing::info!(address = %self.local, open = self.open, "serving");
+        let listen = self.local;
         axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|source| ServeError::Listen { listen, source })
     }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// With no key in force, only loopback callers are allowed.
+    #[error(
+        "no API key exists, so sluice serve only listens on loopback, not on {listen}\n  help: create a key with `sluice keys create --role reader` (and one with --role admin to manage keys), or listen on 127.0.0.1"
+    )]
+    OpenNotLoopback {
+        /// The address asked for.
+        listen: SocketAddr,
+    },
+    /// The address could not be bound, or the listener failed.
+    #[error("cannot listen on {listen}: {source}")]
+    Listen {
+        /// The address.
+        listen: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The warehouse could not be opened.
+    #[error(transparent)]
+    Store(#[from] Box<sluice_store::Error>),
+    /// The metrics registry refused a metric (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The OpenAPI document could not be written (a bug).
+    #[error("the OpenAPI document: {0}")]
+    OpenApi(serde_json::Error),
 }
 
 /// A simple status answer.

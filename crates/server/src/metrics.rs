@@ -41,15 +41,14 @@ impl Metrics {
     }
 
     /// The whole exposition: the process's metrics and the warehouse's.
-    pub(crate) fn render(&self, ws: &Workspace) -> Result<String, String> {
+    pub(crate) fn render(&self, ws: &Workspace) -> Result<String, MetricsError> {
         let mut families = self.registry.gather();
         families.extend(warehouse_families(ws)?);
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
-        prometheus::TextEncoder::new()
-            .encode(&families, &mut out)
-            .map_err(|e| e.to_string())?;
-        String::from_utf8(out).map_err(|e| e.to_string())
+        prometheus::TextEncoder::new().encode(&families, &mut out)?;
+        String::from_utf8(out)
+            .map_err(|e| MetricsError::Registry(prometheus::Error::Msg(e.to_string())))
     }
 }
 
@@ -73,8 +72,24 @@ pub(crate) async fn track(
     response
 }
 
-fn warehouse_families(ws: &Workspace) -> Result<Vec<prometheus::proto::MetricFamily>, String> {
-    let err = |e: prometheus::Error| e.to_string();
+/// Why `/metrics` could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MetricsError {
+    /// The registry refused a metric or its text (a bug).
+    #[error("metrics registry: {0}")]
+    Registry(#[from] prometheus::Error),
+    /// The run log could not be read.
+    #[error(transparent)]
+    Store(#[from] Box<sluice_store::Error>),
+    /// The quality history could not be read.
+    #[error(transparent)]
+    Read(#[from] Box<sluice_runner::ReadError>),
+}
+
+fn warehouse_families(
+    ws: &Workspace,
+) -> Result<Vec<prometheus::proto::MetricFamily>, MetricsError> {
+    let err = MetricsError::Registry;
     let registry = Registry::new();
     let runs = IntCounterVec::new(
         Opts::new(
@@ -123,7 +138,7 @@ fn warehouse_families(ws: &Workspace) -> Result<Vec<prometheus::proto::MetricFam
         registry.register(Box::new(g.clone())).map_err(err)?;
     }
 
-    let totals = ws.metadata.asset_totals().map_err(|e| e.to_string())?;
+    let totals = ws.metadata.asset_totals().map_err(Box::new)?;
     for t in &totals {
         for (status, n) in &t.by_status {
             runs.with_label_values(&[t.asset.as_str(), status.as_str()])
@@ -142,7 +157,7 @@ fn warehouse_families(ws: &Workspace) -> Result<Vec<prometheus::proto::MetricFam
                 .inc_by(n);
         }
     }
-    let reports = sluice_runner::latest_reports(ws).map_err(|e| e.to_string())?;
+    let reports = sluice_runner::latest_reports(ws).map_err(Box::new)?;
     for (name, report) in &reports {
         for check in &report.checks {
             if check.verdict == Verdict::Skipped {

@@ -374,7 +374,11 @@ async fn without_keys_local_callers_act_as_operator_until_a_key_exists() {
         .await
         .err()
         .expect("refused");
-    assert!(err.contains("loopback"), "{err}");
+    assert!(
+        matches!(err, crate::ServeError::OpenNotLoopback { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("loopback"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
