@@ -263,11 +263,7 @@ fn trains_promotes_predicts_and_serves_on_the_flights_example() {
     let (status, body) =
         server.request("POST", "/v1/predict/late", None, Some(&entity.to_string()));
     assert_eq!(status, 200, "{body}");
-    let mut without_distance = entity.clone();
-    without_distance["entity"]
-        .as_object_mut()
-        .expect("entity")
-        .remove("distance");
+    let without_distance = without(&entity, "distance");
     let (status, body) = server.request(
         "POST",
         "/v1/predict/late",
@@ -587,11 +583,7 @@ fn online_predictions_name_missing_inputs_and_score_rows(
     score: f64,
 ) {
     let json = |body: &str| -> serde_json::Value { serde_json::from_str(body).expect("json") };
-    let mut without_distance = entity.clone();
-    without_distance["entity"]
-        .as_object_mut()
-        .expect("entity")
-        .remove("distance");
+    let without_distance = without(entity, "distance");
     let (status, body) = server.request(
         "POST",
         "/v1/predict/late",
@@ -691,4 +683,14 @@ fn backtests_act_per_event_and_stop_at_the_data(p: &Path) {
         let hits = picks.iter().filter(|x| x["label"] == 1.0).count();
         assert_eq!(period["hits"], hits as u64);
     }
+}
+
+/// A predict request with one column taken out of its entity.
+fn without(request: &serde_json::Value, column: &str) -> serde_json::Value {
+    let mut out = request.clone();
+    out["entity"]
+        .as_object_mut()
+        .expect("entity")
+        .remove(column);
+    out
 }

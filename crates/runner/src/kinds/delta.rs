@@ -44,16 +44,7 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
                 )
             });
         let base = match out.written {
-            Ok(info) => {
-                record_content(job, &info);
-                AssetOutcome::new(
-                    asset,
-                    AssetStatus::Built,
-                    Some(info.version),
-                    0,
-                    job.started,
-                )
-            }
+            Ok(info) => built(job, &info, 0),
             Err(e) => job.failed(e),
         };
         return AssetOutcome {
@@ -70,16 +61,7 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
         .write(asset.name.as_str(), plan, &ctx.state(), &meta)
         .await
     {
-        Ok(info) => {
-            record_content(job, &info);
-            AssetOutcome::new(
-                asset,
-                AssetStatus::Built,
-                Some(info.version),
-                info.rows.unwrap_or(0),
-                job.started,
-            )
-        }
+        Ok(info) => built(job, &info, info.rows.unwrap_or(0)),
         Err(e) => job.failed(Failure {
             message: root_cause(&e),
             class: e.class(),
@@ -87,20 +69,27 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
     }
 }
 
-/// Records what the new version holds, for its downstream's fingerprints. Not
-/// recorded (a failed write here, a crash before it), the downstream compares
-/// the version number instead and rebuilds.
-fn record_content(job: &Job<'_>, info: &VersionInfo) {
-    let Some(content) = &info.content else {
-        return;
-    };
+/// The asset built `info`'s version of `rows` rows. What the version holds is
+/// recorded for its downstream's fingerprints; not recorded (a failed write
+/// here, a crash before it), the downstream compares the version number
+/// instead and rebuilds.
+fn built(job: &Job<'_>, info: &VersionInfo, rows: u64) -> AssetOutcome {
     let name = job.asset.name.as_str();
-    if let Err(e) = job.ws.metadata.record_content(name, info.version, content) {
+    if let Some(content) = &info.content
+        && let Err(e) = job.ws.metadata.record_content(name, info.version, content)
+    {
         tracing::warn!(
             "could not record the content of `{name}` v{}: {e}",
             info.version
         );
     }
+    AssetOutcome::new(
+        job.asset,
+        AssetStatus::Built,
+        Some(info.version),
+        rows,
+        job.started,
+    )
 }
 
 /// An up-to-date asset still accounts for the rows its version's run quarantined.
