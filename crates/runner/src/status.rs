@@ -56,7 +56,12 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
                     .map(|v| (i.to_string(), v))
             })
             .collect();
-        let fingerprint = kind.fingerprint(ws, asset, &pins).await;
+        // Never built, it is stale whatever its fingerprint: its files are not
+        // hashed.
+        let fingerprint = match &published {
+            Some(_) => kind.fingerprint(ws, asset, &pins).await,
+            None => Ok(String::new()),
+        };
         let reason = stale_reason(kind.as_ref(), published.as_ref(), stale_input, &fingerprint);
         if reason.is_some() {
             stale_names.push(name.to_string());
