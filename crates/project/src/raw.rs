@@ -255,6 +255,42 @@ pub struct BoundsSection {
     pub max: Option<f64>,
 }
 
+/// One entry of `promote`: a metric's bounds, or the flag `better_than_serving`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum PromoteEntry {
+    /// `{ min = ..., max = ... }`.
+    Bounds(BoundsSection),
+    /// `true` or `false`.
+    Flag(bool),
+}
+
+impl<'de> Deserialize<'de> for PromoteEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = PromoteEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "bounds such as `{ min = 0.7 }`, or `true`/`false` for `better_than_serving`",
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<PromoteEntry, E> {
+                Ok(PromoteEntry::Flag(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PromoteEntry, A::Error> {
+                // Through the struct, so that a misspelt bound is named.
+                BoundsSection::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(PromoteEntry::Bounds)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 /// `null_fraction = { max = 0.01 }`.
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -616,9 +652,11 @@ pub struct ModelSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_inputs: Option<bool>,
     /// Bounds on validation metrics a version must meet to be promoted:
-    /// `promote = { auc = { min = 0.7 }, log_loss = { max = 0.6 } }`.
+    /// `promote = { auc = { min = 0.7 }, log_loss = { max = 0.6 } }`, and
+    /// `better_than_serving = true`: not worse than the serving version on
+    /// those metrics (on the task's first metric when none is bounded).
     #[serde(default)]
-    pub promote: IndexMap<String, Spanned<BoundsSection>>,
+    pub promote: IndexMap<String, Spanned<PromoteEntry>>,
     /// Batch predictions: `[models.NAME.predictions]`.
     #[serde(default)]
     pub predictions: Option<Spanned<PredictionsSection>>,

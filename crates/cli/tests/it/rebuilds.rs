@@ -145,3 +145,43 @@ fn changing_the_predictions_spine_retrains_nothing() {
     assert_eq!(asset(&second, "late")["version"], 1, "{second}");
     assert_eq!(status(&second, "late_predictions"), "built", "{second}");
 }
+
+#[test]
+fn a_version_worse_than_serving_is_not_promoted() {
+    let dir = project(&[
+        ("sluice.toml", MODEL.as_bytes()),
+        ("flights.parquet", &flights()),
+    ]);
+    let p = dir.path();
+    let (ok, first) = run_json(p, &[]);
+    assert!(ok, "{first}");
+    assert_eq!(asset(&first, "late")["version"], 1);
+
+    // A column that tells nothing (every score equal: AUC 0.5) and passes a
+    // bound it meets, but is worse than version 1.
+    let useless = MODEL
+        .replace(
+            "carrier, origin, distance, CAST(arr_delay > 15 AS INT) AS late, time_hour",
+            "carrier, origin, distance, 0 AS nothing, CAST(arr_delay > 15 AS INT) AS late, time_hour",
+        )
+        .replace(
+            "columns = [\"carrier\", \"origin\", \"distance\"]",
+            "columns = [\"nothing\"]\npromote = { auc = { min = 0.4 }, better_than_serving = true }",
+        );
+    std::fs::write(p.join("sluice.toml"), useless).expect("write");
+    let (_, second) = run_json(p, &["late"]);
+    // Version 1 keeps serving.
+    assert_eq!(asset(&second, "late")["version"], 1, "{second}");
+    let versions: serde_json::Value =
+        serde_json::from_str(&crate::common::ok(p, &["model", "late", "--json"])).expect("json");
+    let v2 = &versions[1];
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["promoted"], false, "{v2}");
+    let auc = v2["metrics"]["auc"].as_f64().expect("auc");
+    assert!((auc - 0.5).abs() < 1e-9, "{v2}");
+    let reason = v2["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("is worse than") && reason.contains("serving version 1"),
+        "{reason}"
+    );
+}

@@ -6,7 +6,7 @@ use toml::Spanned;
 use super::*;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::{Entry, RawProject};
-use crate::raw::ModelSection;
+use crate::raw::{ModelSection, PromoteEntry};
 
 fn at<T>(raw: &RawProject, s: &Spanned<T>) -> Location {
     raw.location(s.span().start)
@@ -94,8 +94,34 @@ pub fn compile_model(
         );
     }
     let mut promote = Vec::new();
+    let mut better_than_serving = false;
     for (metric, bounds) in &section.promote {
-        let b = *bounds.get_ref();
+        let b = match (metric.as_str(), *bounds.get_ref()) {
+            ("better_than_serving", PromoteEntry::Flag(flag)) => {
+                better_than_serving = flag;
+                continue;
+            }
+            ("better_than_serving", PromoteEntry::Bounds(_)) => {
+                diags.push(
+                    Diagnostic::new(at(raw, bounds), "`better_than_serving` is true or false")
+                        .with_help("write `better_than_serving = true`"),
+                );
+                continue;
+            }
+            (_, PromoteEntry::Flag(_)) => {
+                diags.push(
+                    Diagnostic::new(
+                        at(raw, bounds),
+                        format!("`{metric}` needs bounds, not a flag"),
+                    )
+                    .with_help(format!(
+                        "write `{metric} = {{ min = ... }}`, `{{ max = ... }}` or both"
+                    )),
+                );
+                continue;
+            }
+            (_, PromoteEntry::Bounds(b)) => b,
+        };
         match Metric::parse(metric) {
             Some(m) if task.metrics().contains(&m) => {
                 if b.min.is_none() && b.max.is_none() {
@@ -175,6 +201,7 @@ pub fn compile_model(
         split,
         threshold,
         require_inputs: section.require_inputs.unwrap_or(false),
+        better_than_serving,
         promote,
         predictions: predictions.as_ref().map(|_| predictions_name(name)),
     };

@@ -76,6 +76,11 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Whether a greater value is better (AUC) or worse (log loss).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::LogLoss | Metric::Rmse | Metric::Mae)
+    }
+
     /// The word used in the project file and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -271,6 +276,9 @@ pub struct ModelDef {
     pub require_inputs: bool,
     /// Metric bounds a version must meet to be promoted.
     pub promote: Vec<(Metric, BoundsSection)>,
+    /// A version is promoted only when it is not worse than the serving one on
+    /// the bounded metrics (the task's first metric when none is bounded).
+    pub better_than_serving: bool,
     /// The batch predictions asset, if any.
     pub predictions: Option<String>,
 }

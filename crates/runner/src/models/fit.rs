@@ -84,7 +84,8 @@ pub(super) async fn train_version(
         .model
         .save(&file)
         .map_err(|e| model_error(&name, e))?;
-    let reason = promotion(def, &fitted.metrics);
+    let serving = ws.metadata.promoted_model_version(&name)?;
+    let reason = promotion(def, &fitted.metrics, serving.as_ref());
     let v = ModelVersion {
         model: name,
         version,

@@ -33,8 +33,14 @@ pub(crate) fn model_error(model: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Why a version's metrics miss the model's thresholds (`None`: promoted).
-pub(crate) fn promotion(def: &ModelDef, metrics: &BTreeMap<String, f64>) -> Option<String> {
+/// Why a version with `metrics` is not promoted, or `None` when it is: a bound
+/// it misses, or (`better_than_serving`) a metric on which it is worse than the
+/// serving version.
+pub(crate) fn promotion(
+    def: &ModelDef,
+    metrics: &BTreeMap<String, f64>,
+    serving: Option<&ModelVersion>,
+) -> Option<String> {
     let mut misses = Vec::new();
     for (metric, bounds) in &def.promote {
         match metrics.get(metric.as_str()) {
@@ -50,6 +56,32 @@ pub(crate) fn promotion(def: &ModelDef, metrics: &BTreeMap<String, f64>) -> Opti
                 {
                     misses.push(format!("{metric} {v:.4} > {max}"));
                 }
+            }
+        }
+    }
+    if def.better_than_serving
+        && let Some(serving) = serving
+    {
+        let compared: Vec<sluice_project::models::Metric> = if def.promote.is_empty() {
+            def.task.metrics().iter().take(1).copied().collect()
+        } else {
+            def.promote.iter().map(|(m, _)| *m).collect()
+        };
+        for m in compared {
+            let (Some(new), Some(old)) = (metrics.get(m.as_str()), serving.metrics.get(m.as_str()))
+            else {
+                continue;
+            };
+            let worse = if m.higher_is_better() {
+                new < old
+            } else {
+                new > old
+            };
+            if worse {
+                misses.push(format!(
+                    "{m} {new:.4} is worse than {old:.4} of serving version {}",
+                    serving.version
+                ));
             }
         }
     }
