@@ -11,7 +11,7 @@ pub use arrow_schema::DataType;
 pub use class::ErrorClass;
 pub use location::Location;
 pub use name::{AssetName, InvalidAssetName, QUARANTINE_SUFFIX};
-pub use types::{InvalidDuration, parse_duration, parse_type, timestamp_in};
+pub use types::{InvalidDuration, parse_duration, parse_type, timestamp_in, type_name};
 
 use serde::{Deserialize, Serialize};
 

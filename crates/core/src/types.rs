@@ -90,3 +90,27 @@ mod tests {
         );
     }
 }
+
+/// An Arrow type as sluice shows it: the engine's view types (`Utf8View`,
+/// `BinaryView`) read the same as what is stored (`Utf8`, `Binary`), so that
+/// `check`, `describe`, messages and the API name a column's type one way.
+pub fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8View => DataType::Utf8.to_string(),
+        DataType::BinaryView => DataType::Binary.to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod type_name_tests {
+    use super::*;
+
+    #[test]
+    fn view_types_are_named_as_stored() {
+        assert_eq!(type_name(&DataType::Utf8View), "Utf8");
+        assert_eq!(type_name(&DataType::Utf8), "Utf8");
+        assert_eq!(type_name(&DataType::BinaryView), "Binary");
+        assert_eq!(type_name(&DataType::Int64), "Int64");
+    }
+}

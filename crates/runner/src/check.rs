@@ -91,7 +91,10 @@ fn spine_time(
             Ok(f) if is_time(f.data_type()) => Ok(t.to_string()),
             Ok(f) => Err(Diagnostic::new(
                 here(),
-                format!("`{t}` of spine `{spine}` is {}, not a time", f.data_type()),
+                format!(
+                    "`{t}` of spine `{spine}` is {}, not a time",
+                    sluice_core::type_name(f.data_type())
+                ),
             )),
             Err(_) => Err(
                 Diagnostic::new(here(), format!("spine `{spine}` has no column `{t}`"))
@@ -161,7 +164,7 @@ pub(crate) async fn check_model(
                     here(),
                     format!(
                         "the label `{label}` is {}, not a number or a boolean",
-                        f.data_type()
+                        sluice_core::type_name(f.data_type())
                     ),
                 )
                 .with_help(match def.task {

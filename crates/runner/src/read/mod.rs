@@ -203,7 +203,7 @@ fn columns(schema: &Schema) -> Vec<ColumnInfo> {
         .iter()
         .map(|f| ColumnInfo {
             name: f.name().clone(),
-            data_type: f.data_type().to_string(),
+            data_type: sluice_core::type_name(f.data_type()),
             nullable: f.is_nullable(),
         })
         .collect()
