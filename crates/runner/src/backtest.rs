@@ -235,13 +235,14 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
         times,
     };
     let times = &rows.times;
-    // Periods past the last labelled row have nothing to score: not listed.
-    let data_end = (0..y.len())
+    // Periods that start after the last labelled row have nothing to score:
+    // not listed.
+    let last = (0..y.len())
         .filter(|&i| y[i].is_some())
         .filter_map(|i| times[i])
         .max()
-        .and_then(|t| DateTime::from_timestamp_micros(t + 1));
-    let to = data_end.map_or(req.to, |end| req.to.min(end));
+        .and_then(DateTime::from_timestamp_micros);
+    let to = req.to;
 
     let mut periods = Vec::new();
     let mut all = Scored {
@@ -252,7 +253,7 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
     };
     let (mut acted, mut hits, mut total_return) = (0u64, 0u64, 0.0);
     let mut start = req.from;
-    while start < to {
+    while start < to && last.is_some_and(|l| start <= l) {
         let end = req.period.after(start).min(to);
         let (a, b) = (start.timestamp_micros(), end.timestamp_micros());
         let in_period: Vec<usize> = (0..y.len())
@@ -315,7 +316,7 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
         def.task,
         def.threshold,
         req.from,
-        to,
+        start.min(to),
         &all,
         (req, &rows),
         0,

@@ -18,13 +18,33 @@ const QUARANTINED: i64 = 1_179;
 /// Flights in the file.
 const FLIGHTS_IN: i64 = 336_776;
 
-/// The same rows in a byte-different file, so that the source must be rebuilt.
+/// The same flights one mile longer each, in a byte-different file: the counts
+/// stay, but the source's rows differ, so it and everything downstream of it
+/// must be rebuilt (a file with the very same rows would be cut off after the
+/// source: its downstream would stay up to date).
 fn recompressed_copy(from: &std::path::Path, to: &std::path::Path) {
+    use datafusion::arrow::array::{Float64Array, RecordBatch};
+    use datafusion::arrow::compute::{cast, kernels::numeric::add};
+    use datafusion::arrow::datatypes::DataType;
     let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(from).expect("open"))
         .expect("parquet")
         .build()
         .expect("reader");
-    let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+    let batches: Vec<RecordBatch> = reader
+        .map(|b| {
+            let b = b.expect("batch");
+            let i = b.schema().index_of("distance").expect("distance");
+            let distance = b.column(i);
+            let longer = add(
+                &cast(distance, &DataType::Float64).expect("cast"),
+                &datafusion::arrow::array::Scalar::new(Float64Array::from(vec![1.0])),
+            )
+            .expect("add");
+            let mut columns = b.columns().to_vec();
+            columns[i] = cast(&longer, distance.data_type()).expect("cast back");
+            RecordBatch::try_new(b.schema(), columns).expect("batch")
+        })
+        .collect();
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
@@ -141,8 +161,8 @@ fn killed_runs_leave_published_versions_intact() {
     let trials = 24;
     let mut killed_mid_run = 0;
     for trial in 1..=trials {
-        // Each trial changes the flights file's bytes (not its rows), so the source
-        // and everything downstream of it must be rebuilt.
+        // Each trial changes the flights' distances (not their number), so the
+        // source and everything downstream of it must be rebuilt.
         let next = if trial % 2 == 1 { &other } else { &kept };
         std::fs::copy(next, &original).expect("swap");
         let mut child = sluice_cmd(p)
