@@ -9,21 +9,20 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions,
-    StringArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    UInt32Array,
 };
 use datafusion::arrow::compute::{concat, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{LogicalPlan, col, lit};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{DataFrame, SessionContext};
-use sluice_core::ErrorClass;
 use sluice_project::{Contract, RuleKind, Severity};
 
+use crate::judge::{failure, judge, sample};
 use crate::report::{CheckResult, ValidationReport, Verdict};
 use crate::rules::{CompiledRule, compile_rules, output_schema, typed_schema, value_expr};
 use crate::stats::{CompiledExpectation, ReferenceTable, References, Stats, compile_expectations};
@@ -515,110 +514,6 @@ impl PartitionValidator {
         drop(shared);
         v.report(totals).map(Some)
     }
-}
-
-/// An example of a broken rule: the column's value, or for SQL rules the columns
-/// the predicate reads.
-fn sample(batch: &RecordBatch, rule: &CompiledRule, row: usize) -> String {
-    match &rule.rule.column {
-        Some(_) => rule
-            .shown
-            .first()
-            .map(|i| show(batch, *i, row))
-            .unwrap_or_default(),
-        None => row_values(batch, rule, row),
-    }
-}
-
-/// The values a rule reads in one row, as `column=value` pairs.
-fn row_values(batch: &RecordBatch, rule: &CompiledRule, row: usize) -> String {
-    rule.shown
-        .iter()
-        .map(|i| {
-            format!(
-                "{}={}",
-                batch.schema().field(*i).name(),
-                show(batch, *i, row)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn show(batch: &RecordBatch, column: usize, row: usize) -> String {
-    let c = batch.column(column);
-    if c.is_null(row) {
-        "null".to_string()
-    } else {
-        array_value_to_string(c.as_ref(), row).unwrap_or_default()
-    }
-}
-
-/// Why a row was rejected by a rule that could not be evaluated on it.
-fn failure(batch: &RecordBatch, rule: &CompiledRule, row: usize, e: &DataFusionError) -> String {
-    format!(
-        "could not be evaluated on {}: {}",
-        row_values(batch, rule, row),
-        e.strip_backtrace()
-    )
-}
-
-/// What a rule says of each row of a batch.
-struct Judged {
-    /// True or null keeps the row; false breaks it.
-    keeps: BooleanArray,
-    /// The rows the rule could not be evaluated on (false in `keeps`), with the
-    /// engine's error.
-    failures: Vec<(usize, DataFusionError)>,
-}
-
-/// Evaluates a rule over a batch. When the expression fails (a text that does
-/// not parse as a date, say), the batch is split in halves until the rows it
-/// fails on are found: those rows break the rule, the others are judged as
-/// usual. A transient failure (reading, memory) is not the rows' fault and is
-/// returned as an error.
-fn judge(keeps: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> datafusion::error::Result<Judged> {
-    let n = batch.num_rows();
-    let error = match evaluate(keeps, batch) {
-        Ok(keeps) => {
-            return Ok(Judged {
-                keeps,
-                failures: Vec::new(),
-            });
-        }
-        Err(e) => e,
-    };
-    if n == 0 || ErrorClass::of_error(&error).is_transient() {
-        return Err(error);
-    }
-    if n == 1 {
-        return Ok(Judged {
-            keeps: BooleanArray::from(vec![false]),
-            failures: vec![(0, error)],
-        });
-    }
-    let half = n / 2;
-    let head = judge(keeps, &batch.slice(0, half))?;
-    let tail = judge(keeps, &batch.slice(half, n - half))?;
-    let both = concat(&[&head.keeps as &dyn Array, &tail.keeps])?;
-    let mut failures = head.failures;
-    failures.extend(tail.failures.into_iter().map(|(row, e)| (row + half, e)));
-    Ok(Judged {
-        keeps: both.as_boolean().clone(),
-        failures,
-    })
-}
-
-fn evaluate(
-    keeps: &Arc<dyn PhysicalExpr>,
-    batch: &RecordBatch,
-) -> datafusion::error::Result<BooleanArray> {
-    let keeps = keeps.evaluate(batch)?.into_array(batch.num_rows())?;
-    keeps
-        .as_any()
-        .downcast_ref::<BooleanArray>()
-        .cloned()
-        .ok_or_else(|| DataFusionError::Internal("a rule gave no booleans".into()))
 }
 
 /// The non-null values of `value` (over `input`) that occur more than once.
