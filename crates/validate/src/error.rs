@@ -24,16 +24,20 @@ pub enum Error {
         #[source]
         source: DataFusionError,
     },
-    /// A `type` rule's cast could not be typed against the schema.
-    #[error("typing a rule: {source}")]
+    /// The column a rule reads could not be typed against the schema.
+    #[error("rule `{rule}`: typing its column: {source}")]
     TypeRule {
+        /// The rule (`column.rule`).
+        rule: String,
         /// The engine's error.
         #[source]
         source: DataFusionError,
     },
-    /// The input's columns could not be converted to the published types.
-    #[error("converting columns: {source}")]
+    /// A column could not be converted to the type its `type` rule gives.
+    #[error("converting column `{column}`: {source}")]
     ConvertColumns {
+        /// The column.
+        column: String,
         /// The engine's error.
         #[source]
         source: DataFusionError,
@@ -57,8 +61,10 @@ pub enum Error {
         source: DataFusionError,
     },
     /// DataFusion's distinct counter failed.
-    #[error("distinct count: {source}")]
+    #[error("expectation `{expectation}`: distinct count: {source}")]
     DistinctCount {
+        /// The expectation's name.
+        expectation: String,
         /// The engine's error.
         #[source]
         source: DataFusionError,
@@ -83,11 +89,11 @@ impl Error {
         match self {
             Error::Compile { .. } => None,
             Error::Schema { source }
-            | Error::TypeRule { source }
-            | Error::ConvertColumns { source }
+            | Error::TypeRule { source, .. }
+            | Error::ConvertColumns { source, .. }
             | Error::ReadReference { source, .. }
             | Error::FindRepeated { source, .. }
-            | Error::DistinctCount { source } => Some(source),
+            | Error::DistinctCount { source, .. } => Some(source),
         }
     }
 
@@ -138,9 +144,13 @@ mod tests {
             "sluice.toml:12:5: no column `fare`\n  help: check the rule's `column`"
         );
         let e = Error::DistinctCount {
+            expectation: "carrier.distinct_count".into(),
             source: DataFusionError::Plan("bad".into()),
         };
         assert_eq!(e.class(), ErrorClass::Permanent);
-        assert_eq!(e.to_string(), "distinct count: Error during planning: bad");
+        assert_eq!(
+            e.to_string(),
+            "expectation `carrier.distinct_count`: distinct count: Error during planning: bad"
+        );
     }
 }

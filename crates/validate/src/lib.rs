@@ -13,6 +13,7 @@
 mod drift;
 mod error;
 mod html;
+mod judge;
 mod report;
 mod rules;
 mod stats;

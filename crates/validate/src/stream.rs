@@ -77,7 +77,7 @@ struct ValidatedPartition {
 }
 
 enum State {
-    Running(SendableRecordBatchStream, PartitionValidator, Finish),
+    Running(SendableRecordBatchStream, Box<PartitionValidator>, Finish),
     Done,
 }
 
@@ -98,7 +98,7 @@ impl PartitionStream for ValidatedPartition {
             .ok_or_else(|| DataFusionError::Internal("a validated partition was read twice".into()))
             .and_then(|pv| Ok((self.input.execute(self.index, self.task.clone())?, pv)));
         let state = match started {
-            Ok((input, pv)) => State::Running(input, pv, self.finish.0.clone()),
+            Ok((input, pv)) => State::Running(input, Box::new(pv), self.finish.0.clone()),
             Err(e) => {
                 let once = futures::stream::once(async move { Err(e) });
                 return Box::pin(RecordBatchStreamAdapter::new(schema, once));
@@ -117,7 +117,7 @@ impl PartitionStream for ValidatedPartition {
                     },
                     Some(Err(e)) => return Some((Err(e), State::Done)),
                     None => {
-                        return match pv.finish() {
+                        return match (*pv).finish() {
                             Err(e) => {
                                 Some((Err(DataFusionError::External(Box::new(e))), State::Done))
                             }

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    UInt32Array,
 };
 use datafusion::arrow::compute::{concat, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
 use datafusion::functions_aggregate::expr_fn::count;
@@ -22,8 +22,9 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{DataFrame, SessionContext};
 use sluice_project::{Contract, RuleKind, Severity};
 
+use crate::judge::{failure, judge, sample};
 use crate::report::{CheckResult, ValidationReport, Verdict};
-use crate::rules::{CompiledRule, compile_rules, output_schema, value_expr};
+use crate::rules::{CompiledRule, compile_rules, output_schema, typed_schema, value_expr};
 use crate::stats::{CompiledExpectation, ReferenceTable, References, Stats, compile_expectations};
 use crate::{Error, Result};
 
@@ -39,6 +40,8 @@ pub struct Validator {
     asset: String,
     run_id: i64,
     input_schema: SchemaRef,
+    /// The typed row the rules (but `type`) read.
+    typed_schema: SchemaRef,
     output_schema: SchemaRef,
     quarantine_schema: SchemaRef,
     rules: Vec<CompiledRule>,
@@ -47,8 +50,8 @@ pub struct Validator {
     references: References,
     /// Whether any rule quarantines rows.
     quarantines: bool,
-    /// Per rule: its name, column and reason as one-row-per-rule arrays, for `take`.
-    labels: [ArrayRef; 3],
+    /// Per rule: its name and column as one-row-per-rule arrays, for `take`.
+    labels: [ArrayRef; 2],
     open_partitions: AtomicUsize,
     totals: Mutex<Option<Totals>>,
 }
@@ -60,24 +63,36 @@ struct Totals {
     rows_out: u64,
     rows_quarantined: u64,
     broken: Vec<u64>,
+    /// Per rule: rows it broke because it could not be evaluated on them.
+    failed: Vec<u64>,
+    /// Per rule: the first such row and the engine's error.
+    first_failure: Vec<Option<String>>,
     samples: Vec<Vec<String>>,
     quarantine: Vec<RecordBatch>,
     stats: Stats,
 }
 
 impl Totals {
-    fn merge(&mut self, other: Totals) -> Result<()> {
+    fn merge(&mut self, other: Totals, expectations: &[CompiledExpectation]) -> Result<()> {
         self.rows_in += other.rows_in;
         self.rows_out += other.rows_out;
         self.rows_quarantined += other.rows_quarantined;
         for (a, b) in self.broken.iter_mut().zip(other.broken) {
             *a += b;
         }
+        for (a, b) in self.failed.iter_mut().zip(other.failed) {
+            *a += b;
+        }
+        for (a, b) in self.first_failure.iter_mut().zip(other.first_failure) {
+            if a.is_none() {
+                *a = b;
+            }
+        }
         for (a, b) in self.samples.iter_mut().zip(other.samples) {
             a.extend(b.into_iter().take(SAMPLES.saturating_sub(a.len())));
         }
         self.quarantine.extend(other.quarantine);
-        self.stats.merge(other.stats)
+        self.stats.merge(other.stats, expectations)
     }
 }
 
@@ -159,16 +174,23 @@ impl Validator {
         references: References,
     ) -> Result<Self> {
         let state = ctx.state();
-        let rules = compile_rules(&contract.rules, input, &state, duplicates)?;
+        let typed_schema = typed_schema(&contract.rules, input);
+        let rules = compile_rules(&contract.rules, input, &typed_schema, &state, duplicates)?;
         let output_schema = output_schema(&contract.rules, input);
         let df_schema = DFSchema::try_from(input.as_ref().clone())
             .map_err(|source| Error::Schema { source })?;
         let outputs = input
             .fields()
             .iter()
-            .map(|f| state.create_physical_expr(value_expr(&contract.rules, f.name()), &df_schema))
-            .collect::<datafusion::error::Result<Vec<_>>>()
-            .map_err(|source| Error::ConvertColumns { source })?;
+            .map(|f| {
+                state
+                    .create_physical_expr(value_expr(&contract.rules, f.name()), &df_schema)
+                    .map_err(|source| Error::ConvertColumns {
+                        column: f.name().clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let expectations = compile_expectations(&contract.expectations, &output_schema, &state)?;
         let quarantines = contract.quarantines();
         if quarantines {
@@ -195,21 +217,19 @@ impl Validator {
         fields.push(Field::new(column_field, DataType::Utf8, true));
         fields.push(Field::new(reason_field, DataType::Utf8, false));
         fields.push(Field::new(run_field, DataType::Int64, false));
-        let labels: [ArrayRef; 3] = [
+        let labels: [ArrayRef; 2] = [
             Arc::new(StringArray::from_iter_values(
                 rules.iter().map(|r| r.rule.rule.clone()),
             )),
             Arc::new(StringArray::from_iter(
                 rules.iter().map(|r| r.rule.column.clone()),
             )),
-            Arc::new(StringArray::from_iter_values(
-                rules.iter().map(|r| r.reason.clone()),
-            )),
         ];
         Ok(Self {
             asset: asset.to_string(),
             run_id,
             input_schema: input.clone(),
+            typed_schema,
             output_schema,
             quarantine_schema: Arc::new(Schema::new(fields)),
             rules,
@@ -255,12 +275,35 @@ impl Validator {
             .collect()
     }
 
+    /// The typed row of each input row: every column as its `type` rule
+    /// converts it (null where it does not convert).
+    fn typed(&self, batch: &RecordBatch) -> datafusion::error::Result<RecordBatch> {
+        let n = batch.num_rows();
+        let columns = self
+            .outputs
+            .iter()
+            .zip(self.typed_schema.fields())
+            .map(|(e, f)| {
+                e.evaluate(batch)
+                    .and_then(|v| v.into_array(n))
+                    .map_err(|e| e.context(format!("converting column `{}`", f.name())))
+            })
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            self.typed_schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )?)
+    }
+
     fn empty_totals(&self) -> Totals {
         Totals {
             rows_in: 0,
             rows_out: 0,
             rows_quarantined: 0,
             broken: vec![0; self.rules.len()],
+            failed: vec![0; self.rules.len()],
+            first_failure: vec![None; self.rules.len()],
             samples: vec![Vec::new(); self.rules.len()],
             quarantine: Vec::new(),
             stats: Stats::new(&self.expectations),
@@ -278,10 +321,20 @@ impl Validator {
                 column: r.rule.column.clone(),
                 severity: r.rule.severity,
                 observed: Some(broken as f64),
-                detail: if broken == 0 {
-                    "no row breaks it".to_string()
-                } else {
-                    format!("{broken} of {} rows: {}", totals.rows_in, r.reason)
+                detail: match (broken, &totals.first_failure[i]) {
+                    (0, _) => "no row breaks it".to_string(),
+                    (_, Some(first)) => format!(
+                        "{broken} of {} rows: {} ({} of them because it {first}{})",
+                        totals.rows_in,
+                        r.reason,
+                        totals.failed[i],
+                        if totals.failed[i] > 1 {
+                            ", and others"
+                        } else {
+                            ""
+                        }
+                    ),
+                    (_, None) => format!("{broken} of {} rows: {}", totals.rows_in, r.reason),
                 },
                 threshold: "0 rows".to_string(),
                 score: if totals.rows_in == 0 {
@@ -337,14 +390,15 @@ impl PartitionValidator {
             .ok_or_else(|| DataFusionError::Internal("partition already finished".into()))?;
         let n = batch.num_rows();
         totals.rows_in += n as u64;
-        // The first quarantine rule each row breaks, u32::MAX for none.
+        let typed = v.typed(batch)?;
+        // The first quarantine rule each row breaks, u32::MAX for none, and for
+        // a row that rule could not be evaluated on, why.
         let mut first: Option<Vec<u32>> = None;
+        let mut failures: BTreeMap<usize, String> = BTreeMap::new();
         for (i, rule) in v.rules.iter().enumerate() {
-            let keeps = rule.keeps.evaluate(batch)?.into_array(n)?;
-            let keeps = keeps
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| DataFusionError::Internal("a rule gave no booleans".into()))?;
+            let judged = judge(&rule.keeps, if rule.typed { &typed } else { batch })
+                .map_err(|e| e.context(format!("contract rule `{}`", rule.rule.check_name())))?;
+            let keeps = &judged.keeps;
             let mut broken = !keeps.values();
             if let Some(valid) = keeps.nulls() {
                 broken = &broken & valid.inner();
@@ -354,6 +408,12 @@ impl PartitionValidator {
                 continue;
             }
             totals.broken[i] += count as u64;
+            totals.failed[i] += judged.failures.len() as u64;
+            if totals.first_failure[i].is_none()
+                && let Some((row, e)) = judged.failures.first()
+            {
+                totals.first_failure[i] = Some(failure(batch, rule, *row, e));
+            }
             let samples = &mut totals.samples[i];
             for row in broken
                 .set_indices()
@@ -368,10 +428,15 @@ impl PartitionValidator {
                         first[row] = i as u32;
                     }
                 }
+                for (row, e) in &judged.failures {
+                    if first[*row] == i as u32 {
+                        failures.insert(*row, failure(batch, rule, *row, e));
+                    }
+                }
             }
         }
         let passed = match first {
-            None => batch.clone(),
+            None => typed,
             Some(first) => {
                 let rejected = UInt32Array::from(
                     first
@@ -396,21 +461,33 @@ impl PartitionValidator {
                 for label in &v.labels {
                     columns.push(take(label.as_ref(), &rule_of, None)?);
                 }
+                let reasons: StringArray = rejected
+                    .values()
+                    .iter()
+                    .zip(rule_of.values())
+                    .map(|(row, rule)| {
+                        Some(
+                            failures
+                                .remove(&(*row as usize))
+                                .unwrap_or_else(|| v.rules[*rule as usize].reason.clone()),
+                        )
+                    })
+                    .collect();
+                columns.push(Arc::new(reasons));
                 columns.push(Arc::new(Int64Array::from_value(v.run_id, rejected.len())));
                 totals.rows_quarantined += rejected.len() as u64;
                 totals
                     .quarantine
                     .push(RecordBatch::try_new(v.quarantine_schema.clone(), columns)?);
                 let keep: BooleanArray = first.iter().map(|r| Some(*r == u32::MAX)).collect();
-                filter_record_batch(batch, &keep)?
+                filter_record_batch(&typed, &keep)?
             }
         };
-        let columns = v
-            .outputs
-            .iter()
-            .map(|e| e.evaluate(&passed)?.into_array(passed.num_rows()))
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let out = RecordBatch::try_new(v.output_schema.clone(), columns)?;
+        let out = RecordBatch::try_new_with_options(
+            v.output_schema.clone(),
+            passed.columns().to_vec(),
+            &RecordBatchOptions::new().with_row_count(Some(passed.num_rows())),
+        )?;
         totals.rows_out += out.num_rows() as u64;
         totals.stats.update(&v.expectations, &out)?;
         Ok(out)
@@ -427,7 +504,7 @@ impl PartitionValidator {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match shared.as_mut() {
-            Some(t) => t.merge(mine)?,
+            Some(t) => t.merge(mine, &v.expectations)?,
             None => *shared = Some(mine),
         }
         if v.open_partitions.fetch_sub(1, Ordering::SeqCst) != 1 {
@@ -436,28 +513,6 @@ impl PartitionValidator {
         let totals = shared.take().unwrap_or_else(|| v.empty_totals());
         drop(shared);
         v.report(totals).map(Some)
-    }
-}
-
-/// An example of a broken rule: the column's value, or for SQL rules the columns
-/// the predicate reads.
-fn sample(batch: &RecordBatch, rule: &CompiledRule, row: usize) -> String {
-    let show = |i: usize| {
-        let c = batch.column(i);
-        if c.is_null(row) {
-            "null".to_string()
-        } else {
-            array_value_to_string(c.as_ref(), row).unwrap_or_default()
-        }
-    };
-    match &rule.rule.column {
-        Some(_) => rule.shown.first().map(|i| show(*i)).unwrap_or_default(),
-        None => rule
-            .shown
-            .iter()
-            .map(|i| format!("{}={}", batch.schema().field(*i).name(), show(*i)))
-            .collect::<Vec<_>>()
-            .join(", "),
     }
 }
 

@@ -62,7 +62,8 @@ pub(crate) fn compile_expectations(
                 Err(Error::compile(
                     at,
                     format!(
-                        "`{}` needs a {what} column, and `{}` is {}",
+                        "expectation `{}`: `{}` needs a {what} column, and `{}` is {}",
+                        e.name,
                         e.kind.word(),
                         e.column.as_deref().unwrap_or_default(),
                         data_type.clone().unwrap_or(DataType::Null)
@@ -96,7 +97,11 @@ pub(crate) fn compile_expectations(
                         .map_err(|err| {
                             Error::compile(
                                 at,
-                                format!("`in_set`: {}", err.strip_backtrace()),
+                                format!(
+                                    "expectation `{}` on column `{name}`: {}",
+                                    e.name,
+                                    err.strip_backtrace()
+                                ),
                                 "make the values the column's type",
                             )
                         })?,
@@ -106,14 +111,20 @@ pub(crate) fn compile_expectations(
                 let name = e.column.as_deref().unwrap_or_default();
                 let arg = state
                     .create_physical_expr(column(name), &df_schema)
-                    .map_err(|source| Error::DistinctCount { source })?;
+                    .map_err(|source| Error::DistinctCount {
+                        expectation: e.name.clone(),
+                        source,
+                    })?;
                 distinct = Some(
                     AggregateExprBuilder::new(count_udaf(), vec![arg])
                         .schema(schema.clone())
                         .alias("distinct")
                         .distinct()
                         .build()
-                        .map_err(|source| Error::DistinctCount { source })?,
+                        .map_err(|source| Error::DistinctCount {
+                            expectation: e.name.clone(),
+                            source,
+                        })?,
                 );
             }
             ExpectKind::RowCount(_) | ExpectKind::NullFraction(_) => {}

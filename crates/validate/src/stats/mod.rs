@@ -95,57 +95,27 @@ impl Stats {
     ) -> datafusion::error::Result<()> {
         for (acc, e) in self.accs.iter_mut().zip(expectations) {
             let Some(i) = e.column else { continue };
-            let values = batch.column(i);
-            match acc {
-                Acc::None => {}
-                Acc::Nulls(n) => *n += values.null_count() as u64,
-                Acc::Moments { n, mean, m2 } => {
-                    let f = floats(values)?;
-                    let f: Vec<f64> = f.as_primitive::<Float64Type>().iter().flatten().collect();
-                    merge_moments((n, mean, m2), moments(&f));
-                }
-                Acc::Values(v) => {
-                    let f = floats(values)?;
-                    v.extend(
-                        f.as_primitive::<Float64Type>()
-                            .iter()
-                            .flatten()
-                            .filter(|x| !x.is_nan()),
-                    );
-                }
-                Acc::Categories(counts) => {
-                    count_categories(&cast(values, &DataType::Utf8)?, counts)
-                }
-                Acc::Distinct(a) => a.update_batch(std::slice::from_ref(values))?,
-                Acc::InSet { inside, non_null } => {
-                    if let Some(member) = &e.member {
-                        let m = member.evaluate(batch)?.into_array(batch.num_rows())?;
-                        let m = m.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-                            datafusion::error::DataFusionError::Internal(
-                                "in_set gave no booleans".into(),
-                            )
-                        })?;
-                        *inside += m.true_count() as u64;
-                    }
-                    *non_null += (values.len() - values.null_count()) as u64;
-                }
-                Acc::Newest(newest) => {
-                    let micros = cast(
-                        values,
-                        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                    )?;
-                    let micros = cast(&micros, &DataType::Int64)?;
-                    if let Some(m) = max(micros.as_primitive::<Int64Type>()) {
-                        *newest = Some(newest.map_or(m, |n| n.max(m)));
-                    }
-                }
-            }
+            update(acc, e, batch, batch.column(i)).map_err(|err| {
+                err.context(format!(
+                    "contract expectation `{}` on column `{}`",
+                    e.expectation.name,
+                    batch.schema().field(i).name()
+                ))
+            })?;
         }
         Ok(())
     }
 
-    pub(crate) fn merge(&mut self, other: Stats) -> Result<()> {
-        for (a, b) in self.accs.iter_mut().zip(other.accs) {
+    pub(crate) fn merge(
+        &mut self,
+        other: Stats,
+        expectations: &[CompiledExpectation],
+    ) -> Result<()> {
+        for ((a, b), e) in self.accs.iter_mut().zip(other.accs).zip(expectations) {
+            let distinct_count = |source| Error::DistinctCount {
+                expectation: e.expectation.name.clone(),
+                source,
+            };
             match (a, b) {
                 (Acc::Nulls(x), Acc::Nulls(y)) => *x += y,
                 (
@@ -163,16 +133,13 @@ impl Stats {
                     }
                 }
                 (Acc::Distinct(x), Acc::Distinct(mut y)) => {
-                    let state = y
-                        .state()
-                        .map_err(|source| Error::DistinctCount { source })?;
+                    let state = y.state().map_err(distinct_count)?;
                     let arrays = state
                         .iter()
                         .map(ScalarValue::to_array)
                         .collect::<datafusion::error::Result<Vec<ArrayRef>>>()
-                        .map_err(|source| Error::DistinctCount { source })?;
-                    x.merge_batch(&arrays)
-                        .map_err(|source| Error::DistinctCount { source })?;
+                        .map_err(distinct_count)?;
+                    x.merge_batch(&arrays).map_err(distinct_count)?;
                 }
                 (
                     Acc::InSet { inside, non_null },
@@ -195,6 +162,56 @@ impl Stats {
         }
         Ok(())
     }
+}
+
+/// Adds one batch's values of an expectation's column to its statistics.
+fn update(
+    acc: &mut Acc,
+    e: &CompiledExpectation,
+    batch: &RecordBatch,
+    values: &ArrayRef,
+) -> datafusion::error::Result<()> {
+    match acc {
+        Acc::None => {}
+        Acc::Nulls(n) => *n += values.null_count() as u64,
+        Acc::Moments { n, mean, m2 } => {
+            let f = floats(values)?;
+            let f: Vec<f64> = f.as_primitive::<Float64Type>().iter().flatten().collect();
+            merge_moments((n, mean, m2), moments(&f));
+        }
+        Acc::Values(v) => {
+            let f = floats(values)?;
+            v.extend(
+                f.as_primitive::<Float64Type>()
+                    .iter()
+                    .flatten()
+                    .filter(|x| !x.is_nan()),
+            );
+        }
+        Acc::Categories(counts) => count_categories(&cast(values, &DataType::Utf8)?, counts),
+        Acc::Distinct(a) => a.update_batch(std::slice::from_ref(values))?,
+        Acc::InSet { inside, non_null } => {
+            if let Some(member) = &e.member {
+                let m = member.evaluate(batch)?.into_array(batch.num_rows())?;
+                let m = m.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal("in_set gave no booleans".into())
+                })?;
+                *inside += m.true_count() as u64;
+            }
+            *non_null += (values.len() - values.null_count()) as u64;
+        }
+        Acc::Newest(newest) => {
+            let micros = cast(
+                values,
+                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            )?;
+            let micros = cast(&micros, &DataType::Int64)?;
+            if let Some(m) = max(micros.as_primitive::<Int64Type>()) {
+                *newest = Some(newest.map_or(m, |n| n.max(m)));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn floats(values: &ArrayRef) -> datafusion::error::Result<ArrayRef> {
