@@ -15,14 +15,15 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    Asset, Definition, ExportDef, ExportFormat, Project, SourceDef, TableDef, fingerprint,
+    Asset, Definition, ExportDef, ExportFormat, InvalidFormat, Project, SourceDef, TableDef,
+    TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
 pub use features::{AsOf, FeatureBody, FeatureDef, TimeLiteral};
 pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
-pub use raw::{FileFormat, Literal, Severity};
+pub use raw::{Delimiter, FileFormat, Literal, Severity};
 pub use sql::SqlOrigin;
 
 /// Loads and compiles the project in `dir` with the given profile.

@@ -63,9 +63,11 @@ pub struct SourceSection {
     /// (`.csv`/`.tsv`, `.json`/`.ndjson`/`.jsonl`, `.parquet`).
     #[serde(default)]
     pub format: Option<FileFormat>,
-    /// CSV: the field delimiter, one ASCII character. Default: `,` (`\t` for `.tsv`).
+    /// CSV: the field delimiter, one ASCII character, or `"whitespace"` (also
+    /// written `"\\s+"`) for columns aligned with runs of spaces and tabs.
+    /// Default: `,` (`\t` for `.tsv`).
     #[serde(default)]
-    pub delimiter: Option<char>,
+    pub delimiter: Option<Delimiter>,
     /// CSV: the quote character. Default: `"`.
     #[serde(default)]
     pub quote: Option<char>,
@@ -91,6 +93,17 @@ pub struct SourceSection {
     /// stored as UTC instants. Default: `UTC`.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// CSV: fixed-width columns, each one's width in characters, in order
+    /// (`[6, 9, 3, 8]`); values are trimmed, and a header line is split the same
+    /// way. Not with `delimiter`. Default: none (delimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Vec<usize>>,
+    /// CSV and JSON: how date and timestamp columns are written, by column, in
+    /// chrono's strftime syntax: `{ sold = "%m/%d/%y", at = "%Y%m%d %H%M" }`. A
+    /// column is a timestamp when its format has a time of day (or `columns`
+    /// says so), else a date. Default: ISO 8601 only.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub formats: IndexMap<String, String>,
     /// What the rows must be; see [`ContractSection`].
     #[serde(default)]
     pub contract: Option<ContractSection>,
@@ -696,4 +709,45 @@ pub struct PredictionsSection {
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// A CSV source's field delimiter: one character, or runs of whitespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    /// One character (`,`, `;`, `\t`, `|`...).
+    Char(char),
+    /// Runs of spaces and tabs; leading and trailing ones are ignored.
+    Whitespace,
+}
+
+impl Delimiter {
+    const WHITESPACE: &'static str = "whitespace";
+}
+
+impl<'de> Deserialize<'de> for Delimiter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        // `\s+` is the regex users bring from pandas and R; it means the same.
+        if s == Self::WHITESPACE || s == r"\s+" {
+            return Ok(Delimiter::Whitespace);
+        }
+        let mut chars = s.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Ok(Delimiter::Char(c)),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{s}` is not a delimiter: write one character, or \"whitespace\" for \
+                 columns separated by runs of spaces and tabs"
+            ))),
+        }
+    }
+}
+
+impl serde::Serialize for Delimiter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // As a bare `char` was written before, so fingerprints stay the same.
+            Delimiter::Char(c) => s.serialize_char(*c),
+            Delimiter::Whitespace => s.serialize_str(Self::WHITESPACE),
+        }
+    }
 }

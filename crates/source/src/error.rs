@@ -51,15 +51,27 @@ pub enum Error {
         /// The word as written.
         word: String,
     },
-    /// `columns` names a column the file does not have.
-    #[error("{}: `columns` names `{column}`, but the file has no such column (it has: {available})", path.display())]
+    /// `columns` or `formats` names a column the file does not have.
+    #[error("{}: `{key}` names `{column}`, but the file has no such column (it has: {available})", path.display())]
     UnknownColumn {
         /// The file.
         path: PathBuf,
+        /// The setting that names it.
+        key: &'static str,
         /// The column.
         column: String,
         /// The columns the file has.
         available: String,
+    },
+    /// A `formats` entry that cannot apply to its column.
+    #[error("column `{column}`: {message}\n  help: {help}")]
+    Format {
+        /// The column.
+        column: String,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        help: String,
     },
     /// The files of one source do not have the same columns.
     #[error("{}: {message}\n  help: every file of a source must have the same columns", path.display())]
@@ -116,6 +128,7 @@ impl Error {
             | Error::EmptyFile { .. }
             | Error::UnknownType { .. }
             | Error::UnknownColumn { .. }
+            | Error::Format { .. }
             | Error::SchemaMismatch { .. } => ErrorClass::Permanent,
         }
     }

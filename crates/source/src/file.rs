@@ -3,11 +3,10 @@
 //! streams them, one partition per file.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::TableProvider;
@@ -16,8 +15,11 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::PartitionStream;
-use sluice_project::{FileFormat, SourceDef};
+use sluice_project::{Delimiter, FileFormat, SourceDef, TimeFormat};
 
+use crate::convert::{Conversion, Kind, Mismatch, Target, TimeConversion, convert};
+use crate::infer;
+use crate::layout::Layout;
 use crate::readers::{CsvOptions, Reader, SharedReader};
 use crate::{Error, Result};
 use sluice_core::{parse_type, timestamp_in};
@@ -30,10 +32,18 @@ const DEFAULT_INFER_ROWS: usize = 10_000;
 pub struct FileSource {
     files: Vec<PathBuf>,
     reader: SharedReader,
-    /// The schema the readers produce (timestamps in the source's time zone).
+    /// The schema the readers produce (timestamps in the source's time zone,
+    /// formatted columns as text).
     read_schema: SchemaRef,
+    /// The columns read as text and converted: `formats`, and numbers inferred
+    /// from a sample (checked past it).
+    conversions: Arc<Vec<Conversion>>,
+    /// The schema once those columns are converted.
+    converted_schema: SchemaRef,
     /// The schema the table exposes (timestamps in UTC).
     schema: SchemaRef,
+    /// See [`FileSource::warnings`].
+    warnings: Vec<String>,
 }
 
 impl fmt::Debug for FileSource {
@@ -60,32 +70,7 @@ impl FileSource {
         };
         let config = &def.config;
         let timezone = config.timezone.clone().unwrap_or_else(|| "UTC".to_string());
-        let reader = match def.format {
-            FileFormat::Csv => {
-                let tsv = first
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-                let default_delimiter = if tsv { '\t' } else { ',' };
-                let null_regex = if config.null.is_empty() {
-                    None
-                } else {
-                    let alternatives: Vec<_> =
-                        config.null.iter().map(|s| regex::escape(s)).collect();
-                    Some(
-                        regex::Regex::new(&format!("^(?:{}|)$", alternatives.join("|")))
-                            .expect("escaped alternatives always form a valid regex"),
-                    )
-                };
-                Reader::Csv(CsvOptions {
-                    header: config.header.unwrap_or(true),
-                    delimiter: config.delimiter.unwrap_or(default_delimiter) as u8,
-                    quote: config.quote.unwrap_or('"') as u8,
-                    null_regex,
-                })
-            }
-            FileFormat::Json => Reader::Json,
-            FileFormat::Parquet => Reader::Parquet,
-        };
+        let reader = reader_for(def, first);
         let infer_rows = match config.infer_rows {
             Some(0) => None,
             Some(n) => Some(n),
@@ -94,7 +79,7 @@ impl FileSource {
         let inferred = reader.infer(first, infer_rows)?;
         // Every file is read with the first file's schema: make sure they agree.
         let first_header = match &reader {
-            Reader::Csv(o) if o.header => Some(crate::readers::header_line(first)?),
+            Reader::Csv(o) if o.header => Some(o.header(first)?),
             _ => None,
         };
         for other in &files[1..] {
@@ -126,20 +111,11 @@ impl FileSource {
                 column: column.clone(),
                 word: word.clone(),
             })?;
-            let Some(i) = fields.iter().position(|f| f.name() == column) else {
-                return Err(Error::UnknownColumn {
-                    path: first.clone(),
-                    column: column.clone(),
-                    available: fields
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            };
+            let i = column_index(&fields, first, "columns", column)?;
             fields[i] = fields[i].clone().with_data_type(ty);
             declared[i] = true;
         }
+        let mut conversions = conversions(def, first, &mut fields, &mut declared, &timezone)?;
         for (f, declared) in fields.iter_mut().zip(&declared) {
             let ty = match f.data_type() {
                 DataType::Timestamp(_, _) => timestamp_in(&timezone),
@@ -150,10 +126,28 @@ impl FileSource {
                 *f = f.clone().with_data_type(ty).with_nullable(true);
             }
         }
-        let read_schema = Arc::new(Schema::new(fields));
-        let read_schema = refine_timestamps(&reader, first, read_schema, &declared, &timezone)?;
-        let schema = Arc::new(Schema::new(
+        let refined = infer::refine(
+            &reader,
+            first,
+            Arc::new(Schema::new(fields)),
+            &declared,
+            &timezone,
+            infer_rows,
+        )?;
+        let read_schema = checked_numbers(&reader, &refined, &declared, &mut conversions);
+        let converted_schema = Arc::new(Schema::new(
             read_schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| match conversions.iter().find(|c| c.index == i) {
+                    Some(c) => f.as_ref().clone().with_data_type(c.data_type()),
+                    None => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let schema = Arc::new(Schema::new(
+            converted_schema
                 .fields()
                 .iter()
                 .map(|f| match f.data_type() {
@@ -165,12 +159,28 @@ impl FileSource {
                 })
                 .collect::<Vec<_>>(),
         ));
+        let warnings = one_column_warning(&reader, first, &schema)?
+            .into_iter()
+            .collect::<Vec<_>>();
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
         Ok(Self {
             files,
             reader: Arc::new(reader),
             read_schema,
+            conversions: Arc::new(conversions),
+            converted_schema,
             schema,
+            warnings,
         })
+    }
+
+    /// What the user should know about how the files were read, such as a
+    /// file that came out as one column although its header has spaces. Also
+    /// logged as warnings when the source is opened.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The files read, sorted.
@@ -193,6 +203,8 @@ impl FileSource {
                     path: path.clone(),
                     reader: self.reader.clone(),
                     read_schema: self.read_schema.clone(),
+                    conversions: self.conversions.clone(),
+                    converted_schema: self.converted_schema.clone(),
                     schema: self.schema.clone(),
                 }) as _
             })
@@ -204,59 +216,205 @@ impl FileSource {
     }
 }
 
-/// Columns that Arrow inferred as text but whose sampled values all parse as
-/// timestamps (for example `2013-01-01T10:00:00Z`) become timestamps.
-fn refine_timestamps(
-    reader: &Reader,
-    path: &std::path::Path,
-    schema: SchemaRef,
-    declared: &[bool],
+/// How the source's files are read, from its settings and the first file's
+/// extension.
+fn reader_for(def: &SourceDef, first: &Path) -> Reader {
+    let config = &def.config;
+    match def.format {
+        FileFormat::Csv => {
+            let tsv = first
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let default_delimiter = if tsv { '\t' } else { ',' };
+            let null_regex = if config.null.is_empty() {
+                None
+            } else {
+                let alternatives: Vec<_> = config.null.iter().map(|s| regex::escape(s)).collect();
+                Some(
+                    regex::Regex::new(&format!("^(?:{}|)$", alternatives.join("|")))
+                        .expect("escaped alternatives always form a valid regex"),
+                )
+            };
+            let quote = config.quote.unwrap_or('"') as u8;
+            let (delimiter, layout) = match (config.delimiter, &config.widths) {
+                (_, Some(widths)) => (default_delimiter, Some(Layout::FixedWidth(widths.clone()))),
+                (Some(Delimiter::Whitespace), None) => {
+                    (default_delimiter, Some(Layout::Whitespace { quote }))
+                }
+                (Some(Delimiter::Char(c)), None) => (c, None),
+                (None, None) => (default_delimiter, None),
+            };
+            Reader::Csv(CsvOptions {
+                header: config.header.unwrap_or(true),
+                delimiter: delimiter as u8,
+                quote,
+                null_regex,
+                layout,
+            })
+        }
+        FileFormat::Json => Reader::Json,
+        FileFormat::Parquet => Reader::Parquet,
+    }
+}
+
+/// The index of `column` among `fields`, or which columns there are.
+fn column_index(fields: &[Field], path: &Path, key: &'static str, column: &str) -> Result<usize> {
+    fields
+        .iter()
+        .position(|f| f.name() == column)
+        .ok_or_else(|| Error::UnknownColumn {
+            path: path.to_path_buf(),
+            key,
+            column: column.to_string(),
+            available: fields
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The columns of `formats`: read as text (and so `declared`), converted to a
+/// date or a timestamp — the type `columns` gives, or else a timestamp when the
+/// format has a time of day. With a `type` rule in the column's contract, to
+/// ISO text that the rule converts, so that a value that does not match
+/// quarantines its row instead of failing the read.
+fn conversions(
+    def: &SourceDef,
+    path: &Path,
+    fields: &mut [Field],
+    declared: &mut [bool],
     timezone: &str,
-) -> Result<SchemaRef> {
-    let candidates: Vec<usize> = schema
+) -> Result<Vec<Conversion>> {
+    let config = &def.config;
+    let mut out = Vec::with_capacity(config.formats.len());
+    for (column, pattern) in &config.formats {
+        let refuse = |message: String, help: &str| Error::Format {
+            column: column.clone(),
+            message,
+            help: help.to_string(),
+        };
+        let format = TimeFormat::parse(pattern).map_err(|e| {
+            refuse(
+                e.to_string(),
+                "write it in chrono's strftime syntax, e.g. `%m/%d/%y` or `%Y%m%d %H%M`",
+            )
+        })?;
+        let index = column_index(fields, path, "formats", column)?;
+        let rule_type = config
+            .contract
+            .as_ref()
+            .and_then(|c| c.columns.get(column))
+            .and_then(|rules| rules.get_ref().type_.as_deref())
+            .and_then(|word| parse_type(word, timezone))
+            .filter(|t| matches!(t, DataType::Date32 | DataType::Timestamp(_, _)));
+        let as_text = rule_type.is_some();
+        let wanted =
+            rule_type.or_else(|| declared[index].then(|| fields[index].data_type().clone()));
+        let timestamp = || -> Result<Target> {
+            let zone = timezone.parse().map_err(|e| {
+                refuse(
+                    format!("the time zone `{timezone}` is unknown: {e}"),
+                    "set `timezone` to a name such as `America/New_York` or an offset such as `+02:00`",
+                )
+            })?;
+            Ok(Target::Timestamp {
+                zone,
+                data_type: timestamp_in(timezone),
+            })
+        };
+        let target = match wanted {
+            Some(DataType::Date32) if format.has_time() => {
+                return Err(refuse(
+                    format!("the format `{pattern}` has a time of day, and the column is a date"),
+                    "declare it `timestamp`, or take the time out of the format",
+                ));
+            }
+            Some(DataType::Date32) => Target::Date,
+            Some(DataType::Timestamp(_, _)) => timestamp()?,
+            None if format.has_time() => timestamp()?,
+            None => Target::Date,
+            Some(other) => {
+                return Err(refuse(
+                    format!(
+                        "`formats` applies to date and timestamp columns, and `columns` makes it {other}"
+                    ),
+                    "remove its format, or declare it `date` or `timestamp`",
+                ));
+            }
+        };
+        fields[index] = Field::new(column, DataType::Utf8, true);
+        declared[index] = true;
+        out.push(Conversion {
+            index,
+            column: column.clone(),
+            kind: Kind::Time(TimeConversion {
+                format,
+                target,
+                as_text,
+            }),
+        });
+    }
+    Ok(out)
+}
+
+/// CSV columns inferred as numbers from a sample are read as text and checked
+/// as they convert, so that a value past the sample that a number would change
+/// (`007`) stops the read instead of becoming `7`. Not needed when the sample
+/// was the whole file, or for JSON, whose numbers are typed.
+fn checked_numbers(
+    reader: &Reader,
+    refined: &infer::Refined,
+    declared: &[bool],
+    conversions: &mut Vec<Conversion>,
+) -> SchemaRef {
+    if !matches!(reader, Reader::Csv(_)) || refined.whole_file {
+        return refined.schema.clone();
+    }
+    let mut fields: Vec<Field> = refined
+        .schema
         .fields()
         .iter()
-        .enumerate()
-        .filter(|(i, f)| !declared[*i] && f.data_type() == &DataType::Utf8)
-        .map(|(i, _)| i)
+        .map(|f| f.as_ref().clone())
         .collect();
-    if candidates.is_empty() {
-        return Ok(schema);
-    }
-    let mut sample = None;
-    // A read error here is reported by the real read with its position.
-    let _ = reader.read(path, &schema, &mut |batch| {
-        sample = Some(batch);
-        false
-    });
-    let Some(sample) = sample else {
-        return Ok(schema);
-    };
-    let target = timestamp_in(timezone);
-    let options = CastOptions {
-        safe: true,
-        ..Default::default()
-    };
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    for i in candidates {
-        let column = sample.column(i);
-        let Some(strings) = column.as_any().downcast_ref::<StringArray>() else {
-            continue;
-        };
-        let looks_like_time = strings
-            .iter()
-            .flatten()
-            .all(|s| s.len() >= 19 && s.as_bytes().get(4) == Some(&b'-') && s.contains(':'));
-        if strings.null_count() == strings.len() || !looks_like_time {
+    for (index, f) in fields.iter_mut().enumerate() {
+        let data_type = f.data_type().clone();
+        if declared[index] || !matches!(data_type, DataType::Int64 | DataType::Float64) {
             continue;
         }
-        if let Ok(cast) = cast_with_options(column, &target, &options)
-            && cast.null_count() == column.null_count()
-        {
-            fields[i] = fields[i].clone().with_data_type(target.clone());
-        }
+        conversions.push(Conversion {
+            index,
+            column: f.name().clone(),
+            kind: Kind::Number {
+                data_type,
+                sampled: refined.sampled,
+            },
+        });
+        *f = f.clone().with_data_type(DataType::Utf8);
     }
-    Ok(Arc::new(Schema::new(fields)))
+    Arc::new(Schema::new(fields))
+}
+
+/// A delimited file read as one column, whose header has spaces or tabs, is
+/// most likely aligned with spaces: say how to read it.
+fn one_column_warning(reader: &Reader, path: &Path, schema: &Schema) -> Result<Option<String>> {
+    let Reader::Csv(o) = reader else {
+        return Ok(None);
+    };
+    if o.layout.is_some() || !o.header || schema.fields().len() != 1 {
+        return Ok(None);
+    }
+    let header = crate::readers::header_line(path)?;
+    if !header.trim().contains([' ', '\t']) {
+        return Ok(None);
+    }
+    let shown: String = header.trim().chars().take(60).collect();
+    Ok(Some(format!(
+        "{}:1: the file was read as one column, `{shown}`, and its header has spaces or tabs\n  \
+         help: for columns aligned with spaces set `delimiter = \"whitespace\"`; for fixed-width \
+         columns set `widths = [...]`; otherwise set the `delimiter` the file uses",
+        path.display()
+    )))
 }
 
 /// One file as a partition of a [`StreamingTable`]: Arrow's synchronous reader
@@ -266,6 +424,8 @@ struct FilePartition {
     path: PathBuf,
     reader: SharedReader,
     read_schema: SchemaRef,
+    conversions: Arc<Vec<Conversion>>,
+    converted_schema: SchemaRef,
     schema: SchemaRef,
 }
 
@@ -280,11 +440,29 @@ impl PartitionStream for FilePartition {
         let path = self.path.clone();
         let reader = self.reader.clone();
         let read_schema = self.read_schema.clone();
+        let conversions = self.conversions.clone();
+        let converted_schema = self.converted_schema.clone();
         let schema = self.schema.clone();
         builder.spawn_blocking(move || {
             let mut failed = None;
+            let mut records = 0;
             let result = reader.read(&path, &read_schema, &mut |batch| {
-                let batch = if read_schema == schema {
+                let rows = batch.num_rows();
+                let batch = match convert(&conversions, batch, &converted_schema) {
+                    Ok(b) => b,
+                    Err(m) => {
+                        failed = Some(DataFusionError::External(Box::new(mismatch_error(
+                            &reader,
+                            &path,
+                            &conversions,
+                            records,
+                            m,
+                        ))));
+                        return false;
+                    }
+                };
+                records += rows;
+                let batch = if converted_schema == schema {
                     Ok(batch)
                 } else {
                     relabel(batch, &schema)
@@ -303,6 +481,35 @@ impl PartitionStream for FilePartition {
             result.map_err(|e| DataFusionError::External(Box::new(e)))
         });
         builder.build()
+    }
+}
+
+/// A value that does not match its column's format, at its place in the file.
+fn mismatch_error(
+    reader: &Reader,
+    path: &Path,
+    conversions: &[Conversion],
+    records_before: usize,
+    m: Mismatch,
+) -> Error {
+    let record = records_before + m.row;
+    let line = reader.line_of_record(path, record);
+    let Some(c) = conversions.iter().find(|c| c.index == m.index) else {
+        unreachable!("a mismatch comes from one of the conversions");
+    };
+    let whereabouts = if line == 0 {
+        format!(" (record {})", record + 1)
+    } else {
+        String::new()
+    };
+    let (message, help) = c.explain(&m.value);
+    Error::Read {
+        path: path.to_path_buf(),
+        line,
+        column: m.index + 1,
+        message: format!("{message}{whereabouts}"),
+        help: Some(help),
+        source: None,
     }
 }
 

@@ -4,8 +4,11 @@
 //! Files are read by Arrow's own readers, one stream per file, so that every
 //! error names the file and, where the format has them, the line and column.
 
+mod convert;
 mod error;
 mod file;
+mod infer;
+mod layout;
 mod readers;
 
 pub use error::Error;

@@ -2,7 +2,7 @@
 //! turned into [`Error::Read`] that name the file, line and column.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read as _, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use datafusion::arrow::json::reader::{
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use regex::Regex;
 
+use crate::layout::{FailureSlot, Layout, LayoutReader, NO_QUOTE, SEPARATOR};
 use crate::{Error, Result};
 
 const BATCH_SIZE: usize = 8192;
@@ -35,18 +36,64 @@ pub(crate) struct CsvOptions {
     pub delimiter: u8,
     pub quote: u8,
     pub null_regex: Option<Regex>,
+    /// Whitespace-aligned or fixed-width lines, rewritten before Arrow reads
+    /// them; `None` for a file delimited by one character.
+    pub layout: Option<Layout>,
 }
 
 impl CsvOptions {
     fn format(&self) -> CsvFormat {
+        let (delimiter, quote) = match &self.layout {
+            None => (self.delimiter, self.quote),
+            Some(Layout::Whitespace { quote }) => (SEPARATOR, *quote),
+            Some(Layout::FixedWidth(_)) => (SEPARATOR, NO_QUOTE),
+        };
         let format = CsvFormat::default()
             .with_header(self.header)
-            .with_delimiter(self.delimiter)
-            .with_quote(self.quote);
+            .with_delimiter(delimiter)
+            .with_quote(quote);
         match &self.null_regex {
             Some(r) => format.with_null_regex(r.clone()),
             None => format,
         }
+    }
+
+    /// What Arrow's reader reads of `file`: the file itself, or its lines
+    /// rewritten by the layout (with the slot where a layout error is left).
+    fn input(&self, file: File) -> (Box<dyn Read + Send>, Option<FailureSlot>) {
+        match &self.layout {
+            None => (Box::new(file), None),
+            Some(layout) => {
+                let reader = LayoutReader::new(BufReader::new(file), layout.clone());
+                let slot = reader.failure();
+                (Box::new(reader), Some(slot))
+            }
+        }
+    }
+
+    /// Arrow's error, or the layout's when the layout stopped the read.
+    fn error(&self, path: &Path, error: ArrowError, slot: Option<&FailureSlot>) -> Error {
+        let failed = slot.and_then(|s| s.lock().ok().and_then(|mut f| f.take()));
+        match failed {
+            Some(f) => read_error(path, f.line, f.field, f.message, Some(f.help)),
+            None => csv_error(path, error, self.header),
+        }
+    }
+
+    /// The header as the reader splits it: the first line, its fields joined
+    /// by `|` when a layout splits it.
+    pub(crate) fn header(&self, path: &Path) -> Result<String> {
+        let line = header_line(path)?;
+        let Some(layout) = &self.layout else {
+            return Ok(line);
+        };
+        let mut split = Vec::new();
+        LayoutReader::new(line.as_bytes(), layout.clone())
+            .read_to_end(&mut split)
+            .map_err(|e| io_error(path, e))?;
+        Ok(String::from_utf8_lossy(&split)
+            .trim_end()
+            .replace(SEPARATOR as char, " | "))
     }
 }
 
@@ -76,10 +123,11 @@ impl Reader {
         let file = open(path)?;
         match self {
             Reader::Csv(o) => {
+                let (input, slot) = o.input(file);
                 let (schema, _) = o
                     .format()
-                    .infer_schema(BufReader::new(file), max_records)
-                    .map_err(|e| csv_error(path, e, o.header))?;
+                    .infer_schema(input, max_records)
+                    .map_err(|e| o.error(path, e, slot.as_ref()))?;
                 Ok(schema)
             }
             Reader::Json => {
@@ -117,7 +165,7 @@ impl Reader {
         };
         match self {
             Reader::Csv(o) if o.header => {
-                let header = header_line(path)?;
+                let header = o.header(path)?;
                 if Some(header.as_str()) != first_header {
                     return Err(mismatch(format!(
                         "its header `{header}` differs from the first file's `{}`",
@@ -156,13 +204,14 @@ impl Reader {
         let file = open(path)?;
         match self {
             Reader::Csv(o) => {
+                let (input, slot) = o.input(file);
                 let reader = datafusion::arrow::csv::ReaderBuilder::new(schema.clone())
                     .with_format(o.format())
                     .with_batch_size(BATCH_SIZE)
-                    .build(BufReader::new(file))
-                    .map_err(|e| csv_error(path, e, o.header))?;
+                    .build(input)
+                    .map_err(|e| o.error(path, e, slot.as_ref()))?;
                 for batch in reader {
-                    if !emit(batch.map_err(|e| csv_error(path, e, o.header))?) {
+                    if !emit(batch.map_err(|e| o.error(path, e, slot.as_ref()))?) {
                         break;
                     }
                 }
@@ -253,6 +302,41 @@ impl Reader {
             }
         }
         Ok(())
+    }
+
+    /// The 1-based line on which data record `record` (0-based, after the
+    /// header) of `path` starts; 0 where the format has no lines (a JSON array,
+    /// Parquet). Blank lines are skipped as the readers skip them; a CSV record
+    /// is taken to hold one line (this path only serves error messages).
+    pub fn line_of_record(&self, path: &Path, record: usize) -> usize {
+        let skip = match self {
+            Reader::Csv(o) => usize::from(o.header),
+            Reader::Json => 0,
+            Reader::Parquet => return 0,
+        };
+        let Ok(file) = File::open(path) else {
+            return 0;
+        };
+        let mut reader = BufReader::new(file);
+        if matches!(self, Reader::Json) && is_json_array(&mut reader).unwrap_or(true) {
+            return 0;
+        }
+        let mut line = Vec::new();
+        let (mut number, mut seen) = (0, 0);
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return 0,
+                Ok(_) => number += 1,
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            seen += 1;
+            if seen == record + skip + 1 {
+                return number;
+            }
+        }
     }
 }
 

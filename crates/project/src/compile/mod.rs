@@ -8,6 +8,7 @@ mod exports;
 mod refs;
 mod sources;
 mod tables;
+mod time_format;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub use exports::{ExportDef, ExportFormat};
 pub use sources::{SourceDef, format_of};
 pub use tables::TableDef;
 pub(crate) use tables::sql_or_file;
+pub use time_format::{InvalidFormat, TimeFormat};
 
 /// Bumped when the way sluice materializes assets changes, so that every asset's
 /// fingerprint changes and the next run rebuilds it.

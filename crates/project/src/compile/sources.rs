@@ -5,10 +5,15 @@ use std::path::{Path, PathBuf};
 
 use sluice_core::{AssetKind, Location};
 
-use super::{Builder, Definition, fingerprint};
+use super::{Builder, Definition, TimeFormat, fingerprint};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::Entry;
-use crate::raw::{FileFormat, SourceSection};
+use crate::raw::{Delimiter, FileFormat, SourceSection};
+
+/// Bumped when reading a file gives other rows or types than before for the
+/// same settings, so that sources are read again. 2: numbers whose text would
+/// not survive the round trip (leading zeros, too many digits) stay text.
+const READ_RULES: &str = "source-read-2";
 
 /// A compiled file source.
 #[derive(Debug, Clone)]
@@ -93,6 +98,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
         "source",
         &serde_json::to_string(&def.config).unwrap_or_default(),
         &format!("{:?}", def.format),
+        READ_RULES,
     ]);
     let description = def.config.description.clone();
     let contract = b.contract(def.config.contract.as_ref());
@@ -122,6 +128,7 @@ fn check_source_options(
         ("header", config.header.is_some()),
         ("names", config.names.is_some()),
         ("null", !config.null.is_empty()),
+        ("widths", config.widths.is_some()),
     ];
     if format != FileFormat::Csv {
         for (key, set) in csv_only {
@@ -133,7 +140,11 @@ fn check_source_options(
             }
         }
     }
-    for (key, c) in [("delimiter", config.delimiter), ("quote", config.quote)] {
+    let delimiter = match config.delimiter {
+        Some(Delimiter::Char(c)) => Some(c),
+        _ => None,
+    };
+    for (key, c) in [("delimiter", delimiter), ("quote", config.quote)] {
         if let Some(c) = c
             && !c.is_ascii()
         {
@@ -141,6 +152,105 @@ fn check_source_options(
                 at.clone(),
                 format!("`{key}` must be one ASCII character, not `{c}`"),
             ));
+        }
+    }
+    if let Some(widths) = &config.widths {
+        check_widths(config, widths, at, diags);
+    }
+    check_formats(config, format, at, diags);
+}
+
+/// `widths`: fixed-width columns, so no delimiter; every width at least one
+/// character; as many `names` as widths.
+fn check_widths(config: &SourceSection, widths: &[usize], at: &Location, diags: &mut Diagnostics) {
+    if config.delimiter.is_some() {
+        diags.push(
+            Diagnostic::new(at.clone(), "`widths` and `delimiter` exclude each other")
+                .with_help("fixed-width columns have no delimiter: remove one of them"),
+        );
+    }
+    if widths.is_empty() || widths.contains(&0) {
+        diags.push(
+            Diagnostic::new(
+                at.clone(),
+                "`widths` must list at least one width, none of them 0",
+            )
+            .with_help("write each column's width in characters: `widths = [6, 9, 3, 8]`"),
+        );
+    }
+    if let Some(names) = &config.names
+        && names.len() != widths.len()
+    {
+        diags.push(
+            Diagnostic::new(
+                at.clone(),
+                format!(
+                    "`names` lists {} columns but `widths` {}",
+                    names.len(),
+                    widths.len()
+                ),
+            )
+            .with_help("give one name per width"),
+        );
+    }
+}
+
+/// `formats`: CSV and JSON only (Parquet stores typed dates), each a chrono
+/// pattern with a full date, on a column that `columns` leaves a date or a
+/// timestamp.
+fn check_formats(
+    config: &SourceSection,
+    format: FileFormat,
+    at: &Location,
+    diags: &mut Diagnostics,
+) {
+    if config.formats.is_empty() {
+        return;
+    }
+    if format == FileFormat::Parquet {
+        diags.push(
+            Diagnostic::new(at.clone(), "`formats` applies only to CSV and JSON sources")
+                .with_help("Parquet files store dates and timestamps typed: remove it"),
+        );
+        return;
+    }
+    for (column, pattern) in &config.formats {
+        let format = match TimeFormat::parse(pattern) {
+            Ok(f) => f,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::new(at.clone(), format!("`formats.{column}`: {e}")).with_help(
+                        "write it in chrono's strftime syntax, e.g. `%m/%d/%y` or `%Y%m%d %H%M`",
+                    ),
+                );
+                continue;
+            }
+        };
+        let declared = config
+            .columns
+            .get(column)
+            .map(|w| w.trim().to_ascii_lowercase());
+        match declared.as_deref() {
+            None | Some("timestamp") => {}
+            Some("date") if format.has_time() => diags.push(
+                Diagnostic::new(
+                    at.clone(),
+                    format!(
+                        "`formats.{column}` = `{pattern}` has a time of day, and `columns` makes `{column}` a date"
+                    ),
+                )
+                .with_help("declare it `timestamp`, or take the time out of the format"),
+            ),
+            Some("date") => {}
+            Some(word) => diags.push(
+                Diagnostic::new(
+                    at.clone(),
+                    format!(
+                        "`formats` applies to date and timestamp columns, and `columns` makes `{column}` {word}"
+                    ),
+                )
+                .with_help("remove its format, or declare it `date` or `timestamp`"),
+            ),
         }
     }
 }

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use sluice_project::{Definition, load};
 
-fn write(dir: &Path, files: &[(&str, &str)]) {
+mod source_options;
+
+pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
