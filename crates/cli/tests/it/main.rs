@@ -12,3 +12,4 @@ mod golden;
 mod init;
 mod models;
 mod serve;
+mod source_layouts;
