@@ -14,3 +14,4 @@ mod init;
 mod models;
 mod rebuilds;
 mod serve;
+mod source_layouts;
