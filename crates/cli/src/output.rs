@@ -197,7 +197,7 @@ pub fn print_report(r: &ValidationReport) {
             c.verdict.as_str().to_string(),
             c.detail.clone(),
             c.threshold.clone(),
-            format!("{:.3}", c.score),
+            sluice_validate::format_score(c.score),
         ]);
     }
     println!("{t}");
@@ -270,7 +270,7 @@ pub fn print_quality(
             c.judged.to_string(),
             c.passed.to_string(),
             pct(rate(c.passed, c.judged)),
-            format!("{:.3}", c.mean_score),
+            sluice_validate::format_score(c.mean_score),
             c.last_verdict.clone(),
         ]);
     }

@@ -100,7 +100,7 @@ fn row(h: &mut String, c: &CheckResult) {
     };
     let _ = writeln!(
         h,
-        r#"<tr><td>{name}</td><td>{sev}</td><td><span class="v {class}">{verdict}</span></td><td>{detail}{samples}</td><td>{threshold}</td><td><span class="bar"><i style="width:{w:.1}%"></i></span> {score:.3}</td></tr>"#,
+        r#"<tr><td>{name}</td><td>{sev}</td><td><span class="v {class}">{verdict}</span></td><td>{detail}{samples}</td><td>{threshold}</td><td><span class="bar"><i style="width:{w:.1}%"></i></span> {score}</td></tr>"#,
         name = esc(&c.name),
         sev = c.severity,
         class = verdict_class(c),
@@ -108,7 +108,7 @@ fn row(h: &mut String, c: &CheckResult) {
         detail = esc(&c.detail),
         threshold = esc(&c.threshold),
         w = c.score.clamp(0.0, 1.0) * 100.0,
-        score = c.score,
+        score = crate::format_score(c.score),
     );
 }
 

@@ -23,7 +23,7 @@ mod validator;
 pub use drift::{PSI_FLOOR, bin_counts, ks_statistic, psi, quantile, quantile_edges};
 pub use error::{Error, Result};
 pub use html::render_html;
-pub use report::{CheckResult, Histogram, ValidationReport, Verdict};
+pub use report::{CheckResult, Histogram, ValidationReport, Verdict, format_score};
 pub use stats::ReferenceTable;
 pub use stream::{Finish, validated_table};
 pub use validator::{Finished, PartitionValidator, QUARANTINE_COLUMNS, Validator};

@@ -45,6 +45,31 @@ pub struct Histogram {
     pub current: Vec<f64>,
 }
 
+/// A score as shown to people: three decimals, or as many more (up to nine) as
+/// it takes to tell a score below 1 from a perfect one and a score above 0 from
+/// nothing — one bad row in 10,000 scores `0.9999`, not `1.000`.
+pub fn format_score(score: f64) -> String {
+    if !score.is_finite() {
+        return score.to_string();
+    }
+    for digits in 3..=9 {
+        let shown = format!("{score:.digits$}");
+        let rounded: f64 = shown.parse().unwrap_or(score);
+        let hides_a_flaw = (score < 1.0 && rounded >= 1.0) || (score > 0.0 && rounded <= 0.0);
+        if !hides_a_flaw {
+            return shown;
+        }
+    }
+    // Closer than 1e-9 to 1 or 0: round towards the middle, so it still differs.
+    let scaled = score * 1e9;
+    let towards_middle = if score > 0.5 {
+        scaled.floor()
+    } else {
+        scaled.ceil()
+    };
+    format!("{:.9}", towards_middle / 1e9)
+}
+
 /// One check of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -149,5 +174,26 @@ impl ValidationReport {
             if errors.len() == 1 { "" } else { "s" },
             each.join("; ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_score;
+
+    #[test]
+    fn a_failed_check_never_shows_the_score_of_a_pass() {
+        // One row broken in 336,776 (the flights of 2013): not 1.000.
+        assert_eq!(format_score(1.0 - 1.0 / 336_776.0), "0.999997");
+        assert_eq!(format_score(0.9996), "0.9996");
+        assert_eq!(format_score(0.99999), "0.99999");
+        assert_eq!(format_score(1.0 - 1e-12), "0.999999999");
+        assert_eq!(format_score(0.0004), "0.0004");
+        assert_eq!(format_score(1e-12), "0.000000001");
+        // Everything else keeps three decimals, and a pass and a zero stay as they are.
+        assert_eq!(format_score(1.0), "1.000");
+        assert_eq!(format_score(0.0), "0.000");
+        assert_eq!(format_score(0.98364), "0.984");
+        assert_eq!(format_score(0.5), "0.500");
     }
 }

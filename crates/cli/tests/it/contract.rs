@@ -523,3 +523,79 @@ fn freshness_fails_on_a_feed_that_stopped_though_nothing_changed() {
     let report = stdout(&sluice(dir.path(), &["report", "events"]));
     assert!(report.to_lowercase().contains("fail"), "{report}");
 }
+
+/// Issue 15, item 10: one hour in a year of weather breaks a bound; its score
+/// rounds to 1 at three decimals, and the report must not show it as `1.000`.
+#[test]
+fn a_failed_quarantine_check_shows_a_score_below_one() {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{DataType, Float64Type};
+    let weather = repo().join("examples/flights/data/weather.parquet");
+    let file = std::fs::File::open(&weather).expect("weather.parquet");
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+    let columns = ["temp", "dewp", "humid", "wind_speed", "pressure", "visib"];
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    let mut rows = 0;
+    for batch in reader {
+        let b = batch.expect("batch");
+        rows += b.num_rows();
+        for (c, v) in columns.iter().zip(values.iter_mut()) {
+            let f = datafusion::arrow::compute::cast(
+                b.column_by_name(c).expect("column"),
+                &DataType::Float64,
+            )
+            .expect("float");
+            v.extend(f.as_primitive::<Float64Type>().iter().flatten());
+        }
+    }
+    // A bound that exactly one hour of the year breaks: the lowest or highest
+    // value of a column, where no other hour has it.
+    let (column, kind, bound) = columns
+        .iter()
+        .zip(values.iter_mut())
+        .find_map(|(c, v)| {
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            if v[0] < v[1] {
+                Some((*c, "min", (v[0] + v[1]) / 2.0))
+            } else if v[n - 1] > v[n - 2] {
+                Some((*c, "max", (v[n - 1] + v[n - 2]) / 2.0))
+            } else {
+                None
+            }
+        })
+        .expect("a column with one extreme hour");
+    let toml = format!(
+        "[project]\nname = \"s\"\n\n[sources.weather]\npath = \"weather.parquet\"\n\n\
+         [sources.weather.contract.columns.{column}]\n{kind} = {bound:?}\n"
+    );
+    let p = project(&[
+        ("sluice.toml", toml.as_bytes()),
+        ("weather.parquet", &std::fs::read(&weather).expect("read")),
+    ]);
+    let (done, summary) = run_json(p.path(), &[]);
+    assert!(done, "{summary}");
+    assert_eq!(asset(&summary, "weather")["rows_quarantined"], 1);
+    let score = 1.0 - 1.0 / rows as f64;
+    assert_eq!(
+        format!("{score:.3}"),
+        "1.000",
+        "the case the issue describes"
+    );
+    let report = ok(p.path(), &["report", "weather"]);
+    let line = report
+        .lines()
+        .find(|l| l.contains(&format!("{column}.{kind}")))
+        .unwrap_or_else(|| panic!("no {column}.{kind} in {report}"));
+    assert!(line.contains("fail"), "{line}");
+    assert!(!line.contains("1.000"), "{line}");
+    assert!(
+        line.contains(&sluice_validate::format_score(score)),
+        "{line}"
+    );
+    assert!(line.contains("0.9999"), "{line}");
+}
