@@ -5,12 +5,14 @@
 mod class;
 mod location;
 mod name;
+mod secret;
 mod types;
 
 pub use arrow_schema::DataType;
 pub use class::ErrorClass;
 pub use location::Location;
 pub use name::{AssetName, InvalidAssetName, QUARANTINE_SUFFIX};
+pub use secret::{Secret, UnsetVariable, expand_env};
 pub use types::{InvalidDuration, parse_duration, parse_type, timestamp_in, type_name};
 
 use serde::{Deserialize, Serialize};

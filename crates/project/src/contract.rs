@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sluice_core::{Location, parse_duration, parse_type};
+use sluice_core::{Location, parse_type};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::RawProject;
@@ -234,7 +234,7 @@ pub(crate) fn compile_contract(
     }
     for entry in &section.expect {
         let at = raw.location(entry.span().start);
-        expectation(raw, entry.get_ref(), &at, &mut contract, diags);
+        expectation(entry.get_ref(), &at, &mut contract, diags);
     }
     contract
 }
@@ -332,13 +332,7 @@ fn number(l: &Option<Literal>) -> Option<f64> {
     }
 }
 
-fn expectation(
-    raw: &RawProject,
-    e: &ExpectSection,
-    at: &Location,
-    contract: &mut Contract,
-    diags: &mut Diagnostics,
-) {
+fn expectation(e: &ExpectSection, at: &Location, contract: &mut Contract, diags: &mut Diagnostics) {
     let severity = match e.severity.unwrap_or(Severity::Error) {
         Severity::Quarantine => {
             diags.push(
@@ -418,13 +412,7 @@ fn expectation(
         kinds.push(ExpectKind::InSet(s.values.clone(), f));
     }
     if let Some(f) = &e.freshness {
-        match parse_duration(f.max_age.get_ref()) {
-            Ok(d) => kinds.push(ExpectKind::Freshness(d)),
-            Err(msg) => {
-                diags.push(Diagnostic::new(raw.location(f.max_age.span().start), msg));
-                kinds.push(ExpectKind::Freshness(Duration::ZERO));
-            }
-        }
+        kinds.push(ExpectKind::Freshness(f.max_age.get_ref().value));
     }
     let mut drift_kinds = 0;
     if let Some(d) = &e.drift {

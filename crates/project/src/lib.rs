@@ -15,8 +15,8 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    Asset, Definition, ExportDef, ExportFormat, InvalidFormat, Project, SourceDef, TableDef,
-    TimeFormat, fingerprint,
+    Asset, Definition, ExportDef, ExportFormat, FilesDef, InvalidFormat, ListFilesError, Project,
+    SourceDef, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
@@ -28,6 +28,6 @@ pub use sql::SqlOrigin;
 
 /// Loads and compiles the project in `dir` with the given profile.
 pub fn load(dir: &Path, profile: Option<&str>) -> Result<Project, Diagnostics> {
-    let raw = parse::parse_project(dir)?;
-    compile::compile(&raw, profile)
+    let raw = parse::parse_project(dir, profile)?;
+    compile::compile(&raw)
 }

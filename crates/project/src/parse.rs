@@ -1,5 +1,7 @@
 //! Phase one of loading: the raw text of `sluice.toml` into the raw structs of
-//! [`crate::raw`], collecting every syntax and shape error with its position.
+//! [`crate::raw`], with the profile in force applied, collecting every syntax
+//! and shape error with its position — every mistake of an entry, not only the
+//! first.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,8 +12,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::raw::{
-    ExportSection, FeatureSection, ModelSection, ProfileSection, ProjectSection, SourceSection,
-    TableSection,
+    ExportSection, FeatureSection, ModelSection, ProjectSection, SourceSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -34,8 +35,9 @@ pub struct RawProject {
     pub text: String,
     /// `[project]`.
     pub project: ProjectSection,
-    /// `[profiles.NAME]`.
-    pub profiles: BTreeMap<String, Entry<ProfileSection>>,
+    /// The profile in force (`--profile`, else `default_profile`), already
+    /// applied to `project` and `sources`.
+    pub profile: Option<String>,
     /// `[sources.NAME]`.
     pub sources: BTreeMap<String, Entry<SourceSection>>,
     /// `[tables.NAME]`.
@@ -64,7 +66,7 @@ impl RawProject {
 pub const PROJECT_FILE: &str = "sluice.toml";
 
 /// Reads `dir/sluice.toml` and parses it into raw sections.
-pub fn parse_project(dir: &Path) -> Result<RawProject, Diagnostics> {
+pub fn parse_project(dir: &Path, profile: Option<&str>) -> Result<RawProject, Diagnostics> {
     let file = dir.join(PROJECT_FILE);
     let text = std::fs::read(&file).map_err(|e| {
         let help = if e.kind() == std::io::ErrorKind::NotFound {
@@ -86,11 +88,17 @@ pub fn parse_project(dir: &Path) -> Result<RawProject, Diagnostics> {
                 .with_help("save it as UTF-8"),
         ])
     })?;
-    parse_text(dir, &file, text)
+    parse_text(dir, &file, text, profile)
 }
 
-/// Parses project text; `file` is only used in messages.
-pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, Diagnostics> {
+/// Parses project text with `profile` (else the project's `default_profile`)
+/// applied; `file` is only used in messages.
+pub fn parse_text(
+    dir: &Path,
+    file: &Path,
+    text: String,
+    profile: Option<&str>,
+) -> Result<RawProject, Diagnostics> {
     let mut diags = Diagnostics::default();
     let loc = |offset: usize| Location::of_offset(file, &text, offset);
     let toml_error = |e: toml::de::Error, fallback: usize| {
@@ -107,42 +115,62 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
         return Err(diags);
     }
 
+    let mut root = root.into_inner();
+    let project_value = root.remove("project");
+    let profiles_value = root.remove("profiles");
+    let profiles = profile_tables(profiles_value, &mut diags, &loc);
+    let chosen = choose_profile(profile, project_value.as_ref(), &profiles, &mut diags, &loc);
+    let chosen_table = chosen
+        .as_deref()
+        .and_then(|name| profiles.iter().find(|p| p.name == name));
+
     let mut project = None;
-    let mut profiles = BTreeMap::new();
+    if let Some(mut value) = project_value {
+        let key_offset = value.span().start;
+        // The profile in force is checked by reading the project with it.
+        for p in profiles.iter().filter(|p| Some(&p.name) != chosen.as_ref()) {
+            check_profile_settings(p, &value, &mut diags, &toml_error);
+        }
+        if let Some(p) = chosen_table {
+            overlay(&mut value, &p.settings);
+        }
+        let (section, errors) = deserialize_all::<ProjectSection>(value);
+        for e in errors {
+            diags.push(toml_error(e, key_offset));
+        }
+        project = section;
+    }
+
     let mut sources = BTreeMap::new();
     let mut tables = BTreeMap::new();
     let mut features = BTreeMap::new();
     let mut exports = BTreeMap::new();
     let mut models = BTreeMap::new();
     let mut broken = BTreeSet::new();
-    for (key, value) in root.into_inner() {
+    for (key, mut value) in root {
         let key_offset = key.span().start;
         match key.get_ref().as_ref() {
-            "project" => match deserialize::<ProjectSection>(value) {
-                Ok(p) => project = Some(p),
-                Err(e) => diags.push(toml_error(e, key_offset)),
-            },
-            "profiles" => {
-                let mut ignored = BTreeSet::new();
+            "sources" => {
+                for p in profiles.iter().filter(|p| Some(&p.name) != chosen.as_ref()) {
+                    check_source_overrides(p, &value, &mut diags, &toml_error, &loc);
+                }
+                if let (Some(p), DeValue::Table(entries)) = (chosen_table, value.get_mut()) {
+                    for (name, overrides) in &p.sources {
+                        if let Some(entry) = entries.get_mut(name.as_str()) {
+                            overlay(entry, overrides);
+                        }
+                    }
+                }
                 read_entries(
                     value,
                     key_offset,
-                    &mut profiles,
-                    &mut ignored,
+                    &mut sources,
+                    &mut broken,
                     &mut diags,
                     &toml_error,
                     &loc,
                 )
             }
-            "sources" => read_entries(
-                value,
-                key_offset,
-                &mut sources,
-                &mut broken,
-                &mut diags,
-                &toml_error,
-                &loc,
-            ),
             "tables" => read_entries(
                 value,
                 key_offset,
@@ -186,7 +214,31 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
             ),
         }
     }
+    for p in &profiles {
+        for (name, at) in &p.source_names {
+            if !sources.contains_key(name) && !broken.contains(name) {
+                let known: Vec<&str> = sources.keys().map(String::as_str).collect();
+                diags.push(
+                    Diagnostic::new(
+                        loc(*at),
+                        format!(
+                            "profile `{}` overrides source `{name}`, which is not defined",
+                            p.name
+                        ),
+                    )
+                    .with_help(if known.is_empty() {
+                        "define it as `[sources.NAME]`".to_string()
+                    } else {
+                        format!("the sources are: {}", known.join(", "))
+                    }),
+                );
+            }
+        }
+    }
     let Some(project) = project else {
+        if !diags.is_empty() {
+            return Err(diags);
+        }
         diags.push(
             Diagnostic::new(loc(0), "the `[project]` section is missing")
                 .with_help("add `[project]` with `name = \"...\"` at the top of the file"),
@@ -198,7 +250,7 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
         file: file.to_path_buf(),
         text,
         project,
-        profiles,
+        profile: chosen,
         sources,
         tables,
         features,
@@ -207,6 +259,232 @@ pub fn parse_text(dir: &Path, file: &Path, text: String) -> Result<RawProject, D
         broken,
         diagnostics: diags,
     })
+}
+
+/// One `[profiles.NAME]`: the project settings it overrides and, under
+/// `[profiles.NAME.sources.SOURCE]`, the settings of each source it overrides.
+struct Profile<'a> {
+    name: String,
+    /// The profile's whole span, to tell its mistakes from the project's own.
+    span: std::ops::Range<usize>,
+    settings: toml::Spanned<DeValue<'a>>,
+    sources: Vec<(String, toml::Spanned<DeValue<'a>>)>,
+    source_names: Vec<(String, usize)>,
+}
+
+impl Profile<'_> {
+    /// Whether `span` is inside something the profile wrote (its sub-tables
+    /// may be written anywhere in the file, under their own headers).
+    fn covers(&self, span: &std::ops::Range<usize>) -> bool {
+        within(span, &self.span)
+            || covers(&self.settings, span)
+            || self.sources.iter().any(|(_, v)| covers(v, span))
+    }
+}
+
+/// Whether `span` is inside `value`, one of its keys or one of its values.
+fn covers(value: &toml::Spanned<DeValue<'_>>, span: &std::ops::Range<usize>) -> bool {
+    within(span, &value.span())
+        || match value.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .any(|(k, v)| within(span, &k.span()) || covers(v, span)),
+            DeValue::Array(items) => items.as_ref().iter().any(|v| covers(v, span)),
+            _ => false,
+        }
+}
+
+/// Reads `[profiles]` into its profiles; the shape of each is checked later,
+/// against the sections it overrides.
+fn profile_tables<'a>(
+    value: Option<toml::Spanned<DeValue<'a>>>,
+    diags: &mut Diagnostics,
+    loc: &impl Fn(usize) -> Location,
+) -> Vec<Profile<'a>> {
+    let Some(value) = value else {
+        return vec![];
+    };
+    let span = value.span();
+    let DeValue::Table(table) = value.into_inner() else {
+        diags.push(
+            Diagnostic::new(loc(span.start), "expected a table of named profiles")
+                .with_help("write each profile as `[profiles.NAME]`"),
+        );
+        return vec![];
+    };
+    let mut out = vec![];
+    for (name, value) in table {
+        let span = value.span();
+        let name_offset = name.span().start;
+        let name = name.into_inner().into_owned();
+        let DeValue::Table(mut settings) = value.into_inner() else {
+            diags.push(
+                Diagnostic::new(loc(name_offset), format!("profile `{name}` is not a table"))
+                    .with_help("write it as `[profiles.NAME]` with settings under it"),
+            );
+            continue;
+        };
+        let mut sources = vec![];
+        let mut source_names = vec![];
+        if let Some(value) = settings.remove("sources") {
+            let at = value.span().start;
+            match value.into_inner() {
+                DeValue::Table(t) => {
+                    for (source, v) in t {
+                        source_names.push((source.get_ref().to_string(), source.span().start));
+                        sources.push((source.into_inner().into_owned(), v));
+                    }
+                }
+                _ => diags.push(
+                    Diagnostic::new(loc(at), "`sources` in a profile is a table of sources")
+                        .with_help(
+                            "write `[profiles.NAME.sources.SOURCE]` with the settings it overrides",
+                        ),
+                ),
+            }
+        }
+        if let Some(value) = settings.get("default_profile") {
+            diags.push(
+                Diagnostic::new(
+                    loc(value.span().start),
+                    "a profile cannot choose the default profile",
+                )
+                .with_help("set `default_profile` in `[project]`"),
+            );
+            settings.remove("default_profile");
+        }
+        out.push(Profile {
+            name,
+            settings: toml::Spanned::new(span.clone(), DeValue::Table(settings)),
+            span,
+            sources,
+            source_names,
+        });
+    }
+    out
+}
+
+/// The profile in force: the one asked for, else the project's default.
+fn choose_profile(
+    asked: Option<&str>,
+    project: Option<&toml::Spanned<DeValue<'_>>>,
+    profiles: &[Profile<'_>],
+    diags: &mut Diagnostics,
+    loc: &impl Fn(usize) -> Location,
+) -> Option<String> {
+    let default = project.and_then(|p| match p.get_ref() {
+        DeValue::Table(t) => t.get("default_profile").and_then(|v| match v.get_ref() {
+            DeValue::String(s) => Some((s.to_string(), v.span().start)),
+            _ => None,
+        }),
+        _ => None,
+    });
+    let (name, offset) = match (asked, default) {
+        (Some(name), _) => (name.to_string(), 0),
+        (None, Some((name, offset))) => (name, offset),
+        (None, None) => return None,
+    };
+    if profiles.iter().any(|p| p.name == name) {
+        return Some(name);
+    }
+    let known: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+    diags.push(
+        Diagnostic::new(loc(offset), format!("unknown profile `{name}`")).with_help(
+            if known.is_empty() {
+                "define it as `[profiles.NAME]` in the project file".to_string()
+            } else {
+                format!("the profiles are: {}", known.join(", "))
+            },
+        ),
+    );
+    None
+}
+
+/// Reports the mistakes in a profile's project settings — whether or not it
+/// is the profile in force — by reading `[project]` with them applied.
+fn check_profile_settings(
+    profile: &Profile<'_>,
+    project: &toml::Spanned<DeValue<'_>>,
+    diags: &mut Diagnostics,
+    toml_error: &impl Fn(toml::de::Error, usize) -> Diagnostic,
+) {
+    let mut merged = project.clone();
+    overlay(&mut merged, &profile.settings);
+    let (_, errors) = deserialize_all::<ProjectSection>(merged);
+    for e in errors {
+        if e.span().is_some_and(|s| profile.covers(&s)) {
+            diags.push(toml_error(e, profile.span.start));
+        }
+    }
+}
+
+/// Reports the mistakes in a profile's source overrides, by reading each
+/// overridden source with them applied.
+fn check_source_overrides(
+    profile: &Profile<'_>,
+    sources: &toml::Spanned<DeValue<'_>>,
+    diags: &mut Diagnostics,
+    toml_error: &impl Fn(toml::de::Error, usize) -> Diagnostic,
+    loc: &impl Fn(usize) -> Location,
+) {
+    let DeValue::Table(entries) = sources.get_ref() else {
+        return;
+    };
+    for (name, overrides) in &profile.sources {
+        let Some(entry) = entries.get(name.as_str()) else {
+            continue;
+        };
+        if !matches!(overrides.get_ref(), DeValue::Table(_)) {
+            diags.push(
+                Diagnostic::new(
+                    loc(overrides.span().start),
+                    format!(
+                        "profile `{}`: the overrides of `{name}` are not a table",
+                        profile.name
+                    ),
+                )
+                .with_help("write `[profiles.NAME.sources.SOURCE]` with the settings it overrides"),
+            );
+            continue;
+        }
+        let mut merged = entry.clone();
+        overlay(&mut merged, overrides);
+        let (_, errors) = deserialize_all::<SourceSection>(merged);
+        for e in errors {
+            if e.span().is_some_and(|s| profile.covers(&s)) {
+                diags.push(toml_error(e, profile.span.start));
+            }
+        }
+    }
+}
+
+/// Writes `over`'s keys into `base`: tables merge key by key, anything else
+/// replaces. Values keep their own spans, so a mistake in an override is
+/// reported in the profile.
+fn overlay<'a>(base: &mut toml::Spanned<DeValue<'a>>, over: &toml::Spanned<DeValue<'a>>) {
+    let (DeValue::Table(base), DeValue::Table(over)) = (base.get_mut(), over.get_ref()) else {
+        *base = over.clone();
+        return;
+    };
+    for (key, value) in over {
+        match base.get_mut(key.get_ref().as_ref()) {
+            Some(existing)
+                if matches!(
+                    (existing.get_ref(), value.get_ref()),
+                    (DeValue::Table(_), DeValue::Table(_))
+                ) =>
+            {
+                overlay(existing, value)
+            }
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+fn within(inner: &std::ops::Range<usize>, outer: &std::ops::Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
 }
 
 fn deserialize<'a, T: Deserialize<'a>>(
@@ -234,14 +512,91 @@ fn read_entries<'a, T: Deserialize<'a>>(
     };
     for (name, entry) in table {
         let offset = name.span().start;
-        match deserialize::<T>(entry) {
-            Ok(value) => {
-                out.insert(name.into_inner().into_owned(), Entry { offset, value });
+        let name = name.into_inner().into_owned();
+        let (value, errors) = deserialize_all::<T>(entry);
+        for e in errors {
+            diags.push(toml_error(e, key_offset.max(offset)));
+        }
+        match value {
+            // Read with its mistakes left out, so that compiling it reports
+            // the mistakes that only compiling finds.
+            Some(value) => {
+                out.insert(name, Entry { offset, value });
             }
-            Err(e) => {
-                diags.push(toml_error(e, key_offset.max(offset)));
-                broken.insert(name.into_inner().into_owned());
+            None => {
+                broken.insert(name);
             }
         }
+    }
+}
+
+/// Deserializes one entry and reports every mistake in it, not only the first:
+/// after each error the key it is about is left out and the entry is read
+/// again. Returns the entry read without its mistakes, when that is possible
+/// (a required key is missing: it is not), and the mistakes.
+fn deserialize_all<'a, T: Deserialize<'a>>(
+    value: toml::Spanned<DeValue<'a>>,
+) -> (Option<T>, Vec<toml::de::Error>) {
+    let mut value = value;
+    let mut errors = vec![];
+    let mut left_out: Vec<String> = vec![];
+    // Each round leaves a key out, so the rounds are bounded by the keys.
+    for _ in 0..256 {
+        let e = match deserialize::<T>(value.clone()) {
+            Ok(t) => return (Some(t), errors),
+            Err(e) => e,
+        };
+        // "missing field `x`" after `x` was left out for its own mistake
+        // repeats that mistake.
+        let repeated = missing_field(e.message()).is_some_and(|f| left_out.iter().any(|k| k == f));
+        let span = e.span();
+        if !repeated {
+            errors.push(e);
+        }
+        let Some(span) = span else {
+            return (None, errors);
+        };
+        match leave_out(&mut value, &span) {
+            Some(key) => left_out.push(key),
+            None => return (None, errors),
+        }
+    }
+    (None, errors)
+}
+
+/// The field named by serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// Removes the innermost key whose name or value holds `span`; returns its name.
+/// Every level is searched, whatever its own span: a table written under its
+/// own header (`[features.x.aggregates]`) has no span around its keys.
+fn leave_out(
+    value: &mut toml::Spanned<DeValue<'_>>,
+    span: &std::ops::Range<usize>,
+) -> Option<String> {
+    match value.get_mut() {
+        DeValue::Table(table) => {
+            let mut hit = None;
+            for (key, v) in table.iter_mut() {
+                if let Some(inner) = leave_out(v, span) {
+                    return Some(inner);
+                }
+                if hit.is_none() && (within(span, &key.span()) || within(span, &v.span())) {
+                    hit = Some(key.get_ref().to_string());
+                }
+            }
+            let hit = hit?;
+            table.remove(hit.as_str());
+            Some(hit)
+        }
+        DeValue::Array(items) => items
+            .as_mut()
+            .iter_mut()
+            .find_map(|item| leave_out(item, span)),
+        _ => None,
     }
 }

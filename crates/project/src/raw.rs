@@ -28,18 +28,10 @@ pub struct ProjectSection {
     pub description: Option<String>,
 }
 
-/// `[profiles.NAME]`: settings for one environment (dev, prod...). Values may use
-/// `${ENV_VAR}` so that secrets stay out of the file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileSection {
-    /// Overrides `[project] warehouse`.
-    #[serde(default)]
-    pub warehouse: Option<Spanned<String>>,
-    /// Overrides `[project] concurrency`.
-    #[serde(default)]
-    pub concurrency: Option<usize>,
-}
+// `[profiles.NAME]` is not a struct: a profile holds any key of `[project]`
+// (but `default_profile`) and, under `[profiles.NAME.sources.SOURCE]`, any key
+// of that source, and is applied to the file's text before the sections are
+// read (`crate::parse`), so every section is checked with its overrides in place.
 
 /// The format of a file source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -53,10 +45,45 @@ pub enum FileFormat {
     Parquet,
 }
 
-/// `[sources.NAME]`: files read from outside the project.
+/// `[sources.NAME]`: where a source's rows come from. A closed set of
+/// connectors, each with its own keys (`deny_unknown_fields` per connector):
+/// files today; a database or an HTTP API is a new variant, told apart by the
+/// key that names it (`postgres = { ... }`), chosen in `Deserialize` below.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum SourceSection {
+    /// Files on disk, by path or glob: `path = "data/*.csv"`.
+    Files(FileSourceSection),
+}
+
+impl SourceSection {
+    /// What the rows must be.
+    pub fn contract(&self) -> Option<&ContractSection> {
+        match self {
+            SourceSection::Files(f) => f.contract.as_ref(),
+        }
+    }
+
+    /// Free text for people.
+    pub fn description(&self) -> Option<&String> {
+        match self {
+            SourceSection::Files(f) => f.description.as_ref(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // One connector so far: every source is read as files, so that a key
+        // of another connector is named as unknown with the keys files take.
+        FileSourceSection::deserialize(d).map(SourceSection::Files)
+    }
+}
+
+/// `[sources.NAME]` with `path`: files read from outside the project.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourceSection {
+pub struct FileSourceSection {
     /// A path or glob (`data/*.csv`), relative to the project folder.
     pub path: Spanned<String>,
     /// `csv`, `json` or `parquet`. Default: from the file extension
@@ -342,7 +369,34 @@ pub struct InSetSection {
 #[serde(deny_unknown_fields)]
 pub struct FreshnessSection {
     /// How old the newest timestamp may be at run time.
-    pub max_age: Spanned<String>,
+    pub max_age: Spanned<DurationWord>,
+}
+
+/// A duration as written (`"7d"`, `"12h"`, `"90 days"` is not one), checked
+/// when the file is read so that it is reported with the section's other
+/// mistakes. Serialized as written, so fingerprints hold the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationWord {
+    /// The text as written.
+    pub text: String,
+    /// Its length.
+    pub value: std::time::Duration,
+}
+
+impl<'de> Deserialize<'de> for DurationWord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match sluice_core::parse_duration(&text) {
+            Ok(value) => Ok(DurationWord { text, value }),
+            Err(e) => Err(serde::de::Error::custom(e)),
+        }
+    }
+}
+
+impl serde::Serialize for DurationWord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
 }
 
 /// The version a drift check compares with.
@@ -442,7 +496,7 @@ pub struct FeatureSection {
     /// How old a feature row may be at a training row's time: `"90d"`; `"0s"` means
     /// unlimited. Default: unlimited.
     #[serde(default)]
-    pub ttl: Option<Spanned<String>>,
+    pub ttl: Option<Spanned<DurationWord>>,
     /// Declarative mode: the asset whose rows are aggregated.
     #[serde(default)]
     pub source: Option<Spanned<String>>,
@@ -456,7 +510,7 @@ pub struct FeatureSection {
     /// is stale once this much time has passed since its version was built
     /// (default: every run rebuilds it, so its windows end at the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh: Option<Spanned<String>>,
+    pub refresh: Option<Spanned<DurationWord>>,
     /// What the view's rows must be: row rules and expectations, drift included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<ContractSection>,
@@ -546,7 +600,7 @@ pub enum AggregateFunction {
     CountDistinct,
     /// The sample standard deviation.
     Stddev,
-    /// The value of the newest event (nulls skipped).
+    /// The value of the newest event: nulls skipped, unless `ignore_nulls = false`.
     Last,
 }
 
@@ -574,13 +628,17 @@ pub struct AggregateSection {
     pub agg: AggregateFunction,
     /// The column aggregated; only `count` may go without (it then counts rows).
     #[serde(default)]
-    pub column: Option<String>,
+    pub column: Option<Spanned<String>>,
     /// How far back from the row's time: `"7d"`, `"12h"`... Default: all time.
     #[serde(default)]
-    pub window: Option<String>,
+    pub window: Option<Spanned<DurationWord>>,
     /// A SQL condition on the source's rows: only those count.
     #[serde(default)]
-    pub filter: Option<String>,
+    pub filter: Option<Spanned<String>>,
+    /// `last` only: `false` takes the newest event's value even when it is null.
+    /// Default: true (nulls are skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_nulls: Option<Spanned<bool>>,
 }
 
 /// `[features.X.pivots.NAME]`: per category of a column, the sum of a value and the
@@ -590,19 +648,19 @@ pub struct AggregateSection {
 pub struct PivotSection {
     /// The category column. Default: the pivot's name.
     #[serde(default)]
-    pub column: Option<String>,
+    pub column: Option<Spanned<String>>,
     /// The column summed per category. Default: none (counts only).
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<Spanned<String>>,
     /// The categories, in order. Default: the distinct values found at build time, sorted.
     #[serde(default)]
     pub values: Option<Vec<String>>,
     /// How far back from the row's time. Default: all time.
     #[serde(default)]
-    pub window: Option<String>,
+    pub window: Option<Spanned<DurationWord>>,
     /// A SQL condition on the source's rows: only those count.
     #[serde(default)]
-    pub filter: Option<String>,
+    pub filter: Option<Spanned<String>>,
 }
 
 /// `[models.NAME]`: a model trained on a point-in-time correct training set (a

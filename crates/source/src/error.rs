@@ -19,12 +19,10 @@ pub enum Error {
         pattern: String,
     },
     /// The files of a glob could not be listed.
-    #[error("cannot list files for `{pattern}`: {message}")]
+    #[error("{source}")]
     ListFiles {
-        /// The glob.
-        pattern: String,
-        /// Why.
-        message: String,
+        /// Why, with the glob.
+        source: sluice_project::ListFilesError,
     },
     /// A file could not be opened or read.
     #[error("{}: cannot read the file: {source}", path.display())]
@@ -117,6 +115,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Open { source, .. } => ErrorClass::of_io(source),
+            Error::ListFiles { source } => source.class(),
             Error::CastColumns { source, .. } => ErrorClass::of_error(source),
             Error::Read {
                 source: Some(source),
@@ -124,7 +123,6 @@ impl Error {
             } => ErrorClass::of_error(source.as_ref()),
             Error::Read { source: None, .. }
             | Error::NoFiles { .. }
-            | Error::ListFiles { .. }
             | Error::EmptyFile { .. }
             | Error::UnknownType { .. }
             | Error::UnknownColumn { .. }

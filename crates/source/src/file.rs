@@ -15,7 +15,7 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::PartitionStream;
-use sluice_project::{Delimiter, FileFormat, SourceDef, TimeFormat};
+use sluice_project::{Delimiter, FileFormat, FilesDef, TimeFormat};
 
 use crate::convert::{Conversion, Kind, Mismatch, Target, TimeConversion, convert};
 use crate::infer;
@@ -58,11 +58,8 @@ impl fmt::Debug for FileSource {
 impl FileSource {
     /// Lists the source's files and works out its schema: declared column types
     /// first, inference for the rest.
-    pub fn open(def: &SourceDef) -> Result<Self> {
-        let files = def.files().map_err(|message| Error::ListFiles {
-            pattern: def.pattern.display().to_string(),
-            message,
-        })?;
+    pub fn open(def: &FilesDef) -> Result<Self> {
+        let files = def.files().map_err(|source| Error::ListFiles { source })?;
         let Some(first) = files.first() else {
             return Err(Error::NoFiles {
                 pattern: def.pattern.display().to_string(),
@@ -218,7 +215,7 @@ impl FileSource {
 
 /// How the source's files are read, from its settings and the first file's
 /// extension.
-fn reader_for(def: &SourceDef, first: &Path) -> Reader {
+fn reader_for(def: &FilesDef, first: &Path) -> Reader {
     let config = &def.config;
     match def.format {
         FileFormat::Csv => {
@@ -280,7 +277,7 @@ fn column_index(fields: &[Field], path: &Path, key: &'static str, column: &str) 
 /// ISO text that the rule converts, so that a value that does not match
 /// quarantines its row instead of failing the read.
 fn conversions(
-    def: &SourceDef,
+    def: &FilesDef,
     path: &Path,
     fields: &mut [Field],
     declared: &mut [bool],

@@ -22,6 +22,18 @@ impl Metadata {
         })
     }
 
+    /// Forgets the content hashes of `asset` from `version` on: called before
+    /// a write makes `version`, so that no stale record can speak for it.
+    pub fn forget_contents_from(&self, asset: &str, version: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM contents WHERE asset = ?1 AND version >= ?2",
+                params![asset, version as i64],
+            )
+            .map(drop)
+        })
+    }
+
     /// The content hash of `asset` at `version`, if recorded.
     pub fn content(&self, asset: &str, version: u64) -> Result<Option<String>> {
         self.with(|c| {
@@ -56,5 +68,28 @@ mod tests {
             Some("def")
         );
         assert_eq!(db.content("weather", 1).expect("read"), None);
+    }
+
+    /// The early cut-off edge: a table made again numbers its versions from 0,
+    /// and the record of the old v0 must not speak for the new one.
+    #[test]
+    fn records_from_the_next_version_on_are_forgotten_before_a_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Metadata::open(&dir.path().join("sluice.db")).expect("open");
+        for v in 0..3 {
+            db.record_content("flights", v, "old").expect("record");
+        }
+        db.record_content("weather", 0, "kept").expect("record");
+        db.forget_contents_from("flights", 1).expect("forget");
+        assert_eq!(
+            db.content("flights", 0).expect("read").as_deref(),
+            Some("old")
+        );
+        assert_eq!(db.content("flights", 1).expect("read"), None);
+        assert_eq!(db.content("flights", 2).expect("read"), None);
+        assert_eq!(
+            db.content("weather", 0).expect("read").as_deref(),
+            Some("kept")
+        );
     }
 }

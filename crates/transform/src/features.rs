@@ -7,10 +7,14 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use sluice_core::Location;
+use sluice_project::features::Declared;
 use sluice_project::features::quote;
-use sluice_project::{AsOf, Asset, Diagnostic, FeatureBody, FeatureDef, TableDef, TimeLiteral};
+use sluice_project::{
+    AsOf, Asset, Diagnostic, FeatureBody, FeatureDef, SqlOrigin, TableDef, TimeLiteral,
+};
 
-use crate::{Error, Result, plan_table};
+use crate::{Error, Result, plan_sql, plan_table};
 
 /// Plans feature view `asset` against the assets registered in `ctx`. `now` is the
 /// build's time (microseconds since the epoch), used by `as_of = "now"` and when
@@ -40,17 +44,11 @@ pub async fn plan_features(
                 source: e,
             })?;
             let schema = table.schema().as_arrow().clone();
-            let ts_type = match schema.field_with_name(&def.timestamp) {
-                Ok(f) => f.data_type().clone(),
-                Err(_) => {
-                    return Err(Error::TimeColumn {
-                        diagnostic: fail(
-                            format!("`{source}` has no column `{}`", def.timestamp),
-                            "set `timestamp` to the event-time column of the source",
-                        ),
-                    });
-                }
-            };
+            check_declared_columns(ctx, asset, def, d, &schema).await?;
+            let ts_type = schema
+                .field_with_name(&def.timestamp)
+                .map(|f| f.data_type().clone())
+                .unwrap_or(DataType::Null);
             if !is_time(&ts_type) {
                 return Err(Error::TimeColumn {
                     diagnostic: fail(
@@ -122,7 +120,7 @@ pub async fn plan_features(
             }
             (
                 def.sql(reference.as_ref(), &categories),
-                sluice_project::SqlOrigin {
+                SqlOrigin {
                     file: asset.location.file.clone(),
                     line: asset.location.line,
                     column: asset.location.column,
@@ -130,7 +128,14 @@ pub async fn plan_features(
             )
         }
     };
-    let plan = plan_table(ctx, asset, &TableDef { sql, origin }).await?;
+    let plan = match &def.body {
+        FeatureBody::Sql { .. } => plan_table(ctx, asset, &TableDef { sql, origin }).await?,
+        // The query is sluice's own: its columns and filters were checked at
+        // their keys above, so what is left is reported at the view.
+        FeatureBody::Declared(_) => {
+            plan_sql(ctx, asset, &sql, &|_, _| asset.location.clone()).await?
+        }
+    };
     let schema = plan.schema().as_arrow().clone();
     for key in def.key_columns() {
         match schema.field_with_name(&key) {
@@ -159,6 +164,94 @@ pub async fn plan_features(
 }
 
 /// Whether a column of type `t` can serve as an event or created time.
+/// Every column a declared view names is in its source, and every filter
+/// plans against it; a mistake is reported at the key that names it.
+async fn check_declared_columns(
+    ctx: &SessionContext,
+    asset: &Asset,
+    def: &FeatureDef,
+    d: &Declared,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> Result<()> {
+    let source = d.source.as_str();
+    let missing = |column: &str, at: &Location, key: &str| {
+        let known: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        Error::KeyColumn {
+            diagnostic: Diagnostic::new(
+                at.clone(),
+                format!(
+                    "feature view `{}`: `{key}` names `{column}`, and its source `{source}` has no such column",
+                    asset.name
+                ),
+            )
+            .with_help(format!("the columns of `{source}` are: {}", known.join(", "))),
+        }
+    };
+    let has = |column: &str| schema.field_with_name(column).is_ok();
+    for (column, at) in &def.written_at {
+        if !has(column) {
+            let key = if def.entity.contains(column) {
+                "entity"
+            } else if *column == def.timestamp {
+                "timestamp"
+            } else {
+                "created"
+            };
+            return Err(missing(column, at, key));
+        }
+    }
+    for a in &d.aggregates {
+        if let Some(c) = &a.column
+            && !has(c)
+        {
+            return Err(missing(c, &a.column_at, "column"));
+        }
+    }
+    for p in &d.pivots {
+        if !has(&p.column) {
+            return Err(missing(&p.column, &p.column_at, "column"));
+        }
+        if let (Some(v), Some(at)) = (&p.value, &p.value_at)
+            && !has(v)
+        {
+            return Err(missing(v, at, "value"));
+        }
+    }
+    let filters = d
+        .aggregates
+        .iter()
+        .filter_map(|a| a.filter.as_ref().zip(a.filter_origin.as_ref()))
+        .chain(
+            d.pivots
+                .iter()
+                .filter_map(|p| p.filter.as_ref().zip(p.filter_origin.as_ref())),
+        );
+    for (filter, origin) in filters {
+        check_filter(ctx, asset, source, filter, origin).await?;
+    }
+    Ok(())
+}
+
+/// Plans `SELECT 1 FROM source WHERE filter`, reporting a mistake at its place
+/// inside the filter as written.
+async fn check_filter(
+    ctx: &SessionContext,
+    asset: &Asset,
+    source: &str,
+    filter: &str,
+    origin: &SqlOrigin,
+) -> Result<()> {
+    let prefix = format!("SELECT 1 AS ok FROM {} WHERE ", quote(source));
+    let sql = format!("{prefix}{filter}");
+    let shift = prefix.chars().count() as u64;
+    let locate = |line: u64, column: u64| match line {
+        0 => origin.locate(0, 0),
+        1 => origin.locate(1, column.saturating_sub(shift).max(1)),
+        _ => origin.locate(line, column),
+    };
+    plan_sql(ctx, asset, &sql, &locate).await.map(|_| ())
+}
+
 fn is_time(t: &DataType) -> bool {
     matches!(
         t,

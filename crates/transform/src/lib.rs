@@ -14,7 +14,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use sluice_core::invalid_column_name;
+use sluice_core::{Location, invalid_column_name};
 use sluice_project::sql::syntax_error;
 use sluice_project::{Asset, Diagnostic, TableDef};
 
@@ -72,12 +72,26 @@ pub async fn plan_table(
     asset: &Asset,
     def: &TableDef,
 ) -> Result<LogicalPlan> {
+    plan_sql(ctx, asset, &def.sql, &|line, column| {
+        def.origin.locate(line, column)
+    })
+    .await
+}
+
+/// Plans `sql` for `asset`; `locate` turns a 1-based position in `sql` (0 when
+/// unknown) into the place in the user's files to report.
+pub(crate) async fn plan_sql(
+    ctx: &SessionContext,
+    asset: &Asset,
+    sql: &str,
+    locate: &(dyn Fn(u64, u64) -> Location + Sync),
+) -> Result<LogicalPlan> {
     let plan = ctx
         .state()
-        .create_logical_plan(&def.sql)
+        .create_logical_plan(sql)
         .await
         .map_err(|source| Error::PlanQuery {
-            diagnostic: planning_diagnostic(asset, def, &source),
+            diagnostic: planning_diagnostic(asset, locate, &source),
             source,
         })?;
     let mut seen = BTreeSet::new();
@@ -96,7 +110,7 @@ pub async fn plan_table(
         if let Some((message, help)) = problem {
             return Err(Error::OutputColumns {
                 diagnostic: Diagnostic::new(
-                    def.origin.locate(1, 1),
+                    locate(1, 1),
                     format!("{} `{}`: {message}", asset.kind(), asset.name),
                 )
                 .with_help(help),
@@ -107,11 +121,15 @@ pub async fn plan_table(
 }
 
 /// Turns a DataFusion planning error into a diagnostic at the right place.
-pub fn planning_diagnostic(asset: &Asset, def: &TableDef, error: &DataFusionError) -> Diagnostic {
+pub fn planning_diagnostic(
+    asset: &Asset,
+    locate: &(dyn Fn(u64, u64) -> Location + Sync),
+    error: &DataFusionError,
+) -> Diagnostic {
     if let Some(d) = error.diagnostic() {
-        let at = d.span.map_or(def.origin.locate(0, 0), |s| {
-            def.origin.locate(s.start.line, s.start.column)
-        });
+        let at = d
+            .span
+            .map_or(locate(0, 0), |s| locate(s.start.line, s.start.column));
         let mut out = Diagnostic::new(
             at,
             format!("{} `{}`: {}", asset.kind(), asset.name, d.message),
@@ -135,7 +153,7 @@ pub fn planning_diagnostic(asset: &Asset, def: &TableDef, error: &DataFusionErro
         .trim_start_matches("Schema error: ")
         .to_string();
     Diagnostic::new(
-        def.origin.locate(parsed.line, parsed.column),
+        locate(parsed.line, parsed.column),
         format!("{} `{}`: {message}", asset.kind(), asset.name),
     )
     .with_help("`sluice query` runs SQL over the built assets, to try the query out")

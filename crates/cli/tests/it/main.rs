@@ -15,3 +15,4 @@ mod models;
 mod rebuilds;
 mod serve;
 mod source_layouts;
+mod view_positions;

@@ -68,7 +68,6 @@ fn compile_export(
     at: &Location,
     diags: &mut Diagnostics,
 ) -> Option<ExportDef> {
-    let before = diags.len();
     let path_text = section.path.get_ref();
     let path_at = raw.location(section.path.span().start);
     if path_text.is_empty() {
@@ -187,13 +186,12 @@ fn compile_export(
             ));
         }
     }
-    if diags.len() > before {
-        return None;
-    }
+    // With a mistake reported above the project does not load, but the export
+    // is still added, so that its references are checked too.
     Some(ExportDef {
         query: TableDef { sql, origin },
         path,
-        format: format?,
+        format: format.unwrap_or(ExportFormat::Json),
         key,
     })
 }

@@ -23,7 +23,7 @@ use crate::parse::RawProject;
 use crate::raw::ContractSection;
 
 pub use exports::{ExportDef, ExportFormat};
-pub use sources::{SourceDef, format_of};
+pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
 pub use tables::TableDef;
 pub(crate) use tables::sql_or_file;
 pub use time_format::{InvalidFormat, TimeFormat};
@@ -175,18 +175,17 @@ impl<'r> Builder<'r> {
     }
 }
 
-/// The run settings: the profile in force and what it sets.
+/// The run settings, from `[project]` with the profile in force applied.
 struct Settings {
-    profile: Option<String>,
     warehouse: PathBuf,
     concurrency: usize,
 }
 
-/// Compiles raw sections into a project, with `profile` (or the project's default
-/// profile) applied.
-pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagnostics> {
+/// Compiles raw sections into a project; the profile was applied when the
+/// file was read.
+pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     let mut b = Builder::new(raw);
-    let settings = settings(raw, profile, &mut b.diags);
+    let settings = settings(raw, &mut b.diags);
     for (name, entry) in &raw.sources {
         sources::compile(&mut b, name, entry);
     }
@@ -227,7 +226,7 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
         name: raw.project.name.clone(),
         dir: raw.dir.clone(),
         file: raw.file.clone(),
-        profile: settings.profile,
+        profile: raw.profile.clone(),
         warehouse: settings.warehouse,
         concurrency: settings.concurrency,
         assets,
@@ -235,91 +234,30 @@ pub fn compile(raw: &RawProject, profile: Option<&str>) -> Result<Project, Diagn
     })
 }
 
-/// The profile in force and the settings it gives.
-fn settings(raw: &RawProject, profile: Option<&str>, diags: &mut Diagnostics) -> Settings {
-    let header = raw.location(0);
-    // Profile.
-    let profile_name = match profile {
-        Some(p) => Some((p.to_string(), None)),
-        None => raw
-            .project
-            .default_profile
-            .as_ref()
-            .map(|p| (p.get_ref().clone(), Some(p.span().start))),
-    };
-    let profile_section = match &profile_name {
-        Some((name, offset)) => match raw.profiles.get(name) {
-            Some(p) => Some(&p.value),
-            None => {
-                let known: Vec<_> = raw.profiles.keys().map(String::as_str).collect();
-                let at = offset.map_or(header.clone(), |o| raw.location(o));
-                diags.push(
-                    Diagnostic::new(at, format!("unknown profile `{name}`")).with_help(
-                        if known.is_empty() {
-                            "define it as `[profiles.NAME]` in the project file".to_string()
-                        } else {
-                            format!("the profiles are: {}", known.join(", "))
-                        },
-                    ),
-                );
-                None
-            }
-        },
-        None => None,
-    };
-
-    let warehouse = profile_section
-        .and_then(|p| p.warehouse.as_ref())
-        .or(raw.project.warehouse.as_ref());
-    let warehouse = match warehouse {
-        Some(w) => match expand_env(w.get_ref()) {
+/// Where the warehouse is and how many assets may build at once.
+fn settings(raw: &RawProject, diags: &mut Diagnostics) -> Settings {
+    let warehouse = match &raw.project.warehouse {
+        Some(w) => match sluice_core::expand_env(w.get_ref()) {
             Ok(s) => raw.dir.join(s),
-            Err(var) => {
+            Err(e) => {
                 diags.push(
-                    Diagnostic::new(
-                        raw.location(w.span().start),
-                        format!("environment variable `{var}` is not set"),
-                    )
-                    .with_help(format!("set `{var}` before running sluice")),
+                    Diagnostic::new(raw.location(w.span().start), e.to_string())
+                        .with_help(format!("set `{}` before running sluice", e.0)),
                 );
                 raw.dir.join(".sluice")
             }
         },
         None => raw.dir.join(".sluice"),
     };
-    let concurrency = profile_section
-        .and_then(|p| p.concurrency)
-        .or(raw.project.concurrency)
+    let concurrency = raw
+        .project
+        .concurrency
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-
     Settings {
-        profile: profile_name.map(|(n, _)| n),
         warehouse,
         concurrency,
     }
-}
-
-/// Replaces `${VAR}` with the environment variable's value; returns the name of
-/// the first variable that is not set.
-pub fn expand_env(s: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let var = &rest[start + 2..start + end];
-        match std::env::var(var) {
-            Ok(v) => out.push_str(&v),
-            Err(_) => return Err(var.to_string()),
-        }
-        rest = &rest[start + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// A stable hash of the parts, as hex.

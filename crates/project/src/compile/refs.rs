@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sluice_core::AssetName;
+use sluice_core::{AssetName, Location};
 
 use super::{Asset, Builder, Definition};
 use crate::diag::{Diagnostic, Diagnostics};
@@ -52,9 +52,14 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
                 FeatureBody::Declared(d) => {
                     let source = d.source.as_str();
                     if !names.contains(source) {
+                        let at = raw
+                            .features
+                            .get(asset.name.as_str())
+                            .and_then(|e| e.value.source.as_ref())
+                            .map_or(asset.location.clone(), |s| raw.location(s.span().start));
                         diags.push(
                             Diagnostic::new(
-                                asset.location.clone(),
+                                at,
                                 format!(
                                     "unknown asset `{source}` in feature view `{}`",
                                     asset.name
@@ -146,29 +151,23 @@ fn model_inputs(
 ) -> Vec<AssetName> {
     let mut inputs = Vec::new();
     for w in wanted {
+        let at = reference_at(raw, asset, model, w);
         if raw.models.contains_key(w) && Some(w.as_str()) != model {
             diags.push(
-                Diagnostic::new(
-                    asset.location.clone(),
-                    format!("`{w}` is a model, not a table"),
-                )
-                .with_help(format!(
+                Diagnostic::new(at, format!("`{w}` is a model, not a table")).with_help(format!(
                     "read its batch predictions, `{}`",
                     crate::models::predictions_name(w)
                 )),
             );
         } else if raw.exports.contains_key(w) {
             diags.push(
-                Diagnostic::new(
-                    asset.location.clone(),
-                    format!("`{w}` is an export (a file), not a table"),
-                )
-                .with_help("read the asset the export writes instead"),
+                Diagnostic::new(at, format!("`{w}` is an export (a file), not a table"))
+                    .with_help("read the asset the export writes instead"),
             );
         } else if !names.contains(w) {
             diags.push(
                 Diagnostic::new(
-                    asset.location.clone(),
+                    at,
                     format!("unknown asset `{w}` in {} `{}`", asset.kind(), asset.name),
                 )
                 .with_help(suggest(w, names)),
@@ -176,7 +175,7 @@ fn model_inputs(
         } else if views.contains(w) && !raw.features.contains_key(w) && !raw.broken.contains(w) {
             diags.push(
                 Diagnostic::new(
-                    asset.location.clone(),
+                    at,
                     format!("`{w}` is not a feature view"),
                 )
                 .with_help("`features` names feature views (`[features.NAME]`); use `columns` for the spine's own columns"),
@@ -189,6 +188,26 @@ fn model_inputs(
         }
     }
     inputs
+}
+
+/// Where a model (or its predictions, `model` named) writes the reference to
+/// `wanted`: its `spine`, an entry of `features` or the predictions' `spine`;
+/// else the asset's own place.
+fn reference_at(raw: &RawProject, asset: &Asset, model: Option<&str>, wanted: &str) -> Location {
+    let Some(section) = raw.models.get(model.unwrap_or(asset.name.as_str())) else {
+        return asset.location.clone();
+    };
+    let m = &section.value;
+    let predictions = m.predictions.as_ref().map(|p| &p.get_ref().spine);
+    let spans = match model {
+        Some(_) => predictions.into_iter().collect::<Vec<_>>(),
+        None => m.spine.iter().collect(),
+    };
+    spans
+        .into_iter()
+        .chain(m.features.iter())
+        .find(|s| s.get_ref().split(':').next() == Some(wanted))
+        .map_or(asset.location.clone(), |s| raw.location(s.span().start))
 }
 
 fn suggest(name: &str, names: &BTreeSet<String>) -> String {

@@ -8,28 +8,35 @@ use sluice_core::{AssetKind, Location};
 use super::{Builder, Definition, TimeFormat, fingerprint};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::Entry;
-use crate::raw::{Delimiter, FileFormat, SourceSection};
+use crate::raw::{Delimiter, FileFormat, FileSourceSection, SourceSection};
 
 /// Bumped when reading a file gives other rows or types than before for the
 /// same settings, so that sources are read again. 2: numbers whose text would
 /// not survive the round trip (leading zeros, too many digits) stay text.
 const READ_RULES: &str = "source-read-2";
 
+/// A compiled source: one variant per connector, as in [`SourceSection`].
+#[derive(Debug, Clone)]
+pub enum SourceDef {
+    /// Files on disk.
+    Files(FilesDef),
+}
+
 /// A compiled file source.
 #[derive(Debug, Clone)]
-pub struct SourceDef {
+pub struct FilesDef {
     /// The settings as written.
-    pub config: SourceSection,
+    pub config: FileSourceSection,
     /// The format, from the setting or the file extension.
     pub format: FileFormat,
     /// The path or glob, resolved against the project folder.
     pub pattern: PathBuf,
 }
 
-impl SourceDef {
+impl FilesDef {
     /// The files the source reads now, sorted. A glob may match none, which the
     /// caller reports.
-    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn files(&self) -> Result<Vec<PathBuf>, ListFilesError> {
         let pattern = self.pattern.to_string_lossy();
         if !has_glob(&pattern) {
             return Ok(if self.pattern.exists() {
@@ -39,14 +46,52 @@ impl SourceDef {
             });
         }
         let mut files = Vec::new();
-        for entry in glob::glob(&pattern).map_err(|e| format!("invalid glob `{pattern}`: {e}"))? {
-            let path = entry.map_err(|e| format!("cannot list `{pattern}`: {e}"))?;
+        let entries = glob::glob(&pattern).map_err(|source| ListFilesError::Pattern {
+            pattern: pattern.to_string(),
+            source,
+        })?;
+        for entry in entries {
+            let path = entry.map_err(|source| ListFilesError::Read {
+                pattern: pattern.to_string(),
+                source,
+            })?;
             if path.is_file() {
                 files.push(path);
             }
         }
         files.sort();
         Ok(files)
+    }
+}
+
+/// Why a source's files could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListFilesError {
+    /// The glob is not one.
+    #[error("invalid glob `{pattern}`: {source}")]
+    Pattern {
+        /// The glob as resolved.
+        pattern: String,
+        /// Why it is invalid.
+        source: glob::PatternError,
+    },
+    /// A directory on the way could not be read.
+    #[error("cannot list `{pattern}`: {source}")]
+    Read {
+        /// The glob as resolved.
+        pattern: String,
+        /// The I/O error, with the path.
+        source: glob::GlobError,
+    },
+}
+
+impl ListFilesError {
+    /// Listing failed on I/O (transient by its kind) or on the pattern (permanent).
+    pub fn class(&self) -> sluice_core::ErrorClass {
+        match self {
+            ListFilesError::Pattern { .. } => sluice_core::ErrorClass::Permanent,
+            ListFilesError::Read { source, .. } => sluice_core::ErrorClass::of_io(source.error()),
+        }
     }
 }
 
@@ -58,7 +103,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
     let Some(asset_name) = b.claim(name, AssetKind::Source, &at) else {
         return;
     };
-    let config = entry.value.clone();
+    let SourceSection::Files(config) = entry.value.clone();
     let path_at = raw.location(config.path.span().start);
     let pattern = raw.dir.join(config.path.get_ref());
     let format = match config
@@ -78,7 +123,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
         }
     };
     check_source_options(&config, format, &at, &mut b.diags);
-    let def = SourceDef {
+    let def = FilesDef {
         config,
         format,
         pattern,
@@ -92,7 +137,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
             .with_help("check the path; it is relative to the project folder"),
         ),
         Ok(_) => {}
-        Err(e) => b.diags.push(Diagnostic::new(path_at, e)),
+        Err(e) => b.diags.push(Diagnostic::new(path_at, e.to_string())),
     }
     let fingerprint = fingerprint(&[
         "source",
@@ -105,7 +150,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
     let asset = b.add(
         asset_name,
         at,
-        Definition::Source(Box::new(def)),
+        Definition::Source(Box::new(SourceDef::Files(def))),
         fingerprint,
     );
     asset.contract = contract;
@@ -117,7 +162,7 @@ fn has_glob(s: &str) -> bool {
 }
 
 fn check_source_options(
-    config: &SourceSection,
+    config: &FileSourceSection,
     format: FileFormat,
     at: &Location,
     diags: &mut Diagnostics,
@@ -162,7 +207,12 @@ fn check_source_options(
 
 /// `widths`: fixed-width columns, so no delimiter; every width at least one
 /// character; as many `names` as widths.
-fn check_widths(config: &SourceSection, widths: &[usize], at: &Location, diags: &mut Diagnostics) {
+fn check_widths(
+    config: &FileSourceSection,
+    widths: &[usize],
+    at: &Location,
+    diags: &mut Diagnostics,
+) {
     if config.delimiter.is_some() {
         diags.push(
             Diagnostic::new(at.clone(), "`widths` and `delimiter` exclude each other")
@@ -199,7 +249,7 @@ fn check_widths(config: &SourceSection, widths: &[usize], at: &Location, diags: 
 /// pattern with a full date, on a column that `columns` leaves a date or a
 /// timestamp.
 fn check_formats(
-    config: &SourceSection,
+    config: &FileSourceSection,
     format: FileFormat,
     at: &Location,
     diags: &mut Diagnostics,

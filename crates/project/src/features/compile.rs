@@ -1,12 +1,14 @@
 //! `[features.NAME]` compiled into a [`FeatureDef`]: entity, times, ttl, and SQL
 //! or declared aggregations, with every mistake reported at its key.
 
-use sluice_core::{AssetName, Location, parse_duration};
+use sluice_core::{AssetName, Location};
+use toml::Spanned;
 
 use super::*;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::RawProject;
-use crate::raw::{AggregateFunction, FeatureSection};
+use crate::raw::{AggregateFunction, DurationWord, FeatureSection};
+use crate::sql::SqlOrigin;
 
 /// Compiles `[features.NAME]`; mistakes that need no data are reported here.
 pub(crate) fn compile_features(
@@ -17,7 +19,6 @@ pub(crate) fn compile_features(
     diags: &mut Diagnostics,
 ) -> Option<FeatureDef> {
     let loc = |offset: usize| raw.location(offset);
-    let before = diags.len();
     let entity = section.entity.get_ref().to_vec();
     if entity.is_empty() || entity.iter().any(|k| k.is_empty()) {
         diags.push(
@@ -30,17 +31,11 @@ pub(crate) fn compile_features(
     }
     let timestamp = section.timestamp.get_ref().clone();
     let created = section.created.as_ref().map(|c| c.get_ref().clone());
-    let ttl = match &section.ttl {
-        None => None,
-        Some(t) => match parse_duration(t.get_ref()) {
-            Ok(d) if d.is_zero() => None,
-            Ok(d) => Some(d),
-            Err(e) => {
-                diags.push(Diagnostic::new(loc(t.span().start), format!("ttl: {e}")));
-                None
-            }
-        },
-    };
+    let ttl = section
+        .ttl
+        .as_ref()
+        .map(|t| t.get_ref().value)
+        .filter(|d| !d.is_zero());
     let declarative = section.source.is_some()
         || !section.aggregates.is_empty()
         || !section.pivots.is_empty()
@@ -95,19 +90,17 @@ pub(crate) fn compile_features(
             );
             None
         }
-        Some(r) => match parse_duration(r.get_ref()) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    loc(r.span().start),
-                    format!("refresh: {e}"),
-                ));
-                None
-            }
-        },
+        Some(r) => Some(r.get_ref().value),
     };
-    if diags.len() > before {
-        return None;
+    // With a mistake reported above the project does not load, but the view
+    // is still added (when it has a body), so that its references are checked.
+    let mut written_at: Vec<(String, Location)> = entity
+        .iter()
+        .map(|k| (k.clone(), loc(section.entity.span().start)))
+        .collect();
+    written_at.push((timestamp.clone(), loc(section.timestamp.span().start)));
+    if let Some(c) = &section.created {
+        written_at.push((c.get_ref().clone(), loc(c.span().start)));
     }
     Some(FeatureDef {
         entity,
@@ -116,6 +109,7 @@ pub(crate) fn compile_features(
         ttl,
         body: body?,
         refresh,
+        written_at,
     })
 }
 
@@ -177,25 +171,22 @@ fn compile_declared(
             names.push(feature.to_string());
         }
     };
-    let window = |w: &Option<String>, offset: usize, diags: &mut Diagnostics| match w {
+    let window = |w: &Option<Spanned<DurationWord>>, diags: &mut Diagnostics| match w {
         None => None,
-        Some(text) => match parse_duration(text) {
-            Ok(d) if d.is_zero() => {
-                diags.push(
-                    Diagnostic::new(loc(offset), "a window of zero length holds no event")
-                        .with_help(
-                            "leave `window` out for all time, or give a length such as `7d`",
-                        ),
-                );
-                None
-            }
-            Ok(d) => Some(d),
-            Err(e) => {
-                diags.push(Diagnostic::new(loc(offset), format!("window: {e}")));
-                None
-            }
-        },
+        Some(w) if w.get_ref().value.is_zero() => {
+            diags.push(
+                Diagnostic::new(
+                    loc(w.span().start),
+                    "a window of zero length holds no event",
+                )
+                .with_help("leave `window` out for all time, or give a length such as `7d`"),
+            );
+            None
+        }
+        Some(w) => Some(w.get_ref().value),
     };
+    let origin =
+        |f: &Spanned<String>| SqlOrigin::of_toml_string(&raw.file, &raw.text, f.span().start);
     let mut aggregates = vec![];
     for (feature, spec) in &section.aggregates {
         let offset = spec.span().start;
@@ -210,26 +201,46 @@ fn compile_declared(
                 .with_help("only `count` may go without a column (it then counts rows)"),
             );
         }
+        if let Some(flag) = &spec.ignore_nulls
+            && spec.agg != AggregateFunction::Last
+        {
+            diags.push(
+                Diagnostic::new(
+                    loc(flag.span().start),
+                    format!("`{feature}`: `ignore_nulls` applies only to `last`"),
+                )
+                .with_help("remove it: the other aggregates skip nulls, as SQL's do"),
+            );
+        }
         aggregates.push(Aggregate {
             name: feature.clone(),
             agg: spec.agg,
-            column: spec.column.clone(),
-            window: window(&spec.window, offset, diags),
-            filter: spec.filter.clone(),
+            column: spec.column.as_ref().map(|c| c.get_ref().clone()),
+            window: window(&spec.window, diags),
+            filter: spec.filter.as_ref().map(|f| f.get_ref().clone()),
+            ignore_nulls: spec.ignore_nulls.as_ref().is_none_or(|f| *f.get_ref()),
+            column_at: loc(spec.column.as_ref().map_or(offset, |c| c.span().start)),
+            filter_origin: spec.filter.as_ref().map(origin),
         });
     }
     let mut pivots = vec![];
     for (pivot, spec) in &section.pivots {
         let offset = spec.span().start;
         let spec = spec.get_ref();
-        let w = window(&spec.window, offset, diags);
+        let w = window(&spec.window, diags);
         let p = Pivot {
             name: pivot.clone(),
-            column: spec.column.clone().unwrap_or_else(|| pivot.clone()),
-            value: spec.value.clone(),
+            column: spec
+                .column
+                .as_ref()
+                .map_or_else(|| pivot.clone(), |c| c.get_ref().clone()),
+            value: spec.value.as_ref().map(|v| v.get_ref().clone()),
             values: spec.values.clone(),
-            window: w.zip(spec.window.clone()),
-            filter: spec.filter.clone(),
+            window: w.zip(spec.window.as_ref().map(|w| w.get_ref().text.clone())),
+            filter: spec.filter.as_ref().map(|f| f.get_ref().clone()),
+            column_at: loc(spec.column.as_ref().map_or(offset, |c| c.span().start)),
+            value_at: spec.value.as_ref().map(|v| loc(v.span().start)),
+            filter_origin: spec.filter.as_ref().map(origin),
         };
         if let Some(values) = &p.values {
             if values.is_empty() {

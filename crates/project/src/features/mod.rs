@@ -19,7 +19,7 @@ pub use sql::quote;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::TimeUnit;
-use sluice_core::{AssetName, DataType};
+use sluice_core::{AssetName, DataType, Location};
 
 use crate::raw::AggregateFunction;
 use crate::sql::SqlOrigin;
@@ -40,6 +40,9 @@ pub struct FeatureDef {
     /// For a view as of `now`: how long a build stays current (zero: every run
     /// rebuilds it).
     pub refresh: Option<Duration>,
+    /// Where each key and time column is named, by column: a mistake found
+    /// against the data (the source has no such column) is reported there.
+    pub written_at: Vec<(String, Location)>,
 }
 
 /// SQL written by the user, or declared aggregations.
@@ -97,6 +100,12 @@ pub struct Aggregate {
     pub window: Option<Duration>,
     /// A condition on the source's rows.
     pub filter: Option<String>,
+    /// `last`: skip nulls (the default) or take the newest value even if null.
+    pub ignore_nulls: bool,
+    /// Where `column` is written (else where the feature is).
+    pub column_at: Location,
+    /// Where `filter` is written, to place its SQL errors.
+    pub filter_origin: Option<SqlOrigin>,
 }
 
 /// One category pivot.
@@ -114,6 +123,12 @@ pub struct Pivot {
     pub window: Option<(Duration, String)>,
     /// A condition on the source's rows.
     pub filter: Option<String>,
+    /// Where `column` is written (else where the pivot is).
+    pub column_at: Location,
+    /// Where `value` is written.
+    pub value_at: Option<Location>,
+    /// Where `filter` is written, to place its SQL errors.
+    pub filter_origin: Option<SqlOrigin>,
 }
 
 impl Pivot {

@@ -42,7 +42,8 @@ pub(crate) fn declared_sql(
     let call = |agg: AggregateFunction,
                 column: Option<&str>,
                 window: Option<Duration>,
-                filter: Option<&str>|
+                filter: Option<&str>,
+                ignore_nulls: bool|
      -> String {
         let col = column.map(quote);
         if rolling {
@@ -60,9 +61,19 @@ pub(crate) fn declared_sql(
             );
             let value = col.clone().unwrap_or_else(|| "1".to_string());
             match agg {
-                AggregateFunction::Last => {
+                AggregateFunction::Last if ignore_nulls => {
                     format!("last_value({}) IGNORE NULLS {over}", arg(value))
                 }
+                // The newest event's value even when null: without a filter
+                // that is the frame's last row; with one, the value rides in a
+                // struct, so that a null value is not taken for a row the filter
+                // left out.
+                AggregateFunction::Last => match filter {
+                    None => format!("last_value({value}) {over}"),
+                    Some(f) => format!(
+                        "get_field(last_value(CASE WHEN ({f}) THEN named_struct('v', {value}) END) IGNORE NULLS {over}, 'v')"
+                    ),
+                },
                 AggregateFunction::CountDistinct => {
                     format!("count(DISTINCT {}) {over}", arg(value))
                 }
@@ -79,7 +90,9 @@ pub(crate) fn declared_sql(
             let value = col.clone().unwrap_or_else(|| "1".to_string());
             let body = match agg {
                 AggregateFunction::Last => {
-                    conds.push(format!("{value} IS NOT NULL"));
+                    if ignore_nulls {
+                        conds.push(format!("{value} IS NOT NULL"));
+                    }
                     let mut order = vec![ts.clone()];
                     order.extend(def.created.as_deref().map(quote));
                     format!("last_value({value} ORDER BY {})", order.join(", "))
@@ -134,7 +147,13 @@ pub(crate) fn declared_sql(
         }
         select.push(format!(
             "{} AS {}",
-            call(a.agg, a.column.as_deref(), a.window, a.filter.as_deref()),
+            call(
+                a.agg,
+                a.column.as_deref(),
+                a.window,
+                a.filter.as_deref(),
+                a.ignore_nulls,
+            ),
             quote(&a.name)
         ));
         order.push((a.name.clone(), None));
@@ -156,13 +175,13 @@ pub(crate) fn declared_sql(
             if let (Some(v), Some(name)) = (&p.value, sum_col) {
                 select.push(format!(
                     "coalesce({}, 0) AS {}",
-                    call(AggregateFunction::Sum, Some(v), window, Some(&cond)),
+                    call(AggregateFunction::Sum, Some(v), window, Some(&cond), true),
                     quote(&name)
                 ));
             }
             select.push(format!(
                 "{} AS {}",
-                call(AggregateFunction::Count, None, window, Some(&cond)),
+                call(AggregateFunction::Count, None, window, Some(&cond), true),
                 quote(&count_col)
             ));
             order.extend(sum_col_name(p, &cat).map(|n| (n, None)));

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use sluice_project::{Definition, load};
 
+mod mistakes;
+mod profiles;
 mod source_options;
 
 pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
@@ -130,13 +132,10 @@ fn profiles_choose_settings_and_expand_environment_variables() {
     // SAFETY-free: tests in this binary do not read this variable concurrently.
     // (std::env::set_var is unsafe in edition 2024, so the expansion is tested via expand_env.)
     assert_eq!(
-        sluice_project::compile::expand_env("${PATH}/x").expect("PATH is set"),
+        sluice_core::expand_env("${PATH}/x").expect("PATH is set"),
         format!("{}/x", std::env::var("PATH").expect("PATH"))
     );
-    assert_eq!(
-        sluice_project::compile::expand_env("plain").expect("plain"),
-        "plain"
-    );
+    assert_eq!(sluice_core::expand_env("plain").expect("plain"), "plain");
 }
 
 #[test]

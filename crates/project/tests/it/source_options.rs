@@ -5,7 +5,7 @@ use sluice_project::{Definition, Delimiter, load};
 
 use crate::write;
 
-fn source_config(section: &str) -> Result<sluice_project::SourceDef, String> {
+fn source_config(section: &str) -> Result<sluice_project::FilesDef, String> {
     let dir = tempfile::tempdir().expect("tempdir");
     write(
         dir.path(),
@@ -25,7 +25,9 @@ fn source_config(section: &str) -> Result<sluice_project::SourceDef, String> {
         .expect("one asset")
         .definition
     {
-        Definition::Source(def) => Ok(def.as_ref().clone()),
+        Definition::Source(def) => match def.as_ref() {
+            sluice_project::SourceDef::Files(def) => Ok(def.clone()),
+        },
         _ => unreachable!("the only asset is a source"),
     }
 }

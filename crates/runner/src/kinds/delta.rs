@@ -32,6 +32,20 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
         inputs: job.pins.clone(),
     };
     let asset = job.asset;
+    // A record left for the version this write will make (by a table that
+    // was removed and made again, its numbers starting over) must not stand
+    // for it if the process dies between the commit and the new record.
+    let next = job.latest().map_or(0, |l| l.version + 1);
+    if let Err(e) = job
+        .ws
+        .metadata
+        .forget_contents_from(asset.name.as_str(), next)
+    {
+        return job.failed(Failure {
+            message: e.to_string(),
+            class: e.class(),
+        });
+    }
     if !asset.contract.is_empty() {
         let out = crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest()).await;
         let (rows_in, rows_out, rows_quarantined, warnings) =

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
 use sluice_core::{AssetName, AssetStatus};
-use sluice_project::{Asset, Definition, Diagnostic, Project};
+use sluice_project::{Asset, Definition, Diagnostic, Project, SourceDef};
 use sluice_store::VersionInfo;
 
 use crate::Workspace;
@@ -142,7 +142,9 @@ pub(crate) trait Kind: Send + Sync {
 /// The kind of `asset`: the one place that matches on a definition to dispatch.
 pub(crate) fn of(asset: &Asset) -> Box<dyn Kind + '_> {
     match &asset.definition {
-        Definition::Source(def) => Box::new(source::Source { asset, def }),
+        Definition::Source(def) => match def.as_ref() {
+            SourceDef::Files(def) => Box::new(source::Source { asset, def }),
+        },
         Definition::Table(def) => Box::new(table::Table { asset, def }),
         Definition::Features(def) => Box::new(features::Features { asset, def }),
         Definition::Predictions(def) => Box::new(predictions::Predictions { asset, def }),

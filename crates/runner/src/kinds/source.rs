@@ -6,7 +6,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
 use datafusion::prelude::SessionContext;
-use sluice_project::{Asset, Diagnostic, Project, SourceDef, fingerprint};
+use sluice_project::{Asset, Diagnostic, FilesDef, Project, fingerprint};
 use sluice_source::{FileSource, content_hash};
 
 use super::{Job, Kind, Published, delta};
@@ -17,7 +17,7 @@ use crate::pins::Pins;
 /// `[sources.NAME]`.
 pub(crate) struct Source<'a> {
     pub asset: &'a Asset,
-    pub def: &'a SourceDef,
+    pub def: &'a FilesDef,
 }
 
 #[async_trait]
@@ -35,7 +35,7 @@ impl Kind for Source<'_> {
         let def = self.def.clone();
         let asset_fp = asset.fingerprint.clone();
         tokio::task::spawn_blocking(move || {
-            let files = def.files().map_err(Failure::from)?;
+            let files = def.files().map_err(|e| Failure::of(&e))?;
             if files.is_empty() {
                 return Err(Failure::of(&sluice_source::Error::NoFiles {
                     pattern: def.pattern.display().to_string(),
@@ -99,7 +99,7 @@ impl Kind for Source<'_> {
 }
 
 /// Opens a source's files for reading (schema inference included).
-async fn open(def: &SourceDef) -> Result<FileSource, Failure> {
+async fn open(def: &FilesDef) -> Result<FileSource, Failure> {
     let def = def.clone();
     tokio::task::spawn_blocking(move || FileSource::open(&def).map_err(|e| Failure::of(&e)))
         .await

@@ -12,9 +12,9 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
-use sluice_project::SourceDef;
+use sluice_project::FilesDef;
 use sluice_project::compile::format_of;
-use sluice_project::raw::SourceSection;
+use sluice_project::raw::FileSourceSection;
 use sluice_source::FileSource;
 
 /// The repository's `testdata/`.
@@ -23,10 +23,10 @@ pub fn testdata() -> PathBuf {
 }
 
 /// The source `[sources.x]` with `path = file` and `options`, in `dir`.
-pub fn source(dir: &Path, file: &str, options: &str) -> SourceDef {
-    let config: SourceSection = toml::from_str(&format!("path = {file:?}\n{options}"))
+pub fn source(dir: &Path, file: &str, options: &str) -> FilesDef {
+    let config: FileSourceSection = toml::from_str(&format!("path = {file:?}\n{options}"))
         .unwrap_or_else(|e| panic!("a valid section: {e}"));
-    SourceDef {
+    FilesDef {
         format: config
             .format
             .or_else(|| format_of(Path::new(file)))
@@ -59,7 +59,7 @@ pub async fn read(source: &FileSource) -> Result<RecordBatch, String> {
 }
 
 /// Opens and reads in one go.
-pub async fn rows(def: &SourceDef) -> RecordBatch {
+pub async fn rows(def: &FilesDef) -> RecordBatch {
     let source = FileSource::open(def).unwrap_or_else(|e| panic!("opens: {e}"));
     read(&source).await.unwrap_or_else(|e| panic!("reads: {e}"))
 }
