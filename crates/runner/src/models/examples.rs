@@ -308,9 +308,10 @@ mod tests {
         assert_eq!(s.train, vec![0, 1]);
         assert_eq!(s.valid, vec![3, 4]);
         assert_eq!(s.label_pending, 1);
-        // Known exactly at the cut counts as known.
+        // Known exactly at the cut counts as known (row 2); row 3 (known at
+        // 60) is not.
         let s = split_rows(&labels, &times, Some(&known), Split::Before(55));
-        assert_eq!((s.train, s.label_pending), (vec![0, 1, 2], 0));
+        assert_eq!((s.train, s.label_pending), (vec![0, 1, 2], 1));
         // A row with no availability time is not known.
         let known = [Some(0), None, Some(0), Some(0), Some(0)];
         let s = split_rows(&labels, &times, Some(&known), Split::Before(50));
