@@ -101,7 +101,10 @@ fn label_delay_keeps_unknown_labels_out_of_training() {
     );
     let v1 = &json(&ok(p, &["model", "late_gbdt", "--json"]))[0];
     assert_eq!(v1["train_rows"], trained);
-    assert_eq!(v1["metrics"]["label_pending"].as_f64(), Some(pending as f64));
+    assert_eq!(
+        v1["metrics"]["label_pending"].as_f64(),
+        Some(pending as f64)
+    );
 
     // `label_available`: trained on the flights that had landed when the last
     // quarter of the month (the validation) starts.
@@ -114,7 +117,10 @@ fn label_delay_keeps_unknown_labels_out_of_training() {
         v1["train_rows"],
         count(p, &format!("{before} AND landed_at <= TIMESTAMP '{cut}'"))
     );
-    assert_eq!(v1["metrics"]["label_pending"].as_f64(), Some(pending as f64));
+    assert_eq!(
+        v1["metrics"]["label_pending"].as_f64(),
+        Some(pending as f64)
+    );
     assert_eq!(
         asset(&summary, "late_logistic")["model"]["label_pending"],
         pending
