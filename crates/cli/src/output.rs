@@ -46,8 +46,28 @@ fn describe(o: &AssetOutcome) -> String {
             if o.warnings > 0 {
                 parts.push(plural(o.warnings, "warning"));
             }
-            parts.push(seconds(o.duration_ms));
-            format!("built v{} ({})", o.version.unwrap_or(0), parts.join(", "))
+            match o.model {
+                // A model's `version` is the one that serves; say which was trained.
+                Some(m) => {
+                    if m.label_pending > 0 {
+                        parts.push(format!(
+                            "{} held out: label not yet known",
+                            plural(m.label_pending, "row")
+                        ));
+                    }
+                    parts.push(seconds(o.duration_ms));
+                    let serving = match (m.promoted, o.version) {
+                        (true, _) => String::new(),
+                        (false, Some(v)) => format!(", not promoted: v{v} serves"),
+                        (false, None) => ", not promoted".to_string(),
+                    };
+                    format!("built v{} ({}){serving}", m.built, parts.join(", "))
+                }
+                None => {
+                    parts.push(seconds(o.duration_ms));
+                    format!("built v{} ({})", o.version.unwrap_or(0), parts.join(", "))
+                }
+            }
         }
         AssetStatus::UpToDate => format!("up to date (v{})", o.version.unwrap_or(0)),
         AssetStatus::Failed => format!("FAILED: {}", o.error.as_deref().unwrap_or("")),

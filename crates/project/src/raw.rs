@@ -671,7 +671,7 @@ pub struct ModelSection {
     /// `binary` (classification; the score is the probability of the positive
     /// class) or `regression`. Default: `binary`.
     #[serde(default)]
-    pub task: Option<Spanned<String>>,
+    pub task: Option<Spanned<crate::models::Task>>,
     /// The asset whose rows are the examples: entity keys, a time per row and the
     /// label. Required to train; optional for an ONNX model (then no metrics).
     #[serde(default)]
@@ -684,6 +684,15 @@ pub struct ModelSection {
     /// `regression`.
     #[serde(default)]
     pub label: Option<Spanned<String>>,
+    /// How long after its row's time a label becomes known (`"90d"`: "buys
+    /// again within 90 days"). A training row whose label was not yet known
+    /// when validation starts (or when a backtest period starts) is held out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_delay: Option<Spanned<String>>,
+    /// Instead of `label_delay`: the spine's column holding when each row's
+    /// label became known (a time; a row without one is held out of training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_available: Option<Spanned<String>>,
     /// Spine columns used as features, as they are (text columns are categories).
     #[serde(default)]
     pub columns: Vec<Spanned<String>>,
@@ -694,10 +703,12 @@ pub struct ModelSection {
     /// `gbdt` (gradient-boosted trees), `logistic` (binary) or `linear`
     /// (regression). Default: `gbdt`.
     #[serde(default)]
-    pub learner: Option<Spanned<String>>,
-    /// The learner's parameters; see the README for each learner's names and defaults.
+    pub learner: Option<Spanned<LearnerKind>>,
+    /// The learner's parameters, read by its typed struct
+    /// ([`crate::models::GbdtParams`], ...); see the README for their names and
+    /// defaults.
     #[serde(default)]
-    pub params: Option<Spanned<toml::Table>>,
+    pub params: Option<Spanned<ParamsSection>>,
     /// An ONNX model file to import instead of training, relative to the project.
     #[serde(default)]
     pub onnx: Option<Spanned<String>>,
@@ -735,6 +746,72 @@ pub struct ModelSection {
     #[serde(default)]
     pub description: Option<String>,
 }
+
+/// `learner = "..."`: the learners sluice trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LearnerKind {
+    /// Gradient-boosted trees: `params` are [`crate::models::GbdtParams`].
+    Gbdt,
+    /// Logistic regression (binary): [`crate::models::LogisticParams`].
+    Logistic,
+    /// Least squares (regression): [`crate::models::LinearParams`].
+    Linear,
+}
+
+impl LearnerKind {
+    /// The word used in the project file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LearnerKind::Gbdt => "gbdt",
+            LearnerKind::Logistic => "logistic",
+            LearnerKind::Linear => "linear",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LearnerKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        closed_word(
+            d,
+            "learner",
+            &[
+                LearnerKind::Gbdt,
+                LearnerKind::Logistic,
+                LearnerKind::Linear,
+            ],
+            LearnerKind::as_str,
+            " (or import a trained model with `onnx = \"FILE\"`)",
+        )
+    }
+}
+
+/// One of a closed set of words; anything else is an error naming `what` it
+/// is and the words there are (serde's own says "variant").
+pub(crate) fn closed_word<'de, D: serde::Deserializer<'de>, T: Copy>(
+    d: D,
+    what: &str,
+    all: &[T],
+    word: fn(T) -> &'static str,
+    hint: &str,
+) -> Result<T, D::Error> {
+    let s = String::deserialize(d)?;
+    all.iter().copied().find(|w| word(*w) == s).ok_or_else(|| {
+        let words: Vec<String> = all.iter().map(|w| format!("`{}`", word(*w))).collect();
+        serde::de::Error::custom(format!(
+            "unknown {what} `{s}`, expected one of {}{hint}",
+            words.join(", ")
+        ))
+    })
+}
+
+/// `params = { ... }` as written: each name and value with its position, read
+/// into the learner's typed struct when the model compiles (which learner
+/// reads them may be written after them). Serialized as the table it is, so
+/// that a model's fingerprint does not depend on how sluice reads it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct ParamsSection(pub IndexMap<Spanned<String>, Spanned<toml::Value>>);
 
 /// `split = { before = "..." }` or `split = { last = "20%" }`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]

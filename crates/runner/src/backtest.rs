@@ -1,6 +1,7 @@
 //! `sluice backtest`: a model evaluated walk-forward over a past period. For each
 //! period (a day, week or month) the model is retrained on every labelled row
-//! before the period — or a stored version is reused — and scores the period's
+//! before the period whose label was known when the period starts (see
+//! `label_delay`) — or a stored version is reused — and scores the period's
 //! rows; the report gives the period's metrics and a decision simulation: act
 //! on the `k` best scores of the period (or of each event in it, `group_by`:
 //! a race, a match), and count the hits and the return (the sum of a payoff
@@ -16,7 +17,7 @@ use sluice_model::{Frame, Values, metrics};
 use sluice_project::Task;
 use sluice_store::AsOf;
 
-use crate::models::{examples, labels, load_model, model_def, model_error};
+use crate::models::{examples, known_at, label_known, labels, load_model, model_def, model_error};
 use crate::{Error, Result, Workspace};
 
 /// The length of a backtest period.
@@ -96,6 +97,10 @@ pub struct PeriodResult {
     pub rows: u64,
     /// Rows the model was trained on (retraining), else 0.
     pub train_rows: u64,
+    /// Labelled rows before the period held out of its retraining: their
+    /// label was not yet known when the period starts (`label_delay`,
+    /// `label_available`). In the total: the periods' sum.
+    pub label_pending: u64,
     /// The stored version used (reuse), else none.
     pub model_version: Option<u64>,
     /// The period's metrics.
@@ -235,6 +240,8 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
         times,
     };
     let times = &rows.times;
+    let known = label_known(name, def, &ex.batches, times)?;
+    let known = known.as_deref();
     // Periods that start after the last labelled row have nothing to score:
     // not listed.
     let last = (0..y.len())
@@ -259,10 +266,17 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
         let in_period: Vec<usize> = (0..y.len())
             .filter(|&i| y[i].is_some() && times[i].is_some_and(|t| t >= a && t < b))
             .collect();
-        let before: Vec<usize> = (0..y.len())
+        // A model retrained at the period's start learns from the rows whose
+        // label was known by then.
+        let (before, pending): (Vec<usize>, Vec<usize>) = (0..y.len())
             .filter(|&i| y[i].is_some() && times[i].is_some_and(|t| t < a))
-            .collect();
+            .partition(|&i| known_at(known, i, a));
         let period_labels: Vec<f64> = in_period.iter().filter_map(|&i| y[i]).collect();
+        let label_pending = if reused.is_none() && !in_period.is_empty() {
+            pending.len() as u64
+        } else {
+            0
+        };
         let (scores, train_rows, version) = if in_period.is_empty() {
             (Vec::new(), 0, None)
         } else {
@@ -299,7 +313,7 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
                 rows: in_period.clone(),
             },
             (req, &rows),
-            train_rows,
+            (train_rows, label_pending),
             version,
         );
         acted += result.acted;
@@ -319,9 +333,10 @@ pub async fn backtest(ws: &Workspace, req: &BacktestRequest) -> Result<BacktestS
         start.min(to),
         &all,
         (req, &rows),
-        0,
+        (0, 0),
         reused.as_ref().map(|m| m.version.version),
     );
+    total.label_pending = periods.iter().map(|p| p.label_pending).sum();
     // The simulation acts per period; its totals are the periods' sums, and
     // its picks are the periods' picks.
     total.picks = Vec::new();
@@ -429,7 +444,7 @@ fn period_result(
     end: DateTime<Utc>,
     s: &Scored,
     (req, rows): (&BacktestRequest, &Rows),
-    train_rows: u64,
+    (train_rows, label_pending): (u64, u64),
     version: Option<u64>,
 ) -> PeriodResult {
     let metrics = if s.scores.is_empty() {
@@ -480,6 +495,7 @@ fn period_result(
         end: end.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         rows: s.scores.len() as u64,
         train_rows,
+        label_pending,
         model_version: version,
         metrics,
         mean_label: (!s.labels.is_empty())

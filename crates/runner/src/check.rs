@@ -177,6 +177,33 @@ pub(crate) async fn check_model(
             Ok(_) => {}
         }
     }
+    if let Some(sluice_project::models::LabelHorizon::Column(c)) = &def.label_horizon {
+        match schema.field_with_name(c) {
+            Err(_) => {
+                return Err(Diagnostic::new(
+                    here(),
+                    format!("spine `{spine}` has no column `{c}` (`label_available`)"),
+                )
+                .with_help(format!("its columns are: {}", columns(&schema))));
+            }
+            Ok(f)
+                if !matches!(
+                    f.data_type(),
+                    DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
+                ) =>
+            {
+                return Err(Diagnostic::new(
+                    here(),
+                    format!(
+                        "`label_available` column `{c}` is {}, not a time",
+                        sluice_core::type_name(f.data_type())
+                    ),
+                )
+                .with_help("give when each row's label became known, a timestamp or a date"));
+            }
+            Ok(_) => {}
+        }
+    }
     let mut available: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     for c in &def.columns {
         match schema.field_with_name(c) {

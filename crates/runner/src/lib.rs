@@ -35,7 +35,7 @@ pub use error::{Error, Result};
 pub use export::json_rows;
 pub use models::{LoadedModel, load_model, model_def};
 pub use online::{FeatureRecord, get_features, lookup};
-pub use outcome::{AssetOutcome, OnlineOutcome};
+pub use outcome::{AssetOutcome, ModelOutcome, OnlineOutcome};
 pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
 pub use query::{parse_as_of, query, query_frame};

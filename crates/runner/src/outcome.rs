@@ -37,6 +37,10 @@ pub struct AssetOutcome {
     /// For a feature view: what was written to the online store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online: Option<OnlineOutcome>,
+    /// For a model trained in this run: the version trained, which `version`
+    /// (the one that serves) is only when it was promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelOutcome>,
 }
 
 impl AssetOutcome {
@@ -62,6 +66,7 @@ impl AssetOutcome {
             error: None,
             class: None,
             online: None,
+            model: None,
         }
     }
 }
@@ -77,6 +82,23 @@ pub struct OnlineOutcome {
     pub kept_newer: u64,
     /// Time spent writing the online store.
     pub duration_ms: u64,
+}
+
+/// What training a model version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ModelOutcome {
+    /// The version trained, as the registry numbers it.
+    pub built: u64,
+    /// Whether it met its thresholds, and so serves.
+    pub promoted: bool,
+    /// Rows it was trained on.
+    pub train_rows: u64,
+    /// Rows it was validated on.
+    pub valid_rows: u64,
+    /// Labelled rows before validation held out of training because their
+    /// label was not yet known when validation starts (`label_delay`,
+    /// `label_available`).
+    pub label_pending: u64,
 }
 
 /// Why an asset failed: the message a user reads (a source error's file, line

@@ -11,6 +11,7 @@ mod external;
 mod features;
 mod golden;
 mod init;
+mod model_training;
 mod models;
 mod rebuilds;
 mod serve;

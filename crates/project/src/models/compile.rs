@@ -1,12 +1,12 @@
 //! `[models.NAME]` compiled into a [`ModelDef`] and its [`PredictionsDef`].
 
-use sluice_core::{AssetKind, Location};
+use sluice_core::{AssetKind, Location, parse_duration};
 use toml::Spanned;
 
 use super::*;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::{Entry, RawProject};
-use crate::raw::{ModelSection, PromoteEntry};
+use crate::raw::{LearnerKind, ModelSection, ParamsSection, PromoteEntry};
 
 fn at<T>(raw: &RawProject, s: &Spanned<T>) -> Location {
     raw.location(s.span().start)
@@ -21,19 +21,10 @@ pub fn compile_model(
     diags: &mut Diagnostics,
 ) -> Option<(ModelDef, Option<PredictionsDef>)> {
     let before = diags.len();
-    let task = match section.task.as_ref().map(|t| (t.get_ref().as_str(), t)) {
-        None | Some(("binary", _)) => Task::Binary,
-        Some(("regression", _)) => Task::Regression,
-        Some((other, t)) => {
-            diags.push(
-                Diagnostic::new(at(raw, t), format!("unknown task `{other}`"))
-                    .with_help("write `task = \"binary\"` or `task = \"regression\"`"),
-            );
-            Task::Binary
-        }
-    };
+    let task = section.task.as_ref().map_or(Task::Binary, |t| *t.get_ref());
     let learner = compile_learner(raw, section, task, location, diags);
     let onnx = matches!(learner, Some(Learner::Onnx { .. }));
+    let label_horizon = compile_label_horizon(raw, section, onnx, diags);
     if section.spine.is_none() && !onnx {
         diags.push(
             Diagnostic::new(location.clone(), format!("model `{name}` needs a spine to train on"))
@@ -199,6 +190,7 @@ pub fn compile_model(
             .collect(),
         learner: learner?,
         split,
+        label_horizon,
         threshold,
         require_inputs: section.require_inputs.unwrap_or(false),
         better_than_serving,
@@ -215,22 +207,6 @@ fn compile_learner(
     location: &Location,
     diags: &mut Diagnostics,
 ) -> Option<Learner> {
-    let params = section
-        .params
-        .as_ref()
-        .map(|p| (toml::Value::Table(p.get_ref().clone()), at(raw, p)));
-    let bad_params = |e: toml::de::Error, word: &str, diags: &mut Diagnostics| {
-        let place = params
-            .as_ref()
-            .map_or_else(|| location.clone(), |(_, l)| l.clone());
-        diags.push(
-            Diagnostic::new(
-                place,
-                format!("params of learner `{word}`: {}", e.message().trim_end()),
-            )
-            .with_help("see the README for each learner's parameters"),
-        );
-    };
     if let Some(path) = &section.onnx {
         if section.learner.is_some() || section.params.is_some() {
             diags.push(
@@ -276,76 +252,66 @@ fn compile_learner(
             "`output` applies to ONNX models only",
         ));
     }
-    let word = section
+    let kind = section
         .learner
         .as_ref()
-        .map_or("gbdt", |l| l.get_ref().as_str());
+        .map_or(LearnerKind::Gbdt, |l| *l.get_ref());
     let learner_at = section
         .learner
         .as_ref()
         .map_or_else(|| location.clone(), |l| at(raw, l));
-    let value = params.as_ref().map_or_else(
-        || toml::Value::Table(toml::Table::new()),
-        |(v, _)| v.clone(),
-    );
-    match (word, task) {
-        ("gbdt", _) => match value.try_into::<GbdtParams>() {
-            Ok(p) => {
-                if p.iterations == 0 || p.learning_rate <= 0.0 || p.bins < 2 {
-                    diags.push(Diagnostic::new(
-                        learner_at,
-                        "gbdt needs iterations >= 1, learning_rate > 0 and bins >= 2",
-                    ));
-                    return None;
-                }
-                if p.max_leaves == 0 && p.max_depth == 0 {
-                    diags.push(Diagnostic::new(
-                        learner_at,
-                        "gbdt needs `max_leaves` or `max_depth` above 0",
-                    ));
-                    return None;
-                }
-                let share = |x: f64| x > 0.0 && x <= 1.0;
-                if !share(f64::from(p.subsample)) || !share(p.colsample) {
-                    diags.push(Diagnostic::new(
-                        learner_at,
-                        "gbdt: `subsample` and `colsample` are shares in (0, 1]",
-                    ));
-                    return None;
-                }
-                Some(Learner::Gbdt(p))
+    let params = section.params.as_ref();
+    match (kind, task) {
+        (LearnerKind::Gbdt, _) => {
+            let p: GbdtParams = typed_params(raw, kind, params, diags)?;
+            if p.iterations == 0 || p.learning_rate <= 0.0 || p.bins < 2 {
+                diags.push(Diagnostic::new(
+                    learner_at,
+                    "gbdt needs iterations >= 1, learning_rate > 0 and bins >= 2",
+                ));
+                return None;
             }
-            Err(e) => {
-                bad_params(e, word, diags);
-                None
+            if p.max_leaves == 0 && p.max_depth == 0 {
+                diags.push(Diagnostic::new(
+                    learner_at,
+                    "gbdt needs `max_leaves` or `max_depth` above 0",
+                ));
+                return None;
             }
-        },
-        ("logistic", Task::Binary) => match value.try_into::<LogisticParams>() {
-            Ok(p) if p.alpha >= 0.0 && p.max_iterations > 0 => Some(Learner::Logistic(p)),
-            Ok(_) => {
+            let share = |x: f64| x > 0.0 && x <= 1.0;
+            if !share(f64::from(p.subsample)) || !share(p.colsample) {
+                diags.push(Diagnostic::new(
+                    learner_at,
+                    "gbdt: `subsample` and `colsample` are shares in (0, 1]",
+                ));
+                return None;
+            }
+            Some(Learner::Gbdt(p))
+        }
+        (LearnerKind::Logistic, Task::Binary) => {
+            let p: LogisticParams = typed_params(raw, kind, params, diags)?;
+            if p.alpha >= 0.0 && p.max_iterations > 0 {
+                Some(Learner::Logistic(p))
+            } else {
                 diags.push(Diagnostic::new(
                     learner_at,
                     "logistic needs alpha >= 0 and max_iterations >= 1",
                 ));
                 None
             }
-            Err(e) => {
-                bad_params(e, word, diags);
-                None
-            }
-        },
-        ("linear", Task::Regression) => match value.try_into::<LinearParams>() {
-            Ok(p) => Some(Learner::Linear(p)),
-            Err(e) => {
-                bad_params(e, word, diags);
-                None
-            }
-        },
-        ("logistic", Task::Regression) | ("linear", Task::Binary) => {
+        }
+        (LearnerKind::Linear, Task::Regression) => {
+            typed_params(raw, kind, params, diags).map(Learner::Linear)
+        }
+        (LearnerKind::Logistic, Task::Regression) | (LearnerKind::Linear, Task::Binary) => {
             diags.push(
                 Diagnostic::new(
                     learner_at,
-                    format!("learner `{word}` does not fit a {} task", task.as_str()),
+                    format!(
+                        "learner `{}` does not fit a {} task",
+                        kind.as_str(),
+                        task.as_str()
+                    ),
                 )
                 .with_help(
                     "use `logistic` (or `gbdt`) for binary, `linear` (or `gbdt`) for regression",
@@ -353,10 +319,129 @@ fn compile_learner(
             );
             None
         }
-        (other, _) => {
+    }
+}
+
+/// `params` read into the learner's typed struct (`deny_unknown_fields`, the
+/// defaults for what is not written). Each name is read on its own first, so
+/// that a misspelt name or a value of the wrong type is reported where it is
+/// written, with the valid names.
+fn typed_params<P: serde::de::DeserializeOwned>(
+    raw: &RawProject,
+    kind: LearnerKind,
+    params: Option<&Spanned<ParamsSection>>,
+    diags: &mut Diagnostics,
+) -> Option<P> {
+    let table = |entries: &mut dyn Iterator<Item = (&Spanned<String>, &Spanned<toml::Value>)>| {
+        toml::Value::Table(
+            entries
+                .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
+                .collect(),
+        )
+    };
+    let entries = params.map(|p| &p.get_ref().0);
+    let before = diags.len();
+    for (key, value) in entries.into_iter().flatten() {
+        if let Err(e) = table(&mut std::iter::once((key, value))).try_into::<P>() {
+            let problem = e.message().trim_end();
+            let named = format!("`{}`", key.get_ref());
+            let problem = if problem.contains(&named) {
+                problem.to_string()
+            } else {
+                format!("{named}: {problem}")
+            };
             diags.push(
-                Diagnostic::new(learner_at, format!("unknown learner `{other}`"))
-                    .with_help("write `learner = \"gbdt\"`, `\"logistic\"` or `\"linear\"`, or import a model with `onnx = \"FILE\"`"),
+                Diagnostic::new(
+                    at(raw, key),
+                    format!("params of learner `{}`: {problem}", kind.as_str()),
+                )
+                .with_help("see the README for each learner's parameters and defaults"),
+            );
+        }
+    }
+    if diags.len() > before {
+        return None;
+    }
+    let all = table(&mut entries.into_iter().flatten());
+    match all.try_into::<P>() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            // Every name read on its own; only a bug gets here.
+            let place = params.map_or_else(|| raw.location(0), |p| at(raw, p));
+            diags.push(Diagnostic::new(
+                place,
+                format!(
+                    "params of learner `{}`: {}",
+                    kind.as_str(),
+                    e.message().trim_end()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `label_delay` or `label_available`: when a training row's label became known.
+fn compile_label_horizon(
+    raw: &RawProject,
+    section: &ModelSection,
+    onnx: bool,
+    diags: &mut Diagnostics,
+) -> Option<LabelHorizon> {
+    let (delay, column) = (&section.label_delay, &section.label_available);
+    let first = delay
+        .as_ref()
+        .map(|d| d.span().start)
+        .or_else(|| column.as_ref().map(|c| c.span().start))?;
+    if onnx {
+        diags.push(
+            Diagnostic::new(
+                raw.location(first),
+                "`label_delay` and `label_available` apply to trained models",
+            )
+            .with_help("an imported model is not trained here; remove them"),
+        );
+        return None;
+    }
+    match (delay, column) {
+        (Some(d), None) => match parse_duration(d.get_ref()) {
+            Ok(t) if t.is_zero() => None,
+            Ok(t) => Some(LabelHorizon::Delay(
+                i64::try_from(t.as_micros()).unwrap_or(i64::MAX),
+            )),
+            Err(e) => {
+                diags.push(Diagnostic::new(at(raw, d), format!("label_delay: {e}")));
+                None
+            }
+        },
+        (None, Some(c)) => {
+            let name = c.get_ref().trim();
+            if name.is_empty() {
+                diags.push(Diagnostic::new(
+                    at(raw, c),
+                    "`label_available` names no column",
+                ));
+                return None;
+            }
+            if section.columns.iter().any(|x| x.get_ref() == name) {
+                diags.push(
+                    Diagnostic::new(
+                        at(raw, c),
+                        format!("`{name}` is both `label_available` and a feature column"),
+                    )
+                    .with_help("remove it from `columns`: when the label became known is not known when the model predicts"),
+                );
+                return None;
+            }
+            Some(LabelHorizon::Column(name.to_string()))
+        }
+        _ => {
+            diags.push(
+                Diagnostic::new(
+                    raw.location(first),
+                    "write one of `label_delay` and `label_available`, not both",
+                )
+                .with_help("`label_delay = \"90d\"`: known 90 days after the row's time; `label_available = \"COLUMN\"`: known at that column's time"),
             );
             None
         }
@@ -516,6 +601,153 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1_000_000));
         assert_eq!(parse_time("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_time("yesterday"), None);
+    }
+
+    /// Loads a project of one source (`events.csv`: x, y, t) and `models`.
+    fn load_models(models: &str) -> Result<crate::Project, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "[project]\nname = \"p\"\n\n[sources.events]\npath = \"events.csv\"\n\n{models}"
+        );
+        std::fs::write(dir.path().join("sluice.toml"), text).expect("write");
+        std::fs::write(
+            dir.path().join("events.csv"),
+            "x,y,t,known\n1,0,2026-01-01,2026-02-01\n",
+        )
+        .expect("write");
+        crate::load(dir.path(), None).map_err(|d| d.to_string())
+    }
+
+    fn model(p: &crate::Project, name: &str) -> ModelDef {
+        match &p.asset(name).expect("model").definition {
+            crate::Definition::Model(m) => (**m).clone(),
+            _ => panic!("{name} is not a model"),
+        }
+    }
+
+    #[test]
+    fn a_misspelt_param_is_named_where_it_is_written_with_the_valid_names() {
+        let errors = load_models(
+            "[models.a]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\n\
+             params = { iterations = 5, learnig_rate = 0.2 }\n\n\
+             [models.b]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\n\
+             learner = \"logistic\"\nparams = { alpha = \"high\" }\n",
+        )
+        .expect_err("errors");
+        // Line 11 is `params = ...` of `a`; the misspelt name starts at column 28.
+        assert!(
+            errors.contains(
+                "sluice.toml:11:28: error: params of learner `gbdt`: unknown field `learnig_rate`, expected one of `iterations`, `learning_rate`"
+            ),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("sluice.toml:18:12: error: params of learner `logistic`: `alpha`:"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn params_are_read_by_the_learner_named_after_them() {
+        let p = load_models(
+            "[models.a]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\n\
+             [models.a.params]\nalpha = 0.25\n\n\
+             [models.b]\nparams = { alpha = 0.5 }\nspine = \"events\"\nlabel = \"y\"\n\
+             columns = [\"x\"]\nlearner = \"logistic\"\n",
+        );
+        // `a` is gbdt (the default), which has no `alpha`.
+        let errors = p.expect_err("gbdt has no alpha");
+        assert!(
+            errors.contains("learner `gbdt`: unknown field `alpha`"),
+            "{errors}"
+        );
+        let p = load_models(
+            "[models.b]\nparams = { alpha = 0.5 }\nspine = \"events\"\nlabel = \"y\"\n\
+             columns = [\"x\"]\nlearner = \"logistic\"\n",
+        )
+        .expect("loads");
+        assert_eq!(
+            model(&p, "b").learner,
+            Learner::Logistic(LogisticParams {
+                alpha: 0.5,
+                ..LogisticParams::default()
+            })
+        );
+    }
+
+    #[test]
+    fn task_and_learner_are_closed_words_reported_at_their_place() {
+        let errors = load_models(
+            "[models.a]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\nlearner = \"forest\"\n\n\
+             [models.b]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\ntask = \"classify\"\n",
+        )
+        .expect_err("errors");
+        assert!(
+            errors.contains("sluice.toml:11:11: error: unknown learner `forest`, expected one of `gbdt`, `logistic`, `linear`"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("sluice.toml:17:8: error: unknown task `classify`, expected one of `binary`, `regression`"),
+            "{errors}"
+        );
+    }
+
+    /// A model's fingerprint hashes its section as JSON: `params` must come
+    /// out as the table that was written (order and number types included),
+    /// or every model would retrain after an upgrade.
+    #[test]
+    fn params_serialize_as_the_table_written() {
+        let text = "spine = \"s\"\nlabel = \"y\"\ntask = \"binary\"\nlearner = \"gbdt\"\n\
+                    params = { iterations = 40, max_leaves = 15, learning_rate = 0.1, l2 = 1 }\n";
+        let section: ModelSection = toml::from_str(text).expect("section");
+        let table: toml::Table = toml::from_str(text).expect("table");
+        assert_eq!(
+            serde_json::to_string(&section.params).expect("text"),
+            serde_json::to_string(&table["params"]).expect("text")
+        );
+        assert_eq!(
+            serde_json::to_string(&section.params).expect("text"),
+            r#"{"iterations":40,"max_leaves":15,"learning_rate":0.1,"l2":1}"#
+        );
+        let json = serde_json::to_value(&section).expect("json");
+        assert_eq!(json["task"], "binary");
+        assert_eq!(json["learner"], "gbdt");
+        assert!(json.get("label_delay").is_none(), "{json}");
+    }
+
+    #[test]
+    fn label_delay_or_label_available_say_when_labels_are_known() {
+        let p = load_models(
+            "[models.a]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\nlabel_delay = \"90d\"\n\n\
+             [models.b]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\nlabel_available = \"known\"\n\n\
+             [models.c]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\n",
+        )
+        .expect("loads");
+        assert_eq!(
+            model(&p, "a").label_horizon,
+            Some(LabelHorizon::Delay(90 * 86_400 * 1_000_000))
+        );
+        assert_eq!(
+            model(&p, "b").label_horizon,
+            Some(LabelHorizon::Column("known".into()))
+        );
+        assert_eq!(model(&p, "c").label_horizon, None);
+        let errors = load_models(
+            "[models.a]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\nlabel_delay = \"a season\"\n\n\
+             [models.b]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\"]\nlabel_delay = \"1d\"\nlabel_available = \"known\"\n\n\
+             [models.c]\nspine = \"events\"\nlabel = \"y\"\ncolumns = [\"x\", \"known\"]\nlabel_available = \"known\"\n",
+        )
+        .expect_err("errors");
+        for expected in [
+            "sluice.toml:11:15: error: label_delay: `a season` is not a duration",
+            "sluice.toml:17:15: error: write one of `label_delay` and `label_available`, not both",
+            "`known` is both `label_available` and a feature column",
+        ] {
+            assert!(
+                errors.contains(expected),
+                "missing {expected:?} in:\n{errors}"
+            );
+        }
     }
 
     #[test]

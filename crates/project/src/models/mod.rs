@@ -1,6 +1,7 @@
 //! `[models.NAME]` compiled: the task, the training set (spine, label, spine
 //! columns and feature views), the learner and its parameters or an ONNX file,
-//! the time split, the promotion thresholds, and the batch predictions asset.
+//! the time split and when labels become known, the promotion thresholds, and
+//! the batch predictions asset.
 //!
 //! What needs no data is checked here (words, parameters, thresholds, times);
 //! names of assets are resolved with the rest of the DAG in `compile/refs.rs`, and
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::raw::BoundsSection;
 
 /// What a model predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     /// Two classes; the score is the probability of the positive one (label 1 or true).
@@ -50,6 +51,18 @@ impl Task {
             ],
             Task::Regression => &[Metric::Rmse, Metric::Mae, Metric::R2],
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Task {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::raw::closed_word(
+            d,
+            "task",
+            &[Task::Binary, Task::Regression],
+            Task::as_str,
+            "",
+        )
     }
 }
 
@@ -250,6 +263,18 @@ pub enum Split {
     Last(f64),
 }
 
+/// When a training row's label became known. A label such as "buys again
+/// within 90 days" is not known until 90 days after its row: a model trained at
+/// time `T` may learn only from rows whose label was known at `T`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelHorizon {
+    /// This many microseconds after the row's time (`label_delay`).
+    Delay(i64),
+    /// At the time in this spine column (`label_available`); a row without
+    /// one is taken as not yet known.
+    Column(String),
+}
+
 /// A compiled model.
 #[derive(Debug, Clone)]
 pub struct ModelDef {
@@ -269,6 +294,11 @@ pub struct ModelDef {
     pub learner: Learner,
     /// The validation rows.
     pub split: Split,
+    /// When a row's label became known, if not at the row's time: training
+    /// (and each backtest retrain) leaves out the rows whose label was not yet
+    /// known when validation (the period) starts. Validation rows are judged
+    /// after the fact and are all kept.
+    pub label_horizon: Option<LabelHorizon>,
     /// `binary`: the score from which a row is predicted positive.
     pub threshold: f64,
     /// Online predictions with an input nobody gave are refused (not scored as

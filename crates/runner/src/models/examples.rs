@@ -8,6 +8,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use futures::TryStreamExt;
 use sluice_model::{Frame, Input, InputSource, Kind};
+use sluice_project::models::LabelHorizon;
 use sluice_project::{Learner, ModelDef, Split, Task};
 use sluice_store::AsOf;
 
@@ -190,13 +191,59 @@ pub(crate) fn labels(
     Ok(out)
 }
 
-/// Rows usable for training: a label and a time; split into (train, valid) by
-/// the model's split, with the time validation starts at.
+/// When each row's label became known (microseconds), or `None` when labels
+/// are known at their row's time: the row's time plus `label_delay`, or the
+/// spine's `label_available` column.
+pub(crate) fn label_known(
+    name: &str,
+    def: &ModelDef,
+    batches: &[RecordBatch],
+    times: &[Option<i64>],
+) -> Result<Option<Vec<Option<i64>>>> {
+    match &def.label_horizon {
+        None => Ok(None),
+        Some(LabelHorizon::Delay(d)) => Ok(Some(
+            times
+                .iter()
+                .map(|t| t.map(|t| t.saturating_add(*d)))
+                .collect(),
+        )),
+        Some(LabelHorizon::Column(c)) => sluice_model::frame::times(batches, c, "the spine")
+            .map(Some)
+            .map_err(|e| model_error(name, format!("label_available: {e}"))),
+    }
+}
+
+/// Whether row `i`'s label was known at `at`.
+pub(crate) fn known_at(known: Option<&[Option<i64>]>, i: usize, at: i64) -> bool {
+    known.is_none_or(|k| k[i].is_some_and(|k| k <= at))
+}
+
+/// The rows of a model's time split.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct SplitRows {
+    /// Rows before the cut whose label was known at the cut.
+    pub(crate) train: Vec<usize>,
+    /// Rows at or after the cut.
+    pub(crate) valid: Vec<usize>,
+    /// Where validation starts.
+    pub(crate) cut: Option<i64>,
+    /// Labelled rows before the cut held out of training: their label was not
+    /// yet known at the cut.
+    pub(crate) label_pending: usize,
+}
+
+/// Rows usable for training: a label and a time; split into training and
+/// validation rows by the model's split. A row before the cut trains only if
+/// its label was known at the cut (`known`): a model trained then could not
+/// have learnt from it. Validation rows are all kept, pending or not: they are
+/// judged after the fact, as the model's scores would be.
 pub(crate) fn split_rows(
     labels: &[Option<f64>],
     times: &[Option<i64>],
+    known: Option<&[Option<i64>]>,
     split: Split,
-) -> (Vec<usize>, Vec<usize>, Option<i64>) {
+) -> SplitRows {
     let usable: Vec<usize> = (0..labels.len())
         .filter(|&i| labels[i].is_some() && times[i].is_some())
         .collect();
@@ -211,12 +258,19 @@ pub(crate) fn split_rows(
         }
     };
     let Some(cut) = cut else {
-        return (Vec::new(), Vec::new(), None);
+        return SplitRows::default();
     };
-    let (valid, train): (Vec<usize>, Vec<usize>) = usable
+    let (valid, before): (Vec<usize>, Vec<usize>) = usable
         .into_iter()
         .partition(|&i| times[i].is_some_and(|t| t >= cut));
-    (train, valid, Some(cut))
+    let (train, pending): (Vec<usize>, Vec<usize>) =
+        before.into_iter().partition(|&i| known_at(known, i, cut));
+    SplitRows {
+        train,
+        valid,
+        cut: Some(cut),
+        label_pending: pending.len(),
+    }
 }
 
 pub(crate) fn micros_text(micros: i64) -> String {
@@ -233,11 +287,34 @@ mod tests {
     fn splits_keep_time_order_and_skip_rows_without_label_or_time() {
         let labels = [Some(0.0), Some(1.0), None, Some(1.0), Some(0.0), Some(1.0)];
         let times = [Some(0), Some(10), Some(20), None, Some(80), Some(100)];
-        let (train, valid, cut) = split_rows(&labels, &times, Split::Last(0.2));
-        assert_eq!(cut, Some(80));
-        assert_eq!(train, vec![0, 1]);
-        assert_eq!(valid, vec![4, 5]);
-        let (train, valid, _) = split_rows(&labels, &times, Split::Before(10));
-        assert_eq!((train, valid), (vec![0], vec![1, 4, 5]));
+        let s = split_rows(&labels, &times, None, Split::Last(0.2));
+        assert_eq!(s.cut, Some(80));
+        assert_eq!(s.train, vec![0, 1]);
+        assert_eq!(s.valid, vec![4, 5]);
+        assert_eq!(s.label_pending, 0);
+        let s = split_rows(&labels, &times, None, Split::Before(10));
+        assert_eq!((s.train, s.valid), (vec![0], vec![1, 4, 5]));
+    }
+
+    #[test]
+    fn label_delay_keeps_unknown_labels_out_of_training_not_out_of_validation() {
+        let labels = [Some(0.0), Some(1.0), Some(0.0), Some(1.0), Some(1.0)];
+        let times = [Some(0), Some(10), Some(45), Some(50), Some(90)];
+        // Known 10 after the row: at the cut (50) rows 0 and 1 are known, row 2
+        // (known at 55) is not; rows 3 and 4 validate although their labels
+        // came later still.
+        let known: Vec<Option<i64>> = times.iter().map(|t| t.map(|t| t + 10)).collect();
+        let s = split_rows(&labels, &times, Some(&known), Split::Before(50));
+        assert_eq!(s.train, vec![0, 1]);
+        assert_eq!(s.valid, vec![3, 4]);
+        assert_eq!(s.label_pending, 1);
+        // Known exactly at the cut counts as known (row 2); row 3 (known at
+        // 60) is not.
+        let s = split_rows(&labels, &times, Some(&known), Split::Before(55));
+        assert_eq!((s.train, s.label_pending), (vec![0, 1, 2], 1));
+        // A row with no availability time is not known.
+        let known = [Some(0), None, Some(0), Some(0), Some(0)];
+        let s = split_rows(&labels, &times, Some(&known), Split::Before(50));
+        assert_eq!((s.train, s.label_pending), (vec![0, 2], 1));
     }
 }

@@ -11,8 +11,8 @@ use sluice_model::{Input, InputSource, Kind, Model, Split as DataSplit, metrics}
 use sluice_project::{Asset, Learner, ModelDef};
 use sluice_store::{AsOf, ModelVersion};
 
-use super::examples::{Examples, examples, labels, micros_text, split_rows};
-use super::{model_error, promotion};
+use super::examples::{Examples, examples, label_known, labels, micros_text, split_rows};
+use super::{LABEL_PENDING, model_error, promotion};
 use crate::{Result, Workspace};
 
 /// A fitted model and what its registry row says about it.
@@ -22,6 +22,9 @@ struct Fitted {
     inputs: BTreeMap<String, u64>,
     train_rows: u64,
     valid_rows: u64,
+    /// Labelled rows before validation held out of training: their label was
+    /// not yet known when validation starts.
+    label_pending: u64,
     /// Where validation starts (RFC 3339), for a split by time.
     valid_from: Option<String>,
     metrics: BTreeMap<String, f64>,
@@ -86,6 +89,11 @@ pub(super) async fn train_version(
         .map_err(|e| model_error(&name, e))?;
     let serving = ws.metadata.promoted_model_version(&name)?;
     let reason = promotion(def, &fitted.metrics, serving.as_ref());
+    let mut metrics = fitted.metrics;
+    if def.label_horizon.is_some() {
+        // With the metrics: the registry row has no column of its own for it.
+        metrics.insert(LABEL_PENDING.to_string(), fitted.label_pending as f64);
+    }
     let v = ModelVersion {
         model: name,
         version,
@@ -98,7 +106,7 @@ pub(super) async fn train_version(
         train_rows: fitted.train_rows,
         valid_rows: fitted.valid_rows,
         valid_from: fitted.valid_from,
-        metrics: fitted.metrics,
+        metrics,
         importance: fitted.importance,
         promoted: reason.is_none(),
         reason,
@@ -159,6 +167,7 @@ async fn import(
         inputs: pinned.clone(),
         train_rows: 0,
         valid_rows,
+        label_pending: 0,
         valid_from,
         metrics,
         importance: Vec::new(),
@@ -174,12 +183,22 @@ async fn train(name: &str, def: &ModelDef, examples: Examples) -> Result<Fitted>
     let labels = labels(name, &examples.batches, &label, def.task)?;
     let times = sluice_model::frame::times(&examples.batches, &examples.time, "the spine")
         .map_err(|e| model_error(name, e))?;
-    let (train_rows, valid_rows, cut) = split_rows(&labels, &times, def.split);
+    let known = label_known(name, def, &examples.batches, &times)?;
+    let split = split_rows(&labels, &times, known.as_deref(), def.split);
+    let (train_rows, valid_rows, cut) = (split.train, split.valid, split.cut);
     if valid_rows.is_empty() || train_rows.is_empty() {
+        let pending = if split.label_pending > 0 {
+            format!(
+                "; {} rows before validation are held out, their label not yet known when it starts",
+                split.label_pending
+            )
+        } else {
+            String::new()
+        };
         return Err(model_error(
             name,
             format!(
-                "the split leaves {} training and {} validation rows (of {} labelled rows with a time)\n  help: move `split` so that both sides have rows",
+                "the split leaves {} training and {} validation rows (of {} labelled rows with a time){pending}\n  help: move `split` so that both sides have rows",
                 train_rows.len(),
                 valid_rows.len(),
                 labels.iter().filter(|l| l.is_some()).count()
@@ -225,6 +244,7 @@ async fn train(name: &str, def: &ModelDef, examples: Examples) -> Result<Fitted>
         inputs: examples.versions,
         train_rows: n_train as u64,
         valid_rows: n_valid as u64,
+        label_pending: split.label_pending as u64,
         valid_from: cut.map(micros_text),
         metrics: trained
             .metrics
@@ -248,7 +268,9 @@ fn measure(
     let labels = labels(name, &examples.batches, label, def.task)?;
     let times = sluice_model::frame::times(&examples.batches, &examples.time, "the spine")
         .map_err(|e| model_error(name, e))?;
-    let (_, valid, cut) = split_rows(&labels, &times, def.split);
+    // Validation rows do not depend on when labels became known.
+    let split = split_rows(&labels, &times, None, def.split);
+    let (valid, cut) = (split.valid, split.cut);
     let frame = examples
         .frame("the spine")
         .map_err(|e| model_error(name, e))?

@@ -20,11 +20,15 @@ use sluice_model::Model;
 use sluice_project::{Asset, ModelDef};
 use sluice_store::ModelVersion;
 
-pub(crate) use self::examples::{examples, labels};
+pub(crate) use self::examples::{examples, known_at, label_known, labels};
 use self::fit::train_version;
 use crate::kinds::Job;
-use crate::outcome::AssetOutcome;
+use crate::outcome::{AssetOutcome, ModelOutcome};
 use crate::{Error, Result, Workspace};
+
+/// The registry metric holding how many labelled rows before validation were
+/// held out of training, their label not yet known when validation starts.
+pub(crate) const LABEL_PENDING: &str = "label_pending";
 
 pub(crate) fn model_error(model: &str, e: impl std::fmt::Display) -> Error {
     Error::Model {
@@ -113,15 +117,23 @@ pub(crate) fn settle(
     built: Option<ModelVersion>,
 ) -> AssetOutcome {
     let name = job.asset.name.as_str();
+    let trained = built.as_ref().map(|v| ModelOutcome {
+        built: v.version,
+        promoted: v.promoted,
+        train_rows: v.train_rows,
+        valid_rows: v.valid_rows,
+        label_pending: v.metrics.get(LABEL_PENDING).map_or(0, |n| *n as u64),
+    });
     let newest = match built {
         Some(v) => Ok(Some(v)),
         None => job.ws.metadata.newest_model_version(name),
     };
     let serving = job.ws.metadata.promoted_model_version(name);
     match (newest, serving) {
-        (Ok(Some(newest)), Ok(serving)) => {
-            outcome(job.asset, job.started, status, &newest, serving.as_ref())
-        }
+        (Ok(Some(newest)), Ok(serving)) => AssetOutcome {
+            model: trained,
+            ..outcome(job.asset, job.started, status, &newest, serving.as_ref())
+        },
         (Ok(None), _) => job.failed(format!("model `{name}` has no version")),
         (Err(e), _) | (_, Err(e)) => job.failed(e.to_string()),
     }
