@@ -343,7 +343,7 @@ fn every_aggregate_over_nulls_filters_and_ties() -> Result<()> {
     let mean = 7.0 / 3.0;
     assert_eq!(
         values(&out, "mean"),
-        floats(&[Some(mean), Some(mean), Some(7.0), n, n, n])
+        floats(&[Some(mean), Some(mean), Some(7.0), None, None, None])
     );
     let min = |s: &str| V::S(s.into());
     assert_eq!(
@@ -352,22 +352,22 @@ fn every_aggregate_over_nulls_filters_and_ties() -> Result<()> {
     );
     assert_eq!(
         values(&out, "max"),
-        floats(&[Some(3.0), Some(3.0), Some(7.0), n, n, n])
+        floats(&[Some(3.0), Some(3.0), Some(7.0), None, None, None])
     );
     let sd = (((3.0 - mean) * (3.0 - mean) * 2.0 + (1.0 - mean) * (1.0 - mean)) / 2.0f64).sqrt();
     let got = values(&out, "sd");
     for v in &got[..2] {
         assert!(matches!(v, V::F(x) if (x - sd).abs() < 1e-12), "{got:?}");
     }
-    assert_eq!(got[2..], floats(&[None, n, n, n])[..]);
+    assert_eq!(got[2..], floats(&[None, None, None, None])[..]);
     // At 4 the event created later (value 1) is the newest; at 6 the newest is null.
     assert_eq!(
         values(&out, "last"),
-        floats(&[Some(1.0), Some(1.0), Some(7.0), n, n, n])
+        floats(&[Some(1.0), Some(1.0), Some(7.0), None, None, None])
     );
     assert_eq!(
         values(&out, "last_n"),
-        floats(&[None, Some(1.0), Some(7.0), n, n, n])
+        floats(&[None, Some(1.0), Some(7.0), None, None, None])
     );
     // The filter: true at 1, 4 (value 3) and 6 (null value); false and null elsewhere.
     assert_eq!(
@@ -376,7 +376,7 @@ fn every_aggregate_over_nulls_filters_and_ties() -> Result<()> {
     );
     assert_eq!(
         values(&out, "f_sum"),
-        floats(&[Some(6.0), Some(6.0), n, n, n, n])
+        floats(&[Some(6.0), Some(6.0), None, None, None, None])
     );
     Ok(())
 }
