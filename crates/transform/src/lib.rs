@@ -1,9 +1,12 @@
-//! Transforms, stage ③ of the flow: SQL tables become DataFusion logical plans.
-//! The engine's session is configured here, once, for every stage that plans or
-//! runs SQL; planning errors are mapped back to `file:line:column` of the query.
+//! Transforms, stage ③ of the flow: SQL tables become DataFusion logical plans,
+//! feature views their SQL; training sets are point-in-time joins, or windows
+//! computed as of each spine row's time (`spine_windows`). The engine's session
+//! is configured here, once, for every stage that plans or runs SQL; planning
+//! errors are mapped back to `file:line:column` of the query.
 
 mod error;
 mod features;
+mod spine_windows;
 mod training;
 
 use std::collections::BTreeSet;
@@ -20,6 +23,7 @@ use sluice_project::{Asset, Diagnostic, TableDef};
 
 pub use error::{Error, Result};
 pub use features::{micros, micros_array, plan_features};
+pub use spine_windows::{Closed, EventWindows, WindowAgg, WindowFeature, spine_windows};
 pub use training::{ViewInput, point_in_time_join};
 
 /// A DataFusion session configured the way sluice runs SQL: spans collected for

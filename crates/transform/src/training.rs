@@ -32,7 +32,7 @@ use futures::StreamExt;
 use crate::micros_array;
 
 /// The name of the column that numbers spine rows while the join runs.
-const ROW: &str = "__sluice_spine_row";
+pub(crate) const ROW: &str = "__sluice_spine_row";
 
 /// One feature view to join.
 #[derive(Debug, Clone)]
@@ -66,7 +66,14 @@ pub async fn point_in_time_join(
     for view in views {
         stream = join_one(ctx, stream, time, view).await?;
     }
-    // Back to the spine's order, without the row number.
+    in_spine_order(ctx, stream).await
+}
+
+/// A numbered spine's rows back in the spine's order, without the row number.
+pub(crate) async fn in_spine_order(
+    ctx: &SessionContext,
+    stream: SendableRecordBatchStream,
+) -> Result<SendableRecordBatchStream> {
     let df = ctx
         .read_table(one_shot(stream))?
         .sort(vec![ident(ROW).sort(true, true)])?;
@@ -81,7 +88,7 @@ pub async fn point_in_time_join(
 }
 
 /// The spine with a row number appended.
-fn number_rows(spine: SendableRecordBatchStream) -> SendableRecordBatchStream {
+pub(crate) fn number_rows(spine: SendableRecordBatchStream) -> SendableRecordBatchStream {
     let mut fields: Vec<Arc<Field>> = spine.schema().fields().iter().cloned().collect();
     fields.push(Arc::new(Field::new(ROW, DataType::UInt64, false)));
     let schema = Arc::new(Schema::new(fields));
@@ -100,7 +107,7 @@ fn number_rows(spine: SendableRecordBatchStream) -> SendableRecordBatchStream {
 }
 
 /// A stream as a table that can be scanned once.
-fn one_shot(stream: SendableRecordBatchStream) -> Arc<StreamingTable> {
+pub(crate) fn one_shot(stream: SendableRecordBatchStream) -> Arc<StreamingTable> {
     let schema = stream.schema();
     let part = Arc::new(OneShot {
         schema: schema.clone(),
@@ -217,7 +224,6 @@ async fn join_one(
         time: time.to_string(),
         timestamp: view.timestamp.clone(),
         ttl: view.ttl.map(|d| d.as_micros().min(i64::MAX as u128) as i64),
-        n_keys: view.entity.len(),
         n_features: view.features.len(),
         out_schema: out_schema.clone(),
         feature_types: view
@@ -240,10 +246,29 @@ async fn join_one(
     Ok(Box::pin(RecordBatchStreamAdapter::new(out_schema, stream)))
 }
 
-fn tokio_stream(
+pub(crate) fn tokio_stream(
     mut rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
 ) -> impl futures::Stream<Item = Result<RecordBatch>> + Send {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The key columns of `batch`, cast to `key_types`, in the row format (which
+/// orders them as DataFusion's sort does), and whether each row's key has a null.
+pub(crate) fn key_rows(
+    converter: &RowConverter,
+    entity: &[String],
+    key_types: &[DataType],
+    batch: &RecordBatch,
+) -> Result<(Rows, Vec<bool>)> {
+    let mut cols = Vec::with_capacity(entity.len());
+    for (k, t) in entity.iter().zip(key_types) {
+        let c = batch.column(batch.schema().index_of(k)?);
+        cols.push(cast(c, t)?);
+    }
+    let nulls = (0..batch.num_rows())
+        .map(|i| cols.iter().any(|c| c.is_null(i)))
+        .collect();
+    Ok((converter.convert_columns(&cols)?, nulls))
 }
 
 /// The merge of one view: spine and view rows, both sorted by keys then time.
@@ -254,7 +279,6 @@ struct Merge {
     time: String,
     timestamp: String,
     ttl: Option<i64>,
-    n_keys: usize,
     n_features: usize,
     out_schema: SchemaRef,
     feature_types: Vec<DataType>,
@@ -270,15 +294,7 @@ struct ViewBatch {
 
 impl Merge {
     fn keys(&self, batch: &RecordBatch) -> Result<(Rows, Vec<bool>)> {
-        let mut cols = Vec::with_capacity(self.n_keys);
-        for (k, t) in self.entity.iter().zip(&self.key_types) {
-            let c = batch.column(batch.schema().index_of(k)?);
-            cols.push(cast(c, t)?);
-        }
-        let nulls = (0..batch.num_rows())
-            .map(|i| cols.iter().any(|c| c.is_null(i)))
-            .collect();
-        Ok((self.converter.convert_columns(&cols)?, nulls))
+        key_rows(&self.converter, &self.entity, &self.key_types, batch)
     }
 
     fn view_batch(&self, batch: &RecordBatch) -> Result<ViewBatch> {
