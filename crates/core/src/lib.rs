@@ -5,6 +5,7 @@
 mod class;
 mod location;
 mod name;
+pub mod render;
 mod types;
 
 pub use arrow_schema::DataType;
