@@ -3,6 +3,7 @@
 //! runs SQL; planning errors are mapped back to `file:line:column` of the query.
 
 mod error;
+mod exact;
 mod features;
 mod training;
 
@@ -23,7 +24,8 @@ pub use features::{micros, micros_array, plan_features};
 pub use training::{ViewInput, point_in_time_join};
 
 /// A DataFusion session configured the way sluice runs SQL: spans collected for
-/// error positions, identifiers normalized like standard SQL.
+/// error positions, identifiers normalized like standard SQL, and `sum`/`avg`
+/// exact over sliding window frames of floats (`exact.rs`).
 pub fn session() -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(false)
@@ -45,7 +47,12 @@ pub fn session() -> SessionContext {
         .with_runtime_env(Arc::new(RuntimeEnv::default()))
         .with_default_features()
         .build();
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    // Window sums and means of floats without the noise of sliding frames.
+    for f in exact::exact_window_aggregates() {
+        ctx.register_udaf(f);
+    }
+    ctx
 }
 
 /// A session whose sorts and joins spill to disk beyond `bytes` of memory.
