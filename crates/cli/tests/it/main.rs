@@ -12,6 +12,7 @@ mod features;
 mod golden;
 mod init;
 mod models;
+mod read_side;
 mod rebuilds;
 mod serve;
 mod source_layouts;
