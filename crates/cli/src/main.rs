@@ -166,7 +166,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if !ws.tables().contains(&asset) {
                 return Err(sluice_runner::Error::unknown_assets(&ws.project, vec![asset]).into());
             }
-            let history = ws.store.history(&asset).await?;
+            let history = ws.table_history(&asset).await?;
+            if history.is_empty() {
+                // Every version under the name was written by an asset of another kind.
+                return Err(sluice_store::Error::NotMaterialized { asset }.into());
+            }
             output::print_history(&history, json)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -258,7 +258,7 @@ pub fn print_quality(
                 "pass_rate": rate(c.passed, c.judged), "mean_score": c.mean_score, "last_verdict": c.last_verdict,
             })).collect::<Vec<_>>(),
             "by_run": runs.iter().map(|r| serde_json::json!({
-                "run_id": r.run_id, "at": r.at.to_rfc3339(), "judged": r.judged, "passed": r.passed, "pass_rate": rate(r.passed, r.judged),
+                "run_id": r.run_id, "at": sluice_core::render::instant(r.at), "judged": r.judged, "passed": r.passed, "pass_rate": rate(r.passed, r.judged),
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -307,7 +307,7 @@ pub fn print_export_history(writes: &[ExportRecord], json: bool) -> anyhow::Resu
             .map(|w| {
                 serde_json::json!({
                     "version": w.version,
-                    "written_at": w.written_at.to_rfc3339(),
+                    "written_at": sluice_core::render::instant(w.written_at),
                     "rows": w.rows,
                     "run_id": w.run_id,
                     "path": w.path,
@@ -340,7 +340,7 @@ pub fn print_history(history: &[VersionInfo], json: bool) -> anyhow::Result<()> 
             .map(|v| {
                 serde_json::json!({
                     "version": v.version,
-                    "committed_at": v.committed_at.map(|t| t.to_rfc3339()),
+                    "committed_at": v.committed_at.map(sluice_core::render::instant),
                     "operation": v.operation,
                     "rows": v.rows,
                     "run_id": v.meta.as_ref().map(|m| m.run_id),
@@ -434,8 +434,8 @@ pub fn print_runs(ws: &Workspace, runs: &[RunRecord], json: bool) -> anyhow::Res
                 })
                 .collect();
             out.push(serde_json::json!({
-                "id": r.id, "state": r.state.as_str(), "started_at": r.started_at.to_rfc3339(),
-                "finished_at": r.finished_at.map(|t| t.to_rfc3339()), "profile": r.profile,
+                "id": r.id, "state": r.state.as_str(), "started_at": sluice_core::render::instant(r.started_at),
+                "finished_at": r.finished_at.map(sluice_core::render::instant), "profile": r.profile,
                 "targets": r.targets, "assets": attempts,
             }));
         }

@@ -5,6 +5,7 @@
 mod class;
 mod location;
 mod name;
+pub mod render;
 mod secret;
 mod types;
 

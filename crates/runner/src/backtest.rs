@@ -478,7 +478,7 @@ fn period_result(
             id: rows.ids.as_ref().and_then(|ids| ids[s.rows[i]].clone()),
             time: rows.times[s.rows[i]]
                 .and_then(DateTime::from_timestamp_micros)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .map(sluice_core::render::instant)
                 .unwrap_or_default(),
             score: s.scores[i],
             label: s.labels[i],
@@ -491,8 +491,8 @@ fn period_result(
     let hits = chosen.iter().filter(|&&i| s.labels[i] > 0.5).count() as u64;
     let acted = chosen.len() as u64;
     PeriodResult {
-        start: start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        end: end.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        start: sluice_core::render::instant(start),
+        end: sluice_core::render::instant(end),
         rows: s.scores.len() as u64,
         train_rows,
         label_pending,

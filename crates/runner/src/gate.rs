@@ -69,7 +69,7 @@ pub(crate) async fn write_validated(
         Err(e) => return fail(e.to_string().into()),
     };
     let physical = match ctx.state().create_physical_plan(&plan).await {
-        Ok(p) => p,
+        Ok(p) => sluice_store::keep_order(&plan, p),
         Err(e) => return fail(Failure::of(&e)),
     };
     let slot: Arc<Mutex<Option<ValidationReport>>> = Arc::default();
@@ -126,7 +126,20 @@ pub(crate) async fn write_validated(
         Ok(p) => p,
         Err(e) => return fail(Failure::of(&e)),
     };
-    let written = ws.store.write(name, plan, &ctx.state(), meta).await;
+    // The validated rows are already the partitions of a physical plan, in its
+    // order (a query ending in `ORDER BY` is one sorted stream): planned again
+    // for the writer, they must not be dealt out round-robin.
+    let state = {
+        let mut config = ctx.copied_config();
+        config
+            .options_mut()
+            .optimizer
+            .enable_round_robin_repartition = false;
+        datafusion::execution::SessionStateBuilder::new_from_existing(ctx.state())
+            .with_config(config)
+            .build()
+    };
+    let written = ws.store.write(name, plan, &state, meta).await;
     let report = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -103,4 +103,41 @@ impl Workspace {
         }
         out
     }
+
+    /// The kind of asset whose rows the stored table `name` holds (an asset's
+    /// own table or its quarantine): the versions another kind wrote under the
+    /// name are not its own.
+    pub fn table_kind(&self, name: &str) -> Option<sluice_core::AssetKind> {
+        let base = name
+            .strip_suffix(sluice_core::QUARANTINE_SUFFIX)
+            .unwrap_or(name);
+        self.project.asset(base).map(|a| a.kind())
+    }
+
+    /// A DataFusion table over a version of the stored table `name`, refusing a
+    /// version another kind of asset wrote under the same name.
+    pub async fn table_provider(
+        &self,
+        name: &str,
+        at: sluice_store::AsOf,
+        state: &datafusion::execution::SessionState,
+    ) -> std::result::Result<Arc<dyn datafusion::datasource::TableProvider>, sluice_store::Error>
+    {
+        match self.table_kind(name) {
+            Some(kind) => self.store.provider_of(name, kind, at, state).await,
+            None => self.store.provider(name, at, state).await,
+        }
+    }
+
+    /// The versions of the stored table `name`, newest first, without those
+    /// another kind of asset wrote under the same name.
+    pub async fn table_history(
+        &self,
+        name: &str,
+    ) -> std::result::Result<Vec<sluice_store::VersionInfo>, sluice_store::Error> {
+        match self.table_kind(name) {
+            Some(kind) => self.store.history_of(name, kind).await,
+            None => self.store.history(name).await,
+        }
+    }
 }

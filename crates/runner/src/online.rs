@@ -191,9 +191,10 @@ async fn write(
 pub struct FeatureRecord {
     /// The view.
     pub view: String,
-    /// The entity: key column to value.
+    /// The entity: key column to value (a number for an integer key column).
     pub entity: serde_json::Map<String, serde_json::Value>,
-    /// The event time of the values (RFC 3339, UTC).
+    /// The event time of the values (RFC 3339; with `Z` when the view's time
+    /// column has a time zone, see [`sluice_core::render`]).
     pub event_timestamp: String,
     /// The features, in the view's order.
     pub features: serde_json::Map<String, serde_json::Value>,
@@ -252,16 +253,12 @@ pub fn lookup(
             out.push(None);
             continue;
         };
-        let event = chrono::DateTime::from_timestamp_micros(record.event_micros)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-            .unwrap_or_default();
+        let event =
+            sluice_core::render::micros(record.event_micros, meta.event_zoned).unwrap_or_default();
+        let values = meta.key_values(&key.iter().map(String::as_str).collect::<Vec<_>>());
         out.push(Some(FeatureRecord {
             view: view.to_string(),
-            entity: entity
-                .iter()
-                .zip(key)
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect(),
+            entity: entity.iter().cloned().zip(values).collect(),
             event_timestamp: event,
             features: record.values,
             version: meta.version,

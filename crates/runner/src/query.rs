@@ -62,7 +62,7 @@ pub async fn query_frame(
             unknown.push(r.name);
             continue;
         }
-        let provider = ws.store.provider(&r.name, as_of, &ctx.state()).await?;
+        let provider = ws.table_provider(&r.name, as_of, &ctx.state()).await?;
         ctx.register_table(r.name.as_str(), provider)
             .map_err(|e| Error::engine("query", e))?;
     }

@@ -74,7 +74,7 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
             kind: asset.kind(),
             version: published.version,
             rows: published.rows,
-            committed_at: committed.map(|t| t.to_rfc3339()),
+            committed_at: committed.map(sluice_core::render::instant),
             age_seconds: committed.map(|t| (chrono::Utc::now() - t).num_seconds()),
             stale: reason.is_some(),
             reason,

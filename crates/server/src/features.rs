@@ -22,7 +22,7 @@ pub struct FeatureResponse {
     /// The entity: key column to value.
     #[schema(value_type = Object)]
     pub entity: Map<String, Value>,
-    /// The event time of the values (RFC 3339, UTC).
+    /// The event time of the values (RFC 3339; with `Z` when the view's time column has a time zone).
     pub event_timestamp: String,
     /// The features, in the view's order.
     #[schema(value_type = Object)]
@@ -100,7 +100,7 @@ pub struct FeaturesRequest {
 /// One view's record of one entity.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ViewRecord {
-    /// The event time of the values (RFC 3339, UTC).
+    /// The event time of the values (RFC 3339; with `Z` when the view's time column has a time zone).
     pub event_timestamp: String,
     /// The offline version they were materialized from.
     pub version: u64,

@@ -32,8 +32,8 @@ impl From<KeyInfo> for KeyBody {
             id: k.id,
             name: k.name,
             role: k.role.to_string(),
-            created_at: k.created_at.to_rfc3339(),
-            revoked_at: k.revoked_at.map(|t| t.to_rfc3339()),
+            created_at: sluice_core::render::instant(k.created_at),
+            revoked_at: k.revoked_at.map(sluice_core::render::instant),
         }
     }
 }

@@ -112,7 +112,7 @@ fn version_body(v: &ModelVersion, serving: Option<u64>) -> ModelVersionBody {
     ModelVersionBody {
         version: v.version,
         run_id: v.run_id,
-        created_at: v.created_at.to_rfc3339(),
+        created_at: sluice_core::render::instant(v.created_at),
         learner: v.learner.clone(),
         inputs: v.inputs.clone(),
         train_rows: v.train_rows,

@@ -57,8 +57,8 @@ impl From<RunRecord> for RunBody {
     fn from(r: RunRecord) -> Self {
         Self {
             id: r.id,
-            started_at: r.started_at.to_rfc3339(),
-            finished_at: r.finished_at.map(|t| t.to_rfc3339()),
+            started_at: sluice_core::render::instant(r.started_at),
+            finished_at: r.finished_at.map(sluice_core::render::instant),
             state: r.state.as_str().to_string(),
             profile: r.profile,
             targets: r.targets,
@@ -109,7 +109,7 @@ impl From<AttemptRecord> for AttemptBody {
             asset: a.asset,
             attempt: a.attempt,
             status: a.status,
-            started_at: a.started_at.map(|t| t.to_rfc3339()),
+            started_at: a.started_at.map(sluice_core::render::instant),
             duration_ms: a.duration_ms,
             output_version: a.output_version,
             rows_in: a.rows_in,

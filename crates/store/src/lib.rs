@@ -29,7 +29,7 @@ pub use keys::{KeyInfo, NewKey, Role};
 pub use lock::{FileRunLock, RunGuard, RunLock};
 pub use metadata::{AssetTotals, AttemptRecord, ExportRecord, Metadata, RunRecord, RunState};
 pub use models::{ModelVersion, model_file};
-pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo};
+pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo, keep_order};
 pub use online::{
     KEY_SEPARATOR, OnlineRecord, OnlineSnapshot, OnlineStore, OnlineWrite, RedbOnlineStore,
     ViewMeta, ViewWrite, entity_key,

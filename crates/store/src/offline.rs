@@ -9,6 +9,8 @@ use datafusion::common::Column;
 use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use deltalake_core::delta_datafusion::planner::DeltaPlanner;
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::operations::write::SchemaMode;
@@ -18,6 +20,7 @@ use deltalake_core::protocol::SaveMode;
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
+use sluice_core::AssetKind;
 use url::Url;
 
 use crate::content::{ContentHash, hashed_table};
@@ -48,6 +51,11 @@ pub struct CommitMeta {
     /// The versions of the input assets that were read.
     #[serde(default)]
     pub inputs: BTreeMap<String, u64>,
+    /// The kind of asset that wrote the version: a name reused by another kind
+    /// starts a history of its own ([`OfflineStore::history_of`]). `None` in
+    /// versions written before sluice recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AssetKind>,
 }
 
 /// One committed version of an asset.
@@ -148,7 +156,9 @@ impl OfflineStore {
                     let latest = self.latest(asset).await?;
                     let wanted = match at {
                         AsOf::Version(v) => format!("{v}"),
-                        AsOf::Time(t) => format!("at or before {}", t.to_rfc3339()),
+                        AsOf::Time(t) => {
+                            format!("at or before {}", sluice_core::render::instant(t))
+                        }
                         AsOf::Latest => String::new(),
                     };
                     Err(Error::NoSuchVersion {
@@ -184,6 +194,85 @@ impl OfflineStore {
     pub async fn history(&self, asset: &str) -> Result<Vec<VersionInfo>> {
         let table = self.open(asset, AsOf::Latest).await?;
         self.commits(asset, &table, None).await
+    }
+
+    /// The versions `kind` wrote under the name `asset`, newest first: down to,
+    /// not including, the newest version another kind wrote. An asset renamed
+    /// away leaves its versions in the table, and an asset of another kind that
+    /// takes the name later must not show them as its own. A version with no
+    /// recorded kind (another tool's commit, or one written before sluice
+    /// recorded kinds) counts as `kind`'s.
+    pub async fn history_of(&self, asset: &str, kind: AssetKind) -> Result<Vec<VersionInfo>> {
+        Ok(own_versions(self.history(asset).await?, kind))
+    }
+
+    /// A DataFusion table over a version of the asset of kind `kind`: like
+    /// [`OfflineStore::provider`], but a version another kind wrote under the
+    /// same name is not this asset's ([`OfflineStore::history_of`]).
+    pub async fn provider_of(
+        &self,
+        asset: &str,
+        kind: AssetKind,
+        at: AsOf,
+        state: &SessionState,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let table = self.open(asset, at).await?;
+        let version = table.version().unwrap_or(0);
+        let theirs = |v: &VersionInfo| {
+            v.meta
+                .as_ref()
+                .and_then(|m| m.kind)
+                .is_some_and(|k| k != kind)
+        };
+        let other = match at {
+            // The newest commit alone tells whether the newest version is ours.
+            AsOf::Latest => self
+                .commits(asset, &table, Some(1))
+                .await?
+                .into_iter()
+                .find(|v| theirs(v))
+                .and_then(|v| v.meta.and_then(|m| m.kind)),
+            AsOf::Version(_) | AsOf::Time(_) => {
+                let all = self.history(asset).await?;
+                let own = own_versions(all.clone(), kind);
+                let first = own.last().map(|v| v.version);
+                if first.is_some_and(|f| version >= f) {
+                    None
+                } else {
+                    let latest = own.first().map(|v| v.version);
+                    let earlier = all
+                        .iter()
+                        .find(|v| v.version <= version && theirs(v))
+                        .and_then(|v| v.meta.as_ref().and_then(|m| m.kind));
+                    return Err(Error::NoSuchVersion {
+                        asset: asset.to_string(),
+                        wanted: match at {
+                            AsOf::Time(t) => {
+                                format!("at or before {}", sluice_core::render::instant(t))
+                            }
+                            _ => format!("{version}"),
+                        },
+                        help: format!(
+                            "version {version} was written by an earlier {} named `{asset}`; {}",
+                            earlier.map_or("asset", AssetKind::as_str),
+                            match (first, latest) {
+                                (Some(f), Some(l)) => format!(
+                                    "this {kind}'s versions go from {f} to {l} (see `sluice history {asset}`)"
+                                ),
+                                _ => format!("this {kind} has no versions yet"),
+                            }
+                        ),
+                    });
+                }
+            }
+        };
+        if other.is_some() {
+            // The name's newest version belongs to the asset it named before.
+            return Err(Error::NotMaterialized {
+                asset: asset.to_string(),
+            });
+        }
+        self.provider_over(asset, table, state).await
     }
 
     async fn commits(
@@ -249,6 +338,11 @@ impl OfflineStore {
         let hash = Arc::new(Mutex::new(ContentHash::default()));
         let schema = plan.schema().as_arrow().clone();
         let physical = state.create_physical_plan(&plan).await.map_err(plan_err)?;
+        let physical = keep_order(&plan, physical);
+        // One stream in (a query ending in `ORDER BY` among them): written as one
+        // stream, so the files keep its rows in the order written. With more
+        // target partitions the writer's plan would deal the rows out round-robin.
+        let one_stream = physical.output_partitioning().partition_count() <= 1;
         let plan = hashed_table(physical, hash.clone())
             .and_then(|t| LogicalPlanBuilder::scan(asset, provider_as_source(t), None)?.build())
             .map_err(plan_err)?;
@@ -265,9 +359,12 @@ impl OfflineStore {
         .map_err(write_err)?;
         // Delta's writer plans through its own extension nodes, so the session must
         // carry Delta's query planner on top of sluice's configuration.
-        let state = SessionStateBuilder::new_from_existing(state.clone())
-            .with_query_planner(DeltaPlanner::new())
-            .build();
+        let mut state = SessionStateBuilder::new_from_existing(state.clone())
+            .with_query_planner(DeltaPlanner::new());
+        if one_stream && let Some(config) = state.config() {
+            config.options_mut().execution.target_partitions = 1;
+        }
+        let state = state.build();
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
@@ -313,6 +410,15 @@ impl OfflineStore {
         state: &SessionState,
     ) -> Result<Arc<dyn TableProvider>> {
         let table = self.open(asset, at).await?;
+        self.provider_over(asset, table, state).await
+    }
+
+    async fn provider_over(
+        &self,
+        asset: &str,
+        table: DeltaTable,
+        state: &SessionState,
+    ) -> Result<Arc<dyn TableProvider>> {
         let open_err = |source| Error::OpenTable {
             asset: asset.to_string(),
             source,
@@ -323,6 +429,44 @@ impl OfflineStore {
             .await
             .map_err(|e| open_err(DeltaTableError::from(e)))
     }
+}
+
+/// `physical`, planned from `plan`, as one stream in `plan`'s order when `plan`
+/// ends in `ORDER BY`. DataFusion may deal a sorted result out round-robin to
+/// the projection above it (the casts of [`storable`]), each partition still
+/// sorted: the partitions are merged back into one sorted stream.
+pub fn keep_order(plan: &LogicalPlan, physical: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    let mut node = plan;
+    let sorted = loop {
+        match node {
+            LogicalPlan::Projection(p) => node = &p.input,
+            LogicalPlan::SubqueryAlias(a) => node = &a.input,
+            LogicalPlan::Limit(l) => node = &l.input,
+            LogicalPlan::Sort(_) => break true,
+            _ => break false,
+        }
+    };
+    if !sorted || physical.output_partitioning().partition_count() <= 1 {
+        return physical;
+    }
+    match physical.output_ordering() {
+        Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), physical)),
+        None => physical,
+    }
+}
+
+/// `history` (newest first) down to, not including, the newest version a kind
+/// other than `kind` wrote.
+fn own_versions(history: Vec<VersionInfo>, kind: AssetKind) -> Vec<VersionInfo> {
+    history
+        .into_iter()
+        .take_while(|v| {
+            v.meta
+                .as_ref()
+                .and_then(|m| m.kind)
+                .is_none_or(|k| k == kind)
+        })
+        .collect()
 }
 
 /// Casts the plan's columns to types Delta can hold, where they differ.

@@ -5,6 +5,7 @@
 //! errors are mapped back to `file:line:column` of the query.
 
 mod error;
+mod exact;
 mod features;
 mod spine_windows;
 mod training;
@@ -27,7 +28,8 @@ pub use spine_windows::{Closed, EventWindows, WindowAgg, WindowFeature, spine_wi
 pub use training::{ViewInput, point_in_time_join};
 
 /// A DataFusion session configured the way sluice runs SQL: spans collected for
-/// error positions, identifiers normalized like standard SQL.
+/// error positions, identifiers normalized like standard SQL, and `sum`/`avg`
+/// exact over sliding window frames of floats (`exact.rs`).
 pub fn session() -> SessionContext {
     let mut config = SessionConfig::new()
         .with_information_schema(false)
@@ -49,7 +51,12 @@ pub fn session() -> SessionContext {
         .with_runtime_env(Arc::new(RuntimeEnv::default()))
         .with_default_features()
         .build();
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    // Window sums and means of floats without the noise of sliding frames.
+    for f in exact::exact_window_aggregates() {
+        ctx.register_udaf(f);
+    }
+    ctx
 }
 
 /// A session whose sorts and joins spill to disk beyond `bytes` of memory.

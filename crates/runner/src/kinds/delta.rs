@@ -12,9 +12,17 @@ use crate::Workspace;
 use crate::error::root_cause;
 use crate::outcome::{AssetOutcome, Failure};
 
-/// The newest commit of the table `name`.
+/// The newest commit of the table `name`; none when another kind of asset
+/// wrote it (the name was reused, and this asset was not built yet).
 pub(crate) async fn published(ws: &Workspace, name: &str) -> crate::Result<Option<Published>> {
-    Ok(ws.store.latest(name).await?.map(|l| Published {
+    let kind = ws.table_kind(name);
+    let latest = ws.store.latest(name).await?.filter(|l| {
+        match (l.meta.as_ref().and_then(|m| m.kind), kind) {
+            (Some(wrote), Some(is)) => wrote == is,
+            _ => true,
+        }
+    });
+    Ok(latest.map(|l| Published {
         version: Some(l.version),
         rows: l.rows,
         committed_at: l.committed_at,
@@ -30,6 +38,7 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
         fingerprint: job.fingerprint.clone(),
         run_id: job.run_id,
         inputs: job.pins.clone(),
+        kind: Some(job.asset.kind()),
     };
     let asset = job.asset;
     // A record left for the version this write will make (by a table that

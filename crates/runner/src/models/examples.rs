@@ -275,7 +275,7 @@ pub(crate) fn split_rows(
 
 pub(crate) fn micros_text(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .map(sluice_core::render::instant)
         .unwrap_or_default()
 }
 

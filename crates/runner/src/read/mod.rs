@@ -279,7 +279,7 @@ pub async fn asset_detail(ws: &Workspace, name: &str) -> Result<AssetDetail, Rea
             .into_iter()
             .map(|w| AssetVersion {
                 version: w.version,
-                committed_at: Some(w.written_at.to_rfc3339()),
+                committed_at: Some(sluice_core::render::instant(w.written_at)),
                 operation: format!("EXPORT {}", w.path),
                 rows: Some(w.rows),
                 run_id: Some(w.run_id),
@@ -293,7 +293,7 @@ pub async fn asset_detail(ws: &Workspace, name: &str) -> Result<AssetDetail, Rea
             .rev()
             .map(|v| AssetVersion {
                 version: v.version,
-                committed_at: Some(v.created_at.to_rfc3339()),
+                committed_at: Some(sluice_core::render::instant(v.created_at)),
                 operation: format!(
                     "TRAIN {}{}",
                     v.learner,
@@ -310,15 +310,14 @@ pub async fn asset_detail(ws: &Workspace, name: &str) -> Result<AssetDetail, Rea
         _ if state.version.is_none() => Vec::new(),
         _ => {
             let ctx = sluice_transform::session();
-            let provider = ws.store.provider(name, AsOf::Latest, &ctx.state()).await?;
+            let provider = ws.table_provider(name, AsOf::Latest, &ctx.state()).await?;
             columns_ = columns(&provider.schema());
-            ws.store
-                .history(name)
+            ws.table_history(name)
                 .await?
                 .into_iter()
                 .map(|v| AssetVersion {
                     version: v.version,
-                    committed_at: v.committed_at.map(|t| t.to_rfc3339()),
+                    committed_at: v.committed_at.map(sluice_core::render::instant),
                     operation: v.operation,
                     rows: v.rows,
                     run_id: v.meta.map(|m| m.run_id),

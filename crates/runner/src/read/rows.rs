@@ -39,7 +39,7 @@ pub async fn rows_page(
     }
     let as_of = as_of.map_or(Ok(AsOf::Latest), crate::parse_as_of)?;
     let ctx = sluice_transform::session_with_memory_limit(bounds.memory);
-    let provider = ws.store.provider(name, as_of, &ctx.state()).await?;
+    let provider = ws.table_provider(name, as_of, &ctx.state()).await?;
     let order: Vec<_> = provider
         .schema()
         .fields()

@@ -36,6 +36,36 @@ pub struct ViewMeta {
     pub entities: u64,
     /// When the materialization was committed (RFC 3339).
     pub written_at: String,
+    /// Per key column, whether it holds integers: their keys read back as JSON
+    /// numbers. Empty for a view written before this was recorded (all text).
+    #[serde(default)]
+    pub integer_keys: Vec<bool>,
+    /// Whether the event-time column has a time zone: its times are instants
+    /// (rendered with `Z`), else wall-clock times (rendered without a zone).
+    /// Views written before this was recorded read as instants.
+    #[serde(default = "instants")]
+    pub event_zoned: bool,
+}
+
+fn instants() -> bool {
+    true
+}
+
+impl ViewMeta {
+    /// The key values of an entity as JSON: numbers for integer key columns,
+    /// text otherwise (and where the text is not an integer).
+    pub fn key_values(&self, key: &[&str]) -> Vec<serde_json::Value> {
+        key.iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let integer = self.integer_keys.get(i).copied().unwrap_or(false);
+                match text.trim().parse::<i64>() {
+                    Ok(n) if integer => serde_json::Value::from(n),
+                    _ => serde_json::Value::String((*text).to_string()),
+                }
+            })
+            .collect()
+    }
 }
 
 /// One entity's record.

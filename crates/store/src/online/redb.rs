@@ -177,6 +177,8 @@ impl OnlineStore for RedbOnlineStore {
             features: features.to_vec(),
             txn: Some(txn),
             done: OnlineWrite::default(),
+            integer_keys: Vec::new(),
+            event_zoned: true,
         }))
     }
 
@@ -193,6 +195,10 @@ struct RedbViewWrite {
     features: Vec<String>,
     txn: Option<WriteTransaction>,
     done: OnlineWrite,
+    /// Per key column, whether it holds integers (from the batches' schema).
+    integer_keys: Vec<bool>,
+    /// Whether the event-time column has a time zone.
+    event_zoned: bool,
 }
 
 impl ViewWrite for RedbViewWrite {
@@ -207,12 +213,18 @@ impl ViewWrite for RedbViewWrite {
         };
         let schema = batch.schema();
         let mut keys = Vec::with_capacity(self.entity.len());
+        let mut integer_keys = Vec::with_capacity(self.entity.len());
         for k in &self.entity {
             let i = schema.index_of(k).map_err(plan_error)?;
+            integer_keys.push(schema.field(i).data_type().is_integer());
             let text = cast(batch.column(i), &DataType::Utf8).map_err(plan_error)?;
             keys.push(text.as_string::<i32>().clone());
         }
         let ts = schema.index_of(event).map_err(plan_error)?;
+        let event_zoned = matches!(
+            schema.field(ts).data_type(),
+            DataType::Timestamp(_, Some(_))
+        );
         let ts = cast(
             batch.column(ts),
             &DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -226,6 +238,8 @@ impl ViewWrite for RedbViewWrite {
             .collect::<std::result::Result<_, _>>()
             .map_err(plan_error)?;
         let values = batch.project(&indices).map_err(plan_error)?;
+        self.integer_keys = integer_keys;
+        self.event_zoned = event_zoned;
         let mut json = Vec::with_capacity(values.num_rows() * 64);
         {
             let mut writer: LineDelimitedWriter<&mut Vec<u8>> = WriterBuilder::new()
@@ -294,7 +308,9 @@ impl ViewWrite for RedbViewWrite {
             entity: self.entity.clone(),
             features: self.features.clone(),
             entities: self.done.entities,
-            written_at: chrono::Utc::now().to_rfc3339(),
+            written_at: sluice_core::render::instant(chrono::Utc::now()),
+            integer_keys: self.integer_keys.clone(),
+            event_zoned: self.event_zoned,
         };
         {
             let mut views = txn.open_table(VIEWS).map_err(|e| online_error(&path, e))?;

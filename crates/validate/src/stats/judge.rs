@@ -110,7 +110,7 @@ impl Stats {
                             check.observed = Some(age.as_secs_f64());
                             check.detail = format!(
                                 "the newest value, {}, is {} old",
-                                t.to_rfc3339(),
+                                sluice_core::render::instant(t),
                                 humanize(age)
                             );
                             check.verdict = verdict(age <= *max_age);

@@ -14,6 +14,8 @@ use tower::ServiceExt;
 
 use crate::{AppState, Limits, router};
 
+mod values;
+
 struct Quiet;
 impl Observer for Quiet {}
 
@@ -405,10 +407,10 @@ async fn features_by_entity_and_in_batches() {
         "{one}"
     );
 
-    // Composite keys: one segment per key column; numbers are keys as text.
+    // Composite keys: one segment per key column; an integer key reads back as a number.
     let (status, m) = call(&app, "GET", "/v1/features/origin_month/LGA/7", k, None).await;
     assert_eq!(status, StatusCode::OK, "{m}");
-    assert_eq!(m["entity"], json!({"origin": "LGA", "month": "7"}));
+    assert_eq!(m["entity"], json!({"origin": "LGA", "month": 7}));
     assert!(
         m["features"]["hours"].as_i64().is_some_and(|h| h > 600),
         "{m}"
