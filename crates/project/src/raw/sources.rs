@@ -1,0 +1,154 @@
+//! `[sources.NAME]`: the connectors a source reads from, with their options.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::*;
+
+/// The format of a file source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// Comma (or other delimiter) separated values.
+    Csv,
+    /// Newline-delimited JSON objects, or one JSON array of objects.
+    Json,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// `[sources.NAME]`: where a source's rows come from. A closed set of
+/// connectors, each with its own keys (`deny_unknown_fields` per connector):
+/// files today; a database or an HTTP API is a new variant, told apart by the
+/// key that names it (`postgres = { ... }`), chosen in `Deserialize` below.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum SourceSection {
+    /// Files on disk, by path or glob: `path = "data/*.csv"`.
+    Files(FileSourceSection),
+}
+
+impl SourceSection {
+    /// What the rows must be.
+    pub fn contract(&self) -> Option<&ContractSection> {
+        match self {
+            SourceSection::Files(f) => f.contract.as_ref(),
+        }
+    }
+
+    /// Free text for people.
+    pub fn description(&self) -> Option<&String> {
+        match self {
+            SourceSection::Files(f) => f.description.as_ref(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // One connector so far: every source is read as files, so that a key
+        // of another connector is named as unknown with the keys files take.
+        FileSourceSection::deserialize(d).map(SourceSection::Files)
+    }
+}
+
+/// `[sources.NAME]` with `path`: files read from outside the project.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceSection {
+    /// A path or glob (`data/*.csv`), relative to the project folder.
+    pub path: Spanned<String>,
+    /// `csv`, `json` or `parquet`. Default: from the file extension
+    /// (`.csv`/`.tsv`, `.json`/`.ndjson`/`.jsonl`, `.parquet`).
+    #[serde(default)]
+    pub format: Option<FileFormat>,
+    /// CSV: the field delimiter, one ASCII character, or `"whitespace"` (also
+    /// written `"\\s+"`) for columns aligned with runs of spaces and tabs.
+    /// Default: `,` (`\t` for `.tsv`).
+    #[serde(default)]
+    pub delimiter: Option<Delimiter>,
+    /// CSV: the quote character. Default: `"`.
+    #[serde(default)]
+    pub quote: Option<char>,
+    /// CSV: whether the first line holds column names. Default: true.
+    #[serde(default)]
+    pub header: Option<bool>,
+    /// CSV: column names when there is no header. Default: `column_1`, `column_2`...
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+    /// CSV: values that mean "missing" (for example `["NA"]`). The empty field is
+    /// always missing. Default: none besides the empty field.
+    #[serde(default)]
+    pub null: Vec<String>,
+    /// Column types that override inference, by column name, in the project file's
+    /// type words: `string`, `bool`, `int32`, `int64`, `float64`, `date`,
+    /// `timestamp`, `decimal(10,2)`...
+    #[serde(default)]
+    pub columns: IndexMap<String, String>,
+    /// How many records to read to infer types (0 = the whole file). Default: 10000.
+    #[serde(default)]
+    pub infer_rows: Option<usize>,
+    /// The time zone of timestamps written without an offset. Timestamps are
+    /// stored as UTC instants. Default: `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// CSV: fixed-width columns, each one's width in characters, in order
+    /// (`[6, 9, 3, 8]`); values are trimmed, and a header line is split the same
+    /// way. Not with `delimiter`. Default: none (delimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Vec<usize>>,
+    /// CSV and JSON: how date and timestamp columns are written, by column, in
+    /// chrono's strftime syntax: `{ sold = "%m/%d/%y", at = "%Y%m%d %H%M" }`. A
+    /// column is a timestamp when its format has a time of day (or `columns`
+    /// says so), else a date. Default: ISO 8601 only.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub formats: IndexMap<String, String>,
+    /// What the rows must be; see [`ContractSection`].
+    #[serde(default)]
+    pub contract: Option<ContractSection>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A CSV source's field delimiter: one character, or runs of whitespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    /// One character (`,`, `;`, `\t`, `|`...).
+    Char(char),
+    /// Runs of spaces and tabs; leading and trailing ones are ignored.
+    Whitespace,
+}
+
+impl Delimiter {
+    const WHITESPACE: &'static str = "whitespace";
+}
+
+impl<'de> Deserialize<'de> for Delimiter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        // `\s+` is the regex users bring from pandas and R; it means the same.
+        if s == Self::WHITESPACE || s == r"\s+" {
+            return Ok(Delimiter::Whitespace);
+        }
+        let mut chars = s.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Ok(Delimiter::Char(c)),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{s}` is not a delimiter: write one character, or \"whitespace\" for \
+                 columns separated by runs of spaces and tabs"
+            ))),
+        }
+    }
+}
+
+impl serde::Serialize for Delimiter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // As a bare `char` was written before, so fingerprints stay the same.
+            Delimiter::Char(c) => s.serialize_char(*c),
+            Delimiter::Whitespace => s.serialize_str(Self::WHITESPACE),
+        }
+    }
+}
