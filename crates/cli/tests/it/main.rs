@@ -16,4 +16,5 @@ mod models;
 mod rebuilds;
 mod serve;
 mod source_layouts;
+mod spine_windows;
 mod view_positions;
