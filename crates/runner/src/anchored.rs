@@ -70,8 +70,7 @@ pub(crate) async fn join_views(
         .map(|n| schema.index_of(n))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| engine(e.into()))?;
-    if indices.iter().enumerate().all(|(i, j)| i == *j) && indices.len() == schema.fields().len()
-    {
+    if indices.iter().enumerate().all(|(i, j)| i == *j) && indices.len() == schema.fields().len() {
         return Ok(stream);
     }
     let projected = Arc::new(schema.project(&indices).map_err(|e| engine(e.into()))?);

@@ -91,7 +91,12 @@ fn rows_of(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let (mut names, mut rows) = (vec![], vec![]);
     for batch in reader {
         let batch = batch.expect("batch");
-        names = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        names = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let cols: Vec<_> = batch
             .columns()
             .iter()
@@ -102,7 +107,11 @@ fn rows_of(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
                 cols.iter()
                     .map(|c| {
                         let c = c.as_any().downcast_ref::<StringArray>().expect("text");
-                        if c.is_null(i) { "null".into() } else { c.value(i).to_string() }
+                        if c.is_null(i) {
+                            "null".into()
+                        } else {
+                            c.value(i).to_string()
+                        }
                     })
                     .collect(),
             );
@@ -222,7 +231,11 @@ fn windowed_features_are_computed_at_each_spine_rows_time() {
     }
     assert_eq!(rows, expected);
     // The cases the fixture is for, spelled out.
-    assert_eq!(rows[0][3..6], ["3", "75", "35"], "events at T - w and at T count; left-closed drops T's");
+    assert_eq!(
+        rows[0][3..6],
+        ["3", "75", "35"],
+        "events at T - w and at T count; left-closed drops T's"
+    );
     assert_eq!(rows[2][3..5], ["0", "null"], "no event in the window");
 }
 
@@ -239,18 +252,27 @@ fn as_of_event_keeps_the_entitys_newest_per_event_row() {
     let (_, anchored) = training_set(p, "spend:n_30d,spend:amount_30d");
     let (names, per_event) = training_set(p, "spend_event");
     assert_eq!(names[3..], ["n_30d_event", "amount_30d_event"]);
-    let pick = |rows: &[Vec<String>]| -> Vec<String> {
-        rows.iter().map(|r| r[3..5].join(",")).collect()
-    };
+    let pick =
+        |rows: &[Vec<String>]| -> Vec<String> { rows.iter().map(|r| r[3..5].join(",")).collect() };
     // c1 on 05-20: its newest event (04-05) saw 03-10, 03-31 and 04-05 in its
     // window; at 05-20 nothing is left in the last 30 days. c3 likewise; c2 and c9
     // before any event: no row per event, an empty window anchored.
     assert_eq!(
         pick(&per_event),
-        ["3,75", "2,35", "3,72", "1,100", "null,null", "1,5", "null,null"]
+        [
+            "3,75",
+            "2,35",
+            "3,72",
+            "1,100",
+            "null,null",
+            "1,5",
+            "null,null"
+        ]
     );
     assert_eq!(
         pick(&anchored),
-        ["3,75", "2,35", "0,null", "1,100", "0,null", "0,null", "0,null"]
+        [
+            "3,75", "2,35", "0,null", "1,100", "0,null", "0,null", "0,null"
+        ]
     );
 }

@@ -212,7 +212,11 @@ fn compile_declared(
                 .with_help("remove it: the other aggregates skip nulls, as SQL's do"),
             );
         }
-        let closed_left = match spec.closed.as_ref().map(|c| (c.get_ref().trim(), c.span().start)) {
+        let closed_left = match spec
+            .closed
+            .as_ref()
+            .map(|c| (c.get_ref().trim(), c.span().start))
+        {
             None | Some(("right", _)) => false,
             Some(("left", offset)) => {
                 if section.as_of.is_some() {
@@ -228,8 +232,13 @@ fn compile_declared(
             }
             Some((text, offset)) => {
                 diags.push(
-                    Diagnostic::new(loc(offset), format!("`{feature}`: closed: `{text}` is not `left` or `right`"))
-                        .with_help("write `closed = \"left\"` to leave out the event at the row's time"),
+                    Diagnostic::new(
+                        loc(offset),
+                        format!("`{feature}`: closed: `{text}` is not `left` or `right`"),
+                    )
+                    .with_help(
+                        "write `closed = \"left\"` to leave out the event at the row's time",
+                    ),
                 );
                 false
             }
