@@ -276,3 +276,22 @@ fn as_of_event_keeps_the_entitys_newest_per_event_row() {
         ]
     );
 }
+
+#[test]
+fn closed_left_is_refused_on_a_view_with_as_of() {
+    let project_file = PROJECT.replace(
+        "amount_30d_event = { agg = \"sum\", column = \"amount\", window = \"30d\" }",
+        "amount_30d_event = { agg = \"sum\", column = \"amount\", window = \"30d\", closed = \"left\" }",
+    );
+    let dir = project(&[
+        ("sluice.toml", project_file.as_bytes()),
+        ("purchases.csv", PURCHASES.as_bytes()),
+    ]);
+    let out = sluice(dir.path(), &["check"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("`closed = \"left\"` applies only to a view without `as_of`"),
+        "{}",
+        stderr(&out)
+    );
+}
