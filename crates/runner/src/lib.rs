@@ -6,6 +6,7 @@
 //! Architecture invariant: a failed asset never changes what is published; its
 //! downstream is blocked, its siblings go on.
 
+mod anchored;
 mod backtest;
 mod check;
 mod error;

@@ -114,9 +114,7 @@ pub async fn training_set(ws: &Workspace, req: &TrainingRequest) -> Result<Train
                 .map(|f| f.name().clone())
                 .collect();
             name_outputs(&names, &mut views);
-            sluice_transform::point_in_time_join(&ctx, stream, &time, &views)
-                .await
-                .map_err(|e| Error::engine("training set", e))?
+            crate::anchored::join_views(ws, &ctx, stream, &time, &views, &used).await?
         }
     };
     let schema = stream.schema();

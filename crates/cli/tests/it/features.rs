@@ -201,15 +201,17 @@ fn declared_features_have_the_values_written_by_hand() {
     );
     let rows: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
     // The CSV reader keeps the spine's times without a zone; they are read as UTC.
+    // `rolling` (no `as_of`) is computed at each row's time: a count over a window
+    // without events is 0; `latest` (as of its newest event) is joined per row.
     assert_eq!(
         rows,
         [
             "a,2026-01-09T12:00:00,1,2,30,null", // latest's only row for a is at 01-10: after T
-            "b,2026-01-01T00:00:00,0,null,null,null", // b's first event is later
-            "c,2026-01-05T00:00:00,0,null,null,null", // absent entity
+            "b,2026-01-01T00:00:00,0,0,null,null", // b's first event is later
+            "c,2026-01-05T00:00:00,0,0,null,null", // absent entity
             "a,2026-01-03T00:00:00,1,2,20,null", // an event exactly at T counts
-            "null,2026-01-05T00:00:00,0,null,null,null", // null key
-            "a,2026-02-01T00:00:00,0,3,40,4",    // no ttl: the newest row
+            "null,2026-01-05T00:00:00,0,0,null,null", // null key
+            "a,2026-02-01T00:00:00,0,0,40,4",    // nothing in [T - 7d, T]; no ttl: the newest row
         ]
     );
 

@@ -17,4 +17,5 @@ mod read_side;
 mod rebuilds;
 mod serve;
 mod source_layouts;
+mod spine_windows;
 mod view_positions;

@@ -212,7 +212,39 @@ fn compile_declared(
                 .with_help("remove it: the other aggregates skip nulls, as SQL's do"),
             );
         }
+        let closed_left = match spec
+            .closed
+            .as_ref()
+            .map(|c| (c.get_ref().trim(), c.span().start))
+        {
+            None | Some(("right", _)) => false,
+            Some(("left", offset)) => {
+                if section.as_of.is_some() {
+                    diags.push(
+                        Diagnostic::new(
+                            loc(offset),
+                            format!("`{feature}`: `closed = \"left\"` applies only to a view without `as_of`"),
+                        )
+                        .with_help("a view without `as_of` is computed at each training row's time, where `[T - w, T)` means something; remove `as_of` or `closed`"),
+                    );
+                }
+                true
+            }
+            Some((text, offset)) => {
+                diags.push(
+                    Diagnostic::new(
+                        loc(offset),
+                        format!("`{feature}`: closed: `{text}` is not `left` or `right`"),
+                    )
+                    .with_help(
+                        "write `closed = \"left\"` to leave out the event at the row's time",
+                    ),
+                );
+                false
+            }
+        };
         aggregates.push(Aggregate {
+            closed_left,
             name: feature.clone(),
             agg: spec.agg,
             column: spec.column.as_ref().map(|c| c.get_ref().clone()),
@@ -278,6 +310,7 @@ fn compile_declared(
     Some(Declared {
         source: source_name,
         as_of,
+        spine_anchored: section.as_of.is_none(),
         aggregates,
         pivots,
         derived,

@@ -79,6 +79,10 @@ pub struct Declared {
     pub source: AssetName,
     /// When the features are computed.
     pub as_of: AsOf,
+    /// `as_of` left out: the view's table is computed at every event, but a
+    /// training set or model computes the aggregates at each spine row's own
+    /// time from the source (`as_of = "event"` written keeps the per-event join).
+    pub spine_anchored: bool,
     /// Aggregations, in order.
     pub aggregates: Vec<Aggregate>,
     /// Category pivots, in order.
@@ -102,6 +106,9 @@ pub struct Aggregate {
     pub filter: Option<String>,
     /// `last`: skip nulls (the default) or take the newest value even if null.
     pub ignore_nulls: bool,
+    /// `closed = "left"`: at a spine row's time `T` the window is `[T - w, T)`.
+    /// The view's own per-event rows are unaffected (each row includes its event).
+    pub closed_left: bool,
     /// Where `column` is written (else where the feature is).
     pub column_at: Location,
     /// Where `filter` is written, to place its SQL errors.

@@ -113,9 +113,7 @@ pub(crate) async fn examples(
     let joined = if views.is_empty() {
         stream
     } else {
-        sluice_transform::point_in_time_join(&ctx, stream, &time, &views)
-            .await
-            .map_err(|e| Error::engine("training set", e))?
+        crate::anchored::join_views(ws, &ctx, stream, &time, &views, &used).await?
     };
     let schema = joined.schema();
     let batches: Vec<RecordBatch> = joined
