@@ -8,6 +8,11 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::{Entry, RawProject};
 use crate::raw::{LearnerKind, ModelSection, ParamsSection, PromoteEntry};
 
+/// Bumped when the rows a model trains on change for the same settings, so
+/// that built models retrain. 2: declared views without `as_of` are computed at
+/// each spine row's time.
+const TRAINING_ROWS: &str = "training-rows-2";
+
 fn at<T>(raw: &RawProject, s: &Spanned<T>) -> Location {
     raw.location(s.span().start)
 }
@@ -556,6 +561,7 @@ pub(crate) fn add(b: &mut crate::compile::Builder<'_>, name: &str, entry: &Entry
         "model",
         &serde_json::to_string(&trained).unwrap_or_default(),
         &file_hash,
+        TRAINING_ROWS,
     ]);
     if let Some(p) = predictions {
         let p_section = section.predictions.as_ref();

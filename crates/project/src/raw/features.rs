@@ -118,6 +118,11 @@ pub struct AggregateSection {
     /// Default: true (nulls are skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_nulls: Option<Spanned<bool>>,
+    /// `"left"`: in a training set, the window is `[T - w, T)` — an event at the
+    /// spine row's own time is left out (for labels decided at `T`). Only for a
+    /// view without `as_of` (anchored at each spine row). Default: `"right"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Spanned<String>>,
 }
 
 /// `[features.X.pivots.NAME]`: per category of a column, the sum of a value and the
