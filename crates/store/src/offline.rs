@@ -433,7 +433,7 @@ impl OfflineStore {
 
 /// `physical`, planned from `plan`, as one stream in `plan`'s order when `plan`
 /// ends in `ORDER BY`. DataFusion may deal a sorted result out round-robin to
-/// the projection above it (the casts of [`storable`]), each partition still
+/// the projection above it (the casts of `storable`), each partition still
 /// sorted: the partitions are merged back into one sorted stream.
 pub fn keep_order(plan: &LogicalPlan, physical: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
     let mut node = plan;
