@@ -3,6 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -218,4 +223,44 @@ pub fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head}"));
     (status, body.to_string())
+}
+
+/// Every row of a Parquet file, each value as text (`null` for null).
+pub fn parquet_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let file = std::fs::File::open(path).expect("open");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let mut names = vec![];
+    let mut rows = vec![];
+    for batch in reader {
+        let batch = batch.expect("batch");
+        names = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let cols: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| cast(c, &DataType::Utf8).expect("cast"))
+            .collect();
+        for i in 0..batch.num_rows() {
+            rows.push(
+                cols.iter()
+                    .map(|c| {
+                        let c = c.as_any().downcast_ref::<StringArray>().expect("text");
+                        if c.is_null(i) {
+                            "null".to_string()
+                        } else {
+                            c.value(i).to_string()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    (names, rows)
 }

@@ -7,11 +7,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use datafusion::arrow::array::Array;
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
 use crate::common::*;
 
 const EVENTS: &str = "\
@@ -62,49 +57,6 @@ value = "amount"
 [features.latest.derived]
 mean_amount = "amount_total / total"
 "#;
-
-/// Every row of a Parquet file, each value as text (`null` for null).
-fn parquet_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let file = std::fs::File::open(path).expect("open");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("parquet")
-        .build()
-        .expect("reader");
-    let mut names = vec![];
-    let mut rows = vec![];
-    for batch in reader {
-        let batch = batch.expect("batch");
-        names = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let cols: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| cast(c, &DataType::Utf8).expect("cast"))
-            .collect();
-        for i in 0..batch.num_rows() {
-            rows.push(
-                cols.iter()
-                    .map(|c| {
-                        let c = c
-                            .as_any()
-                            .downcast_ref::<datafusion::arrow::array::StringArray>()
-                            .expect("text");
-                        if c.is_null(i) {
-                            "null".to_string()
-                        } else {
-                            c.value(i).to_string()
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    (names, rows)
-}
 
 fn csv(p: &Path, sql: &str) -> String {
     ok(p, &["query", "--format", "csv", sql])

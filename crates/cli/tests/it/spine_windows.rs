@@ -6,10 +6,6 @@
 use std::path::Path;
 
 use chrono::{DateTime, Duration, NaiveDateTime};
-use datafusion::arrow::array::{Array, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
@@ -82,44 +78,6 @@ fn micros(text: &str) -> i64 {
         .expect("a time")
 }
 
-fn rows_of(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let file = std::fs::File::open(path).expect("open");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("parquet")
-        .build()
-        .expect("reader");
-    let (mut names, mut rows) = (vec![], vec![]);
-    for batch in reader {
-        let batch = batch.expect("batch");
-        names = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let cols: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| cast(c, &DataType::Utf8).expect("cast"))
-            .collect();
-        for i in 0..batch.num_rows() {
-            rows.push(
-                cols.iter()
-                    .map(|c| {
-                        let c = c.as_any().downcast_ref::<StringArray>().expect("text");
-                        if c.is_null(i) {
-                            "null".into()
-                        } else {
-                            c.value(i).to_string()
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    (names, rows)
-}
-
 fn training_set(p: &Path, features: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let out = p.join(format!("{}.parquet", features.replace([',', ':'], "_")));
     ok(
@@ -134,7 +92,7 @@ fn training_set(p: &Path, features: &str) -> (Vec<String>, Vec<Vec<String>>) {
             out.to_str().expect("path"),
         ],
     );
-    rows_of(&out)
+    parquet_rows(&out)
 }
 
 struct Event {
