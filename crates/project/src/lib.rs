@@ -9,6 +9,7 @@ pub mod diag;
 pub mod features;
 pub mod models;
 pub mod parse;
+mod profiles;
 pub mod raw;
 pub mod sql;
 
