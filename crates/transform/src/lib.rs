@@ -24,6 +24,9 @@ use sluice_project::{Asset, Diagnostic, TableDef};
 
 pub use error::{Error, Result};
 pub use features::{micros, micros_array, plan_features};
+pub use spine_windows::tiles::{
+    TILES_COLUMN, TileError, TileLayout, TilePlan, build_tiles, read_tiles, tiles_newest,
+};
 pub use spine_windows::{Closed, EventWindows, WindowAgg, WindowFeature, spine_windows};
 pub use training::{ViewInput, point_in_time_join};
 

@@ -11,7 +11,7 @@ use datafusion::error::{DataFusionError, Result};
 use super::{Closed, EventWindows, WindowAgg, WindowFeature};
 
 /// How a feature reads its events and what it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) enum Kind {
     Count,
     Distinct,

@@ -23,15 +23,21 @@ use super::state::{Item, Moments, State};
 use crate::micros_array;
 use crate::training::key_rows;
 
-/// The merge of one input: spine rows and events, both sorted by keys then time.
-pub(super) struct Merge {
+/// How the events of one input are read: their keys, times and what each
+/// feature takes of them. Shared by the merge and the tile builder.
+pub(super) struct EventReader {
     pub(super) converter: RowConverter,
     pub(super) entity: Vec<String>,
     pub(super) key_types: Vec<DataType>,
-    pub(super) time: String,
     /// Index of the event time among the events' columns.
     pub(super) time_at: usize,
     pub(super) specs: Vec<Spec>,
+}
+
+/// The merge of one input: spine rows and events, both sorted by keys then time.
+pub(super) struct Merge {
+    pub(super) events: EventReader,
+    pub(super) time: String,
     pub(super) out_schema: SchemaRef,
 }
 
@@ -51,14 +57,14 @@ enum Values {
     },
 }
 
-struct SpecInput {
+pub(super) struct SpecInput {
     filter: Option<BooleanArray>,
     values: Values,
 }
 
 impl SpecInput {
     /// What event `r` brings to the feature, if it counts.
-    fn item(&self, r: usize) -> Option<Item> {
+    pub(super) fn item(&self, r: usize) -> Option<Item> {
         if let Some(f) = &self.filter
             && !(f.is_valid(r) && f.value(r))
         {
@@ -77,10 +83,10 @@ impl SpecInput {
 }
 
 /// A batch of events, prepared for the merge.
-struct EventBatch {
-    keys: Rows,
-    times: TimestampMicrosecondArray,
-    inputs: Vec<SpecInput>,
+pub(super) struct EventBatch {
+    pub(super) keys: Rows,
+    pub(super) times: TimestampMicrosecondArray,
+    pub(super) inputs: Vec<SpecInput>,
 }
 
 /// A feature's window over the current entity: events taken from the stream but
@@ -206,8 +212,10 @@ impl Out {
     }
 }
 
-impl Merge {
-    fn event_batch(&self, batch: &RecordBatch) -> Result<EventBatch> {
+impl EventReader {
+    /// A batch of the events, prepared: key rows, times in microseconds, and
+    /// per feature what it reads.
+    pub(super) fn event_batch(&self, batch: &RecordBatch) -> Result<EventBatch> {
         let (keys, _) = key_rows(&self.converter, &self.entity, &self.key_types, batch)?;
         let times = micros_array(batch.column(self.time_at))?;
         let mut inputs = Vec::with_capacity(self.specs.len());
@@ -248,7 +256,9 @@ impl Merge {
             inputs,
         })
     }
+}
 
+impl Merge {
     pub(super) async fn run(
         self,
         mut spine: SendableRecordBatchStream,
@@ -260,14 +270,24 @@ impl Merge {
         let mut exhausted = false;
         // The entity whose windows `slides` hold.
         let mut entity: Option<OwnedRow> = None;
-        let mut slides: Vec<Slide> = self.specs.iter().map(|s| Slide::new(s.kind)).collect();
+        let mut slides: Vec<Slide> = self
+            .events
+            .specs
+            .iter()
+            .map(|s| Slide::new(s.kind))
+            .collect();
 
         while let Some(batch) = spine.next().await {
             let batch = batch?;
-            let (keys, key_nulls) =
-                key_rows(&self.converter, &self.entity, &self.key_types, &batch)?;
+            let (keys, key_nulls) = key_rows(
+                &self.events.converter,
+                &self.events.entity,
+                &self.events.key_types,
+                &batch,
+            )?;
             let times = micros_array(batch.column(batch.schema().index_of(&self.time)?))?;
             let mut outs: Vec<Out> = self
+                .events
                 .specs
                 .iter()
                 .map(|s| Out::new(s.kind, batch.num_rows()))
@@ -278,7 +298,7 @@ impl Merge {
                     continue;
                 }
                 if *key_null {
-                    for (out, spec) in outs.iter_mut().zip(&self.specs) {
+                    for (out, spec) in outs.iter_mut().zip(&self.events.specs) {
                         out.push(spec.kind, None);
                     }
                     continue;
@@ -286,7 +306,12 @@ impl Merge {
                 let key = keys.row(i);
                 let t = times.value(i);
                 if entity.as_ref().is_none_or(|e| e.row() != key) {
-                    slides = self.specs.iter().map(|s| Slide::new(s.kind)).collect();
+                    slides = self
+                        .events
+                        .specs
+                        .iter()
+                        .map(|s| Slide::new(s.kind))
+                        .collect();
                     entity = Some(key.owned());
                 }
                 // Take the entity's events up to `t`, skipping other entities'.
@@ -299,7 +324,7 @@ impl Merge {
                             Some(b) => {
                                 let b = b?;
                                 if b.num_rows() > 0 {
-                                    current = Some((self.event_batch(&b)?, 0));
+                                    current = Some((self.events.event_batch(&b)?, 0));
                                 }
                             }
                             None => exhausted = true,
@@ -327,13 +352,14 @@ impl Merge {
                     }
                     *at += 1;
                 }
-                for ((slide, spec), out) in slides.iter_mut().zip(&self.specs).zip(&mut outs) {
+                for ((slide, spec), out) in slides.iter_mut().zip(&self.events.specs).zip(&mut outs)
+                {
                     slide.advance(spec, t);
                     out.push(spec.kind, Some(&slide.state));
                 }
             }
             let mut columns = batch.columns().to_vec();
-            for (out, spec) in outs.into_iter().zip(&self.specs) {
+            for (out, spec) in outs.into_iter().zip(&self.events.specs) {
                 columns.push(out.finish(spec)?);
             }
             let out = RecordBatch::try_new(self.out_schema.clone(), columns)?;

@@ -28,6 +28,7 @@ mod merge;
 mod state;
 #[cfg(test)]
 mod tests;
+pub mod tiles;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +43,7 @@ use datafusion::prelude::{DataFrame, Expr, SessionContext, ident};
 
 use crate::training::{in_spine_order, number_rows, one_shot, tokio_stream};
 use compile::compile;
-use merge::Merge;
+use merge::{EventReader, Merge};
 
 /// Which end of a window is open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -172,11 +173,8 @@ async fn windows_one(
     input: &EventWindows,
 ) -> Result<SendableRecordBatchStream> {
     let spine_schema = spine.schema();
-    let events_schema = input.events.schema().as_arrow().clone();
     spine_schema.index_of(time)?;
-    let mut key_types = vec![];
     for k in &input.entity {
-        key_types.push(events_schema.field_with_name(k)?.data_type().clone());
         if spine_schema.field_with_name(k).is_err() {
             return Err(DataFusionError::Plan(format!(
                 "the spine has no column `{k}`, a key of `{}`",
@@ -184,15 +182,69 @@ async fn windows_one(
             )));
         }
     }
+    let (events, features, sorted_events) = sorted_events(input).await?;
+    let mut fields: Vec<Arc<Field>> = spine_schema.fields().iter().cloned().collect();
+    for field in features {
+        if fields.iter().any(|x| x.name() == field.name()) {
+            return Err(DataFusionError::Plan(format!(
+                "feature `{}` over `{}`: the output already has a column of that name",
+                field.name(),
+                input.name
+            )));
+        }
+        fields.push(Arc::new(field));
+    }
+    let out_schema = Arc::new(Schema::new(fields));
 
-    // The columns the merge reads, each once: keys, time, then the features'.
+    let mut spine_order: Vec<_> = input
+        .entity
+        .iter()
+        .zip(&events.key_types)
+        .map(|(k, t)| datafusion::prelude::cast(ident(k), t.clone()).sort(true, true))
+        .collect();
+    spine_order.push(ident(time).sort(true, true));
+    let sorted_spine = ctx
+        .read_table(one_shot(spine))?
+        .sort(spine_order)?
+        .execute_stream()
+        .await?;
+
+    let merge = Merge {
+        events,
+        time: time.to_string(),
+        out_schema: out_schema.clone(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+    tokio::spawn(async move {
+        if let Err(e) = merge.run(sorted_spine, sorted_events, &tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(
+        out_schema,
+        tokio_stream(rx),
+    )))
+}
+
+/// `input`'s features compiled against its events, each feature's output
+/// field, and the events with a key and a time, sorted by keys, time and created
+/// time (DataFusion's sort, spilling under its memory limit).
+async fn sorted_events(
+    input: &EventWindows,
+) -> Result<(EventReader, Vec<Field>, SendableRecordBatchStream)> {
+    let events_schema = input.events.schema().as_arrow().clone();
+    let mut key_types = vec![];
+    for k in &input.entity {
+        key_types.push(events_schema.field_with_name(k)?.data_type().clone());
+    }
+    // The columns read, each once: keys, time, then the features'.
     let mut columns: Vec<String> = input.entity.clone();
     columns.push(input.timestamp.clone());
     let time_at = columns.len() - 1;
     let mut specs = vec![];
-    let mut fields: Vec<Arc<Field>> = spine_schema.fields().iter().cloned().collect();
+    let mut fields = vec![];
     for f in &input.features {
-        if fields.iter().any(|x| x.name() == &f.name) {
+        if fields.iter().any(|x: &Field| x.name() == &f.name) {
             return Err(DataFusionError::Plan(format!(
                 "feature `{}` over `{}`: the output already has a column of that name",
                 f.name, input.name
@@ -207,23 +259,8 @@ async fn windows_one(
         };
         let (spec, field) = compile(input, f, &events_schema, &mut index)?;
         specs.push(spec);
-        fields.push(Arc::new(field));
+        fields.push(field);
     }
-    let out_schema = Arc::new(Schema::new(fields));
-
-    let mut spine_order: Vec<_> = input
-        .entity
-        .iter()
-        .zip(&key_types)
-        .map(|(k, t)| datafusion::prelude::cast(ident(k), t.clone()).sort(true, true))
-        .collect();
-    spine_order.push(ident(time).sort(true, true));
-    let sorted_spine = ctx
-        .read_table(one_shot(spine))?
-        .sort(spine_order)?
-        .execute_stream()
-        .await?;
-
     let mut order: Vec<_> = input
         .entity
         .iter()
@@ -240,7 +277,7 @@ async fn windows_one(
         .map(|c| ident(c).is_not_null())
         .reduce(Expr::and)
         .unwrap_or(datafusion::prelude::lit(true));
-    let sorted_events = input
+    let sorted = input
         .events
         .clone()
         .filter(present)?
@@ -248,8 +285,7 @@ async fn windows_one(
         .select(columns.iter().map(ident).collect::<Vec<_>>())?
         .execute_stream()
         .await?;
-
-    let merge = Merge {
+    let reader = EventReader {
         converter: RowConverter::new(
             key_types
                 .iter()
@@ -258,19 +294,8 @@ async fn windows_one(
         )?,
         entity: input.entity.clone(),
         key_types,
-        time: time.to_string(),
         time_at,
         specs,
-        out_schema: out_schema.clone(),
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
-    tokio::spawn(async move {
-        if let Err(e) = merge.run(sorted_spine, sorted_events, &tx).await {
-            let _ = tx.send(Err(e)).await;
-        }
-    });
-    Ok(Box::pin(RecordBatchStreamAdapter::new(
-        out_schema,
-        tokio_stream(rx),
-    )))
+    Ok((reader, fields, sorted))
 }

@@ -27,7 +27,7 @@ pub(super) enum Item {
 
 /// Count, sum and sum of squared deviations from the mean, merged with Chan et
 /// al.'s formula: exact for counts, stable for the spread.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Moments {
     pub(super) n: u64,
     pub(super) sum: f64,
@@ -35,7 +35,7 @@ pub(super) struct Moments {
 }
 
 impl Moments {
-    fn one(x: f64) -> Self {
+    pub(super) fn one(x: f64) -> Self {
         Moments {
             n: 1,
             sum: x,
@@ -43,7 +43,7 @@ impl Moments {
         }
     }
 
-    fn merge(self, other: Moments) -> Moments {
+    pub(super) fn merge(self, other: Moments) -> Moments {
         if self.n == 0 {
             return other;
         }

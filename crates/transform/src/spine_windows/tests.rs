@@ -20,7 +20,7 @@ use proptest::prelude::*;
 
 use super::*;
 
-const SECOND: i64 = 1_000_000;
+pub(super) const SECOND: i64 = 1_000_000;
 
 fn ts_field(name: &str) -> Field {
     Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, None), true)
@@ -33,16 +33,16 @@ fn seconds(v: &[Option<i64>]) -> Arc<TimestampMicrosecondArray> {
 }
 
 /// What a test asks for besides the data.
-struct Setup<'a> {
-    entity: &'a [&'a str],
-    created: Option<&'a str>,
-    ttl: Option<i64>,
-    features: Vec<WindowFeature>,
-    batch: usize,
+pub(super) struct Setup<'a> {
+    pub(super) entity: &'a [&'a str],
+    pub(super) created: Option<&'a str>,
+    pub(super) ttl: Option<i64>,
+    pub(super) features: Vec<WindowFeature>,
+    pub(super) batch: usize,
 }
 
 impl<'a> Setup<'a> {
-    fn new(features: Vec<WindowFeature>) -> Self {
+    pub(super) fn new(features: Vec<WindowFeature>) -> Self {
         Setup {
             entity: &["k"],
             created: Some("created"),
@@ -55,7 +55,7 @@ impl<'a> Setup<'a> {
 
 /// Runs `spine_windows` on one input, the events in two partitions and both sides
 /// in batches of `setup.batch` rows; returns the output as one batch.
-fn run(spine: RecordBatch, events: RecordBatch, setup: &Setup) -> Result<RecordBatch> {
+pub(super) fn run(spine: RecordBatch, events: RecordBatch, setup: &Setup) -> Result<RecordBatch> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()?;
@@ -100,14 +100,14 @@ fn run(spine: RecordBatch, events: RecordBatch, setup: &Setup) -> Result<RecordB
 
 /// A value of an output column, for comparisons.
 #[derive(Debug, Clone, PartialEq)]
-enum V {
+pub(super) enum V {
     Null,
     I(i64),
     F(f64),
     S(String),
 }
 
-fn values(batch: &RecordBatch, name: &str) -> Vec<V> {
+pub(super) fn values(batch: &RecordBatch, name: &str) -> Vec<V> {
     let Ok(i) = batch.schema().index_of(name) else {
         panic!("no column {name}");
     };
@@ -129,17 +129,17 @@ fn values(batch: &RecordBatch, name: &str) -> Vec<V> {
 
 /// One event of the generated data: key, time, created, x, n, c, f.
 #[derive(Debug, Clone)]
-struct Ev {
-    k: Option<i64>,
-    ts: Option<i64>,
-    created: i64,
-    x: Option<f64>,
-    n: Option<i64>,
-    c: Option<String>,
-    f: Option<bool>,
+pub(super) struct Ev {
+    pub(super) k: Option<i64>,
+    pub(super) ts: Option<i64>,
+    pub(super) created: i64,
+    pub(super) x: Option<f64>,
+    pub(super) n: Option<i64>,
+    pub(super) c: Option<String>,
+    pub(super) f: Option<bool>,
 }
 
-fn events_batch(rows: &[Ev]) -> RecordBatch {
+pub(super) fn events_batch(rows: &[Ev]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Int64, true),
         ts_field("ts"),
@@ -165,7 +165,7 @@ fn events_batch(rows: &[Ev]) -> RecordBatch {
 }
 
 /// Spine rows: key, time; the label is the row's position.
-fn spine_batch(rows: &[(Option<i64>, Option<i64>)]) -> RecordBatch {
+pub(super) fn spine_batch(rows: &[(Option<i64>, Option<i64>)]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("label", DataType::Int64, false),
         Field::new("k", DataType::Int64, true),
@@ -604,14 +604,14 @@ fn naive(spine: &[(Option<i64>, Option<i64>)], events: &[Ev], setup: &Setup) -> 
 
 /// Exact for everything but sums, means and standard deviations of floats
 /// (relative 1e-9; the data are quarters, so equal values give exact zeros).
-fn close(got: &V, want: &V) -> bool {
+pub(super) fn close(got: &V, want: &V) -> bool {
     match (got, want) {
         (V::F(a), V::F(b)) => a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()),
         _ => got == want,
     }
 }
 
-fn generated_events() -> impl Strategy<Value = Vec<Ev>> {
+pub(super) fn generated_events() -> impl Strategy<Value = Vec<Ev>> {
     prop::collection::vec(
         (
             prop::option::weighted(0.9, 0i64..4),
@@ -640,7 +640,7 @@ fn generated_events() -> impl Strategy<Value = Vec<Ev>> {
     })
 }
 
-fn generated_features() -> impl Strategy<Value = Vec<WindowFeature>> {
+pub(super) fn generated_features() -> impl Strategy<Value = Vec<WindowFeature>> {
     prop::collection::vec(
         (
             0usize..10,
