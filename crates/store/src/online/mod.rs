@@ -45,6 +45,10 @@ pub struct ViewMeta {
     /// Views written before this was recorded read as instants.
     #[serde(default = "instants")]
     pub event_zoned: bool,
+    /// How the view's tiles are read (a windowed view's partial aggregates per
+    /// time tile, read as of the request time), when it keeps them; opaque here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiles: Option<serde_json::Value>,
 }
 
 fn instants() -> bool {
@@ -75,6 +79,8 @@ pub struct OnlineRecord {
     pub event_micros: i64,
     /// The features as a JSON object (feature name to value, in the view's order).
     pub values: serde_json::Map<String, serde_json::Value>,
+    /// The entity's encoded tiles, when the view keeps them.
+    pub tiles: Option<Vec<u8>>,
 }
 
 /// What one materialization did.
@@ -135,6 +141,16 @@ pub trait ViewWrite: Send {
     /// not older.
     fn put_batch(&mut self, batch: &RecordBatch, event: &str) -> Result<()>;
 
+    /// Declares that this materialization keeps tiles, read by `plan` (stored in
+    /// the view's [`ViewMeta::tiles`]): every entity's tiles are replaced by those
+    /// put with [`ViewWrite::put_tiles`]. A materialization that does not call it
+    /// drops the view's tiles.
+    fn keep_tiles(&mut self, plan: serde_json::Value) -> Result<()>;
+
+    /// Stores the tiles of one entity per row of `batch`, which holds the key
+    /// columns and the binary column `column`. Rows with a null key are skipped.
+    fn put_tiles(&mut self, batch: &RecordBatch, column: &str) -> Result<()>;
+
     /// Makes the whole materialization visible at once, as offline `version`
     /// written by `run_id`.
     fn commit(self: Box<Self>, version: u64, run_id: i64) -> Result<OnlineWrite>;
@@ -153,7 +169,7 @@ mod tests {
     use std::sync::Arc;
 
     use datafusion::arrow::array::{
-        Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+        BinaryArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
     };
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
@@ -238,6 +254,62 @@ mod tests {
         }
         let later = store.snapshot().expect("snapshot");
         assert_eq!(delay(later.as_ref(), "N14228"), Some(3.0));
+        drop(later);
+
+        // Tiles: kept with their plan; a materialization without them drops them.
+        let tiles = |blobs: &[(&str, &[u8])]| {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("tailnum", DataType::Utf8, true),
+                Field::new("tiles", DataType::Binary, true),
+            ]));
+            RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(StringArray::from_iter_values(blobs.iter().map(|b| b.0))),
+                    Arc::new(BinaryArray::from_iter_values(blobs.iter().map(|b| b.1))),
+                ],
+            )
+            .expect("batch")
+        };
+        let mut w = store
+            .begin("delays", &["tailnum".into()], &["delay".into()])
+            .expect("begin");
+        w.put_batch(&batch(&[("N14228", 40, 5.0)]), "ts")
+            .expect("put");
+        w.keep_tiles(serde_json::json!({"size": 1})).expect("tiled");
+        w.put_tiles(&tiles(&[("N14228", b"abc"), ("N619AA", b"de")]), "tiles")
+            .expect("put tiles");
+        w.commit(3, 1).expect("commit");
+        let tiled = store.snapshot().expect("snapshot");
+        let meta = tiled.meta("delays").expect("meta").expect("written");
+        assert_eq!(meta.tiles, Some(serde_json::json!({"size": 1})));
+        let records = tiled
+            .get_many("delays", &[vec!["N14228"], vec!["N619AA"], vec!["N24211"]])
+            .expect("get many");
+        let blobs: Vec<Option<Vec<u8>>> = records
+            .into_iter()
+            .map(|r| r.and_then(|r| r.tiles))
+            .collect();
+        assert_eq!(
+            blobs,
+            vec![Some(b"abc".to_vec()), Some(b"de".to_vec()), None]
+        );
+        drop(tiled);
+        publish(store, 4, &[("N14228", 50, 6.0)]);
+        let untiled = store.snapshot().expect("snapshot");
+        assert_eq!(
+            untiled
+                .meta("delays")
+                .expect("meta")
+                .expect("written")
+                .tiles,
+            None
+        );
+        let record = untiled
+            .get("delays", &["N14228"])
+            .expect("get")
+            .expect("record");
+        assert_eq!(record.tiles, None);
     }
 
     #[test]

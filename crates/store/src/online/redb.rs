@@ -70,6 +70,11 @@ fn table_name(view: &str) -> String {
     format!("view/{view}")
 }
 
+/// `entity key -> encoded tiles` of a view that keeps tiles.
+fn tiles_name(view: &str) -> String {
+    format!("tiles/{view}")
+}
+
 impl RedbOnlineStore {
     /// The store in the file `path` (opened on first use).
     pub fn new(path: &Path) -> Self {
@@ -166,9 +171,10 @@ impl OnlineStore for RedbOnlineStore {
             .as_ref()
             .is_some_and(|p| p.entity != entity || p.features != features)
         {
-            let name = table_name(view);
-            txn.delete_table(TableDefinition::<&str, &[u8]>::new(&name))
-                .map_err(|e| self.error(e))?;
+            for name in [table_name(view), tiles_name(view)] {
+                txn.delete_table(TableDefinition::<&str, &[u8]>::new(&name))
+                    .map_err(|e| self.error(e))?;
+            }
         }
         Ok(Box::new(RedbViewWrite {
             path: self.path.clone(),
@@ -179,6 +185,7 @@ impl OnlineStore for RedbOnlineStore {
             done: OnlineWrite::default(),
             integer_keys: Vec::new(),
             event_zoned: true,
+            tiles: None,
         }))
     }
 
@@ -199,6 +206,43 @@ struct RedbViewWrite {
     integer_keys: Vec<bool>,
     /// Whether the event-time column has a time zone.
     event_zoned: bool,
+    /// The plan of the tiles this materialization keeps.
+    tiles: Option<serde_json::Value>,
+}
+
+/// The key columns of `batch` as text, and whether each holds integers.
+fn key_texts(
+    batch: &RecordBatch,
+    entity: &[String],
+) -> std::result::Result<
+    (Vec<datafusion::arrow::array::StringArray>, Vec<bool>),
+    datafusion::arrow::error::ArrowError,
+> {
+    let schema = batch.schema();
+    let mut keys = Vec::with_capacity(entity.len());
+    let mut integer_keys = Vec::with_capacity(entity.len());
+    for k in entity {
+        let i = schema.index_of(k)?;
+        integer_keys.push(schema.field(i).data_type().is_integer());
+        let text = cast(batch.column(i), &DataType::Utf8)?;
+        keys.push(text.as_string::<i32>().clone());
+    }
+    Ok((keys, integer_keys))
+}
+
+/// The store key of row `row`, or `None` when a key value is null.
+fn row_key(keys: &[datafusion::arrow::array::StringArray], row: usize, key: &mut String) -> bool {
+    key.clear();
+    for (i, k) in keys.iter().enumerate() {
+        if k.is_null(row) {
+            return false;
+        }
+        if i > 0 {
+            key.push(KEY_SEPARATOR);
+        }
+        key.push_str(k.value(row));
+    }
+    true
 }
 
 impl ViewWrite for RedbViewWrite {
@@ -212,14 +256,7 @@ impl ViewWrite for RedbViewWrite {
             source: e.into(),
         };
         let schema = batch.schema();
-        let mut keys = Vec::with_capacity(self.entity.len());
-        let mut integer_keys = Vec::with_capacity(self.entity.len());
-        for k in &self.entity {
-            let i = schema.index_of(k).map_err(plan_error)?;
-            integer_keys.push(schema.field(i).data_type().is_integer());
-            let text = cast(batch.column(i), &DataType::Utf8).map_err(plan_error)?;
-            keys.push(text.as_string::<i32>().clone());
-        }
+        let (keys, integer_keys) = key_texts(batch, &self.entity).map_err(plan_error)?;
         let ts = schema.index_of(event).map_err(plan_error)?;
         let event_zoned = matches!(
             schema.field(ts).data_type(),
@@ -261,15 +298,8 @@ impl ViewWrite for RedbViewWrite {
         let mut record = Vec::new();
         for row in 0..batch.num_rows() {
             let line = lines.next().unwrap_or_default();
-            if ts.is_null(row) || keys.iter().any(|k| k.is_null(row)) {
+            if ts.is_null(row) || !row_key(&keys, row, &mut key) {
                 continue;
-            }
-            key.clear();
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    key.push(KEY_SEPARATOR);
-                }
-                key.push_str(k.value(row));
             }
             let event = ts.value(row);
             let stored = table
@@ -291,11 +321,61 @@ impl ViewWrite for RedbViewWrite {
         Ok(())
     }
 
+    fn keep_tiles(&mut self, plan: serde_json::Value) -> Result<()> {
+        let txn = self
+            .txn
+            .as_ref()
+            .expect("a view write is used until it commits");
+        // Tiles are computed over the whole source: the new set replaces the old.
+        txn.delete_table(TableDefinition::<&str, &[u8]>::new(&tiles_name(&self.view)))
+            .map_err(|e| online_error(&self.path, e))?;
+        self.tiles = Some(plan);
+        Ok(())
+    }
+
+    fn put_tiles(&mut self, batch: &RecordBatch, column: &str) -> Result<()> {
+        let plan_error = |e: datafusion::arrow::error::ArrowError| Error::Plan {
+            asset: self.view.clone(),
+            source: e.into(),
+        };
+        let (keys, _) = key_texts(batch, &self.entity).map_err(plan_error)?;
+        let blobs = batch
+            .column(batch.schema().index_of(column).map_err(plan_error)?)
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| {
+                plan_error(datafusion::arrow::error::ArrowError::SchemaError(format!(
+                    "the tiles column `{column}` is not binary"
+                )))
+            })?
+            .clone();
+        let txn = self
+            .txn
+            .as_ref()
+            .expect("a view write is used until it commits");
+        let mut table = txn
+            .open_table(TableDefinition::<&str, &[u8]>::new(&tiles_name(&self.view)))
+            .map_err(|e| online_error(&self.path, e))?;
+        let mut key = String::new();
+        for row in 0..batch.num_rows() {
+            if blobs.is_null(row) || !row_key(&keys, row, &mut key) {
+                continue;
+            }
+            table
+                .insert(key.as_str(), blobs.value(row))
+                .map_err(|e| online_error(&self.path, e))?;
+        }
+        Ok(())
+    }
+
     /// Makes the whole materialization visible at once.
     fn commit(mut self: Box<Self>, version: u64, run_id: i64) -> Result<OnlineWrite> {
         let path = self.path.clone();
         let txn = self.txn.take().expect("committed once");
         let name = table_name(&self.view);
+        if self.tiles.is_none() {
+            txn.delete_table(TableDefinition::<&str, &[u8]>::new(&tiles_name(&self.view)))
+                .map_err(|e| online_error(&path, e))?;
+        }
         {
             let table = txn
                 .open_table(TableDefinition::<&str, &[u8]>::new(&name))
@@ -311,6 +391,7 @@ impl ViewWrite for RedbViewWrite {
             written_at: sluice_core::render::instant(chrono::Utc::now()),
             integer_keys: self.integer_keys.clone(),
             event_zoned: self.event_zoned,
+            tiles: self.tiles.take(),
         };
         {
             let mut views = txn.open_table(VIEWS).map_err(|e| online_error(&path, e))?;
@@ -366,6 +447,12 @@ impl OnlineSnapshot for RedbSnapshot {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![None; keys.len()]),
             Err(e) => return Err(online_error(&self.path, e)),
         };
+        let tiles_table =
+            match txn.open_table(TableDefinition::<&str, &[u8]>::new(&tiles_name(view))) {
+                Ok(t) => Some(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(online_error(&self.path, e)),
+            };
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let key = entity_key(key);
@@ -381,9 +468,17 @@ impl OnlineSnapshot for RedbSnapshot {
                 Ok(serde_json::Value::Object(map)) => map,
                 _ => serde_json::Map::new(),
             };
+            let tiles = match &tiles_table {
+                Some(t) => t
+                    .get(key.as_str())
+                    .map_err(|e| online_error(&self.path, e))?
+                    .map(|v| v.value().to_vec()),
+                None => None,
+            };
             out.push(Some(OnlineRecord {
                 event_micros: event_of(bytes),
                 values,
+                tiles,
             }));
         }
         Ok(out)
