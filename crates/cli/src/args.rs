@@ -128,6 +128,11 @@ pub(crate) enum Command {
         /// The entity's key values, in the view's key order.
         #[arg(required = true)]
         key: Vec<String>,
+        /// Read the windows as of this time (RFC 3339, or a date: its midnight UTC)
+        /// instead of now; a view computed at every event answers within the
+        /// history its tiles keep.
+        #[arg(long)]
+        as_of: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -218,8 +218,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print_status(&states, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Get { view, key, json } => {
-            let record = sluice_runner::get_features(&ws, &view, &key)?;
+        Command::Get {
+            view,
+            key,
+            as_of,
+            json,
+        } => {
+            let at = as_of
+                .as_deref()
+                .map(sluice_runner::parse_read_time)
+                .transpose()?;
+            let record = sluice_runner::get_features(&ws, &view, &key, at)?;
             output::print_record(&view, &key, &record, json)?;
             Ok(if record.is_some() {
                 ExitCode::SUCCESS

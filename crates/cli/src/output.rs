@@ -522,6 +522,9 @@ pub fn print_record(
         "event_timestamp".to_string(),
         r.event_timestamp.clone(),
     ]);
+    if let Some(at) = &r.as_of {
+        table.add_row(vec!["as_of".to_string(), at.clone()]);
+    }
     for (k, v) in &r.features {
         table.add_row(vec![k.clone(), plain(v)]);
     }

@@ -3,6 +3,7 @@
 //! worth retrying ([`ErrorClass`]). No IO lives here; every other crate depends on this one.
 
 mod class;
+mod clock;
 mod location;
 mod name;
 pub mod render;
@@ -11,6 +12,7 @@ mod types;
 
 pub use arrow_schema::DataType;
 pub use class::ErrorClass;
+pub use clock::Clock;
 pub use location::Location;
 pub use name::{AssetName, InvalidAssetName, QUARANTINE_SUFFIX};
 pub use secret::{Secret, UnsetVariable, expand_env};

@@ -21,7 +21,7 @@ pub use compile::{
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
-pub use features::{AsOf, FeatureBody, FeatureDef, TimeLiteral};
+pub use features::{AsOf, FeatureBody, FeatureDef, Tiling, TimeLiteral};
 pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
 pub use raw::{Delimiter, FileFormat, Literal, Severity};

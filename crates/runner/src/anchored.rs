@@ -81,7 +81,7 @@ pub(crate) async fn join_views(
 /// The windows of view `v` computed at each spine row, when it is a declared
 /// view without `as_of` and without `derived` features (those are SQL over the
 /// view's row; such a view is joined per event).
-async fn event_windows(
+pub(crate) async fn event_windows(
     ws: &Workspace,
     ctx: &SessionContext,
     v: &ViewInput,

@@ -94,6 +94,32 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// An online read as of a time before what the online store keeps for the
+    /// entity.
+    #[error("`{view}` keeps the features of entity {} online from {earliest} on; {at} is before that\n  help: ask for a time from {earliest} on, or read the offline store (a training set, or `sluice query --as-of`)", key.join(", "))]
+    OnlineAsOf {
+        /// The view.
+        view: String,
+        /// The entity's key values.
+        key: Vec<String>,
+        /// The time asked for (RFC 3339).
+        at: String,
+        /// The earliest time that can be read (RFC 3339).
+        earliest: String,
+    },
+    /// A view's tiles in the online store cannot be read.
+    #[error("`{view}`: {message}")]
+    OnlineTiles {
+        /// The view.
+        view: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// A time asked for an online read could not be read.
+    #[error(
+        "`{0}` is not a time\n  help: write a time such as `2026-11-22T10:00:00Z`, `2026-11-22 10:00:00` (UTC) or `2026-11-22` (midnight UTC)"
+    )]
+    ReadTime(String),
     /// A `--as-of` value could not be read.
     #[error(
         "`{0}` is neither a version number nor a time\n  help: write a version such as `3`, or a time such as `2026-11-22T10:00:00Z` or `2026-11-22`"
@@ -128,7 +154,10 @@ impl Error {
             | Error::Model { .. }
             | Error::NoModel { .. }
             | Error::ModelFile { .. }
-            | Error::AsOf(_) => ErrorClass::Permanent,
+            | Error::AsOf(_)
+            | Error::OnlineAsOf { .. }
+            | Error::ReadTime(_)
+            | Error::OnlineTiles { .. } => ErrorClass::Permanent,
         }
     }
 

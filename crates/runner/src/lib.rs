@@ -35,7 +35,7 @@ pub use check::check;
 pub use error::{Error, Result};
 pub use export::json_rows;
 pub use models::{LoadedModel, load_model, model_def};
-pub use online::{FeatureRecord, get_features, lookup};
+pub use online::{FeatureRecord, get_features, lookup, parse_read_time};
 pub use outcome::{AssetOutcome, ModelOutcome, OnlineOutcome};
 pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
@@ -70,6 +70,8 @@ pub struct Workspace {
     pub run_lock: Arc<dyn RunLock>,
     /// Where everything is stored, and how it is laid out.
     pub warehouse: Warehouse,
+    /// The present, as online reads see it (windows are read as of it).
+    pub clock: sluice_core::Clock,
 }
 
 impl Workspace {
@@ -83,6 +85,7 @@ impl Workspace {
             run_lock: warehouse.run_lock(),
             warehouse,
             project,
+            clock: sluice_core::Clock::system(),
         })
     }
 

@@ -71,7 +71,11 @@ pub(crate) async fn publish(
     };
     match current {
         Err(e) => return failed(asset, started, e, Some(version)),
-        Ok(Some(meta)) if meta.version == version && done.status == AssetStatus::UpToDate => {
+        Ok(Some(meta))
+            if meta.version == version
+                && done.status == AssetStatus::UpToDate
+                && tiled_as_declared(asset, meta.tiles.as_ref()) =>
+        {
             done.online = Some(OnlineOutcome {
                 entities: meta.entities,
                 written: 0,
@@ -101,6 +105,27 @@ pub(crate) async fn publish(
             status: AssetStatus::Failed,
             ..done
         },
+    }
+}
+
+/// Whether the tiles the online store keeps for `asset` (their plan) are tiled
+/// as the project now declares: a changed tile or history rewrites them.
+fn tiled_as_declared(asset: &Asset, kept: Option<&serde_json::Value>) -> bool {
+    let declared = match &asset.definition {
+        Definition::Features(view) => view.tiles,
+        _ => None,
+    };
+    let micros = |d: std::time::Duration| d.as_micros().min(i64::MAX as u128) as i64;
+    match (declared, kept) {
+        (None, None) => true,
+        (Some(t), Some(plan)) => {
+            plan.get("size_micros").and_then(serde_json::Value::as_i64) == Some(micros(t.size))
+                && plan
+                    .get("history_micros")
+                    .and_then(serde_json::Value::as_i64)
+                    == Some(micros(t.history))
+        }
+        _ => false,
     }
 }
 
@@ -137,11 +162,12 @@ async fn write(
         .map(|f| f.name().clone())
         .filter(|f| f != "__rank" && !def.key_columns().contains(f))
         .collect();
+    let tiles = tiles(ws, &ctx, asset, def, &features, version).await?;
     let mut stream = df.execute_stream().await.map_err(|e| Failure::of(&e))?;
 
-    // `None` marks the end: a channel closed without it (an error upstream)
+    // `End` marks the end: a channel closed without it (an error upstream)
     // drops the transaction uncommitted.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(4);
     let entity = def.entity.clone();
     let timestamp = def.timestamp.clone();
     let view = name.to_string();
@@ -150,33 +176,27 @@ async fn write(
             .begin(&view, &entity, &features)
             .map_err(|e| Failure::of(&e))?;
         while let Some(message) = rx.blocking_recv() {
-            match message {
-                Some(batch) => w
-                    .put_batch(&batch, &timestamp)
-                    .map_err(|e| Failure::of(&e))?,
-                None => return w.commit(version, run_id).map_err(|e| Failure::of(&e)),
-            }
+            let done = match message {
+                Message::Rows(batch) => w.put_batch(&batch, &timestamp),
+                Message::Tiled(plan) => w.keep_tiles(plan),
+                Message::Tiles(batch) => w.put_tiles(&batch, sluice_transform::TILES_COLUMN),
+                Message::End => return w.commit(version, run_id).map_err(|e| Failure::of(&e)),
+            };
+            done.map_err(|e| Failure::of(&e))?;
         }
         Err(Failure::from(
             "the materialization stopped before its end".to_string(),
         ))
     });
-    let mut failure = None;
-    while let Some(batch) = stream.next().await {
-        match batch {
-            Ok(b) => {
-                if tx.send(Some(b)).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                failure = Some(Failure::of(&e));
-                break;
-            }
-        }
+    let mut failure = send_all(&mut stream, &tx, Message::Rows).await;
+    if let (None, Some((plan, mut stream))) = (&failure, tiles) {
+        failure = match tx.send(Message::Tiled(plan)).await {
+            Ok(()) => send_all(&mut stream, &tx, Message::Tiles).await,
+            Err(_) => None,
+        };
     }
     if failure.is_none() {
-        let _ = tx.send(None).await;
+        let _ = tx.send(Message::End).await;
     }
     drop(tx);
     let written = task.await.map_err(Failure::task)?;
@@ -184,6 +204,87 @@ async fn write(
         Some(e) => Err(e),
         None => written,
     }
+}
+
+/// What the materialization's writer is sent.
+enum Message {
+    /// Newest rows.
+    Rows(RecordBatch),
+    /// The view keeps tiles, read by this plan.
+    Tiled(serde_json::Value),
+    /// Entities' tiles.
+    Tiles(RecordBatch),
+    /// Commit.
+    End,
+}
+
+/// Sends every batch of `stream` to the writer; the failure that stopped it.
+async fn send_all(
+    stream: &mut datafusion::execution::SendableRecordBatchStream,
+    tx: &tokio::sync::mpsc::Sender<Message>,
+    wrap: fn(RecordBatch) -> Message,
+) -> Option<Failure> {
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(b) => {
+                if tx.send(wrap(b)).await.is_err() {
+                    // The writer stopped: its own error is the one to report.
+                    return None;
+                }
+            }
+            Err(e) => return Some(Failure::of(&e)),
+        }
+    }
+    None
+}
+
+/// The tiles of a declared view computed at every event: the plan that reads
+/// them (as JSON) and one row per entity. `None` for other views, and for a view
+/// whose columns its declaration no longer explains (it keeps its newest rows).
+async fn tiles(
+    ws: &Workspace,
+    ctx: &datafusion::prelude::SessionContext,
+    asset: &Asset,
+    def: &OnlineKey,
+    features: &[String],
+    version: u64,
+) -> Result<
+    Option<(
+        serde_json::Value,
+        datafusion::execution::SendableRecordBatchStream,
+    )>,
+    Failure,
+> {
+    let Definition::Features(view) = &asset.definition else {
+        return Ok(None);
+    };
+    let Some(tiling) = view.tiles else {
+        return Ok(None);
+    };
+    let input = sluice_transform::ViewInput {
+        view: asset.name.to_string(),
+        rows: ctx.table("__view").await.map_err(|e| Failure::of(&e))?,
+        entity: def.entity.clone(),
+        timestamp: def.timestamp.clone(),
+        created: def.created.clone(),
+        ttl: view.ttl,
+        features: features.iter().map(|f| (f.clone(), f.clone())).collect(),
+    };
+    let windows = crate::anchored::event_windows(ws, ctx, &input, Some(version))
+        .await
+        .map_err(Failure::from)?;
+    let Some(windows) = windows else {
+        return Ok(None);
+    };
+    let layout = sluice_transform::TileLayout {
+        size: tiling.size,
+        history: tiling.history,
+    };
+    let (plan, stream) = sluice_transform::build_tiles(&windows, layout)
+        .await
+        .map_err(|e| Failure::of(&e))?;
+    let plan = serde_json::to_value(&plan).map_err(|e| Failure::from(e.to_string()))?;
+    Ok(Some((plan, stream)))
 }
 
 /// One entity's features as the online store holds them.
@@ -200,14 +301,19 @@ pub struct FeatureRecord {
     pub features: serde_json::Map<String, serde_json::Value>,
     /// The offline version they were materialized from.
     pub version: u64,
+    /// For a view whose windows are read as of the request: the time they were
+    /// read as of (RFC 3339); `None` for a view that keeps its newest row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
-/// Reads one entity's record from the online store; `None` when the view holds no
-/// record for it.
+/// Reads one entity's record from the online store, as of `at` (microseconds
+/// since the epoch; `None`: now); `None` when the view holds no record for it.
 pub fn get_features(
     ws: &Workspace,
     view: &str,
     key: &[String],
+    at: Option<i64>,
 ) -> crate::Result<Option<FeatureRecord>> {
     online_entity(ws, view)?;
     let snapshot = ws.online.snapshot()?;
@@ -216,6 +322,7 @@ pub fn get_features(
         snapshot.as_ref(),
         view,
         std::slice::from_ref(&key.to_vec()),
+        at,
     )?
     .remove(0))
 }
@@ -223,11 +330,17 @@ pub fn get_features(
 /// Reads many entities' records of one view from one snapshot, in the order of
 /// `keys` (`None` where the view holds no record). Each key holds the key values
 /// in the view's key order.
+///
+/// A view that keeps tiles answers its windows as of `at` (microseconds since
+/// the epoch; `None`: the workspace's clock), so a window with no event left in
+/// it reads 0 or null. A view that keeps its newest row answers that row; asked
+/// for a time before it, the read fails ([`crate::Error::OnlineAsOf`]).
 pub fn lookup(
     ws: &Workspace,
     snapshot: &dyn OnlineSnapshot,
     view: &str,
     keys: &[Vec<String>],
+    at: Option<i64>,
 ) -> crate::Result<Vec<Option<FeatureRecord>>> {
     let entity = online_entity(ws, view)?;
     if let Some(key) = keys.iter().find(|k| k.len() != entity.len()) {
@@ -247,14 +360,59 @@ pub fn lookup(
         .map(|k| k.iter().map(String::as_str).collect())
         .collect();
     let records = snapshot.get_many(view, &parts)?;
+    let tiles_error = |message: String| crate::Error::OnlineTiles {
+        view: view.to_string(),
+        message,
+    };
+    let plan: Option<sluice_transform::TilePlan> = match &meta.tiles {
+        Some(plan) => Some(serde_json::from_value(plan.clone()).map_err(|e| {
+            tiles_error(format!(
+                "the online store's tile plan cannot be read ({e})\n  help: run `sluice run {view}` to materialize it again"
+            ))
+        })?),
+        None => None,
+    };
+    let now = at.unwrap_or_else(|| ws.clock.now_micros());
+    let render = |t: i64| sluice_core::render::micros(t, meta.event_zoned).unwrap_or_default();
     let mut out = Vec::with_capacity(keys.len());
     for (key, record) in keys.iter().zip(records) {
-        let Some(record) = record else {
+        let Some(mut record) = record else {
             out.push(None);
             continue;
         };
-        let event =
-            sluice_core::render::micros(record.event_micros, meta.event_zoned).unwrap_or_default();
+        let mut as_of = None;
+        match (&plan, &record.tiles) {
+            (Some(plan), Some(blob)) => {
+                match sluice_transform::read_tiles(plan, blob, now) {
+                    Ok(values) => {
+                        for (name, v) in plan.features().zip(values) {
+                            record.values.insert(name.to_string(), v);
+                        }
+                    }
+                    Err(sluice_transform::TileError::BeforeHistory { at, earliest }) => {
+                        return Err(crate::Error::OnlineAsOf {
+                            view: view.to_string(),
+                            key: key.clone(),
+                            at: render(at),
+                            earliest: render(earliest),
+                        });
+                    }
+                    Err(e) => return Err(tiles_error(e.to_string())),
+                }
+                as_of = Some(render(now));
+            }
+            // The newest row is the answer at any time from its event on.
+            (_, _) if at.is_some_and(|t| t < record.event_micros) => {
+                return Err(crate::Error::OnlineAsOf {
+                    view: view.to_string(),
+                    key: key.clone(),
+                    at: render(now),
+                    earliest: render(record.event_micros),
+                });
+            }
+            _ => {}
+        }
+        let event = render(record.event_micros);
         let values = meta.key_values(&key.iter().map(String::as_str).collect::<Vec<_>>());
         out.push(Some(FeatureRecord {
             view: view.to_string(),
@@ -262,7 +420,36 @@ pub fn lookup(
             event_timestamp: event,
             features: record.values,
             version: meta.version,
+            as_of,
         }));
     }
     Ok(out)
+}
+
+/// Reads a time asked for an online read (`?as_of=`, `--as-of`): RFC 3339,
+/// `YYYY-MM-DD HH:MM:SS` (UTC) or a date (its midnight, UTC); microseconds since
+/// the epoch.
+pub fn parse_read_time(text: &str) -> crate::Result<i64> {
+    let s = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    if let Some(t) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        return Ok(t.and_utc().timestamp_micros());
+    }
+    Err(crate::Error::ReadTime(s.to_string()))
 }

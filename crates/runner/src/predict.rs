@@ -147,7 +147,7 @@ fn view_record(
             }
         }
     }
-    let found = crate::online::lookup(ws, snapshot, view, std::slice::from_ref(&key))?;
+    let found = crate::online::lookup(ws, snapshot, view, std::slice::from_ref(&key), None)?;
     Ok(found.into_iter().next().flatten().map(|r| r.features))
 }
 

@@ -116,10 +116,13 @@ impl From<ReadError> for ApiError {
                 E::Engine { .. }
                 | E::QuerySyntax { .. }
                 | E::AsOf(_)
+                | E::ReadTime(_)
+                | E::OnlineAsOf { .. }
                 | E::Training(_)
                 | E::EntityKey { .. }
                 | E::Model { .. } => ApiError::bad_request(e.to_string()),
                 E::Output { .. } => ApiError::internal("writing a file", e),
+                E::OnlineTiles { .. } => ApiError::internal("reading the online store", e),
                 E::MissingInputs { .. } => ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "missing_inputs",

@@ -29,6 +29,11 @@ pub struct FeatureResponse {
     pub features: Map<String, Value>,
     /// The offline version they were materialized from.
     pub version: u64,
+    /// For a view computed at every event: the time its windows were read as of
+    /// (the request's, or `as_of`), RFC 3339. Absent for a view that keeps its
+    /// newest row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 impl From<FeatureRecord> for FeatureResponse {
@@ -39,8 +44,26 @@ impl From<FeatureRecord> for FeatureResponse {
             event_timestamp: r.event_timestamp,
             features: r.features,
             version: r.version,
+            as_of: r.as_of,
         }
     }
+}
+
+/// The `as_of` of a request's query string (`?as_of=TIME`), as microseconds.
+fn query_as_of(query: Option<&str>) -> Result<Option<i64>, ApiError> {
+    for pair in query.unwrap_or_default().split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name == "as_of" {
+            let value = percent_decode_str(&value.replace('+', " "))
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| {
+                    ApiError::bad_request("`as_of` is not UTF-8 after percent-decoding")
+                })?;
+            return Ok(Some(sluice_runner::parse_read_time(&value)?));
+        }
+    }
+    Ok(None)
 }
 
 /// The name and the percent-decoded key segments after `prefix` in a raw path,
@@ -62,15 +85,18 @@ pub(crate) fn path_keys(path: &str, prefix: &str) -> Result<(String, Vec<String>
     Ok((name, key))
 }
 
-/// One entity's latest features from the online store (reader).
+/// One entity's features from the online store (reader): a view computed at
+/// every event reads its windows as of now, or `as_of`; other views answer
+/// their newest row.
 ///
 /// The entity is the key value, or for a view with several keys the values in
 /// the view's key order, one path segment each. Percent-encode `/` in a key as `%2F`.
 #[utoipa::path(get, path = "/v1/features/{view}/{entity}", tag = "features",
     params(("view" = String, Path, description = "The feature view"),
-           ("entity" = String, Path, description = "The key value(s), one percent-encoded path segment per key column")),
+           ("entity" = String, Path, description = "The key value(s), one percent-encoded path segment per key column"),
+           ("as_of" = Option<String>, Query, description = "Read as of this time (RFC 3339, or a date: its midnight UTC) instead of now")),
     responses((status = 200, description = "The entity's features", body = FeatureResponse),
-              (status = 400, description = "Wrong number of key values", body = ErrorBody),
+              (status = 400, description = "Wrong number of key values, an unreadable `as_of`, or one before what the online store keeps", body = ErrorBody),
               (status = 401, description = "No valid key", body = ErrorBody),
               (status = 404, description = "No such view, view not materialized, or no record for the entity", body = ErrorBody)))]
 pub(crate) async fn get_features(
@@ -78,8 +104,9 @@ pub(crate) async fn get_features(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<FeatureResponse>, ApiError> {
     let (view, key) = path_keys(uri.path(), "/v1/features/")?;
+    let at = query_as_of(uri.query())?;
     let snapshot = state.online.snapshot()?;
-    let record = sluice_runner::read_features(&state.ws, snapshot.as_ref(), &view, key)?;
+    let record = sluice_runner::read_features(&state.ws, snapshot.as_ref(), &view, key, at)?;
     Ok(Json(record.into()))
 }
 
@@ -95,6 +122,10 @@ pub struct FeaturesRequest {
     #[schema(value_type = Vec<Object>, max_items = 1000,
              example = json!([{"tailnum": "N14228", "carrier": "UA"}]))]
     pub entities: Vec<Map<String, Value>>,
+    /// Read the windows as of this time (RFC 3339, or a date: its midnight UTC)
+    /// instead of now.
+    #[serde(default)]
+    pub as_of: Option<String>,
 }
 
 /// One view's record of one entity.
@@ -107,6 +138,9 @@ pub struct ViewRecord {
     /// The features asked for.
     #[schema(value_type = Object)]
     pub features: Map<String, Value>,
+    /// For a view computed at every event: the time its windows were read as of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 impl From<FeatureRecord> for ViewRecord {
@@ -115,6 +149,7 @@ impl From<FeatureRecord> for ViewRecord {
             event_timestamp: r.event_timestamp,
             version: r.version,
             features: r.features,
+            as_of: r.as_of,
         }
     }
 }
@@ -149,6 +184,11 @@ pub(crate) async fn post_features(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<FeaturesRequest>,
 ) -> Result<Json<FeaturesResponse>, ApiError> {
+    let at = req
+        .as_of
+        .as_deref()
+        .map(sluice_runner::parse_read_time)
+        .transpose()?;
     let snapshot = state.online.snapshot()?;
     let answers = sluice_runner::read_features_batch(
         &state.ws,
@@ -156,6 +196,7 @@ pub(crate) async fn post_features(
         &req.features,
         &req.entities,
         state.limits.entities,
+        at,
     )?;
     let results = req
         .entities

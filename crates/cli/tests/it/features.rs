@@ -96,9 +96,13 @@ fn declared_features_have_the_values_written_by_hand() {
          b,2026-01-02T00:00:00Z,1,5,,1,0,1,0,0,5,1,5\n"
     );
 
-    // The online store holds each entity's newest row.
-    let got: serde_json::Value =
-        serde_json::from_str(&ok(p, &["get", "rolling", "a", "--json"])).expect("json");
+    // The online store answers each entity's windows as of a time: at a's
+    // newest event they are its newest row's.
+    let got: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &["get", "rolling", "a", "--as-of", "2026-01-10", "--json"],
+    ))
+    .expect("json");
     assert_eq!(got["event_timestamp"], "2026-01-10T00:00:00Z");
     assert_eq!(got["features"]["n_7d"], 3);
     assert_eq!(got["features"]["amount_7d"], 90);
@@ -421,9 +425,20 @@ fn the_flights_example_builds_a_training_set() {
         |c: usize| rows.iter().filter(|r| r[c] != "null").count() as f64 / rows.len() as f64;
     assert!(filled(col("visib")) > 0.95, "{}", filled(col("visib")));
     assert!(filled(col("plane_flights_90d")) > 0.9);
-    // The online store answers for a plane.
-    let plane: serde_json::Value =
-        serde_json::from_str(&ok(p, &["get", "plane_delays", "N14228", "--json"])).expect("json");
+    // The online store answers for a plane, its windows read as of the end of
+    // the data (read now, years later, they would be empty).
+    let plane: serde_json::Value = serde_json::from_str(&ok(
+        p,
+        &[
+            "get",
+            "plane_delays",
+            "N14228",
+            "--as-of",
+            "2013-12-31",
+            "--json",
+        ],
+    ))
+    .expect("json");
     assert!(
         plane["features"]["plane_flights_90d"]
             .as_i64()

@@ -216,7 +216,11 @@ fn dump(project: &Path, prefix: &str, actual: &mut BTreeMap<String, String>) {
             std::fs::remove_file(&report).expect("remove");
         }
         if let Some(keys) = online_keys(&raw, name, kind) {
-            actual.insert(file(".online.txt"), online(project, name, &keys));
+            let at = newest_event(project, &raw, name, kind);
+            actual.insert(
+                file(".online.txt"),
+                online(project, name, &keys, at.as_deref()),
+            );
         }
     }
 }
@@ -244,8 +248,23 @@ fn online_keys(raw: &toml::Table, name: &str, kind: &str) -> Option<Vec<String>>
     })
 }
 
-/// Every entity's online record, one `sluice get --json` per entity.
-fn online(project: &Path, name: &str, keys: &[String]) -> String {
+/// A feature view's newest event time: its online records are read as of it,
+/// so that windows read as of the request do not depend on the day the test
+/// runs.
+fn newest_event(project: &Path, raw: &toml::Table, name: &str, kind: &str) -> Option<String> {
+    if kind != "features" {
+        return None;
+    }
+    let ts = raw.get("features")?.get(name)?.get("timestamp")?.as_str()?;
+    let sql = format!("SELECT CAST(max({ts}) AS VARCHAR) AS t FROM {name}");
+    let out = sluice(project, &["query", "--format", "json", &sql]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).ok()?;
+    rows.first()?.get("t")?.as_str().map(str::to_string)
+}
+
+/// Every entity's online record, one `sluice get --json` per entity, as of
+/// `at` when given.
+fn online(project: &Path, name: &str, keys: &[String], at: Option<&str>) -> String {
     let cols = keys.join(", ");
     let sql = format!(
         "SELECT DISTINCT {} FROM {name} ORDER BY {cols}",
@@ -275,6 +294,9 @@ fn online(project: &Path, name: &str, keys: &[String]) -> String {
         let mut args = vec!["get", name];
         args.extend(values.iter().map(String::as_str));
         args.push("--json");
+        if let Some(at) = at {
+            args.extend(["--as-of", at]);
+        }
         let out = sluice(project, &args);
         text.push_str(&format!(
             "{}: {}",

@@ -13,6 +13,7 @@ mod golden;
 mod init;
 mod model_training;
 mod models;
+mod online_windows;
 mod read_side;
 mod rebuilds;
 mod serve;

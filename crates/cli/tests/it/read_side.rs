@@ -75,7 +75,9 @@ fn rolling_sums_show_float_noise() {
     let dir = spend_project();
     let p = dir.path();
 
-    let record = parse(&ok(p, &["get", "spend", "7", "--json"]));
+    // As of user 7's newest purchase (read now, the day's window is empty).
+    let at = "2024-01-03T10:00:00Z";
+    let record = parse(&ok(p, &["get", "spend", "7", "--as-of", at, "--json"]));
     assert_eq!(record["features"]["amount_1d"], json!(16.99), "{record}");
     assert_eq!(
         record["features"]["amount_mean_1d"],
@@ -107,10 +109,12 @@ fn rolling_sums_show_float_noise() {
     assert_eq!(rows, json!([{"amount_1d": 24.5}, {"amount_1d": 16.99}]));
 
     let server = Server::start(p);
-    let (status, body) = server.request("GET", "/v1/features/spend/7", None, None);
+    let path = format!("/v1/features/spend/7?as_of={at}");
+    let (status, body) = server.request("GET", &path, None, None);
     assert_eq!(status, 200, "{body}");
     let body = parse(&body);
     assert_eq!(body["features"]["amount_1d"], json!(16.99), "{body}");
+    assert_eq!(body["as_of"], at, "{body}");
 }
 
 /// Regression: `user_id` (an integer column) came back as `"7"` from `sluice

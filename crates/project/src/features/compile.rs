@@ -92,6 +92,7 @@ pub(crate) fn compile_features(
         }
         Some(r) => Some(r.get_ref().value),
     };
+    let tiles = tiling(section, body.as_ref(), &loc, diags);
     // With a mistake reported above the project does not load, but the view
     // is still added (when it has a body), so that its references are checked.
     let mut written_at: Vec<(String, Location)> = entity
@@ -109,8 +110,55 @@ pub(crate) fn compile_features(
         ttl,
         body: body?,
         refresh,
+        tiles,
         written_at,
     })
+}
+
+/// The tiling of a declared view computed at every event (its online windows
+/// are read as of the request time); `tile` and `online_history` elsewhere are
+/// mistakes.
+fn tiling(
+    section: &FeatureSection,
+    body: Option<&FeatureBody>,
+    loc: &dyn Fn(usize) -> Location,
+    diags: &mut Diagnostics,
+) -> Option<Tiling> {
+    let tiled =
+        matches!(body, Some(FeatureBody::Declared(d)) if d.spine_anchored && d.derived.is_empty());
+    let written = [
+        ("tile", &section.tile),
+        ("online_history", &section.online_history),
+    ];
+    if !tiled {
+        for (key, value) in written {
+            if let Some(v) = value {
+                diags.push(
+                    Diagnostic::new(
+                        loc(v.span().start),
+                        format!("`{key}` applies only to a declared view computed at every event, without `as_of` and `derived`"),
+                    )
+                    .with_help("remove it: the online store keeps this view's newest row per entity"),
+                );
+            }
+        }
+        return None;
+    }
+    let mut out = Tiling::DEFAULT;
+    if let Some(t) = &section.tile {
+        if t.get_ref().value.is_zero() {
+            diags.push(
+                Diagnostic::new(loc(t.span().start), "a tile cannot be zero")
+                    .with_help("write a duration such as `tile = \"1h\"` or `tile = \"1d\"`"),
+            );
+        } else {
+            out.size = t.get_ref().value;
+        }
+    }
+    if let Some(h) = &section.online_history {
+        out.history = h.get_ref().value;
+    }
+    Some(out)
 }
 
 #[allow(clippy::too_many_arguments)]

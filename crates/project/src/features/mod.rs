@@ -40,9 +40,29 @@ pub struct FeatureDef {
     /// For a view as of `now`: how long a build stays current (zero: every run
     /// rebuilds it).
     pub refresh: Option<Duration>,
+    /// For a declared view computed at every event: how its online windows are
+    /// tiled (`None` for other views: the online store keeps their newest row).
+    pub tiles: Option<Tiling>,
     /// Where each key and time column is named, by column: a mistake found
     /// against the data (the source has no such column) is reported there.
     pub written_at: Vec<(String, Location)>,
+}
+
+/// How a view's online windows are tiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiling {
+    /// The tile.
+    pub size: Duration,
+    /// How far before an entity's newest event online reads may go.
+    pub history: Duration,
+}
+
+impl Tiling {
+    /// One-hour tiles and a week of history.
+    pub const DEFAULT: Tiling = Tiling {
+        size: Duration::from_secs(3600),
+        history: Duration::from_secs(7 * 86_400),
+    };
 }
 
 /// SQL written by the user, or declared aggregations.

@@ -37,6 +37,16 @@ pub struct FeatureSection {
     /// (default: every run rebuilds it, so its windows end at the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<Spanned<DurationWord>>,
+    /// A view computed at every event (`as_of` left out): the tile of its online
+    /// windows. The online store keeps per entity partial aggregates per tile and
+    /// reads each window as of the request time, exact when that time and the
+    /// window are multiples of the tile. Default: `"1h"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile: Option<Spanned<DurationWord>>,
+    /// With tiles: how far before an entity's newest event an online read
+    /// (`?as_of=`) may go, beyond its longest window. Default: `"7d"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_history: Option<Spanned<DurationWord>>,
     /// What the view's rows must be: row rules and expectations, drift included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<ContractSection>,

@@ -310,3 +310,51 @@ fn a_view_with_several_mistakes_and_dependents_reports_them_all() {
     );
     assert!(found.contains("missing field `entity`"), "{found}");
 }
+
+/// Issue 16, online tiles: `tile` and `online_history` belong to a declared view
+/// computed at every event; elsewhere they are mistakes at their own line, as is
+/// a zero tile. Written where they belong, the project loads with them.
+#[test]
+fn tiles_are_set_only_where_windows_are_read_online() {
+    let tiled = WITH_DEPENDENTS.replace(
+        "timestamp = \"ts\"\n\n[features.per_user.aggregates]",
+        "timestamp = \"ts\"\ntile = \"1d\"\nonline_history = \"30d\"\n\n[features.per_user.aggregates]",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[("sluice.toml", &tiled), ("events.csv", EVENTS)],
+    );
+    let project = load(dir.path(), None).expect("a tiled view loads");
+    let Some(sluice_project::Definition::Features(view)) =
+        project.asset("per_user").map(|a| &a.definition)
+    else {
+        panic!("per_user is a feature view");
+    };
+    let tiling = view.tiles.expect("tiled");
+    assert_eq!(tiling.size.as_secs(), 86_400);
+    assert_eq!(tiling.history.as_secs(), 30 * 86_400);
+
+    let zero = tiled.replace("tile = \"1d\"", "tile = \"0s\"");
+    assert_reported(
+        &zero,
+        &report(&zero),
+        &[("tile = \"0s\"", "a tile cannot be zero")],
+    );
+
+    let with_as_of = tiled.replace("tile = \"1d\"", "tile = \"1d\"\nas_of = \"newest\"");
+    assert_reported(
+        &with_as_of,
+        &report(&with_as_of),
+        &[
+            (
+                "tile = ",
+                "`tile` applies only to a declared view computed at every event",
+            ),
+            (
+                "online_history",
+                "`online_history` applies only to a declared view",
+            ),
+        ],
+    );
+}

@@ -34,6 +34,7 @@ fn one_record(
     what: String,
     keys: &[String],
     values: Vec<String>,
+    at: Option<i64>,
 ) -> Result<FeatureRecord, ReadError> {
     if values.len() != keys.len() {
         return Err(ReadError::WrongKeyCount {
@@ -42,7 +43,7 @@ fn one_record(
             given: values.len(),
         });
     }
-    let found = crate::lookup(ws, snapshot, table, std::slice::from_ref(&values))?;
+    let found = crate::lookup(ws, snapshot, table, std::slice::from_ref(&values), at)?;
     found
         .into_iter()
         .next()
@@ -54,12 +55,14 @@ fn one_record(
         })
 }
 
-/// One entity's latest features: `key` holds the key values in the view's key order.
+/// One entity's features as of `at` (microseconds since the epoch; `None`:
+/// now): `key` holds the key values in the view's key order.
 pub fn read_features(
     ws: &Workspace,
     snapshot: &dyn OnlineSnapshot,
     view: &str,
     key: Vec<String>,
+    at: Option<i64>,
 ) -> Result<FeatureRecord, ReadError> {
     let keys = view_keys(ws, view)?;
     one_record(
@@ -69,6 +72,7 @@ pub fn read_features(
         format!("feature view `{view}`"),
         keys,
         key,
+        at,
     )
 }
 
@@ -76,16 +80,18 @@ pub fn read_features(
 /// view's record with only the features asked for, or `None`.
 pub type BatchFeatures = Vec<Vec<(String, Option<FeatureRecord>)>>;
 
-/// Several views' features of many entities, from one snapshot. `features`
-/// names views (`VIEW`) or single features (`VIEW:feature`); an entity maps
-/// every key column of every view to text (numbers and booleans are read as
-/// their text). At most `max_entities`.
+/// Several views' features of many entities, from one snapshot, as of `at`
+/// (microseconds since the epoch; `None`: now). `features` names views
+/// (`VIEW`) or single features (`VIEW:feature`); an entity maps every key column
+/// of every view to text (numbers and booleans are read as their text). At most
+/// `max_entities`.
 pub fn read_features_batch(
     ws: &Workspace,
     snapshot: &dyn OnlineSnapshot,
     features: &[String],
     entities: &[Map<String, Value>],
     max_entities: usize,
+    at: Option<i64>,
 ) -> Result<BatchFeatures, ReadError> {
     if entities.len() > max_entities {
         return Err(ReadError::TooManyEntities {
@@ -148,7 +154,7 @@ pub fn read_features_batch(
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let records = crate::lookup(ws, snapshot, &view, &keys)?;
+        let records = crate::lookup(ws, snapshot, &view, &keys, at)?;
         for (answer, record) in out.iter_mut().zip(records) {
             let record = record.map(|mut r| {
                 if let Some(only) = &only {
@@ -197,7 +203,7 @@ pub fn read_prediction(
         });
     };
     let what = format!("`{table}` (the batch predictions of model `{model}`)");
-    let record = one_record(ws, snapshot, &table, what, &p.entity, key)?;
+    let record = one_record(ws, snapshot, &table, what, &p.entity, key, None)?;
     let f = &record.features;
     Ok(BatchPrediction {
         model: model.to_string(),
