@@ -77,7 +77,11 @@ pub(super) fn compile_label_horizon(
     }
 }
 
-pub(super) fn compile_split(raw: &RawProject, section: &ModelSection, diags: &mut Diagnostics) -> Split {
+pub(super) fn compile_split(
+    raw: &RawProject,
+    section: &ModelSection,
+    diags: &mut Diagnostics,
+) -> Split {
     let default = Split::Last(0.2);
     let Some(split) = &section.split else {
         return default;

@@ -15,9 +15,8 @@ fn times_are_dates_or_rfc3339() {
 /// Loads a project of one source (`events.csv`: x, y, t) and `models`.
 fn load_models(models: &str) -> Result<crate::Project, String> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!(
-        "[project]\nname = \"p\"\n\n[sources.events]\npath = \"events.csv\"\n\n{models}"
-    );
+    let text =
+        format!("[project]\nname = \"p\"\n\n[sources.events]\npath = \"events.csv\"\n\n{models}");
     std::fs::write(dir.path().join("sluice.toml"), text).expect("write");
     std::fs::write(
         dir.path().join("events.csv"),
