@@ -7,12 +7,18 @@
 //! names of assets are resolved with the rest of the DAG in `compile/refs.rs`, and
 //! columns are checked against the data when the model is trained.
 //!
-//! `compile.rs` reads the section; the types here are what the runner trains.
+//! `compile.rs` reads the section (the learner in `learner.rs`, the time split
+//! in `split.rs`); the types here are what the runner trains.
 
 mod compile;
+mod learner;
+mod split;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use compile::add;
-pub use compile::{compile_model, parse_time};
+pub use compile::compile_model;
+pub use split::parse_time;
 
 use std::path::PathBuf;
 
