@@ -41,9 +41,9 @@ pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
 pub use query::{parse_as_of, query, query_frame};
 pub use read::{
-    AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, QueryPage,
-    ReadBounds, ReadError, asset_detail, asset_list, latest_reports, query_page, read_features,
-    read_features_batch, read_prediction, rows_page, run_detail,
+    AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, ExportCache,
+    QueryPage, ReadBounds, ReadError, asset_detail, asset_list, latest_reports, query_page,
+    read_export_entry, read_features, read_features_batch, read_prediction, rows_page, run_detail,
 };
 pub use registry::{ModelInfo, model_info, model_list};
 pub use run::{Observer, RunSummary, run};

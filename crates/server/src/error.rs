@@ -93,6 +93,8 @@ impl From<ReadError> for ApiError {
             | ReadError::NotAFeatureView { .. }
             | ReadError::NoPredictions { .. }
             | ReadError::ViewNotMaterialized { .. }
+            | ReadError::NotAKeyedExport { .. }
+            | ReadError::ExportNotWritten { .. }
             | ReadError::NoRecord { .. }
             | ReadError::NoSuchRun { .. } => ApiError::not_found(e.to_string()),
             ReadError::UnknownFeature { .. }
@@ -103,6 +105,7 @@ impl From<ReadError> for ApiError {
             | ReadError::LimitTooHigh { .. }
             | ReadError::NotARunId { .. } => ApiError::bad_request(e.to_string()),
             ReadError::ReadRows { .. } => ApiError::internal("reading rows", e),
+            ReadError::ExportUnreadable { .. } => ApiError::internal("reading an export", e),
             ReadError::Timeout { .. } => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
             }

@@ -10,6 +10,7 @@
 mod assets;
 mod auth;
 mod error;
+mod exports;
 mod features;
 mod keys;
 mod metrics;
@@ -88,6 +89,8 @@ pub struct AppState {
     openapi: String,
     models: predictions::ModelCache,
     keys: auth::KeyCache,
+    /// Parsed JSON exports, re-read when their file changes.
+    exports: sluice_runner::ExportCache,
 }
 
 impl AppState {
@@ -107,6 +110,7 @@ impl AppState {
             limits,
             openapi,
             models: predictions::ModelCache::default(),
+            exports: sluice_runner::ExportCache::default(),
             keys: auth::KeyCache::default(),
         }))
     }
@@ -139,6 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{name}", get(models::detail))
         .route("/v1/assets", get(assets::list))
         .route("/v1/assets/{name}", get(assets::detail))
+        .route("/v1/exports/{name}/{*key}", get(exports::entry))
         .route("/metrics", get(metrics_text))
         .route_layer(gate(Role::Reader));
     let operator = Router::new()

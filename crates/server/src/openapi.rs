@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assets, error, features, keys, models, predictions, query, runs};
+use crate::{assets, error, exports, features, keys, models, predictions, query, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use crate::{assets, error, features, keys, models, predictions, query, runs};
         predictions::get_prediction, predictions::predict,
         models::list, models::detail,
         assets::list, assets::detail, assets::rows,
+        exports::entry,
         query::query,
         runs::start, runs::list, runs::detail,
         keys::list, keys::create, keys::revoke,
@@ -26,6 +27,7 @@ use crate::{assets, error, features, keys, models, predictions, query, runs};
         (name = "predictions", description = "Batch and online predictions of models (reader)"),
         (name = "models", description = "The model registry: versions, metrics, importance (reader)"),
         (name = "assets", description = "Assets: metadata (reader), rows (operator)"),
+        (name = "exports", description = "Entries of JSON exports keyed by entity (reader)"),
         (name = "query", description = "Read-only SQL (operator)"),
         (name = "runs", description = "Runs (operator)"),
         (name = "keys", description = "API keys (admin)"),

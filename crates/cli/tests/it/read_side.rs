@@ -454,3 +454,40 @@ timestamp = "at"
     // Delta log itself.
     assert!(p.join(".sluice/tables/daily/_delta_log").is_dir());
 }
+
+/// Issue 17, item 6: `GET /v1/exports/{name}/{key}` answers one entry of a JSON
+/// export keyed by entity, as an app reads its per-user report; a rewrite of the
+/// file is seen by the next request.
+#[test]
+fn a_keyed_export_serves_one_entry() {
+    let dir = spend_project();
+    let p = dir.path();
+    let server = Server::start(p);
+    let (status, body) = server.request("GET", "/v1/exports/spend_json/7", None, None);
+    assert_eq!(status, 200, "{body}");
+    let entry = parse(&body);
+    let file = parse(&std::fs::read_to_string(p.join("out/spend.json")).expect("export"));
+    assert_eq!(entry, file["7"], "{body}");
+    assert_eq!(entry["amount_1d"], json!(16.99), "{body}");
+
+    let (status, body) = server.request("GET", "/v1/exports/spend_json/99", None, None);
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("holds no record for user_id = \\\"99\\\""),
+        "{body}"
+    );
+    let (status, body) = server.request("GET", "/v1/exports/spend_json/7/8", None, None);
+    assert_eq!(status, 400, "{body}");
+    // A table's export is an array of rows, not keyed: named, with those that are.
+    let (status, body) = server.request("GET", "/v1/exports/days_json/7", None, None);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("the keyed exports are: spend_json"), "{body}");
+
+    // A new purchase rewrites the export; the server reads the new file.
+    let more = format!("{PURCHASES}9,2024-01-04T08:00:00Z,5.5\n");
+    std::fs::write(p.join("purchases.csv"), more).expect("write");
+    ok(p, &["run"]);
+    let (status, body) = server.request("GET", "/v1/exports/spend_json/9", None, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(parse(&body)["amount_1d"], json!(5.5), "{body}");
+}

@@ -14,9 +14,11 @@ use sluice_core::AssetKind;
 use sluice_store::{AsOf, AttemptRecord, RunRecord};
 use sluice_validate::ValidationReport;
 
+mod exports;
 mod online;
 mod rows;
 
+pub use self::exports::{ExportCache, read_export_entry};
 pub use self::online::{
     BatchFeatures, BatchPrediction, read_features, read_features_batch, read_prediction,
 };
@@ -42,6 +44,30 @@ pub enum ReadError {
         name: String,
         /// The feature views there are.
         views: Vec<String>,
+    },
+    /// The name is not a JSON export keyed by entity.
+    #[error("no JSON export keyed by entity is called `{}`\n  help: {}", printable(name), if exports.is_empty() { "an export with a `.json` path and a key (the view's entity by default) is served here".to_string() } else { format!("the keyed exports are: {}", exports.join(", ")) })]
+    NotAKeyedExport {
+        /// The name asked for.
+        name: String,
+        /// The keyed JSON exports there are.
+        exports: Vec<String>,
+    },
+    /// An export no run has written yet.
+    #[error("export `{name}` has not been written yet\n  help: run `sluice run {name}`")]
+    ExportNotWritten {
+        /// The export.
+        name: String,
+    },
+    /// An export's file cannot be read or is not JSON.
+    #[error("export `{name}`: {} cannot be read: {reason}\n  help: run `sluice run {name}` to write it again", path.display())]
+    ExportUnreadable {
+        /// The export.
+        name: String,
+        /// Its file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
     },
     /// A model without `[models.NAME.predictions]`.
     #[error(

@@ -55,6 +55,7 @@ async fn metrics_and_openapi_describe_the_server() {
         "/v1/assets",
         "/v1/assets/{name}",
         "/v1/assets/{name}/rows",
+        "/v1/exports/{name}/{key}",
         "/v1/query",
         "/v1/runs",
         "/v1/runs/{id}",
@@ -77,7 +78,7 @@ fn instance_of(template: &str, path: &str) -> bool {
     let path = path.split('?').next().unwrap_or_default();
     let t: Vec<&str> = template.split('/').collect();
     let p: Vec<&str> = path.split('/').collect();
-    let rest = t.last().is_some_and(|s| *s == "{entity}");
+    let rest = t.last().is_some_and(|s| *s == "{entity}" || *s == "{key}");
     if p.len() < t.len() || (!rest && p.len() != t.len()) {
         return false;
     }

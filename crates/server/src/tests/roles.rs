@@ -67,6 +67,14 @@ pub(super) fn matrix_routes() -> Vec<Route<'static>> {
             Some(Role::Reader),
             StatusCode::OK,
         ),
+        // The fixture has no keyed export: allowed callers get a 404 from the handler.
+        (
+            "GET",
+            "/v1/exports/nope/JFK",
+            None,
+            Some(Role::Reader),
+            StatusCode::NOT_FOUND,
+        ),
         (
             "GET",
             "/v1/assets/weather/rows?limit=2",
