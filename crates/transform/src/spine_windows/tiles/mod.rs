@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use build::{TILES_COLUMN, build_tiles};
-use partial::{Class, Partial};
+use partial::{Class, Merged, Partial};
 
 use super::compile::Kind;
 
@@ -157,6 +157,15 @@ fn decode(blob: &[u8]) -> Result<EntityTiles, TileError> {
 /// entity's encoded tiles, in the plan's order.
 pub fn read_tiles(plan: &TilePlan, blob: &[u8], at: i64) -> Result<Vec<Value>, TileError> {
     let entity = decode(blob)?;
+    merge_at(plan, &entity, at)
+}
+
+/// The features of `plan` as of `at` over one entity's decoded tiles.
+fn merge_at<'a>(
+    plan: &TilePlan,
+    entity: &'a EntityTiles,
+    at: i64,
+) -> Result<Vec<Value>, TileError> {
     if let Some(kept) = entity.kept_from {
         let earliest = kept.saturating_add(plan.longest());
         if at < earliest {
@@ -168,13 +177,10 @@ pub fn read_tiles(plan: &TilePlan, blob: &[u8], at: i64) -> Result<Vec<Value>, T
     let mut out = Vec::with_capacity(plan.features.len());
     for f in &plan.features {
         let class = plan.inputs[f.input];
-        let mut acc: Option<Partial> = None;
-        let mut add = |p: &Option<Partial>| {
+        let mut acc = Merged::default();
+        let mut add = |p: &'a Option<Partial>| {
             if let Some(p) = p {
-                match &mut acc {
-                    Some(a) => a.merge(class, p),
-                    None => acc = Some(p.clone()),
-                }
+                acc.add(class, p);
             }
         };
         let from = match f.window {
@@ -196,7 +202,7 @@ pub fn read_tiles(plan: &TilePlan, blob: &[u8], at: i64) -> Result<Vec<Value>, T
                 break;
             }
         }
-        out.push(Partial::value(f.kind, acc.as_ref()));
+        out.push(acc.value(f.kind));
     }
     Ok(out)
 }

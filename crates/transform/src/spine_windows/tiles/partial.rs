@@ -2,6 +2,8 @@
 //! with a newer tile's by [`Partial::merge`] and turned into a feature's value by
 //! [`Partial::value`].
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -98,21 +100,77 @@ impl Partial {
             _ => {}
         }
     }
+}
 
-    /// A feature of `kind`'s value over the merged partial (`None`: no event).
-    pub(super) fn value(kind: Kind, merged: Option<&Partial>) -> Value {
+/// Partials merged for one read, borrowing the tiles' values: nothing is
+/// cloned, and distinct values gather in one set.
+#[derive(Debug, Default)]
+pub(super) enum Merged<'a> {
+    /// No event.
+    #[default]
+    Empty,
+    Count(i64),
+    IntSum {
+        sum: i64,
+        n: u64,
+    },
+    Floats(Moments),
+    /// The kept value chosen so far.
+    Kept(&'a [u8], &'a str),
+    Distinct(HashSet<&'a [u8]>),
+}
+
+impl<'a> Merged<'a> {
+    /// Adds `p`, whose events are at or after those added before.
+    pub(super) fn add(&mut self, class: Class, p: &'a Partial) {
+        match (&mut *self, p) {
+            (Merged::Empty, Partial::Count(n)) => *self = Merged::Count(*n),
+            (Merged::Count(a), Partial::Count(b)) => *a += b,
+            (Merged::Empty, Partial::IntSum { sum, n }) => {
+                *self = Merged::IntSum { sum: *sum, n: *n };
+            }
+            (Merged::IntSum { sum, n }, Partial::IntSum { sum: s, n: m }) => {
+                *sum = sum.wrapping_add(*s);
+                *n += m;
+            }
+            (Merged::Empty, Partial::Floats(m)) => *self = Merged::Floats(*m),
+            (Merged::Floats(a), Partial::Floats(b)) => *a = a.merge(*b),
+            (Merged::Empty, Partial::Kept { row, json }) => *self = Merged::Kept(row, json),
+            (Merged::Kept(best, text), Partial::Kept { row, json }) => {
+                let replace = match class {
+                    Class::Min => row.as_slice() < *best,
+                    Class::Max => row.as_slice() > *best,
+                    _ => true,
+                };
+                if replace {
+                    *best = row;
+                    *text = json;
+                }
+            }
+            (Merged::Empty, Partial::Distinct(v)) => {
+                *self = Merged::Distinct(v.iter().map(Vec::as_slice).collect());
+            }
+            (Merged::Distinct(set), Partial::Distinct(v)) => {
+                set.extend(v.iter().map(Vec::as_slice));
+            }
+            _ => {}
+        }
+    }
+
+    /// A feature of `kind`'s value over what was added.
+    pub(super) fn value(&self, kind: Kind) -> Value {
         let number = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
-        match (kind, merged) {
-            (Kind::Count, Some(Partial::Count(n))) => Value::from(*n),
-            (Kind::Distinct, Some(Partial::Distinct(v))) => Value::from(v.len() as i64),
+        match (kind, self) {
+            (Kind::Count, Merged::Count(n)) => Value::from(*n),
+            (Kind::Distinct, Merged::Distinct(v)) => Value::from(v.len() as i64),
             (Kind::Count | Kind::Distinct, _) => Value::from(0),
-            (Kind::IntSum { .. }, Some(Partial::IntSum { sum, n })) if *n > 0 => Value::from(*sum),
+            (Kind::IntSum { .. }, Merged::IntSum { sum, n }) if *n > 0 => Value::from(*sum),
             (Kind::IntSum { zero: true }, _) => Value::from(0),
-            (Kind::FloatSum { .. }, Some(Partial::Floats(m))) if m.n > 0 => number(m.sum),
+            (Kind::FloatSum { .. }, Merged::Floats(m)) if m.n > 0 => number(m.sum),
             (Kind::FloatSum { zero: true }, _) => number(0.0),
-            (Kind::Mean, Some(Partial::Floats(m))) if m.n > 0 => number(m.sum / m.n as f64),
-            (Kind::Stddev, Some(Partial::Floats(m))) => m.stddev().map_or(Value::Null, number),
-            (Kind::Extreme { .. } | Kind::Last { .. }, Some(Partial::Kept { json, .. })) => {
+            (Kind::Mean, Merged::Floats(m)) if m.n > 0 => number(m.sum / m.n as f64),
+            (Kind::Stddev, Merged::Floats(m)) => m.stddev().map_or(Value::Null, number),
+            (Kind::Extreme { .. } | Kind::Last { .. }, Merged::Kept(_, json)) => {
                 serde_json::from_str(json).unwrap_or(Value::Null)
             }
             _ => Value::Null,
