@@ -11,6 +11,7 @@
 --                    feature service instead of the list)
 -- batch=N            entities per request (default 1; up to the number of keys, all distinct)
 -- token=KEY          sends `Authorization: Bearer KEY`
+-- query=Q            sluice-get: appends `?Q` to the path (e.g. query=as_of=2013-12-31)
 --
 -- Requests are built in init() (one per key for a single entity, 512 random batches
 -- otherwise) so that choosing one costs wrk nothing. Every response must be 200 and look
@@ -88,6 +89,8 @@ function init(args)
       return h
    end
    local prefix = (o.prefix or ""):gsub("/$", "")
+   -- query=as_of=2013-12-31: appended to sluice-get's path (`?as_of=...`).
+   query = (o.query and o.query ~= "") and ("?" .. o.query) or ""
 
    reqs = {}
    local bodies = {}
@@ -102,7 +105,7 @@ function init(args)
    if mode == "sluice-get" then
       if batch ~= 1 then error("lookup.lua: sluice-get is one entity a request") end
       for _, k in ipairs(keys) do
-         reqs[#reqs + 1] = wrk.format("GET", prefix .. "/v1/features/" .. url_seg(view) .. "/" .. url_seg(k), headers(false))
+         reqs[#reqs + 1] = wrk.format("GET", prefix .. "/v1/features/" .. url_seg(view) .. "/" .. url_seg(k) .. query, headers(false))
       end
       expect = '"features"'
    elseif mode == "sluice-batch" then
