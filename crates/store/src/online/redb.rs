@@ -230,7 +230,7 @@ fn key_texts(
     Ok((keys, integer_keys))
 }
 
-/// The store key of row `row`, or `None` when a key value is null.
+/// Writes the store key of row `row` into `key`; `false` when a key value is null.
 fn row_key(keys: &[datafusion::arrow::array::StringArray], row: usize, key: &mut String) -> bool {
     key.clear();
     for (i, k) in keys.iter().enumerate() {
