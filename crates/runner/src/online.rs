@@ -118,13 +118,10 @@ fn tiled_as_declared(asset: &Asset, kept: Option<&serde_json::Value>) -> bool {
     let micros = |d: std::time::Duration| d.as_micros().min(i64::MAX as u128) as i64;
     match (declared, kept) {
         (None, None) => true,
-        (Some(t), Some(plan)) => {
-            plan.get("size_micros").and_then(serde_json::Value::as_i64) == Some(micros(t.size))
-                && plan
-                    .get("history_micros")
-                    .and_then(serde_json::Value::as_i64)
-                    == Some(micros(t.history))
-        }
+        (Some(t), Some(plan)) => serde_json::from_value::<sluice_transform::TilePlan>(plan.clone())
+            .is_ok_and(|p| {
+                p.size_micros == micros(t.size) && p.history_micros == micros(t.history)
+            }),
         _ => false,
     }
 }
