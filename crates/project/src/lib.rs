@@ -17,14 +17,14 @@ use std::path::Path;
 
 pub use compile::{
     Asset, Definition, ExportDef, ExportFormat, FilesDef, InvalidFormat, ListFilesError, Project,
-    SourceDef, TableDef, TimeFormat, fingerprint,
+    RunPolicy, SourceDef, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
 pub use features::{AsOf, FeatureBody, FeatureDef, Tiling, TimeLiteral};
 pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
-pub use raw::{Delimiter, FileFormat, Literal, Severity};
+pub use raw::{Delimiter, FileFormat, Literal, RetryOn, Severity};
 pub use sql::SqlOrigin;
 
 /// Loads and compiles the project in `dir` with the given profile.

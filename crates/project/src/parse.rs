@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sluice_core::Location;
+use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -15,7 +16,8 @@ use crate::profiles::{
     check_profile_settings, check_source_overrides, choose_profile, overlay, profile_tables,
 };
 use crate::raw::{
-    ExportSection, FeatureSection, ModelSection, ProjectSection, SourceSection, TableSection,
+    ExportSection, FeatureSection, ModelSection, POLICY_KEYS, PolicySection, ProjectSection,
+    SourceSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -51,6 +53,13 @@ pub struct RawProject {
     pub exports: BTreeMap<String, Entry<ExportSection>>,
     /// `[models.NAME]`.
     pub models: BTreeMap<String, Entry<ModelSection>>,
+    /// The retry, timeout and pool keys of `[project]`: every asset's defaults.
+    pub defaults: PolicySection,
+    /// The retry, timeout and pool keys of each asset's entry that has any, by
+    /// the entry's name (read out of the entry before its own section).
+    pub policies: BTreeMap<String, Entry<PolicySection>>,
+    /// `[pools]`: how many assets of each pool may build at once.
+    pub pools: BTreeMap<String, Entry<u32>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -128,6 +137,7 @@ pub fn parse_text(
         .and_then(|name| profiles.iter().find(|p| p.name == name));
 
     let mut project = None;
+    let mut defaults = PolicySection::default();
     if let Some(mut value) = project_value {
         let key_offset = value.span().start;
         // The profile in force is checked by reading the project with it.
@@ -136,6 +146,13 @@ pub fn parse_text(
         }
         if let Some(p) = chosen_table {
             overlay(&mut value, &p.settings);
+        }
+        if let Some(policy) = take_policy(&mut value) {
+            let (section, errors) = deserialize_all::<PolicySection>(policy);
+            for e in errors {
+                diags.push(toml_error(e, key_offset));
+            }
+            defaults = section.unwrap_or_default();
         }
         let (section, errors) = deserialize_all::<ProjectSection>(value);
         for e in errors {
@@ -149,21 +166,28 @@ pub fn parse_text(
     let mut features = BTreeMap::new();
     let mut exports = BTreeMap::new();
     let mut models = BTreeMap::new();
+    let mut policies = BTreeMap::new();
+    let mut pools = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, mut value) in root {
         let key_offset = key.span().start;
-        match key.get_ref().as_ref() {
-            "sources" => {
-                for p in profiles.iter().filter(|p| Some(&p.name) != chosen.as_ref()) {
-                    check_source_overrides(p, &value, &mut diags, &toml_error, &loc);
-                }
-                if let (Some(p), DeValue::Table(entries)) = (chosen_table, value.get_mut()) {
-                    for (name, overrides) in &p.sources {
-                        if let Some(entry) = entries.get_mut(name.as_str()) {
-                            overlay(entry, overrides);
-                        }
+        if key.get_ref().as_ref() == "sources" {
+            for p in profiles.iter().filter(|p| Some(&p.name) != chosen.as_ref()) {
+                check_source_overrides(p, &value, &mut diags, &toml_error, &loc);
+            }
+            if let (Some(p), DeValue::Table(entries)) = (chosen_table, value.get_mut()) {
+                for (name, overrides) in &p.sources {
+                    if let Some(entry) = entries.get_mut(name.as_str()) {
+                        overlay(entry, overrides);
                     }
                 }
+            }
+        }
+        if ASSET_SECTIONS.contains(&key.get_ref().as_ref()) {
+            take_policies(&mut value, &mut policies, &mut diags, &toml_error);
+        }
+        match key.get_ref().as_ref() {
+            "sources" => {
                 read_entries(
                     value,
                     key_offset,
@@ -210,9 +234,21 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            "pools" => {
+                let span = value.span();
+                let (section, errors) = deserialize_all::<BTreeMap<String, Spanned<u32>>>(value);
+                for e in errors {
+                    diags.push(toml_error(e, span.start));
+                }
+                for (name, limit) in section.unwrap_or_default() {
+                    let offset = limit.span().start;
+                    let value = limit.into_inner();
+                    pools.insert(name, Entry { offset, value });
+                }
+            }
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `sources`, `tables`, `features`, `exports` and `models`",
+                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports` and `models`",
                 ),
             ),
         }
@@ -259,23 +295,73 @@ pub fn parse_text(
         features,
         exports,
         models,
+        defaults,
+        policies,
+        pools,
         broken,
         diagnostics: diags,
     })
+}
+
+/// The sections whose entries are assets, and so may carry [`POLICY_KEYS`].
+const ASSET_SECTIONS: [&str; 5] = ["sources", "tables", "features", "exports", "models"];
+
+/// Takes the [`POLICY_KEYS`] out of a table, as a table of their own with the
+/// same span (so a mistake in them is reported where it is written).
+pub(crate) fn take_policy<'a>(value: &mut Spanned<DeValue<'a>>) -> Option<Spanned<DeValue<'a>>> {
+    let span = value.span();
+    let DeValue::Table(table) = value.get_mut() else {
+        return None;
+    };
+    let mut taken = DeTable::new();
+    for key in POLICY_KEYS {
+        if let Some((k, v)) = table.remove_entry(key) {
+            taken.insert(k, v);
+        }
+    }
+    (!taken.is_empty()).then(|| Spanned::new(span, DeValue::Table(taken)))
+}
+
+/// Reads the policy keys of every entry of an asset section, leaving the
+/// entries without them.
+fn take_policies<'a>(
+    section: &mut Spanned<DeValue<'a>>,
+    out: &mut BTreeMap<String, Entry<PolicySection>>,
+    diags: &mut Diagnostics,
+    toml_error: &impl Fn(toml::de::Error, usize) -> Diagnostic,
+) {
+    let DeValue::Table(entries) = section.get_mut() else {
+        return;
+    };
+    for (name, entry) in entries.iter_mut() {
+        let offset = name.span().start;
+        let Some(policy) = take_policy(entry) else {
+            continue;
+        };
+        let (value, errors) = deserialize_all::<PolicySection>(policy);
+        for e in errors {
+            diags.push(toml_error(e, offset));
+        }
+        out.insert(
+            name.get_ref().to_string(),
+            Entry {
+                offset,
+                value: value.unwrap_or_default(),
+            },
+        );
+    }
 }
 
 pub(crate) fn within(inner: &std::ops::Range<usize>, outer: &std::ops::Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end
 }
 
-fn deserialize<'a, T: Deserialize<'a>>(
-    value: toml::Spanned<DeValue<'a>>,
-) -> Result<T, toml::de::Error> {
+fn deserialize<'a, T: Deserialize<'a>>(value: Spanned<DeValue<'a>>) -> Result<T, toml::de::Error> {
     T::deserialize(ValueDeserializer::from(value))
 }
 
 fn read_entries<'a, T: Deserialize<'a>>(
-    value: toml::Spanned<DeValue<'a>>,
+    value: Spanned<DeValue<'a>>,
     key_offset: usize,
     out: &mut BTreeMap<String, Entry<T>>,
     broken: &mut BTreeSet<String>,
@@ -316,7 +402,7 @@ fn read_entries<'a, T: Deserialize<'a>>(
 /// again. Returns the entry read without its mistakes, when that is possible
 /// (a required key is missing: it is not), and the mistakes.
 pub(crate) fn deserialize_all<'a, T: Deserialize<'a>>(
-    value: toml::Spanned<DeValue<'a>>,
+    value: Spanned<DeValue<'a>>,
 ) -> (Option<T>, Vec<toml::de::Error>) {
     let mut value = value;
     let mut errors = vec![];
@@ -355,10 +441,7 @@ fn missing_field(message: &str) -> Option<&str> {
 /// Removes the innermost key whose name or value holds `span`; returns its name.
 /// Every level is searched, whatever its own span: a table written under its
 /// own header (`[features.x.aggregates]`) has no span around its keys.
-fn leave_out(
-    value: &mut toml::Spanned<DeValue<'_>>,
-    span: &std::ops::Range<usize>,
-) -> Option<String> {
+fn leave_out(value: &mut Spanned<DeValue<'_>>, span: &std::ops::Range<usize>) -> Option<String> {
     match value.get_mut() {
         DeValue::Table(table) => {
             let mut hit = None;

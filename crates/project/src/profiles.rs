@@ -162,8 +162,7 @@ pub(crate) fn check_profile_settings(
 ) {
     let mut merged = project.clone();
     overlay(&mut merged, &profile.settings);
-    let (_, errors) = deserialize_all::<ProjectSection>(merged);
-    for e in errors {
+    for e in deserialize_with_policy::<ProjectSection>(merged) {
         if e.span().is_some_and(|s| profile.covers(&s)) {
             diags.push(toml_error(e, profile.span.start));
         }
@@ -201,8 +200,7 @@ pub(crate) fn check_source_overrides(
         }
         let mut merged = entry.clone();
         overlay(&mut merged, overrides);
-        let (_, errors) = deserialize_all::<SourceSection>(merged);
-        for e in errors {
+        for e in deserialize_with_policy::<SourceSection>(merged) {
             if e.span().is_some_and(|s| profile.covers(&s)) {
                 diags.push(toml_error(e, profile.span.start));
             }
@@ -236,4 +234,17 @@ pub(crate) fn overlay<'a>(
             }
         }
     }
+}
+
+/// The mistakes of a section read with its policy keys (retries, timeout...)
+/// read apart, as the file's reading does.
+fn deserialize_with_policy<'a, T: serde::Deserialize<'a>>(
+    mut value: toml::Spanned<DeValue<'a>>,
+) -> Vec<toml::de::Error> {
+    let policy = crate::parse::take_policy(&mut value);
+    let mut errors = deserialize_all::<T>(value).1;
+    if let Some(policy) = policy {
+        errors.extend(deserialize_all::<crate::raw::PolicySection>(policy).1);
+    }
+    errors
 }

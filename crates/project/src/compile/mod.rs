@@ -5,6 +5,7 @@
 //! and adds itself through one `Builder`; `refs.rs` turns references into inputs.
 
 mod exports;
+mod policy;
 mod refs;
 mod sources;
 mod tables;
@@ -23,6 +24,7 @@ use crate::parse::RawProject;
 use crate::raw::ContractSection;
 
 pub use exports::{ExportDef, ExportFormat};
+pub use policy::RunPolicy;
 pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
 pub use tables::TableDef;
 pub(crate) use tables::sql_or_file;
@@ -47,6 +49,8 @@ pub struct Project {
     pub warehouse: PathBuf,
     /// How many assets may materialize at once.
     pub concurrency: usize,
+    /// `[pools]`: how many assets of each pool may build at once.
+    pub pools: BTreeMap<String, usize>,
     /// Every asset by name.
     pub assets: BTreeMap<AssetName, Asset>,
     /// Every asset, each after all of its inputs.
@@ -70,6 +74,8 @@ pub struct Asset {
     pub contract: Contract,
     /// Free text for people.
     pub description: Option<String>,
+    /// How it is run: retries, their delays, a time limit, a pool.
+    pub policy: RunPolicy,
 }
 
 impl Asset {
@@ -171,6 +177,7 @@ impl<'r> Builder<'r> {
             fingerprint,
             contract: Contract::default(),
             description: None,
+            policy: RunPolicy::default(),
         })
     }
 }
@@ -201,6 +208,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     for (name, entry) in &raw.models {
         crate::models::add(&mut b, name, entry);
     }
+    let pools = policy::apply(&mut b);
     refs::resolve(&mut b);
 
     let order = match crate::dag::topological_order(&b.assets) {
@@ -229,6 +237,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
         profile: raw.profile.clone(),
         warehouse: settings.warehouse,
         concurrency: settings.concurrency,
+        pools,
         assets,
         order,
     })

@@ -9,11 +9,13 @@ use toml::Spanned;
 mod contract;
 mod features;
 mod models;
+mod policy;
 mod sources;
 
 pub use contract::*;
 pub use features::*;
 pub use models::*;
+pub use policy::*;
 pub use sources::*;
 
 /// `[project]`: what the project is called and where it keeps its data.

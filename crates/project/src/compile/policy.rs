@@ -1,0 +1,177 @@
+//! How each asset is run: its retry, timeout and pool keys laid over the
+//! project's defaults, and the `[pools]` they name.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::Builder;
+use crate::diag::Diagnostic;
+use crate::raw::{DurationWord, PolicySection, RetryOn};
+
+/// The most retries an asset may ask for: past this, a failure is not
+/// transient and retrying hides it.
+const MAX_RETRIES: u32 = 100;
+
+/// How an asset is run: its attempts, the waits between them, a time limit
+/// and a pool. Not part of the fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPolicy {
+    /// Attempts after the first one.
+    pub retries: u32,
+    /// The base of the exponential backoff.
+    pub retry_delay: Duration,
+    /// The longest wait before a retry.
+    pub max_delay: Duration,
+    /// Which failures are retried.
+    pub retry_on: RetryOn,
+    /// How long one attempt may take.
+    pub timeout: Option<Duration>,
+    /// The pool whose limit it counts against.
+    pub pool: Option<String>,
+}
+
+impl Default for RunPolicy {
+    fn default() -> Self {
+        RunPolicy {
+            retries: 0,
+            retry_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(600),
+            retry_on: RetryOn::Transient,
+            timeout: None,
+            pool: None,
+        }
+    }
+}
+
+/// Gives every asset its policy (its own keys over `[project]`'s) and checks
+/// the pools they name; returns the pools' limits.
+pub(super) fn apply(b: &mut Builder<'_>) -> BTreeMap<String, usize> {
+    let raw = b.raw;
+    let mut pools = BTreeMap::new();
+    for (name, entry) in &raw.pools {
+        if entry.value == 0 {
+            b.diags.push(
+                Diagnostic::new(
+                    raw.location(entry.offset),
+                    format!("pool `{name}` has a limit of 0, so nothing in it could ever run"),
+                )
+                .with_help("give it a limit of 1 or more"),
+            );
+        }
+        pools.insert(name.clone(), entry.value.max(1) as usize);
+    }
+    if let Some(pool) = &raw.defaults.pool {
+        b.diags.push(
+            Diagnostic::new(
+                raw.location(pool.span().start),
+                "`pool` is set per asset, not in `[project]`",
+            )
+            .with_help("write `pool = \"...\"` in the entries of the assets that share it"),
+        );
+    }
+    let defaults = over(RunPolicy::default(), &raw.defaults);
+    check(b, &raw.defaults, &defaults);
+    for asset in b.assets.values_mut() {
+        asset.policy = defaults.clone();
+    }
+    for (name, entry) in &raw.policies {
+        let policy = over(defaults.clone(), &entry.value);
+        check(b, &entry.value, &policy);
+        if let Some(pool) = &entry.value.pool
+            && !pools.contains_key(pool.get_ref())
+        {
+            let known: Vec<&str> = pools.keys().map(String::as_str).collect();
+            b.diags.push(
+                Diagnostic::new(
+                    raw.location(pool.span().start),
+                    format!(
+                        "`{name}` is in pool `{}`, which is not defined",
+                        pool.get_ref()
+                    ),
+                )
+                .with_help(if known.is_empty() {
+                    format!("define it with a limit: `[pools]` `{} = 2`", pool.get_ref())
+                } else {
+                    format!("the pools are: {}", known.join(", "))
+                }),
+            );
+        }
+        if let Some(asset) = b.assets.values_mut().find(|a| a.name.as_str() == name) {
+            asset.policy = policy;
+        }
+    }
+    pools
+}
+
+/// `base` with the keys `section` sets.
+fn over(base: RunPolicy, section: &PolicySection) -> RunPolicy {
+    let duration = |d: &Option<Spanned<DurationWord>>| d.as_ref().map(|d| d.get_ref().value);
+    RunPolicy {
+        retries: section
+            .retries
+            .as_ref()
+            .map_or(base.retries, |r| *r.get_ref()),
+        retry_delay: duration(&section.retry_delay).unwrap_or(base.retry_delay),
+        max_delay: duration(&section.max_delay).unwrap_or(base.max_delay),
+        retry_on: section.retry_on.unwrap_or(base.retry_on),
+        timeout: duration(&section.timeout).or(base.timeout),
+        pool: section
+            .pool
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .or(base.pool),
+    }
+}
+
+/// The mistakes a policy can hold whatever the asset.
+fn check(b: &mut Builder<'_>, section: &PolicySection, policy: &RunPolicy) {
+    let raw = b.raw;
+    if let Some(r) = &section.retries
+        && *r.get_ref() > MAX_RETRIES
+    {
+        b.diags.push(
+            Diagnostic::new(
+                raw.location(r.span().start),
+                format!(
+                    "{} retries is more than the {MAX_RETRIES} allowed",
+                    r.get_ref()
+                ),
+            )
+            .with_help("a failure that needs more tries is not transient; find its cause"),
+        );
+    }
+    if let Some(t) = &section.timeout
+        && t.get_ref().value.is_zero()
+    {
+        b.diags.push(
+            Diagnostic::new(
+                raw.location(t.span().start),
+                "a `timeout` of zero stops every attempt at once",
+            )
+            .with_help("give a duration such as `timeout = \"10m\"`, or leave `timeout` out"),
+        );
+    }
+    if policy.max_delay < policy.retry_delay
+        && let Some(at) = section
+            .max_delay
+            .as_ref()
+            .map(|d| d.span().start)
+            .or(section.retry_delay.as_ref().map(|d| d.span().start))
+    {
+        b.diags.push(
+            Diagnostic::new(
+                raw.location(at),
+                format!(
+                    "`max_delay` ({}) is shorter than `retry_delay` ({})",
+                    humantime::format_duration(policy.max_delay),
+                    humantime::format_duration(policy.retry_delay)
+                ),
+            )
+            .with_help(
+                "`max_delay` caps the growing wait between retries; make it at least `retry_delay`",
+            ),
+        );
+    }
+}
