@@ -13,6 +13,8 @@ use crate::{Error, Result};
 /// The state of a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
+    /// Asked for while another run of the same process ran; waiting its turn.
+    Queued,
     /// In progress (or killed, until the next run notices).
     Running,
     /// Every asset asked for is built or up to date.
@@ -21,16 +23,21 @@ pub enum RunState {
     Failed,
     /// The process died before finishing.
     Abandoned,
+    /// Stopped on request (`sluice runs cancel`): what it had not published
+    /// stays unpublished.
+    Cancelled,
 }
 
 impl RunState {
     /// The word stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
+            RunState::Queued => "queued",
             RunState::Running => "running",
             RunState::Succeeded => "succeeded",
             RunState::Failed => "failed",
             RunState::Abandoned => "abandoned",
+            RunState::Cancelled => "cancelled",
         }
     }
 
@@ -39,6 +46,8 @@ impl RunState {
             "succeeded" => RunState::Succeeded,
             "failed" => RunState::Failed,
             "abandoned" => RunState::Abandoned,
+            "cancelled" => RunState::Cancelled,
+            "queued" => RunState::Queued,
             _ => RunState::Running,
         }
     }
@@ -90,6 +99,9 @@ pub struct AttemptRecord {
     pub rows_quarantined: u64,
     /// Why it failed or was blocked.
     pub error: Option<String>,
+    /// For a failed attempt that is retried: how long the run waited before
+    /// the next attempt.
+    pub retry_in_ms: Option<u64>,
 }
 
 /// One asset's attempts over the whole run log, for metrics.
@@ -148,7 +160,8 @@ CREATE TABLE IF NOT EXISTS runs (
     state TEXT NOT NULL,
     profile TEXT,
     targets TEXT NOT NULL,
-    pid INTEGER NOT NULL
+    pid INTEGER NOT NULL,
+    cancel_requested_at TEXT
 );
 CREATE TABLE IF NOT EXISTS attempts (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -163,6 +176,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     rows_out INTEGER NOT NULL,
     rows_quarantined INTEGER NOT NULL,
     error TEXT,
+    retry_in_ms INTEGER,
     PRIMARY KEY (run_id, asset, attempt)
 );
 CREATE INDEX IF NOT EXISTS attempts_by_asset ON attempts(asset, run_id);
@@ -230,6 +244,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 ";
 
+/// Columns added to tables after their first release: (table, column, type).
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("runs", "cancel_requested_at", "TEXT"),
+    ("attempts", "retry_in_ms", "INTEGER"),
+];
+
 impl Metadata {
     /// Opens (creating it and its folder if needed) the database file `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -252,6 +272,17 @@ impl Metadata {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        for (table, column, ty) in ADDED_COLUMNS {
+            // A database made before the column existed gets it; the probe
+            // is plain SQL (`ADD COLUMN IF NOT EXISTS` is PostgreSQL's only).
+            if conn
+                .prepare(&format!("SELECT {column} FROM {table} LIMIT 0"))
+                .is_err()
+            {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))
+                    .map_err(err)?;
+            }
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             path,
@@ -268,13 +299,16 @@ impl Metadata {
 
     /// Records a new run and returns its id. Call while holding the run lock.
     pub fn begin_run(&self, profile: Option<&str>, targets: &[String]) -> Result<i64> {
+        let id = self.queue_run(profile, targets)?;
+        self.start_run(id)?;
+        Ok(id)
+    }
+
+    /// Records a run that waits for its turn (state `queued`) and returns its id.
+    pub fn queue_run(&self, profile: Option<&str>, targets: &[String]) -> Result<i64> {
         self.with(|c| {
-            c.execute(
-                "UPDATE runs SET state = 'abandoned' WHERE state = 'running'",
-                [],
-            )?;
             c.query_row(
-                "INSERT INTO runs (started_at, state, profile, targets, pid) VALUES (?1, 'running', ?2, ?3, ?4)
+                "INSERT INTO runs (started_at, state, profile, targets, pid) VALUES (?1, 'queued', ?2, ?3, ?4)
                  RETURNING id",
                 params![
                     Utc::now().to_rfc3339(),
@@ -287,18 +321,67 @@ impl Metadata {
         })
     }
 
+    /// Marks a queued run as running from now. Call while holding the run lock:
+    /// any other run still `running`, or `queued` by another process, belongs
+    /// to a process that died, and is marked `abandoned`.
+    pub fn start_run(&self, id: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE runs SET state = 'abandoned' WHERE id <> ?1
+                   AND (state = 'running' OR (state = 'queued' AND pid <> ?2))",
+                params![id, std::process::id()],
+            )?;
+            c.execute(
+                "UPDATE runs SET state = 'running', started_at = ?2 WHERE id = ?1",
+                params![id, Utc::now().to_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Asks a queued or running run to stop; the process running it notices
+    /// within a moment. Returns the run's state when asked (`None`: no such run).
+    pub fn request_cancel(&self, id: i64) -> Result<Option<RunState>> {
+        self.with(|c| {
+            let state: Option<String> = c
+                .query_row("SELECT state FROM runs WHERE id = ?1", [id], |r| r.get(0))
+                .optional()?;
+            if state.as_deref().is_some_and(|s| s == "running" || s == "queued") {
+                c.execute(
+                    "UPDATE runs SET cancel_requested_at = ?2 WHERE id = ?1 AND cancel_requested_at IS NULL",
+                    params![id, Utc::now().to_rfc3339()],
+                )?;
+            }
+            Ok(state.map(|s| RunState::parse(&s)))
+        })
+    }
+
+    /// Whether someone asked run `id` to stop.
+    pub fn cancel_requested(&self, id: i64) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT cancel_requested_at IS NOT NULL FROM runs WHERE id = ?1",
+                [id],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()
+            .map(|b| b.unwrap_or(false))
+        })
+    }
+
     /// Records one attempt.
     pub fn record_attempt(&self, a: &AttemptRecord) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO attempts (run_id, asset, attempt, status, started_at, duration_ms,
-                    input_versions, output_version, rows_in, rows_out, rows_quarantined, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                    input_versions, output_version, rows_in, rows_out, rows_quarantined, error, retry_in_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (run_id, asset, attempt) DO UPDATE SET status = excluded.status,
                     started_at = excluded.started_at, duration_ms = excluded.duration_ms,
                     input_versions = excluded.input_versions, output_version = excluded.output_version,
                     rows_in = excluded.rows_in, rows_out = excluded.rows_out,
-                    rows_quarantined = excluded.rows_quarantined, error = excluded.error",
+                    rows_quarantined = excluded.rows_quarantined, error = excluded.error,
+                    retry_in_ms = excluded.retry_in_ms",
                 params![
                     a.run_id,
                     a.asset,
@@ -312,6 +395,7 @@ impl Metadata {
                     a.rows_out as i64,
                     a.rows_quarantined as i64,
                     a.error,
+                    a.retry_in_ms.map(|d| d as i64),
                 ],
             )?;
             Ok(())
@@ -451,7 +535,7 @@ impl Metadata {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT run_id, asset, attempt, status, started_at, duration_ms, input_versions, output_version,
-                    rows_in, rows_out, rows_quarantined, error FROM attempts WHERE run_id = ?1 ORDER BY rowid",
+                    rows_in, rows_out, rows_quarantined, error, retry_in_ms FROM attempts WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let rows = stmt.query_map([run_id], |row| {
                 Ok(AttemptRecord {
@@ -467,6 +551,7 @@ impl Metadata {
                     rows_out: row.get::<_, i64>(9)? as u64,
                     rows_quarantined: row.get::<_, i64>(10)? as u64,
                     error: row.get(11)?,
+                    retry_in_ms: row.get::<_, Option<i64>>(12)?.map(|d| d.max(0) as u64),
                 })
             })?;
             rows.collect()
