@@ -125,6 +125,16 @@ pub enum Error {
         "`{0}` is neither a version number nor a time\n  help: write a version such as `3`, or a time such as `2026-11-22T10:00:00Z` or `2026-11-22`"
     )]
     AsOf(String),
+    /// A queued run this request joined ended without a summary.
+    #[error(
+        "run {run_id}, which this request joined while it was queued, did not finish: {message}"
+    )]
+    Joined {
+        /// The run joined.
+        run_id: i64,
+        /// Why it did not finish.
+        message: String,
+    },
 }
 
 /// The result type of this crate.
@@ -157,7 +167,8 @@ impl Error {
             | Error::AsOf(_)
             | Error::OnlineAsOf { .. }
             | Error::ReadTime(_)
-            | Error::OnlineTiles { .. } => ErrorClass::Permanent,
+            | Error::OnlineTiles { .. }
+            | Error::Joined { .. } => ErrorClass::Permanent,
         }
     }
 

@@ -20,13 +20,17 @@ mod pins;
 mod predict;
 mod predictions;
 mod query;
+mod queue;
 mod read;
 mod recheck;
 mod registry;
+mod retry;
 mod run;
 mod status;
 mod training;
 
+#[cfg(test)]
+mod run_tests;
 #[cfg(test)]
 mod tests;
 
@@ -40,10 +44,12 @@ pub use outcome::{AssetOutcome, ModelOutcome, OnlineOutcome};
 pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
 pub use query::{parse_as_of, query, query_frame};
+pub use queue::RunQueue;
 pub use read::{
     AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, ExportCache,
-    QueryPage, ReadBounds, ReadError, asset_detail, asset_list, latest_reports, query_page,
-    read_export_entry, read_features, read_features_batch, read_prediction, rows_page, run_detail,
+    QueryPage, ReadBounds, ReadError, asset_detail, asset_list, cancel_run, latest_reports,
+    query_page, read_export_entry, read_features, read_features_batch, read_prediction, rows_page,
+    run_detail,
 };
 pub use registry::{ModelInfo, model_info, model_list};
 pub use run::{Observer, RunSummary, run};
@@ -72,6 +78,8 @@ pub struct Workspace {
     pub warehouse: Warehouse,
     /// The present, as online reads see it (windows are read as of it).
     pub clock: sluice_core::Clock,
+    /// This process's runs: the one in progress and those waiting their turn.
+    pub queue: RunQueue,
 }
 
 impl Workspace {
@@ -86,6 +94,7 @@ impl Workspace {
             warehouse,
             project,
             clock: sluice_core::Clock::system(),
+            queue: RunQueue::default(),
         })
     }
 

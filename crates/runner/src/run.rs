@@ -7,16 +7,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::FutureExt;
 use serde::Serialize;
-use sluice_core::{AssetKind, AssetName, AssetStatus};
+use sluice_core::{AssetKind, AssetName, AssetStatus, ErrorClass};
+use sluice_project::Asset;
 use sluice_store::{AttemptRecord, RunState};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::outcome::{AssetOutcome, failed};
+use crate::outcome::{AssetOutcome, Failure, failed};
+use crate::queue::Ended;
 use crate::{Error, Result, Workspace};
 
 /// The result of a run.
@@ -43,6 +46,11 @@ pub trait Observer: Send + Sync {
 }
 
 /// Runs `targets` (all assets when empty) and everything upstream of them.
+///
+/// A run asked for while another run of this process is in progress waits
+/// for its turn, recorded as `queued` (its number reaches the observer at
+/// once); a request identical to one already waiting joins that run and
+/// returns its summary.
 pub async fn run(
     ws: Arc<Workspace>,
     targets: &[String],
@@ -52,105 +60,136 @@ pub async fn run(
     let order = project
         .closure(targets)
         .map_err(|names| Error::unknown_assets(project, names))?;
-    let _lock = ws.run_lock.acquire()?;
-    let run_id = ws.metadata.begin_run(project.profile.as_deref(), targets)?;
-    observer.run_started(run_id);
-    let started = Instant::now();
+    let (_turn, queued) = match ws.queue.turn.try_lock() {
+        Ok(turn) => (turn, None),
+        Err(_) => {
+            if let Some((run_id, ended)) = ws.queue.join(targets) {
+                observer.run_started(run_id);
+                return joined(run_id, ended).await;
+            }
+            let run_id = ws.metadata.queue_run(project.profile.as_deref(), targets)?;
+            let (tx, rx) = watch::channel(None);
+            ws.queue.push(targets, run_id, rx);
+            observer.run_started(run_id);
+            let turn = ws.queue.turn.lock().await;
+            ws.queue.remove(run_id);
+            (turn, Some((run_id, tx)))
+        }
+    };
+    let result = run_in_turn(
+        &ws,
+        &order,
+        targets,
+        queued.as_ref().map(|q| q.0),
+        &*observer,
+    )
+    .await;
+    if let Some((_, tx)) = queued {
+        let _ = tx.send(Some(match &result {
+            Ok(summary) => Ok(summary.clone()),
+            Err(e) => Err(e.to_string()),
+        }));
+    }
+    result
+}
 
-    let wanted: BTreeSet<AssetName> = order.iter().cloned().collect();
-    let mut outcomes: BTreeMap<AssetName, AssetOutcome> = BTreeMap::new();
-    let mut launched: BTreeSet<AssetName> = BTreeSet::new();
-    let mut running = JoinSet::new();
+/// The summary of a queued run another request joined.
+async fn joined(run_id: i64, mut ended: watch::Receiver<Ended>) -> Result<RunSummary> {
+    let end = ended
+        .wait_for(Option::is_some)
+        .await
+        .map(|e| e.clone())
+        .ok()
+        .flatten();
+    match end {
+        Some(Ok(summary)) => Ok(summary),
+        Some(Err(message)) => Err(Error::Joined { run_id, message }),
+        None => Err(Error::Joined {
+            run_id,
+            message: "the run was dropped before it ended".into(),
+        }),
+    }
+}
+
+/// Runs `order` once this process's turn has come: takes the run lock, starts
+/// (or records) the run, and builds.
+async fn run_in_turn(
+    ws: &Arc<Workspace>,
+    order: &[AssetName],
+    targets: &[String],
+    queued: Option<i64>,
+    observer: &dyn Observer,
+) -> Result<RunSummary> {
+    let project = &ws.project;
+    let lock = ws.run_lock.acquire();
+    let run_id = match (lock.is_ok(), queued) {
+        (true, Some(id)) => {
+            ws.metadata.start_run(id)?;
+            id
+        }
+        (true, None) => {
+            let id = ws.metadata.begin_run(project.profile.as_deref(), targets)?;
+            observer.run_started(id);
+            id
+        }
+        (false, Some(id)) => {
+            ws.metadata.finish_run(id, RunState::Failed)?;
+            id
+        }
+        (false, None) => 0,
+    };
+    let _lock = lock?;
+    let started = Instant::now();
+    let cancel = CancelWatch::start(ws, run_id);
+    let mut state = Building {
+        ws,
+        run_id,
+        wanted: order.iter().cloned().collect(),
+        outcomes: BTreeMap::new(),
+        launched: BTreeSet::new(),
+        running: JoinSet::new(),
+        pools: project
+            .pools
+            .iter()
+            .map(|(name, limit)| (name.clone(), Arc::new(Semaphore::new(*limit))))
+            .collect(),
+    };
     loop {
-        // Launch what is ready; block what has a failed input.
+        // Launch what is ready; block what has a failed input, and everything
+        // not launched once the run is cancelled.
         let mut progress = true;
         while progress {
             progress = false;
-            for name in &order {
-                if launched.contains(name) || running.len() >= project.concurrency {
+            for name in order {
+                if state.launched.contains(name) || state.running.len() >= project.concurrency {
                     continue;
                 }
-                let asset = &project.assets[name];
-                let inputs: Vec<&AssetName> = asset
-                    .inputs
-                    .iter()
-                    .filter(|i| wanted.contains(*i))
-                    .collect();
-                if !inputs.iter().all(|i| outcomes.contains_key(*i)) {
-                    continue;
-                }
-                launched.insert(name.clone());
-                progress = true;
-                if let Some(bad) = inputs.iter().find(|i| !outcomes[**i].status.is_ok()) {
-                    let latest = ws.store.latest(name.as_str()).await.ok().flatten();
-                    let version = latest.map(|l| l.version);
-                    let outcome = AssetOutcome {
-                        error: Some(blocked_reason(bad, &outcomes[*bad])),
-                        duration_ms: 0,
-                        ..AssetOutcome::new(asset, AssetStatus::Blocked, version, 0, Instant::now())
-                    };
-                    record(&ws, run_id, NOT_ATTEMPTED, &outcome, &BTreeMap::new());
+                if let Some(outcome) = state.launch(name, &cancel, observer).await {
                     observer.finished(&outcome);
-                    outcomes.insert(name.clone(), outcome);
-                    continue;
+                    state.outcomes.insert(name.clone(), outcome);
+                    progress = true;
+                } else if state.launched.contains(name) {
+                    progress = true;
                 }
-                let input_versions: BTreeMap<String, u64> = asset
-                    .inputs
-                    .iter()
-                    .filter_map(|i| {
-                        outcomes
-                            .get(i)
-                            .and_then(|o| o.version)
-                            .map(|v| (i.to_string(), v))
-                    })
-                    .collect();
-                observer.started(name, asset.kind());
-                let ws = ws.clone();
-                let name = name.clone();
-                running.spawn(async move {
-                    let asset = &ws.project.assets[&name];
-                    let started = Instant::now();
-                    // A panic inside one asset fails that asset, not the run.
-                    let outcome = AssertUnwindSafe(crate::kinds::materialize(
-                        &ws,
-                        asset,
-                        run_id,
-                        &input_versions,
-                    ))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|panic| {
-                        let message = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        failed(
-                            asset,
-                            started,
-                            format!("internal error (a bug in sluice): {message}"),
-                            None,
-                        )
-                    });
-                    record(&ws, run_id, FIRST_ATTEMPT, &outcome, &input_versions);
-                    (name, outcome)
-                });
             }
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(joined) = state.running.join_next().await else {
             break;
         };
         // Tasks catch their own panics and are never aborted.
         let (name, outcome) = joined.expect("asset tasks neither panic nor get cancelled");
         observer.finished(&outcome);
-        outcomes.insert(name, outcome);
+        state.outcomes.insert(name, outcome);
     }
 
+    let mut outcomes = state.outcomes;
     let assets: Vec<AssetOutcome> = order.iter().filter_map(|n| outcomes.remove(n)).collect();
     let ok = assets.iter().all(|a| a.status.is_ok());
     ws.metadata.finish_run(
         run_id,
-        if ok {
+        if cancel.is_cancelled() {
+            RunState::Cancelled
+        } else if ok {
             RunState::Succeeded
         } else {
             RunState::Failed
@@ -164,11 +203,251 @@ pub async fn run(
     })
 }
 
+/// A run in progress: what it wants, what is done, what runs.
+struct Building<'w> {
+    ws: &'w Arc<Workspace>,
+    run_id: i64,
+    wanted: BTreeSet<AssetName>,
+    outcomes: BTreeMap<AssetName, AssetOutcome>,
+    launched: BTreeSet<AssetName>,
+    running: JoinSet<(AssetName, AssetOutcome)>,
+    /// `[pools]`: permits shared by the assets of each pool.
+    pools: BTreeMap<String, Arc<Semaphore>>,
+}
+
+impl Building<'_> {
+    /// Starts `name` if its inputs are done. An asset that will not be
+    /// attempted (a failed input; the run was cancelled) is returned at once.
+    async fn launch(
+        &mut self,
+        name: &AssetName,
+        cancel: &CancelWatch,
+        observer: &dyn Observer,
+    ) -> Option<AssetOutcome> {
+        let ws = self.ws;
+        let asset = &ws.project.assets[name];
+        let inputs: Vec<&AssetName> = asset
+            .inputs
+            .iter()
+            .filter(|i| self.wanted.contains(*i))
+            .collect();
+        if !inputs.iter().all(|i| self.outcomes.contains_key(*i)) {
+            return None;
+        }
+        self.launched.insert(name.clone());
+        let bad = inputs.iter().find(|i| !self.outcomes[**i].status.is_ok());
+        if bad.is_some() || cancel.is_cancelled() {
+            let latest = ws.store.latest(name.as_str()).await.ok().flatten();
+            let version = latest.map(|l| l.version);
+            let error = match bad {
+                Some(bad) => blocked_reason(bad, &self.outcomes[*bad]),
+                None => CANCELLED_BEFORE.to_string(),
+            };
+            let outcome = AssetOutcome {
+                error: Some(error),
+                duration_ms: 0,
+                ..AssetOutcome::new(asset, AssetStatus::Blocked, version, 0, Instant::now())
+            };
+            record(
+                ws,
+                self.run_id,
+                NOT_ATTEMPTED,
+                &outcome,
+                &BTreeMap::new(),
+                None,
+            );
+            return Some(outcome);
+        }
+        let input_versions: BTreeMap<String, u64> = asset
+            .inputs
+            .iter()
+            .filter_map(|i| {
+                self.outcomes
+                    .get(i)
+                    .and_then(|o| o.version)
+                    .map(|v| (i.to_string(), v))
+            })
+            .collect();
+        observer.started(name, asset.kind());
+        let ws = ws.clone();
+        let name = name.clone();
+        let run_id = self.run_id;
+        let pool = asset
+            .policy
+            .pool
+            .as_ref()
+            .and_then(|p| self.pools.get(p))
+            .cloned();
+        let cancelled = cancel.receiver();
+        self.running.spawn(async move {
+            let asset = &ws.project.assets[&name];
+            // At most the pool's limit of its assets build at once.
+            let _permit = match &pool {
+                Some(pool) => pool.clone().acquire_owned().await.ok(),
+                None => None,
+            };
+            let policy = &asset.policy;
+            let outcome = crate::retry::attempts(
+                policy,
+                |n| attempt(&ws, asset, run_id, &input_versions, cancelled.clone(), n),
+                |delay| wait_unless_cancelled(delay, cancelled.clone()),
+                |n, outcome, delay| record(&ws, run_id, n, outcome, &input_versions, delay),
+                crate::retry::random_fraction,
+            )
+            .await;
+            (name, outcome)
+        });
+        None
+    }
+}
+
+/// Why an asset not yet started when its run was cancelled was not attempted.
+const CANCELLED_BEFORE: &str = "the run was cancelled before it started";
+
+/// One attempt at an asset: built or kept, within its `timeout`, stopped
+/// when the run is cancelled. Stopping drops the work (DataFusion's streams,
+/// a step's process group), so nothing half-done is published; a panic fails
+/// the asset, not the run.
+async fn attempt(
+    ws: &Workspace,
+    asset: &Asset,
+    run_id: i64,
+    pins: &BTreeMap<String, u64>,
+    mut cancelled: watch::Receiver<bool>,
+    n: u32,
+) -> AssetOutcome {
+    let started = Instant::now();
+    if n > 1 {
+        tracing::info!("`{}`: attempt {n}", asset.name);
+    }
+    let work = AssertUnwindSafe(crate::kinds::materialize(ws, asset, run_id, pins)).catch_unwind();
+    let limited = async {
+        match asset.policy.timeout {
+            Some(limit) => tokio::time::timeout(limit, work).await.ok(),
+            None => Some(work.await),
+        }
+    };
+    let stopped = |why: String, class: ErrorClass| async move {
+        let previous = crate::kinds::of(asset)
+            .published(ws)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|p| p.version);
+        failed(
+            asset,
+            started,
+            Failure {
+                message: why,
+                class,
+            },
+            previous,
+        )
+    };
+    tokio::select! {
+        done = limited => match done {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failed(
+                    asset,
+                    started,
+                    format!("internal error (a bug in sluice): {message}"),
+                    None,
+                )
+            }
+            None => {
+                let limit = asset.policy.timeout.unwrap_or_default();
+                stopped(
+                    format!(
+                        "`{}` was stopped after its timeout of {}; nothing it was writing was published\n  help: find what is slow or hangs, or raise `timeout` in its entry",
+                        asset.name,
+                        humantime::format_duration(limit)
+                    ),
+                    ErrorClass::Transient,
+                )
+                .await
+            }
+        },
+        () = until_cancelled(&mut cancelled) => {
+            stopped(
+                format!("`{}` was stopped: the run was cancelled; nothing it was writing was published", asset.name),
+                ErrorClass::Permanent,
+            )
+            .await
+        }
+    }
+}
+
+/// Waits `delay` before a retry; `false` when the run was cancelled meanwhile.
+async fn wait_unless_cancelled(delay: Duration, mut cancelled: watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = until_cancelled(&mut cancelled) => false,
+    }
+}
+
+/// Resolves once the run is cancelled.
+async fn until_cancelled(cancelled: &mut watch::Receiver<bool>) {
+    // The sender lives as long as the run, so the wait ends only by a cancel.
+    let _ = cancelled.wait_for(|c| *c).await;
+}
+
+/// Whether someone asked the run to stop (`sluice runs cancel`, `POST
+/// /v1/runs/{id}/cancel`, from any process): the run log is polled, since the
+/// request may come from another process.
+struct CancelWatch {
+    rx: watch::Receiver<bool>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+/// How often a run looks for a request to cancel it.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+
+impl CancelWatch {
+    fn start(ws: &Arc<Workspace>, run_id: i64) -> Self {
+        // A run cancelled while it was queued launches nothing.
+        let asked = ws.metadata.cancel_requested(run_id).unwrap_or(false);
+        let (tx, rx) = watch::channel(asked);
+        let ws = ws.clone();
+        let poller = tokio::spawn(async move {
+            while !asked {
+                tokio::time::sleep(CANCEL_POLL).await;
+                if ws.metadata.cancel_requested(run_id).unwrap_or(false) {
+                    tracing::info!(run = run_id, "the run was asked to stop");
+                    let _ = tx.send(true);
+                    break;
+                }
+            }
+            // The sender lives as long as the run, so that waiting for a
+            // cancellation never ends by the channel closing.
+            std::future::pending::<()>().await;
+        });
+        CancelWatch { rx, poller }
+    }
+
+    fn receiver(&self) -> watch::Receiver<bool> {
+        self.rx.clone()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        *self.rx.borrow()
+    }
+}
+
+impl Drop for CancelWatch {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
 /// The attempt number recorded for an asset blocked by its upstream: it was
 /// never attempted.
 const NOT_ATTEMPTED: u32 = 0;
-/// The attempt number of an asset's first try in a run.
-const FIRST_ATTEMPT: u32 = 1;
 
 fn record(
     ws: &Workspace,
@@ -176,6 +455,7 @@ fn record(
     attempt: u32,
     o: &AssetOutcome,
     inputs: &BTreeMap<String, u64>,
+    retry_in: Option<Duration>,
 ) {
     let attempt = AttemptRecord {
         run_id,
@@ -190,6 +470,7 @@ fn record(
         rows_out: o.rows_out,
         rows_quarantined: o.rows_quarantined,
         error: o.error.clone(),
+        retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
     };
     if let Err(e) = ws.metadata.record_attempt(&attempt) {
         tracing::warn!(

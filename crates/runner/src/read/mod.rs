@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::Schema;
 use sluice_core::AssetKind;
-use sluice_store::{AsOf, AttemptRecord, RunRecord};
+use sluice_store::{AsOf, AttemptRecord, RunRecord, RunState};
 use sluice_validate::ValidationReport;
 
 mod exports;
@@ -163,6 +163,14 @@ pub enum ReadError {
     NoSuchRun {
         /// The number asked for.
         id: i64,
+    },
+    /// A run asked to stop had already ended.
+    #[error("run {id} already ended ({state}); there is nothing to cancel")]
+    RunEnded {
+        /// The run.
+        id: i64,
+        /// How it ended.
+        state: &'static str,
     },
     /// Reading a table's stored rows failed (a fault of the warehouse, not of the request).
     #[error("reading the rows of `{table}`: {message}")]
@@ -367,6 +375,26 @@ pub fn run_detail(ws: &Workspace, id: &str) -> Result<(RunRecord, Vec<AttemptRec
     })?;
     let run = ws.metadata.run(id)?.ok_or(ReadError::NoSuchRun { id })?;
     Ok((run, ws.metadata.attempts(id)?))
+}
+
+/// Asks run `id` to stop, from any process: the process running it stops its
+/// assets within a moment (what they were writing is not published, assets
+/// not started are not attempted) and ends the run `cancelled`; a queued run
+/// ends before it starts. Returns the run as it stands now.
+pub fn cancel_run(ws: &Workspace, id: &str) -> Result<RunRecord, ReadError> {
+    let id: i64 = id.parse().map_err(|_| ReadError::NotARunId {
+        given: id.to_string(),
+    })?;
+    match ws.metadata.request_cancel(id)? {
+        None => Err(ReadError::NoSuchRun { id }),
+        Some(RunState::Running | RunState::Queued) => {
+            ws.metadata.run(id)?.ok_or(ReadError::NoSuchRun { id })
+        }
+        Some(ended) => Err(ReadError::RunEnded {
+            id,
+            state: ended.as_str(),
+        }),
+    }
 }
 
 /// The newest validation report of every asset that has one, in dependency
