@@ -232,14 +232,29 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List recent runs.
+    /// List recent runs, or cancel one (`sluice runs cancel ID`).
+    #[command(args_conflicts_with_subcommands = true)]
     Runs {
+        /// What to do with a run; without one, list them.
+        #[command(subcommand)]
+        action: Option<RunsCommand>,
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// Print JSON (with each run's assets).
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `sluice runs ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunsCommand {
+    /// Ask a queued or running run to stop, whichever process runs it: what its
+    /// assets were writing is not published, and the run ends `cancelled`.
+    Cancel {
+        /// The run's number, as `sluice runs` lists it.
+        id: String,
     },
 }
 

@@ -359,7 +359,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             models::backtest(&ws, &req, json).await
         }
-        Command::Runs { limit, json } => {
+        Command::Runs {
+            action: Some(args::RunsCommand::Cancel { id }),
+            ..
+        } => {
+            let run = sluice_runner::cancel_run(&ws, &id)?;
+            println!(
+                "asked run {} ({}) to stop; `sluice runs` shows when it has",
+                run.id,
+                run.state.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs {
+            action: None,
+            limit,
+            json,
+        } => {
             let runs = ws.metadata.runs(limit)?;
             output::print_runs(&ws, &runs, json)?;
             Ok(ExitCode::SUCCESS)

@@ -106,6 +106,7 @@ impl From<ReadError> for ApiError {
             | ReadError::NotARunId { .. } => ApiError::bad_request(e.to_string()),
             ReadError::ReadRows { .. } => ApiError::internal("reading rows", e),
             ReadError::ExportUnreadable { .. } => ApiError::internal("reading an export", e),
+            ReadError::RunEnded { .. } => conflict(e.to_string()),
             ReadError::Timeout { .. } => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
             }
@@ -140,6 +141,7 @@ impl From<ReadError> for ApiError {
                 },
                 E::Project(d) => ApiError::internal("loading the project", d),
                 E::ModelFile { .. } => ApiError::internal("loading the model", e),
+                E::Joined { .. } => ApiError::internal("running", e),
             },
         }
     }

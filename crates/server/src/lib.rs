@@ -151,6 +151,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/query", post(query::query))
         .route("/v1/runs", post(runs::start).get(runs::list))
         .route("/v1/runs/{id}", get(runs::detail))
+        .route("/v1/runs/{id}/cancel", post(runs::cancel))
         .route_layer(gate(Role::Operator));
     let admin = Router::new()
         .route("/v1/keys", get(keys::list).post(keys::create))

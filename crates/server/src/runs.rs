@@ -30,7 +30,7 @@ pub struct RunRequest {
 pub struct RunStarted {
     /// Its number; follow it at `/v1/runs/{id}`.
     pub run_id: i64,
-    /// `running`.
+    /// `running`, or `queued` behind the run in progress.
     pub state: String,
 }
 
@@ -43,7 +43,7 @@ pub struct RunBody {
     pub started_at: String,
     /// When it ended.
     pub finished_at: Option<String>,
-    /// `running`, `succeeded`, `failed` or `abandoned`.
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `abandoned`.
     pub state: String,
     /// The profile in force.
     pub profile: Option<String>,
@@ -100,6 +100,8 @@ pub struct AttemptBody {
     pub rows_quarantined: u64,
     /// Why it failed or was blocked.
     pub error: Option<String>,
+    /// For a failed attempt that was retried: the wait before the next one.
+    pub retry_in_ms: Option<u64>,
 }
 
 impl From<AttemptRecord> for AttemptBody {
@@ -116,6 +118,7 @@ impl From<AttemptRecord> for AttemptBody {
             rows_out: a.rows_out,
             rows_quarantined: a.rows_quarantined,
             error: a.error,
+            retry_in_ms: a.retry_in_ms,
         }
     }
 }
@@ -141,15 +144,17 @@ impl sluice_runner::Observer for Started {
     }
 }
 
-/// Starts a run in the background (operator). Only one run of a warehouse runs
-/// at a time; a second one is refused with 409.
+/// Starts a run in the background (operator). A run asked for while another
+/// runs in this server is queued (`state: "queued"`), and one identical to a run
+/// already queued joins it (the same `run_id`); a run held by another process
+/// is refused with 409.
 #[utoipa::path(post, path = "/v1/runs", tag = "runs",
     request_body = RunRequest,
     responses((status = 202, description = "The run started", body = RunStarted),
               (status = 401, description = "No valid key", body = ErrorBody),
               (status = 403, description = "The key's role is too low", body = ErrorBody),
               (status = 404, description = "Unknown assets", body = ErrorBody),
-              (status = 409, description = "Another run is in progress", body = ErrorBody)))]
+              (status = 409, description = "Another process is running the warehouse", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<RunRequest>,
@@ -166,13 +171,20 @@ pub(crate) async fn start(
         result
     });
     match rx.await {
-        Ok(run_id) => Ok((
-            StatusCode::ACCEPTED,
-            Json(RunStarted {
-                run_id,
-                state: "running".into(),
-            }),
-        )),
+        Ok(run_id) => {
+            let state = state
+                .ws
+                .metadata
+                .run(run_id)?
+                .map_or("running", |r| r.state.as_str());
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(RunStarted {
+                    run_id,
+                    state: state.into(),
+                }),
+            ))
+        }
         // The run ended before it had a number: it could not start.
         Err(_) => match task.await {
             Ok(Err(e)) => Err(e.into()),
@@ -226,4 +238,24 @@ pub(crate) async fn detail(
         run: run.into(),
         assets: attempts.into_iter().map(AttemptBody::from).collect(),
     }))
+}
+
+/// Asks a queued or running run to stop (operator): its assets in progress are
+/// stopped without publishing, those not started are not attempted, and the
+/// run ends `cancelled`. Works on a run of any process sharing the warehouse.
+#[utoipa::path(post, path = "/v1/runs/{id}/cancel", tag = "runs",
+    params(("id" = i64, Path, description = "The run's number")),
+    responses((status = 202, description = "The run was asked to stop; follow it at /v1/runs/{id}", body = RunBody),
+              (status = 400, description = "Not a run number", body = ErrorBody),
+              (status = 401, description = "No valid key", body = ErrorBody),
+              (status = 403, description = "The key's role is too low", body = ErrorBody),
+              (status = 404, description = "No such run", body = ErrorBody),
+              (status = 409, description = "The run already ended", body = ErrorBody)))]
+pub(crate) async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RunBody>), ApiError> {
+    let run = sluice_runner::cancel_run(&state.ws, &id)?;
+    tracing::info!(run = run.id, "asked to cancel the run");
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
 }

@@ -110,6 +110,13 @@ pub(super) fn matrix_routes() -> Vec<Route<'static>> {
             Some(Role::Operator),
             StatusCode::ACCEPTED,
         ),
+        (
+            "POST",
+            "/v1/runs/1/cancel",
+            None,
+            Some(Role::Operator),
+            StatusCode::CONFLICT,
+        ),
         ("GET", "/v1/keys", None, Some(Role::Admin), StatusCode::OK),
         (
             "POST",
