@@ -15,7 +15,8 @@ use crate::profiles::{
     check_profile_settings, check_source_overrides, choose_profile, overlay, profile_tables,
 };
 use crate::raw::{
-    ExportSection, FeatureSection, ModelSection, ProjectSection, SourceSection, TableSection,
+    ExportSection, FeatureSection, ModelSection, ProjectSection, SourceSection, StepSection,
+    TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -51,6 +52,8 @@ pub struct RawProject {
     pub exports: BTreeMap<String, Entry<ExportSection>>,
     /// `[models.NAME]`.
     pub models: BTreeMap<String, Entry<ModelSection>>,
+    /// `[steps.NAME]`.
+    pub steps: BTreeMap<String, Entry<StepSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -149,6 +152,7 @@ pub fn parse_text(
     let mut features = BTreeMap::new();
     let mut exports = BTreeMap::new();
     let mut models = BTreeMap::new();
+    let mut steps = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, mut value) in root {
         let key_offset = key.span().start;
@@ -210,9 +214,18 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            "steps" => read_entries(
+                value,
+                key_offset,
+                &mut steps,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `sources`, `tables`, `features`, `exports` and `models`",
+                    "the sections are `project`, `profiles`, `sources`, `tables`, `features`, `exports`, `models` and `steps`",
                 ),
             ),
         }
@@ -259,6 +272,7 @@ pub fn parse_text(
         features,
         exports,
         models,
+        steps,
         broken,
         diagnostics: diags,
     })

@@ -10,11 +10,13 @@ mod contract;
 mod features;
 mod models;
 mod sources;
+mod steps;
 
 pub use contract::*;
 pub use features::*;
 pub use models::*;
 pub use sources::*;
+pub use steps::*;
 
 /// `[project]`: what the project is called and where it keeps its data.
 #[derive(Debug, Clone, Deserialize)]

@@ -7,6 +7,7 @@ use sluice_project::{Definition, load};
 mod mistakes;
 mod profiles;
 mod source_options;
+mod steps;
 
 pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {
