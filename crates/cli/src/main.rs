@@ -81,20 +81,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let exports = count(sluice_core::AssetKind::Export);
                 let models = count(sluice_core::AssetKind::Model);
                 let predictions = count(sluice_core::AssetKind::Predictions);
+                let steps = count(sluice_core::AssetKind::Step);
                 let more = |n: usize, one: &str, many: &str| match n {
                     0 => String::new(),
                     1 => format!(", 1 {one}"),
                     n => format!(", {n} {many}"),
                 };
                 println!(
-                    "ok: {} assets ({} sources, {} tables{}{}{}{}) plan without errors",
+                    "ok: {} assets ({} sources, {} tables{}{}{}{}{}) plan without errors",
                     ws.project.assets.len(),
                     count(sluice_core::AssetKind::Source),
                     count(sluice_core::AssetKind::Table),
                     more(views, "feature view", "feature views"),
                     more(models, "model", "models"),
                     more(predictions, "predictions table", "predictions tables"),
-                    more(exports, "export", "exports")
+                    more(exports, "export", "exports"),
+                    more(steps, "step", "steps")
                 );
                 Ok(ExitCode::SUCCESS)
             }

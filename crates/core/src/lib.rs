@@ -41,6 +41,9 @@ pub enum AssetKind {
     Model,
     /// A model's scores for the rows of a spine, also kept in the online store.
     Predictions,
+    /// A command (a script, a notebook) run over its inputs' rows, whose
+    /// output file, if it declares one, becomes a table.
+    Step,
 }
 
 impl AssetKind {
@@ -53,6 +56,7 @@ impl AssetKind {
             AssetKind::Export => "export",
             AssetKind::Model => "model",
             AssetKind::Predictions => "predictions",
+            AssetKind::Step => "step",
         }
     }
 }

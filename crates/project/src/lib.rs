@@ -17,7 +17,7 @@ use std::path::Path;
 
 pub use compile::{
     Asset, Definition, ExportDef, ExportFormat, FilesDef, InvalidFormat, ListFilesError, Project,
-    RunPolicy, SourceDef, TableDef, TimeFormat, fingerprint,
+    RunPolicy, SourceDef, StepDef, StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};

@@ -17,7 +17,7 @@ use crate::profiles::{
 };
 use crate::raw::{
     ExportSection, FeatureSection, ModelSection, POLICY_KEYS, PolicySection, ProjectSection,
-    SourceSection, TableSection,
+    SourceSection, StepSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -53,6 +53,8 @@ pub struct RawProject {
     pub exports: BTreeMap<String, Entry<ExportSection>>,
     /// `[models.NAME]`.
     pub models: BTreeMap<String, Entry<ModelSection>>,
+    /// `[steps.NAME]`.
+    pub steps: BTreeMap<String, Entry<StepSection>>,
     /// The retry, timeout and pool keys of `[project]`: every asset's defaults.
     pub defaults: PolicySection,
     /// The retry, timeout and pool keys of each asset's entry that has any, by
@@ -166,6 +168,7 @@ pub fn parse_text(
     let mut features = BTreeMap::new();
     let mut exports = BTreeMap::new();
     let mut models = BTreeMap::new();
+    let mut steps = BTreeMap::new();
     let mut policies = BTreeMap::new();
     let mut pools = BTreeMap::new();
     let mut broken = BTreeSet::new();
@@ -234,6 +237,15 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            "steps" => read_entries(
+                value,
+                key_offset,
+                &mut steps,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             "pools" => {
                 let span = value.span();
                 let (section, errors) = deserialize_all::<BTreeMap<String, Spanned<u32>>>(value);
@@ -248,7 +260,7 @@ pub fn parse_text(
             }
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports` and `models`",
+                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models` and `steps`",
                 ),
             ),
         }
@@ -295,6 +307,7 @@ pub fn parse_text(
         features,
         exports,
         models,
+        steps,
         defaults,
         policies,
         pools,
@@ -304,7 +317,9 @@ pub fn parse_text(
 }
 
 /// The sections whose entries are assets, and so may carry [`POLICY_KEYS`].
-const ASSET_SECTIONS: [&str; 5] = ["sources", "tables", "features", "exports", "models"];
+const ASSET_SECTIONS: [&str; 6] = [
+    "sources", "tables", "features", "exports", "models", "steps",
+];
 
 /// Takes the [`POLICY_KEYS`] out of a table, as a table of their own with the
 /// same span (so a mistake in them is reported where it is written).

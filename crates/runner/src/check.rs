@@ -27,8 +27,15 @@ pub async fn check(project: &Project) -> Result<(), Diagnostics> {
             broken.insert(name.to_string());
             continue;
         }
-        let schema = match crate::kinds::of(asset).check(&ctx, project).await {
+        let kind = crate::kinds::of(asset);
+        let schema = match kind.check(&ctx, project).await {
             Ok(Some(schema)) => Ok(schema),
+            // Known once built (a step's output): its downstream cannot be planned.
+            Ok(None) if kind.schema_unknown_until_built() => {
+                tracing::debug!("`{name}` has no schema before it is built");
+                broken.insert(name.to_string());
+                continue;
+            }
             // Not a table (a model): nothing to register.
             Ok(None) => continue,
             Err(d) => Err(d),

@@ -27,6 +27,7 @@ mod registry;
 mod retry;
 mod run;
 mod status;
+mod step;
 mod training;
 
 #[cfg(test)]
@@ -103,10 +104,7 @@ impl Workspace {
     pub fn tables(&self) -> Vec<String> {
         let mut out = Vec::new();
         for name in &self.project.order {
-            if matches!(
-                self.project.assets[name].kind(),
-                sluice_core::AssetKind::Export | sluice_core::AssetKind::Model
-            ) {
+            if !self.project.assets[name].is_table() {
                 continue;
             }
             out.push(name.to_string());

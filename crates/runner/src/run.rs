@@ -415,12 +415,14 @@ impl CancelWatch {
         let (tx, rx) = watch::channel(asked);
         let ws = ws.clone();
         let poller = tokio::spawn(async move {
-            while !asked {
-                tokio::time::sleep(CANCEL_POLL).await;
-                if ws.metadata.cancel_requested(run_id).unwrap_or(false) {
-                    tracing::info!(run = run_id, "the run was asked to stop");
-                    let _ = tx.send(true);
-                    break;
+            if !asked {
+                loop {
+                    tokio::time::sleep(CANCEL_POLL).await;
+                    if ws.metadata.cancel_requested(run_id).unwrap_or(false) {
+                        tracing::info!(run = run_id, "the run was asked to stop");
+                        let _ = tx.send(true);
+                        break;
+                    }
                 }
             }
             // The sender lives as long as the run, so that waiting for a

@@ -27,7 +27,9 @@ pub use content::ContentHash;
 pub use error::Error;
 pub use keys::{KeyInfo, NewKey, Role};
 pub use lock::{FileRunLock, RunGuard, RunLock};
-pub use metadata::{AssetTotals, AttemptRecord, ExportRecord, Metadata, RunRecord, RunState};
+pub use metadata::{
+    AssetTotals, AttemptRecord, ExportRecord, Metadata, RunRecord, RunState, StepRecord,
+};
 pub use models::{ModelVersion, model_file};
 pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo, keep_order};
 pub use online::{

@@ -138,6 +138,19 @@ pub struct ExportRecord {
     pub written_at: DateTime<Utc>,
 }
 
+/// One successful run of a step that declares no output: what it ran from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// 1 for the first.
+    pub version: u64,
+    /// What produced it: the definition, its files and the inputs' versions.
+    pub fingerprint: String,
+    /// The run.
+    pub run_id: i64,
+    /// When it finished.
+    pub ran_at: DateTime<Utc>,
+}
+
 /// The metadata database of a warehouse.
 #[derive(Debug)]
 pub struct Metadata {
@@ -207,6 +220,14 @@ CREATE TABLE IF NOT EXISTS exports (
     rows INTEGER NOT NULL,
     path TEXT NOT NULL,
     written_at TEXT NOT NULL,
+    PRIMARY KEY (asset, version)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    asset TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    ran_at TEXT NOT NULL,
     PRIMARY KEY (asset, version)
 );
 CREATE TABLE IF NOT EXISTS model_versions (
@@ -526,6 +547,39 @@ impl Metadata {
                  WHERE asset = ?1 ORDER BY version DESC",
             )?;
             let rows = stmt.query_map([asset], export_record)?;
+            rows.collect()
+        })
+    }
+
+    /// Records that a step without output ran; returns its version (1, 2...).
+    pub fn record_step(&self, asset: &str, fingerprint: &str, run_id: i64) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "INSERT INTO steps (asset, version, fingerprint, run_id, ran_at)
+                 VALUES (?1, (SELECT coalesce(max(version), 0) + 1 FROM steps WHERE asset = ?1), ?2, ?3, ?4)
+                 RETURNING version",
+                params![asset, fingerprint, run_id, Utc::now().to_rfc3339()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v.max(0) as u64)
+        })
+    }
+
+    /// Every recorded run of a step without output, newest first.
+    pub fn steps(&self, asset: &str) -> Result<Vec<StepRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT version, fingerprint, run_id, ran_at FROM steps
+                 WHERE asset = ?1 ORDER BY version DESC",
+            )?;
+            let rows = stmt.query_map([asset], |r| {
+                Ok(StepRecord {
+                    version: r.get::<_, i64>(0)?.max(0) as u64,
+                    fingerprint: r.get(1)?,
+                    run_id: r.get(2)?,
+                    ran_at: parse_time(r.get(3)?),
+                })
+            })?;
             rows.collect()
         })
     }

@@ -6,6 +6,8 @@
 //!   tables/<asset>/            Delta tables (offline store), quarantine included
 //!   reports/<asset>/run-N.*    quality reports (JSON and HTML)
 //!   models/<model>/vN/         model artifacts
+//!   logs/<step>/run-N.log      a step's stdout and stderr, one run per file
+//!   scratch/run-N/<step>/      a step's inputs as Parquet, while it runs
 //!   sluice.db                  metadata (run log, registry, keys)
 //!   online.redb                online store
 //!   run.lock                   run lock
@@ -88,6 +90,24 @@ impl Warehouse {
             .join("models")
             .join(model)
             .join(format!("v{version}"))
+    }
+
+    /// The log of a step's command in one run: its stdout and stderr, each
+    /// attempt appended after a header line.
+    pub fn step_log(&self, run_id: i64, asset: &str) -> PathBuf {
+        self.root
+            .join("logs")
+            .join(asset)
+            .join(format!("run-{run_id}.log"))
+    }
+
+    /// The folder a step's inputs are written to for its command, removed
+    /// when the step ends.
+    pub fn step_scratch(&self, run_id: i64, asset: &str) -> PathBuf {
+        self.root
+            .join("scratch")
+            .join(format!("run-{run_id}"))
+            .join(asset)
     }
 
     /// The metadata database file.

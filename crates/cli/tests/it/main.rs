@@ -19,4 +19,5 @@ mod rebuilds;
 mod serve;
 mod source_layouts;
 mod spine_windows;
+mod steps;
 mod view_positions;

@@ -1,13 +1,14 @@
 //! Phase two of loading: raw sections into a [`Project`] — names checked, profile
 //! applied, SQL references resolved into the DAG, cycles found — with every error
 //! reported together. Each kind of asset compiles in its own function
-//! (`sources.rs`, `tables.rs`, `exports.rs`, `crate::features`, `crate::models`)
+//! (`sources.rs`, `tables.rs`, `exports.rs`, `steps.rs`, `crate::features`, `crate::models`)
 //! and adds itself through one `Builder`; `refs.rs` turns references into inputs.
 
 mod exports;
 mod policy;
 mod refs;
 mod sources;
+mod steps;
 mod tables;
 mod time_format;
 
@@ -26,6 +27,7 @@ use crate::raw::ContractSection;
 pub use exports::{ExportDef, ExportFormat};
 pub use policy::RunPolicy;
 pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
+pub use steps::{StepDef, StepFilesError, StepOutput};
 pub use tables::TableDef;
 pub(crate) use tables::sql_or_file;
 pub use time_format::{InvalidFormat, TimeFormat};
@@ -88,6 +90,17 @@ impl Asset {
             Definition::Export(_) => AssetKind::Export,
             Definition::Model(_) => AssetKind::Model,
             Definition::Predictions(_) => AssetKind::Predictions,
+            Definition::Step(_) => AssetKind::Step,
+        }
+    }
+
+    /// Whether the asset is stored as a table (its rows can be read): every
+    /// kind but exports, models and steps without an `output`.
+    pub fn is_table(&self) -> bool {
+        match &self.definition {
+            Definition::Export(_) | Definition::Model(_) => false,
+            Definition::Step(def) => def.output.is_some(),
+            _ => true,
         }
     }
 }
@@ -107,6 +120,8 @@ pub enum Definition {
     Model(Box<ModelDef>),
     /// A model's batch predictions.
     Predictions(Box<PredictionsDef>),
+    /// A command run over its inputs' rows.
+    Step(Box<StepDef>),
 }
 
 /// The assets compiled so far and the problems found, shared by the per-kind
@@ -207,6 +222,9 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     }
     for (name, entry) in &raw.models {
         crate::models::add(&mut b, name, entry);
+    }
+    for (name, entry) in &raw.steps {
+        steps::compile(&mut b, name, entry);
     }
     let pools = policy::apply(&mut b);
     refs::resolve(&mut b);

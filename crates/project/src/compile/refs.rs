@@ -1,5 +1,5 @@
 //! References are the DAG: the assets each asset's SQL (or a model's spine and
-//! views, or a view's source) names become its inputs; a reference to a model,
+//! views, a view's source, a step's `inputs`) names become its inputs; a reference to a model,
 //! an export or an unknown name is an error at the reference, with a suggestion.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +23,11 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
     for asset in assets.values() {
         let (sql, origin) = match &asset.definition {
             Definition::Source(_) => continue,
+            Definition::Step(def) => {
+                let inputs = step_inputs(raw, asset, &def.inputs, &names, diags);
+                resolved.insert(asset.name.clone(), inputs);
+                continue;
+            }
             Definition::Table(def) => (&def.sql, &def.origin),
             Definition::Export(def) => (&def.query.sql, &def.query.origin),
             Definition::Model(def) => {
@@ -100,6 +105,8 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
                                     crate::models::predictions_name(&r.name)
                                 )),
                         );
+                    } else if let Some(step) = step_without_output(raw, &r.name) {
+                        diags.push(step.at(at));
                     } else if !names.contains(&r.name) {
                         diags.push(
                             Diagnostic::new(
@@ -164,6 +171,8 @@ fn model_inputs(
                 Diagnostic::new(at, format!("`{w}` is an export (a file), not a table"))
                     .with_help("read the asset the export writes instead"),
             );
+        } else if let Some(step) = step_without_output(raw, w) {
+            diags.push(step.at(at));
         } else if !names.contains(w) {
             diags.push(
                 Diagnostic::new(
@@ -188,6 +197,74 @@ fn model_inputs(
         }
     }
     inputs
+}
+
+/// Resolves the assets a step reads (`inputs`): tables of any kind, not an
+/// export, a model or a step without `output`.
+fn step_inputs(
+    raw: &RawProject,
+    asset: &Asset,
+    wanted: &[String],
+    names: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Vec<AssetName> {
+    let spans = raw
+        .steps
+        .get(asset.name.as_str())
+        .map(|e| e.value.inputs.as_slice())
+        .unwrap_or_default();
+    let mut inputs = Vec::new();
+    for (i, w) in wanted.iter().enumerate() {
+        let at = spans
+            .get(i)
+            .map_or(asset.location.clone(), |s| raw.location(s.span().start));
+        if raw.models.contains_key(w) {
+            diags.push(
+                Diagnostic::new(at, format!("`{w}` is a model, not a table")).with_help(format!(
+                    "read its batch predictions, `{}`",
+                    crate::models::predictions_name(w)
+                )),
+            );
+        } else if raw.exports.contains_key(w) {
+            diags.push(
+                Diagnostic::new(at, format!("`{w}` is an export (a file), not a table"))
+                    .with_help("read the asset the export writes instead"),
+            );
+        } else if let Some(step) = step_without_output(raw, w) {
+            diags.push(step.at(at));
+        } else if !names.contains(w) {
+            diags.push(
+                Diagnostic::new(at, format!("unknown asset `{w}` in step `{}`", asset.name))
+                    .with_help(suggest(w, names)),
+            );
+        } else if let Ok(n) = AssetName::new(w)
+            && !raw.broken.contains(w)
+            && !inputs.contains(&n)
+        {
+            inputs.push(n);
+        }
+    }
+    inputs
+}
+
+/// A reference to a step that declares no `output`: it has no rows to read.
+struct NoOutput(String);
+
+impl NoOutput {
+    fn at(&self, at: Location) -> Diagnostic {
+        Diagnostic::new(
+            at,
+            format!("`{}` is a step without `output`, not a table", self.0),
+        )
+        .with_help("declare the step's `output` (a .parquet or .csv file) to read its rows")
+    }
+}
+
+fn step_without_output(raw: &RawProject, name: &str) -> Option<NoOutput> {
+    raw.steps
+        .get(name)
+        .filter(|e| e.value.output.is_none())
+        .map(|_| NoOutput(name.to_string()))
 }
 
 /// Where a model (or its predictions, `model` named) writes the reference to

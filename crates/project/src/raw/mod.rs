@@ -11,12 +11,14 @@ mod features;
 mod models;
 mod policy;
 mod sources;
+mod steps;
 
 pub use contract::*;
 pub use features::*;
 pub use models::*;
 pub use policy::*;
 pub use sources::*;
+pub use steps::*;
 
 /// `[project]`: what the project is called and where it keeps its data.
 #[derive(Debug, Clone, Deserialize)]

@@ -8,6 +8,7 @@ mod mistakes;
 mod policy;
 mod profiles;
 mod source_options;
+mod steps;
 
 pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {

@@ -1,5 +1,5 @@
 //! One seam per asset kind. Everything that differs between a source, a table, a
-//! feature view, a model, its predictions and an export — where its published
+//! feature view, a model, its predictions, an export and a step — where its published
 //! state lives, what its fingerprint hashes, how it is built, what an up-to-date
 //! asset still has to do, how `check` plans it — is one [`Kind`] implementation
 //! in this folder. `run`, `status` and `check` dispatch through [`of`]; staleness
@@ -8,12 +8,13 @@
 //! Adding a kind: a `Definition` variant (crates/project), a module here with its
 //! `Kind`, and one arm in [`of`].
 
-mod delta;
+pub(crate) mod delta;
 mod export;
 mod features;
 mod model;
 mod predictions;
 mod source;
+mod step;
 mod table;
 
 use std::time::Instant;
@@ -130,6 +131,13 @@ pub(crate) trait Kind: Send + Sync {
         job.up_to_date()
     }
 
+    /// Whether a `check` that gives no schema means the schema is not known
+    /// before the asset is built (a step's output), rather than that the
+    /// asset is not a table: its downstream is then not planned.
+    fn schema_unknown_until_built(&self) -> bool {
+        false
+    }
+
     /// Plans the asset against its inputs' schemas, registered in `ctx`; the
     /// schema it would publish, or `None` when it is not a table.
     async fn check(
@@ -150,6 +158,7 @@ pub(crate) fn of(asset: &Asset) -> Box<dyn Kind + '_> {
         Definition::Predictions(def) => Box::new(predictions::Predictions { asset, def }),
         Definition::Export(def) => Box::new(export::Export { asset, def }),
         Definition::Model(def) => Box::new(model::Model { asset, def }),
+        Definition::Step(def) => Box::new(step::Step { asset, def }),
     }
 }
 

@@ -251,7 +251,7 @@ pub struct AssetVersion {
     pub version: u64,
     /// When it was made (RFC 3339).
     pub committed_at: Option<String>,
-    /// What made it (`WRITE`, `TRAIN gbdt (promoted)`, `EXPORT path`).
+    /// What made it (`WRITE`, `TRAIN gbdt (promoted)`, `EXPORT path`, `RUN`).
     pub operation: String,
     /// Rows written.
     pub rows: Option<u64>,
@@ -339,6 +339,19 @@ pub async fn asset_detail(ws: &Workspace, name: &str) -> Result<AssetDetail, Rea
                 ),
                 rows: Some(v.train_rows + v.valid_rows),
                 run_id: Some(v.run_id),
+            })
+            .collect(),
+        // A step without output: its runs are its versions, with no rows.
+        AssetKind::Step if !asset.is_table() => ws
+            .metadata
+            .steps(name)?
+            .into_iter()
+            .map(|s| AssetVersion {
+                version: s.version,
+                committed_at: Some(sluice_core::render::instant(s.ran_at)),
+                operation: "RUN".to_string(),
+                rows: None,
+                run_id: Some(s.run_id),
             })
             .collect(),
         _ if state.version.is_none() => Vec::new(),
