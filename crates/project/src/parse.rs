@@ -15,7 +15,8 @@ use crate::profiles::{
     check_profile_settings, check_source_overrides, choose_profile, overlay, profile_tables,
 };
 use crate::raw::{
-    ExportSection, FeatureSection, ModelSection, ProjectSection, SourceSection, TableSection,
+    ExportSection, FeatureSection, ModelSection, ProjectSection, ScheduleSection, SourceSection,
+    TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -51,6 +52,8 @@ pub struct RawProject {
     pub exports: BTreeMap<String, Entry<ExportSection>>,
     /// `[models.NAME]`.
     pub models: BTreeMap<String, Entry<ModelSection>>,
+    /// `[schedules.NAME]` (not assets).
+    pub schedules: BTreeMap<String, Entry<ScheduleSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -149,6 +152,7 @@ pub fn parse_text(
     let mut features = BTreeMap::new();
     let mut exports = BTreeMap::new();
     let mut models = BTreeMap::new();
+    let mut schedules = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, mut value) in root {
         let key_offset = key.span().start;
@@ -210,9 +214,19 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            // A broken schedule is no asset, so it goes in a set of its own.
+            "schedules" => read_entries(
+                value,
+                key_offset,
+                &mut schedules,
+                &mut BTreeSet::new(),
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `sources`, `tables`, `features`, `exports` and `models`",
+                    "the sections are `project`, `profiles`, `sources`, `tables`, `features`, `exports`, `models` and `schedules`",
                 ),
             ),
         }
@@ -259,6 +273,7 @@ pub fn parse_text(
         features,
         exports,
         models,
+        schedules,
         broken,
         diagnostics: diags,
     })

@@ -24,6 +24,7 @@ mod read;
 mod recheck;
 mod registry;
 mod run;
+pub mod schedule;
 mod status;
 mod training;
 

@@ -252,6 +252,7 @@ impl Metadata {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(crate::schedules::SCHEMA).map_err(err)?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,

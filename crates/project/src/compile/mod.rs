@@ -6,6 +6,7 @@
 
 mod exports;
 mod refs;
+mod schedules;
 mod sources;
 mod tables;
 mod time_format;
@@ -23,6 +24,7 @@ use crate::parse::RawProject;
 use crate::raw::ContractSection;
 
 pub use exports::{ExportDef, ExportFormat};
+pub use schedules::{Cadence, DEFAULT_MAX_CATCHUP, ScheduleDef, ScheduleTarget};
 pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
 pub use tables::TableDef;
 pub(crate) use tables::sql_or_file;
@@ -51,6 +53,8 @@ pub struct Project {
     pub assets: BTreeMap<AssetName, Asset>,
     /// Every asset, each after all of its inputs.
     pub order: Vec<AssetName>,
+    /// `[schedules.NAME]` by name (not assets).
+    pub schedules: BTreeMap<String, ScheduleDef>,
 }
 
 /// One asset of the project.
@@ -202,6 +206,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
         crate::models::add(&mut b, name, entry);
     }
     refs::resolve(&mut b);
+    let schedules = schedules::compile(&mut b);
 
     let order = match crate::dag::topological_order(&b.assets) {
         Ok(order) => order,
@@ -231,6 +236,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
         concurrency: settings.concurrency,
         assets,
         order,
+        schedules,
     })
 }
 

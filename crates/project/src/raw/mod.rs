@@ -9,11 +9,13 @@ use toml::Spanned;
 mod contract;
 mod features;
 mod models;
+mod schedules;
 mod sources;
 
 pub use contract::*;
 pub use features::*;
 pub use models::*;
+pub use schedules::*;
 pub use sources::*;
 
 /// `[project]`: what the project is called and where it keeps its data.
