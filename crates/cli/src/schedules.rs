@@ -97,12 +97,16 @@ pub fn list(ws: &Workspace, json: bool) -> anyhow::Result<ExitCode> {
     ]);
     for i in &infos {
         let a = assets(i);
-        let run = i.last_tick.as_ref().and_then(|t| t.run_id).map(|id| {
-            match i.last_run_state {
-                Some(s) if s != sluice_store::RunState::Succeeded => format!("{id} ({})", s.as_str()),
+        let run = i
+            .last_tick
+            .as_ref()
+            .and_then(|t| t.run_id)
+            .map(|id| match i.last_run_state {
+                Some(s) if s != sluice_store::RunState::Succeeded => {
+                    format!("{id} ({})", s.as_str())
+                }
                 _ => id.to_string(),
-            }
-        });
+            });
         t.add_row(vec![
             i.def.name.clone(),
             i.def.cadence.describe(),

@@ -233,14 +233,27 @@ mod tests {
         let two = Metadata::open(&path).expect("open");
         let due = at("2026-03-29T01:00:00Z");
         let now = at("2026-03-29T01:00:01Z");
-        assert!(one.record_tick("s", due, TickState::Started, now).expect("record"));
+        assert!(
+            one.record_tick("s", due, TickState::Started, now)
+                .expect("record")
+        );
         // Another scheduler on the same database does not get it.
-        assert!(!two.record_tick("s", due, TickState::Started, now).expect("record"));
-        assert!(!one.record_tick("s", due, TickState::Skipped, now).expect("record"));
+        assert!(
+            !two.record_tick("s", due, TickState::Started, now)
+                .expect("record")
+        );
+        assert!(
+            !one.record_tick("s", due, TickState::Skipped, now)
+                .expect("record")
+        );
         one.tick_run("s", due, 7).expect("run");
         let later = at("2026-03-29T01:05:00Z");
-        one.finish_tick("s", due, TickState::Succeeded, later).expect("finish");
-        assert!(two.record_tick("s", at("2026-03-28T01:00:00Z"), TickState::Skipped, now).expect("record"));
+        one.finish_tick("s", due, TickState::Succeeded, later)
+            .expect("finish");
+        assert!(
+            two.record_tick("s", at("2026-03-28T01:00:00Z"), TickState::Skipped, now)
+                .expect("record")
+        );
         let last = two.last_tick("s").expect("last").expect("a tick");
         assert_eq!(
             (last.due_at, last.state, last.run_id, last.finished_at),
@@ -258,7 +271,11 @@ mod tests {
         let db = Metadata::open(&dir.path().join("sluice.db")).expect("open");
         let first = at("2026-01-01T00:00:00Z");
         assert_eq!(db.schedule_enabled("s", first).expect("enable"), first);
-        assert_eq!(db.schedule_enabled("s", at("2026-02-01T00:00:00Z")).expect("enable"), first);
+        assert_eq!(
+            db.schedule_enabled("s", at("2026-02-01T00:00:00Z"))
+                .expect("enable"),
+            first
+        );
         db.schedule_disabled("s").expect("disable");
         assert_eq!(db.schedule_enabled_since("s").expect("since"), None);
         let again = at("2026-03-01T00:00:00Z");

@@ -54,7 +54,10 @@ fn serve_runs_a_schedule_and_schedules_lists_its_ticks() {
 
     // Before any scheduler ran: listed, never ticked.
     let table = ok(d, &["schedules"]);
-    assert!(table.contains("every 1s") && table.contains("cron 0 30 2 * * *"), "{table}");
+    assert!(
+        table.contains("every 1s") && table.contains("cron 0 30 2 * * *"),
+        "{table}"
+    );
     assert!(table.contains("Europe/Berlin"), "{table}");
     let nightly = listed(d, "nightly");
     assert_eq!(nightly["enabled"], false);
@@ -87,7 +90,10 @@ fn serve_runs_a_schedule_and_schedules_lists_its_ticks() {
     let tick = &s["last_tick"];
     assert_eq!(tick["run_state"], "succeeded");
     let due = tick["due_at"].as_str().expect("due_at");
-    assert!(due.ends_with('Z') && !due.contains('.'), "a whole second: {due}");
+    assert!(
+        due.ends_with('Z') && !due.contains('.'),
+        "a whole second: {due}"
+    );
     let next = s["next_tick"].as_str().expect("next_tick");
     assert!(next > due, "{next} after {due}");
     assert!(s["enabled_since"].as_str().expect("enabled_since") <= due);
@@ -247,16 +253,25 @@ fn serve_killed_at_random_moments_runs_each_tick_at_most_once() {
     let named = run_ids.len();
     run_ids.sort_unstable();
     run_ids.dedup();
-    assert_eq!(run_ids.len(), named, "a run started by two ticks: {ticks:?}");
+    assert_eq!(
+        run_ids.len(),
+        named,
+        "a run started by two ticks: {ticks:?}"
+    );
     let mut killed = 0;
     for (due, tick_state, run_id) in &ticks {
         match (tick_state.as_str(), run_id) {
-            ("succeeded", Some(id)) => assert_eq!(state(*id).as_deref(), Some("succeeded"), "{due}"),
+            ("succeeded", Some(id)) => {
+                assert_eq!(state(*id).as_deref(), Some("succeeded"), "{due}")
+            }
             // Killed during its run, or after the run ended but before the
             // tick heard of it.
             ("started", Some(id)) => {
                 let s = state(*id);
-                assert!(matches!(s.as_deref(), Some("abandoned" | "succeeded")), "{due}: {s:?}");
+                assert!(
+                    matches!(s.as_deref(), Some("abandoned" | "succeeded")),
+                    "{due}: {s:?}"
+                );
                 killed += usize::from(s.as_deref() == Some("abandoned"));
             }
             ("started", None) | ("skipped", None) => {}
@@ -269,7 +284,10 @@ fn serve_killed_at_random_moments_runs_each_tick_at_most_once() {
         .iter()
         .filter(|r| r["targets"] == serde_json::json!(["events", "totals"]))
         .count();
-    assert!(scheduled >= named && scheduled - named <= trials as usize, "{scheduled} runs, {named} named by ticks");
+    assert!(
+        scheduled >= named && scheduled - named <= trials as usize,
+        "{scheduled} runs, {named} named by ticks"
+    );
     eprintln!(
         "{} ticks, {named} runs, {killed} killed mid-run over {trials} kills",
         ticks.len()

@@ -112,7 +112,10 @@ fn compile_one(
                 b.diags.push(
                     Diagnostic::new(
                         raw.location(every.span().start),
-                        format!("`every = \"{}\"` is shorter than a second", every.get_ref().text),
+                        format!(
+                            "`every = \"{}\"` is shorter than a second",
+                            every.get_ref().text
+                        ),
                     )
                     .with_help("write a duration of a second or more, like `every = \"15m\"`"),
                 );
@@ -126,8 +129,11 @@ fn compile_one(
         }
         (Some(_), Some(_)) => {
             b.diags.push(
-                Diagnostic::new(at.clone(), format!("schedule `{name}` has both `cron` and `every`"))
-                    .with_help("keep one of them"),
+                Diagnostic::new(
+                    at.clone(),
+                    format!("schedule `{name}` has both `cron` and `every`"),
+                )
+                .with_help("keep one of them"),
             );
             None
         }
@@ -174,8 +180,9 @@ fn compile_one(
         let word_at = raw.location(word.span().start);
         if bare.is_empty() {
             b.diags.push(
-                Diagnostic::new(word_at, format!("`{text}` names no asset"))
-                    .with_help("write `NAME`, or `NAME+` for the asset and everything downstream of it"),
+                Diagnostic::new(word_at, format!("`{text}` names no asset")).with_help(
+                    "write `NAME`, or `NAME+` for the asset and everything downstream of it",
+                ),
             );
             continue;
         }
@@ -343,7 +350,7 @@ mod tests {
         let e = errors("[schedules.s]\ncron = \"0 0 0 * * * 2030\"\n");
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("is not a cron pattern"), "{e:?}");
-        assert!(e[0].starts_with("sluice.toml:15:8:"), "{e:?}");
+        assert!(e[0].starts_with("sluice.toml:11:8:"), "{e:?}");
     }
 
     #[test]
@@ -352,15 +359,30 @@ mod tests {
             "[schedules.a]\ncron = \"61 * * * *\"\n\n[schedules.b]\ncron = \"* * * * *\"\ntimezone = \"europe/berlin\"\n\n[schedules.c]\ncron = \"* * * * *\"\ntimezone = \"Europe/Berln\"\nassets = [\"dialy+\"]\n\n[schedules.d]\ncron = \"* * * * *\"\nevery = \"1h\"\n\n[schedules.e]\ndescription = \"nothing\"\n\n[schedules.f]\ncron = \"0 0 30 2 *\"\n\n[schedules.g]\nevery = \"1h\"\ncatchup = \"some\"\nmax_catchup = 0\n",
         );
         let joined = e.join("\n");
-        assert!(joined.contains("sluice.toml:15:8: error: `61 * * * *` is not a cron pattern"), "{joined}");
-        assert!(joined.contains("sluice.toml:19:12: error: unknown time zone `europe/berlin`\n  help: time zone names are case-sensitive: write `Europe/Berlin`"), "{joined}");
-        assert!(joined.contains("sluice.toml:23:12: error: unknown time zone `Europe/Berln`\n  help: did you mean `Europe/Berlin`?"), "{joined}");
-        assert!(joined.contains("sluice.toml:24:11: error: unknown asset `dialy` in schedule `c`\n  help: did you mean `daily`?"), "{joined}");
-        assert!(joined.contains("sluice.toml:26:1: error: schedule `d` has both `cron` and `every`"), "{joined}");
-        assert!(joined.contains("error: schedule `e` says not when to run"), "{joined}");
-        assert!(joined.contains("error: cron pattern `0 0 30 2 *` never fires"), "{joined}");
+        assert!(
+            joined.contains("sluice.toml:11:8: error: `61 * * * *` is not a cron pattern"),
+            "{joined}"
+        );
+        assert!(joined.contains("sluice.toml:15:12: error: unknown time zone `europe/berlin`\n  help: time zone names are case-sensitive: write `Europe/Berlin`"), "{joined}");
+        assert!(joined.contains("sluice.toml:19:12: error: unknown time zone `Europe/Berln`\n  help: did you mean `Europe/Berlin`?"), "{joined}");
+        assert!(joined.contains("sluice.toml:20:11: error: unknown asset `dialy` in schedule `c`\n  help: did you mean `daily`?"), "{joined}");
+        assert!(
+            joined.contains("sluice.toml:22:12: error: schedule `d` has both `cron` and `every`"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("error: schedule `e` says not when to run"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("error: cron pattern `0 0 30 2 *` never fires"),
+            "{joined}"
+        );
         assert!(joined.contains("unknown variant `some`"), "{joined}");
-        assert!(joined.contains("`max_catchup = 0` is out of range"), "{joined}");
+        assert!(
+            joined.contains("`max_catchup = 0` is out of range"),
+            "{joined}"
+        );
         assert_eq!(e.len(), 9, "{joined}");
     }
 
@@ -371,6 +393,9 @@ mod tests {
         assert!(joined.contains("`soon` is not a duration"), "{joined}");
         assert!(joined.contains("unknown field `when`"), "{joined}");
         let e = errors("[schedules.a]\nevery = \"1h\"\ntimezone = \"Europe/Berlin\"\n");
-        assert!(e.join("\n").contains("`timezone` applies to `cron` only"), "{e:?}");
+        assert!(
+            e.join("\n").contains("`timezone` applies to `cron` only"),
+            "{e:?}"
+        );
     }
 }

@@ -50,11 +50,7 @@ pub fn targets(project: &Project, def: &ScheduleDef) -> Vec<String> {
     // Each asset comes after its inputs in `order`.
     for name in &project.order {
         let asset = &project.assets[name];
-        if asset
-            .inputs
-            .iter()
-            .any(|i| downstream.contains(i.as_str()))
-        {
+        if asset.inputs.iter().any(|i| downstream.contains(i.as_str())) {
             downstream.insert(name.as_str());
             wanted.insert(name.as_str());
         }

@@ -81,13 +81,7 @@ fn ticks(ws: &Workspace, schedule: &str) -> Vec<(String, TickState, Option<i64>)
         .ticks(schedule, 10_000)
         .expect("ticks")
         .into_iter()
-        .map(|t| {
-            (
-                t.due_at.format("%d %H:%M").to_string(),
-                t.state,
-                t.run_id,
-            )
-        })
+        .map(|t| (t.due_at.format("%d %H:%M").to_string(), t.state, t.run_id))
         .collect();
     out.reverse();
     out
@@ -97,7 +91,11 @@ fn ticks(ws: &Workspace, schedule: &str) -> Vec<(String, TickState, Option<i64>)
 async fn a_due_tick_is_recorded_then_run_and_never_returned_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Clock::at(micros("2026-05-04T10:30:00Z"));
-    let ws = workspace(dir.path(), "[schedules.hourly]\ncron = \"0 * * * *\"\n", &clock);
+    let ws = workspace(
+        dir.path(),
+        "[schedules.hourly]\ncron = \"0 * * * *\"\n",
+        &clock,
+    );
     let mut scheduler = Scheduler::new(ws.clone()).expect("scheduler");
     assert_eq!(scheduler.len(), 1);
     // Enabled at 10:30: the 10:00 tick is older, so nothing is due.
@@ -150,7 +148,11 @@ async fn a_due_tick_is_recorded_then_run_and_never_returned_again() {
 async fn two_schedulers_on_one_database_run_a_tick_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Clock::at(micros("2026-05-04T10:30:00Z"));
-    let ws = workspace(dir.path(), "[schedules.hourly]\ncron = \"0 * * * *\"\n", &clock);
+    let ws = workspace(
+        dir.path(),
+        "[schedules.hourly]\ncron = \"0 * * * *\"\n",
+        &clock,
+    );
     // A second process: its own connection to the same database.
     let other = {
         let project = sluice_project::load(dir.path(), None).expect("compiles");
@@ -207,7 +209,10 @@ async fn after_downtime(catchup: &str) -> (tempfile::TempDir, Arc<Workspace>, Ve
 async fn after_downtime_skip_runs_no_missed_tick_and_records_them_skipped() {
     let (_dir, ws, ran) = after_downtime("catchup = \"skip\"").await;
     assert!(ran.is_empty());
-    let states: Vec<_> = ticks(&ws, "hourly").into_iter().map(|t| (t.0, t.1)).collect();
+    let states: Vec<_> = ticks(&ws, "hourly")
+        .into_iter()
+        .map(|t| (t.0, t.1))
+        .collect();
     let skipped = |h: &str| (format!("04 {h}:00"), TickState::Skipped);
     assert_eq!(
         states,
@@ -231,7 +236,10 @@ async fn after_downtime_latest_runs_the_newest_missed_tick() {
     assert!(t[1..5].iter().all(|t| t.1 == TickState::Skipped), "{t:?}");
     assert_eq!(t[5].1, TickState::Succeeded);
     // The schedule refreshed `other` only (and its upstream).
-    let run = ws.metadata.attempts(t[5].2.expect("a run")).expect("attempts");
+    let run = ws
+        .metadata
+        .attempts(t[5].2.expect("a run"))
+        .expect("attempts");
     let assets: Vec<_> = run.iter().map(|a| a.asset.as_str()).collect();
     assert_eq!(assets.len(), 2, "{assets:?}");
     assert!(assets.contains(&"other") && assets.contains(&"events"));
@@ -261,7 +269,11 @@ async fn after_downtime_all_runs_the_newest_missed_ticks_up_to_the_cap_oldest_fi
 async fn a_disabled_schedule_does_not_run_and_starts_afresh_when_enabled_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Clock::at(micros("2026-05-04T10:30:00Z"));
-    let ws = workspace(dir.path(), "[schedules.hourly]\ncron = \"0 * * * *\"\n", &clock);
+    let ws = workspace(
+        dir.path(),
+        "[schedules.hourly]\ncron = \"0 * * * *\"\n",
+        &clock,
+    );
     Scheduler::new(ws.clone()).expect("scheduler");
     assert_eq!(
         ws.metadata.schedule_enabled_since("hourly").expect("since"),
@@ -290,7 +302,11 @@ async fn a_disabled_schedule_does_not_run_and_starts_afresh_when_enabled_again()
 async fn a_tick_whose_run_cannot_start_yet_waits_and_is_not_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Clock::at(micros("2026-05-04T10:30:00Z"));
-    let ws = workspace(dir.path(), "[schedules.hourly]\ncron = \"0 * * * *\"\n", &clock);
+    let ws = workspace(
+        dir.path(),
+        "[schedules.hourly]\ncron = \"0 * * * *\"\n",
+        &clock,
+    );
     let mut scheduler = Scheduler::new(ws.clone())
         .expect("scheduler")
         .with_retry(std::time::Duration::from_millis(1));
@@ -323,4 +339,22 @@ fn a_schedule_refreshes_its_assets_and_with_a_plus_their_downstream() {
     b.sort();
     assert_eq!(b, ["other", "total"]);
     assert!(targets(p, &p.schedules["c"]).is_empty());
+}
+
+#[tokio::test]
+async fn a_spawned_scheduler_stops_when_asked_and_when_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Clock::at(micros("2026-05-04T10:30:00Z"));
+    let ws = workspace(
+        dir.path(),
+        "[schedules.hourly]\ncron = \"0 * * * *\"\n",
+        &clock,
+    );
+    let handle = super::spawn(ws.clone()).expect("spawn");
+    assert_eq!(handle.schedules(), 1);
+    // Nothing is due at 10:30: it sleeps, and stopping ends its loop.
+    handle.stop().await;
+    let handle = super::spawn(ws.clone()).expect("spawn");
+    drop(handle);
+    assert!(ticks(&ws, "hourly").is_empty());
 }
