@@ -186,12 +186,18 @@ fn serve_killed_at_random_moments_runs_each_tick_at_most_once() {
     eprintln!("scheduled crash test seed: {seed} (set SLUICE_CRASH_SEED to replay)");
     let mut rng = Lcg(seed);
     let trials = 12;
-    let sizes: Vec<u64> = (0..=trials).map(|t| 150_000 + t).collect();
+    let sizes: Vec<u64> = (0..=trials).map(|t| 300_000 + t).collect();
+    // Kills land within the time a run of both assets takes, which is about
+    // how long the tick a restarted server runs at once takes.
+    std::fs::write(d.join("events.csv"), events(sizes[0])).expect("write");
+    let started = Instant::now();
+    ok(d, &["run"]);
+    let window = (started.elapsed().as_millis() as u64).max(200);
     for (trial, rows) in sizes.iter().enumerate().skip(1) {
         // New rows each trial: the tick after the restart rebuilds both assets.
         std::fs::write(d.join("events.csv"), events(*rows)).expect("write");
         let server = Server::start(d);
-        std::thread::sleep(Duration::from_millis(rng.next() % 2500));
+        std::thread::sleep(Duration::from_millis(rng.next() % window));
         drop(server); // SIGKILL
         // Every published version is whole: one of the files, all of it.
         let history = json(&ok(d, &["history", "events", "--json"]));
@@ -291,5 +297,9 @@ fn serve_killed_at_random_moments_runs_each_tick_at_most_once() {
     eprintln!(
         "{} ticks, {named} runs, {killed} killed mid-run over {trials} kills",
         ticks.len()
+    );
+    assert!(
+        killed >= 1,
+        "no kill landed during a scheduled run (seed {seed})"
     );
 }
