@@ -76,15 +76,10 @@ impl Scheduler {
         let mut schedules = Vec::new();
         for def in ws.project.schedules.values() {
             if def.enabled {
-                let since = ws
-                    .metadata
-                    .schedule_enabled(&def.name, at)
-                    .map_err(crate::Error::from)?;
+                let since = ws.metadata.schedule_enabled(&def.name, at)?;
                 schedules.push((def.clone(), since));
             } else {
-                ws.metadata
-                    .schedule_disabled(&def.name)
-                    .map_err(crate::Error::from)?;
+                ws.metadata.schedule_disabled(&def.name)?;
             }
         }
         Ok(Self {
@@ -129,7 +124,7 @@ impl Scheduler {
                 continue;
             }
             let md = &self.ws.metadata;
-            let last = md.last_tick(&def.name).map_err(crate::Error::from)?;
+            let last = md.last_tick(&def.name)?;
             let history = History {
                 enabled_since: *since,
                 last_due: last.as_ref().map(|t| t.due_at),
@@ -140,8 +135,7 @@ impl Scheduler {
             };
             let p = plan(def, &history, at);
             for due in &p.skipped {
-                md.record_tick(&def.name, *due, TickState::Skipped, at)
-                    .map_err(crate::Error::from)?;
+                md.record_tick(&def.name, *due, TickState::Skipped, at)?;
             }
             if let (Some(first), Some(newest)) = (p.skipped.first(), p.skipped.last()) {
                 tracing::info!(
@@ -160,10 +154,7 @@ impl Scheduler {
             let Some(due) = p.run.first().copied() else {
                 continue;
             };
-            if !md
-                .record_tick(&def.name, due, TickState::Started, at)
-                .map_err(crate::Error::from)?
-            {
+            if !md.record_tick(&def.name, due, TickState::Started, at)? {
                 // Another scheduler on this database has it; look again now.
                 tracing::info!(schedule = %def.name, due = %sluice_core::render::instant(due), "tick taken by another scheduler");
                 earliest(at);
