@@ -166,11 +166,20 @@ pub(crate) enum Command {
         json: bool,
     },
     /// Serve the REST API: features, predictions (batch and online), assets,
-    /// read-only SQL, runs, metrics.
+    /// read-only SQL, runs, metrics; and run the schedules (`[schedules.NAME]`).
     Serve {
         /// The address to listen on. Without API keys only loopback is allowed.
         #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Do not run the schedules.
+        #[arg(long)]
+        no_scheduler: bool,
+    },
+    /// List the schedules: when each fires, its last tick and its next one.
+    Schedules {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage the API keys of `sluice serve`.
     Keys {

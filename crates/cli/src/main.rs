@@ -7,6 +7,7 @@ mod describe;
 mod init;
 mod models;
 mod output;
+mod schedules;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -283,9 +284,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            no_scheduler,
+        } => {
             let ws = Arc::new(ws);
-            let bound = sluice_server::bind(ws, listen).await?;
+            let bound = sluice_server::bind(ws.clone(), listen).await?;
             let local = bound.local;
             if bound.open {
                 eprintln!(
@@ -294,7 +298,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 eprintln!("sluice serve: listening on http://{local} (API keys required)");
             }
+            let scheduler = schedules::start(ws, no_scheduler)?;
             bound.serve(shutdown_signal()).await?;
+            if let Some(scheduler) = scheduler {
+                // A second Ctrl-C stops without waiting for the scheduled runs.
+                tokio::select! {
+                    () = scheduler.stop() => {}
+                    () = shutdown_signal() => {}
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { command } => {
@@ -361,6 +373,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             models::backtest(&ws, &req, json).await
         }
+        Command::Schedules { json } => schedules::list(&ws, json),
         Command::Runs {
             action: Some(args::RunsCommand::Cancel { id }),
             ..

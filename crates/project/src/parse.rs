@@ -17,7 +17,7 @@ use crate::profiles::{
 };
 use crate::raw::{
     ExportSection, FeatureSection, ModelSection, POLICY_KEYS, PolicySection, ProjectSection,
-    SourceSection, StepSection, TableSection,
+    ScheduleSection, SourceSection, StepSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -62,6 +62,8 @@ pub struct RawProject {
     pub policies: BTreeMap<String, Entry<PolicySection>>,
     /// `[pools]`: how many assets of each pool may build at once.
     pub pools: BTreeMap<String, Entry<u32>>,
+    /// `[schedules.NAME]` (not assets).
+    pub schedules: BTreeMap<String, Entry<ScheduleSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -171,6 +173,7 @@ pub fn parse_text(
     let mut steps = BTreeMap::new();
     let mut policies = BTreeMap::new();
     let mut pools = BTreeMap::new();
+    let mut schedules = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, mut value) in root {
         let key_offset = key.span().start;
@@ -246,6 +249,16 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            // A broken schedule is no asset, so it goes in a set of its own.
+            "schedules" => read_entries(
+                value,
+                key_offset,
+                &mut schedules,
+                &mut BTreeSet::new(),
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             "pools" => {
                 let span = value.span();
                 let (section, errors) = deserialize_all::<BTreeMap<String, Spanned<u32>>>(value);
@@ -260,7 +273,7 @@ pub fn parse_text(
             }
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models` and `steps`",
+                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models`, `steps` and `schedules`",
                 ),
             ),
         }
@@ -311,6 +324,7 @@ pub fn parse_text(
         defaults,
         policies,
         pools,
+        schedules,
         broken,
         diagnostics: diags,
     })

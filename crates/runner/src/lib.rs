@@ -26,6 +26,7 @@ mod recheck;
 mod registry;
 mod retry;
 mod run;
+pub mod schedule;
 mod status;
 mod step;
 mod training;

@@ -20,6 +20,7 @@ mod models;
 mod offline;
 mod online;
 mod quality;
+mod schedules;
 mod types;
 mod warehouse;
 
@@ -37,6 +38,7 @@ pub use online::{
     ViewMeta, ViewWrite, entity_key,
 };
 pub use quality::{CheckHistory, CheckRecord, RunQuality};
+pub use schedules::{TickRecord, TickState};
 pub use types::delta_type;
 pub use warehouse::Warehouse;
 

@@ -304,6 +304,7 @@ impl Metadata {
                     .map_err(err)?;
             }
         }
+        conn.execute_batch(crate::schedules::SCHEMA).map_err(err)?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,

@@ -142,14 +142,22 @@ pub struct Server {
     pub child: std::process::Child,
     /// Where it listens.
     pub addr: std::net::SocketAddr,
+    /// What it wrote to standard error after the line saying where it listens.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
     /// Starts `sluice serve` on the project and waits until it listens.
     pub fn start(project: &Path) -> Server {
+        Server::start_with(project, &[])
+    }
+
+    /// Starts `sluice serve ARGS...` on the project and waits until it listens.
+    pub fn start_with(project: &Path, args: &[&str]) -> Server {
         use std::io::BufRead;
         let mut child = sluice_cmd(project)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -167,8 +175,16 @@ impl Server {
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = kept.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Server { child, addr, log }
     }
 
     /// One request; returns the status and the body.

@@ -16,6 +16,7 @@ mod models;
 mod online_windows;
 mod read_side;
 mod rebuilds;
+mod schedules;
 mod serve;
 mod source_layouts;
 mod spine_windows;

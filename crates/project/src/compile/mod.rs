@@ -7,6 +7,7 @@
 mod exports;
 mod policy;
 mod refs;
+mod schedules;
 mod sources;
 mod steps;
 mod tables;
@@ -26,6 +27,7 @@ use crate::raw::ContractSection;
 
 pub use exports::{ExportDef, ExportFormat};
 pub use policy::RunPolicy;
+pub use schedules::{Cadence, DEFAULT_MAX_CATCHUP, ScheduleDef, ScheduleTarget};
 pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
 pub use steps::{StepDef, StepFilesError, StepOutput};
 pub use tables::TableDef;
@@ -57,6 +59,8 @@ pub struct Project {
     pub assets: BTreeMap<AssetName, Asset>,
     /// Every asset, each after all of its inputs.
     pub order: Vec<AssetName>,
+    /// `[schedules.NAME]` by name (not assets).
+    pub schedules: BTreeMap<String, ScheduleDef>,
 }
 
 /// One asset of the project.
@@ -228,6 +232,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     }
     let pools = policy::apply(&mut b);
     refs::resolve(&mut b);
+    let schedules = schedules::compile(&mut b);
 
     let order = match crate::dag::topological_order(&b.assets) {
         Ok(order) => order,
@@ -258,6 +263,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
         pools,
         assets,
         order,
+        schedules,
     })
 }
 

@@ -287,7 +287,7 @@ fn reference_at(raw: &RawProject, asset: &Asset, model: Option<&str>, wanted: &s
         .map_or(asset.location.clone(), |s| raw.location(s.span().start))
 }
 
-fn suggest(name: &str, names: &BTreeSet<String>) -> String {
+pub(super) fn suggest(name: &str, names: &BTreeSet<String>) -> String {
     let close = names
         .iter()
         .map(|n| (edit_distance(name, n), n))
@@ -307,7 +307,7 @@ fn suggest(name: &str, names: &BTreeSet<String>) -> String {
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -10,6 +10,7 @@ mod contract;
 mod features;
 mod models;
 mod policy;
+mod schedules;
 mod sources;
 mod steps;
 
@@ -17,6 +18,7 @@ pub use contract::*;
 pub use features::*;
 pub use models::*;
 pub use policy::*;
+pub use schedules::*;
 pub use sources::*;
 pub use steps::*;
 
