@@ -56,6 +56,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -75,7 +76,8 @@ from peers import GRAPHS, PEERS, WORKLOADS, names, upstream  # noqa: E402
 
 TOOL_WHAT = {
     "sluice": "sluice run (steps / SQL tables)",
-    "prefect": "Prefect 3 flow, task.submit",
+    "prefect": "Prefect 3, its temporary server",
+    "prefect-server": "Prefect 3, a running server",
     "dagster": "Dagster ops, execute_in_process",
     "dagster-assets": "Dagster assets, materialize",
 }
@@ -180,19 +182,92 @@ def run_proc(cmd: Sequence, env: dict, out_dir: Path, tag: str, timeout: float) 
                 so.read_text(encoding="utf-8", errors="replace"), se.read_text(encoding="utf-8", errors="replace"))
 
 
-def peer_env(prefect_home: Path) -> dict:
+def peer_env(prefect_home: Path, api_url: Optional[str] = None) -> dict:
+    """The environment of a peer's process: Prefect's home in the scratch directory, no analytics,
+    telemetry or per-task log lines; `api_url` points Prefect at a running server (else it starts
+    its temporary one)."""
     env = dict(os.environ)
     for k in list(env):
         if k.startswith("PREFECT_") or k.startswith("DAGSTER_"):
             del env[k]
     env.update({
-        "PREFECT_HOME": str(prefect_home),  # its profile and the SQLite database of its API
+        "PREFECT_HOME": str(prefect_home),  # its profile and, without a server, its API's SQLite database
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",  # not a line per task run
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "DO_NOT_TRACK": "1",
     })
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     return env
+
+
+class PrefectServer:
+    """`prefect server start` in its own process group, its database in the scratch directory;
+    started once (untimed) for the `prefect-server` peer and stopped at the end."""
+
+    def __init__(self, home: Path, log_dir: Path):
+        import socket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.home = home
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        env = peer_env(home)
+        env.update({"PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"})
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = log_dir / "prefect-server.log"
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(self.port), "--no-ui", "--analytics-off"],
+            env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        import urllib.request
+        deadline = time.monotonic() + 180
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"prefect server start exited with {self.proc.returncode}:\n"
+                                 f"{self.log.read_text(errors='replace')[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BenchError("prefect server start did not answer /api/health within 180 s")
+            time.sleep(0.5)
+
+    def db(self) -> Path:
+        return self.home / "prefect.db"
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system) used so far by the server's live processes (its session)."""
+        total = 0
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat", encoding="ascii", errors="replace") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            rest = stat[stat.rindex(")") + 2:].split()
+            if int(rest[3]) == self.proc.pid:  # session id
+                total += int(rest[11]) + int(rest[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
 
 
 # --------------------------------------------------------------------------- results
@@ -265,11 +340,28 @@ class Bench:
         self.scratch = scratch
         self.prefect_home = scratch / "prefect-home"
         self.env = peer_env(self.prefect_home)
+        self.server: Optional[PrefectServer] = None
+
+    def env_of(self, tool: str) -> dict:
+        if tool != "prefect-server":
+            return self.env
+        if self.server is None:
+            t0 = time.perf_counter()
+            self.server = PrefectServer(self.scratch / "prefect-server-home", self.scratch)
+            print(f"prefect server start: answering at {self.server.api_url} after "
+                  f"{time.perf_counter() - t0:.1f} s (untimed)", flush=True)
+        return peer_env(self.scratch / "prefect-client-home", self.server.api_url)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
 
     def run_peer(self, tool: str, n: int, graph: str, workload: str, work: Path) -> tuple[Rep, list[str]]:
         report = work / "report.json"
+        env = self.env_of(tool)
+        server_cpu0 = self.server.cpu_s() if tool == "prefect-server" else 0.0
         p = run_proc([sys.executable, HERE / "peers.py", "--worker", tool, "--graph", graph, "--workload", workload,
-                      "--tasks", n, "--report", report], self.env, work, tool, self.args.timeout)
+                      "--tasks", n, "--report", report], env, work, tool, self.args.timeout)
         if p.returncode != 0 or not report.is_file():
             raise BenchError(f"{tool} ({graph}, {workload}, {n + 1} tasks) exited with {p.returncode}\n"
                              f"--- stderr (tail) ---\n{p.stderr[-4000:]}")
@@ -284,7 +376,11 @@ class Bench:
                              f"with the expected result (first: {bad[:5]})")
         notes = []
         if tool == "prefect":
-            notes.append(self.prefect_recorded(r["flow_run_id"], total))
+            notes.append(self.prefect_recorded(self.prefect_home / "prefect.db", r["flow_run_id"], total, 0))
+        elif tool == "prefect-server":
+            notes.append(self.prefect_recorded(self.server.db(), r["flow_run_id"], total, 60))
+            notes.append(f"the server's CPU time during the run and until it recorded it: "
+                         f"{self.server.cpu_s() - server_cpu0:.2f} s (not in the CPU column)")
         if re.search(r"^\S*\s*\|\s*ERROR\s*\|", p.stderr, re.M):
             first = next(ln for ln in p.stderr.splitlines() if re.search(r"\|\s*ERROR\s*\|", ln))
             notes.append(f"logged an ERROR after the run succeeded: {first.strip()[:200]}")
@@ -292,19 +388,26 @@ class Bench:
                   latencies(n, graph, r["starts"], r["ends"]))
         return rep, notes
 
-    def prefect_recorded(self, flow_run_id: str, total: int) -> str:
-        """How many of the flow run's task runs Prefect's API database holds, after the process exited."""
-        db = self.prefect_home / "prefect.db"
-        try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    def prefect_recorded(self, db: Path, flow_run_id: str, total: int, wait_s: float) -> str:
+        """How many of the flow run's task runs Prefect's API database holds after the process
+        exited (a running server records them asynchronously: waits up to `wait_s` for all)."""
+        t0 = time.perf_counter()
+        while True:
             try:
-                k, c = con.execute("SELECT count(*), coalesce(sum(state_type = 'COMPLETED'), 0) FROM task_run "
-                                   "WHERE flow_run_id = ?", (flow_run_id,)).fetchone()
-            finally:
-                con.close()
-        except sqlite3.Error as e:
-            return f"its database could not be read ({e})"
-        return f"its API database holds {k} of the {total} task runs after exit, {c} of them completed"
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+                try:
+                    k, c = con.execute("SELECT count(*), coalesce(sum(state_type = 'COMPLETED'), 0) FROM task_run "
+                                       "WHERE flow_run_id = ?", (flow_run_id,)).fetchone()
+                finally:
+                    con.close()
+            except sqlite3.Error as e:
+                return f"its API database could not be read ({e})"
+            waited = time.perf_counter() - t0
+            if c == total or waited >= wait_s:
+                break
+            time.sleep(0.2)
+        after = f", {waited:.1f} s after the flow's process exited" if wait_s else " when the process exited"
+        return f"its API database holds {k} of the {total} task runs, {c} of them completed{after}"
 
     def run_sluice(self, n: int, graph: str, workload: str, work: Path) -> tuple[Rep, list[str]]:
         project = work / "project"
@@ -450,6 +553,7 @@ def main() -> int:
         print(f"\norchestration failed: {e}", file=sys.stderr)
         return 1
     finally:
+        bench.close()
         if scratch_owner is not None:
             scratch_owner.cleanup()
     print_bar(doc, tools)

@@ -2,8 +2,11 @@
 """The peers' side of the orchestration benchmark: one run of Prefect or Dagster on a graph, in this
 (fresh) process, started by ``bench.py``. Only the standard library is imported besides the peer
 (and DuckDB for the sql workload), so that the import time measured is the peer's own.
+``prefect`` and ``prefect-server`` run the same flow; ``bench.py`` points the second at a
+running ``prefect server start`` (``PREFECT_API_URL``), the first at none (so Prefect starts its
+temporary server).
 
-    python peers.py --worker prefect|dagster|dagster-assets --graph chain|fanout
+    python peers.py --worker prefect|prefect-server|dagster|dagster-assets --graph chain|fanout
         --workload noop|sql --tasks N --report FILE
 
 The report (JSON): ``tasks_ok`` (task runs the peer says succeeded), ``imported_ns`` (time.time_ns
@@ -22,7 +25,7 @@ from typing import Optional
 
 GRAPHS = ("chain", "fanout")
 WORKLOADS = ("noop", "sql")
-PEERS = ("prefect", "dagster", "dagster-assets")
+PEERS = ("prefect", "prefect-server", "dagster", "dagster-assets")
 
 
 def names(n: int) -> list[str]:
@@ -136,8 +139,9 @@ def dagster_assets_job(rec: Recorder, n: int, graph: str) -> dict:
     return {"tasks_ok": ok}
 
 
-JOBS = {"prefect": prefect_job, "dagster": dagster_ops_job, "dagster-assets": dagster_assets_job}
-IMPORTS = {"prefect": "prefect", "dagster": "dagster", "dagster-assets": "dagster"}
+JOBS = {"prefect": prefect_job, "prefect-server": prefect_job, "dagster": dagster_ops_job,
+        "dagster-assets": dagster_assets_job}
+IMPORTS = {"prefect": "prefect", "prefect-server": "prefect", "dagster": "dagster", "dagster-assets": "dagster"}
 
 
 def worker(args) -> int:
