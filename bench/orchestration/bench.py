@@ -12,7 +12,8 @@ Two workloads:
 * **noop**: a task that does nothing. sluice: a code step ``[steps.tNNNN] command = ["true"]``
   with ``inputs = ["t<upstream>"]`` (no ``output``: it publishes no table, its run is recorded;
   each one spawns the ``true`` process). Prefect: a ``@task`` whose body only notes its start
-  and end times. Dagster: an ``@op`` (``execute_in_process``) or an ``@asset`` returning None
+  and end times, submitted with its upstream's future as an argument. Dagster: an ``@op`` with a
+  ``Nothing`` input (``execute_in_process``) or an ``@asset`` with ``deps`` returning None
   (``materialize``), likewise.
 * **sql**: sluice: SQL tables, t0000 ``SELECT 1 AS x``, then ``SELECT 1 AS x FROM t<i-1>``
   (chain) or ``SELECT x FROM t0000`` (fanout); each one reads its input's pinned Delta version,
@@ -20,25 +21,32 @@ Two workloads:
   run recorded. The peers' task runs ``SELECT 1`` in an in-process DuckDB (one connection, a
   cursor per thread) and checks it got one row holding 1; it persists nothing.
 
+The peers (``peers.py``) are ``prefect`` (no API URL: Prefect starts its temporary server inside
+the run), ``prefect-server`` (the same flow against a ``prefect server start`` that this script
+starts once, untimed), ``dagster`` (ops) and ``dagster-assets``.
+
 Each tool runs as its own process per repetition, timed from its spawn to its exit (what a user
 sees); for the peers that includes starting Python and importing the library, reported apart as
 "import" (spawn to the end of the imports), and "start" is from spawn to the first task's
 start. sluice runs ``sluice run --project DIR --json`` on a fresh project directory each
 repetition (so nothing is up to date). The time per task is the wall time over the N + 1 tasks.
 
-The ready-to-start latency of a task is the time from its last input's end to its start.
-sluice: from its run log (``.sluice/sluice.db``, table ``attempts`` of the run: ``started_at``
-RFC 3339, ``duration_ms`` whole milliseconds; end = started_at + duration_ms): the run log
-writes ``started_at`` as (the time the attempt is recorded - duration_ms), so an end is exact
-but a start is up to 1 ms later than it was, and each latency is overstated by up to 1 ms.
-Peers: from their task bodies' own clock readings (body end of the input to body start), which
-leaves out the orchestrator's work before and after a body; not the same measurement.
+The ready-to-start latency of a task is the time from its being ready to its start; ready is
+the later of its input's end and the last end of any task before its start (a free slot: in the
+fan-out, tasks queue for the tool's workers). sluice's times come from its run log
+(``.sluice/sluice.db``, table ``attempts`` of the run: ``started_at`` RFC 3339, ``duration_ms``
+whole milliseconds; end = started_at + duration_ms): the run log writes ``started_at`` as (the
+time the attempt is recorded - duration_ms), so an end is exact but a start is up to 1 ms later
+than it was, and each latency is overstated by up to 1 ms. The peers' come from their task
+bodies' own clock readings (body end of the input to body start), which leaves the orchestrator's
+work before and after a body inside the latency; not the same measurement.
 
 Checks before any number counts (any failure exits non-zero): sluice's ``--json`` summary says
 ``ok`` and every one of the N + 1 assets ``built``, its run log holds a ``built`` attempt for each,
 and for sql the last table holds one row, x = 1; Prefect's flow returns a completed state for
 every task run; Dagster's run succeeded with one step success per task; every peer task body ran
-exactly once (and for sql got its row).
+exactly once (and for sql got its row). How many task runs Prefect's database holds afterwards
+is reported, not required (its temporary server loses most of them at exit).
 
 Usage (normally through run.sh):
 
