@@ -90,8 +90,13 @@ pub fn asset<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::
 
 /// A copy of `examples/flights` (without any warehouse) in a fresh temp folder.
 pub fn flights_copy() -> tempfile::TempDir {
+    example_copy("flights")
+}
+
+/// A copy of `examples/NAME` (without any warehouse or output) in a fresh temp folder.
+pub fn example_copy(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&repo().join("examples/flights"), dir.path());
+    copy_dir(&repo().join("examples").join(name), dir.path());
     dir
 }
 
@@ -100,7 +105,7 @@ fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read_dir") {
         let entry = entry.expect("entry");
         let name = entry.file_name();
-        if name == ".sluice" || name == "exports" {
+        if name == ".sluice" || name == "exports" || name == "out" {
             continue;
         }
         let target = to.join(&name);

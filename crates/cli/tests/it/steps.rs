@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::common::*;
 
 /// A Python with pyarrow, or `None` (outside CI) to skip.
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     let python = std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let has_pyarrow = std::process::Command::new(&python)
         .args(["-c", "import pyarrow"])
