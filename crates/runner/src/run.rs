@@ -287,11 +287,19 @@ impl Building<'_> {
                 None => None,
             };
             let policy = &asset.policy;
+            // When the current attempt started, to the microsecond, for the run log.
+            let began = std::sync::Mutex::new(Utc::now());
             let outcome = crate::retry::attempts(
                 policy,
-                |n| attempt(&ws, asset, run_id, &input_versions, cancelled.clone(), n),
+                |n| {
+                    *began.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
+                    attempt(&ws, asset, run_id, &input_versions, cancelled.clone(), n)
+                },
                 |delay| wait_unless_cancelled(delay, cancelled.clone()),
-                |n, outcome, delay| record(&ws, run_id, n, outcome, &input_versions, delay),
+                |n, outcome, delay| {
+                    let at = *began.lock().unwrap_or_else(|p| p.into_inner());
+                    record(&ws, run_id, n, outcome, &input_versions, delay, Some(at))
+                },
                 crate::retry::random_fraction,
             )
             .await;
@@ -458,22 +466,26 @@ fn record(
     o: &AssetOutcome,
     inputs: &BTreeMap<String, u64>,
     retry_in: Option<Duration>,
+    started_at: Option<chrono::DateTime<Utc>>,
 ) {
-    let attempt = AttemptRecord {
-        run_id,
-        asset: o.name.clone(),
-        attempt,
-        status: o.status.as_str().to_string(),
-        started_at: Some(Utc::now() - chrono::Duration::milliseconds(o.duration_ms as i64)),
-        duration_ms: o.duration_ms,
-        input_versions: serde_json::to_string(inputs).unwrap_or_default(),
-        output_version: o.version,
-        rows_in: o.rows_in,
-        rows_out: o.rows_out,
-        rows_quarantined: o.rows_quarantined,
-        error: o.error.clone(),
-        retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
-    };
+    let attempt =
+        AttemptRecord {
+            run_id,
+            asset: o.name.clone(),
+            attempt,
+            status: o.status.as_str().to_string(),
+            started_at: Some(started_at.unwrap_or_else(|| {
+                Utc::now() - chrono::Duration::milliseconds(o.duration_ms as i64)
+            })),
+            duration_ms: o.duration_ms,
+            input_versions: serde_json::to_string(inputs).unwrap_or_default(),
+            output_version: o.version,
+            rows_in: o.rows_in,
+            rows_out: o.rows_out,
+            rows_quarantined: o.rows_quarantined,
+            error: o.error.clone(),
+            retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
+        };
     if let Err(e) = ws.metadata.record_attempt(&attempt) {
         tracing::warn!(
             "could not record the attempt of `{}` in the run log: {e}",
