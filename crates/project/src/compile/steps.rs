@@ -153,12 +153,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<StepSection
             .with_help("declare `output = \"out/NAME.parquet\"`, or remove the contract"),
         );
     }
-    let asset = b.add(
-        asset_name,
-        at,
-        Definition::Step(Box::new(def)),
-        fingerprint,
-    );
+    let asset = b.add(asset_name, at, Definition::Step(Box::new(def)), fingerprint);
     asset.contract = contract;
     asset.description = section.description.clone();
 }
@@ -206,14 +201,19 @@ fn compile_step(raw: &RawProject, section: &StepSection, diags: &mut Diagnostics
         let problem = if !valid {
             Some(format!("`{key}` is not an environment variable name"))
         } else if key.starts_with("SLUICE_") {
-            Some(format!("`{key}`: names starting with `SLUICE_` are set by sluice"))
+            Some(format!(
+                "`{key}`: names starting with `SLUICE_` are set by sluice"
+            ))
         } else {
             None
         };
         if let Some(problem) = problem {
             diags.push(
-                Diagnostic::new(raw.location(section.command.span().start), format!("`env`: {problem}"))
-                    .with_help("use letters, digits and `_`, not starting with a digit or `SLUICE_`"),
+                Diagnostic::new(
+                    raw.location(section.command.span().start),
+                    format!("`env`: {problem}"),
+                )
+                .with_help("use letters, digits and `_`, not starting with a digit or `SLUICE_`"),
             );
         }
     }
@@ -247,9 +247,12 @@ fn compile_output(
     let relative = Path::new(text);
     let inside = !text.is_empty()
         && relative.is_relative()
-        && relative
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        && relative.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
     if !inside || text.contains(['*', '?', '[']) {
         diags.push(
             Diagnostic::new(at, format!("`output = \"{text}\"` is not a file path inside the project"))
@@ -276,8 +279,9 @@ fn compile_output(
             Some(f @ (FileFormat::Parquet | FileFormat::Csv)) => f,
             _ => {
                 diags.push(
-                    Diagnostic::new(at, format!("cannot tell the format of `{text}`"))
-                        .with_help("end the path in .parquet or .csv, or add `format = \"parquet\"`"),
+                    Diagnostic::new(at, format!("cannot tell the format of `{text}`")).with_help(
+                        "end the path in .parquet or .csv, or add `format = \"parquet\"`",
+                    ),
                 );
                 return None;
             }

@@ -27,13 +27,18 @@ impl Kind for Step<'_> {
         if self.def.output.is_some() {
             return delta::published(ws, name).await;
         }
-        Ok(ws.metadata.steps(name)?.into_iter().next().map(|s| Published {
-            version: Some(s.version),
-            rows: Some(0),
-            committed_at: Some(s.ran_at),
-            fingerprint: Some(s.fingerprint),
-            delta: None,
-        }))
+        Ok(ws
+            .metadata
+            .steps(name)?
+            .into_iter()
+            .next()
+            .map(|s| Published {
+                version: Some(s.version),
+                rows: Some(0),
+                committed_at: Some(s.ran_at),
+                fingerprint: Some(s.fingerprint),
+                delta: None,
+            }))
     }
 
     async fn fingerprint(

@@ -36,7 +36,10 @@ pub(crate) enum StepError {
         variable: String,
     },
     /// The program could not be started.
-    #[error("step `{step}`: cannot start `{program}`: {source}\n  help: {}", start_help(source))]
+    #[error(
+        "step `{step}`: cannot start `{program}`: {source}\n  help: {}",
+        start_help(source)
+    )]
     Start {
         /// The step.
         step: String,

@@ -173,12 +173,11 @@ async fn write_inputs(job: &Job<'_>, dir: &Path) -> Result<Vec<InputFile>, Failu
             .provider(input, AsOf::Version(*version), &ctx.state())
             .await
             .map_err(|e| Failure::runner(&crate::Error::from(e)))?;
-        let path = std::path::absolute(dir.join(format!("{input}.parquet"))).map_err(|e| {
-            Failure {
+        let path =
+            std::path::absolute(dir.join(format!("{input}.parquet"))).map_err(|e| Failure {
                 message: format!("cannot resolve {}: {e}", dir.display()),
                 class: sluice_core::ErrorClass::of_io(&e),
-            }
-        })?;
+            })?;
         let counts = ctx
             .read_table(provider)
             .map_err(|e| Failure::of(&e))?

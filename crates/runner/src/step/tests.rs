@@ -63,7 +63,8 @@ fn workspace(dir: &Path, script: &str) -> Arc<Workspace> {
 
 /// Starts two background sleeps and the shell waits on them; the pids of all
 /// three are written to `pids` at once.
-const TREE: &str = "sleep 100 & a=$!\nsleep 100 & b=$!\necho \"$a $b $$\" > pids.tmp\nmv pids.tmp pids\nwait\n";
+const TREE: &str =
+    "sleep 100 & a=$!\nsleep 100 & b=$!\necho \"$a $b $$\" > pids.tmp\nmv pids.tmp pids\nwait\n";
 
 #[tokio::test]
 async fn dropping_a_running_step_kills_its_whole_process_tree() {
@@ -72,10 +73,11 @@ async fn dropping_a_running_step_kills_its_whole_process_tree() {
     let asset = ws.project.asset("tree").expect("the step").clone();
     let pins = crate::pins::Pins::new();
     let build = crate::kinds::materialize(&ws, &asset, 7, &pins);
+    let pids_file = dir.path().join("pids");
     // What a runner's timeout does: the build future is dropped mid-run.
     let pids = tokio::select! {
         outcome = build => panic!("the step ended on its own: {outcome:?}"),
-        pids = pids_in(&dir.path().join("pids")) => pids,
+        pids = pids_in(&pids_file) => pids,
     };
     assert_eq!(pids.len(), 3, "{pids:?}");
     assert!(
@@ -107,7 +109,10 @@ async fn a_step_that_leaves_children_behind_ends_and_takes_them_along() {
         outcome.error
     );
     let pids = pids_in(&dir.path().join("pids")).await;
-    assert!(all_gone(&pids).await, "the background sleep outlived the step");
+    assert!(
+        all_gone(&pids).await,
+        "the background sleep outlived the step"
+    );
     let log = std::fs::read_to_string(ws.warehouse.step_log(1, "tree")).expect("the log");
     assert!(log.starts_with("--- sluice: step `tree`, run 1"), "{log}");
     assert!(log.contains("\ndone\n"), "{log}");
@@ -136,7 +141,9 @@ fn exit_75_is_transient_and_every_other_failure_is_permanent() {
     };
     assert_eq!(killed.class(), ErrorClass::Permanent);
     assert!(
-        killed.to_string().contains("was killed by signal 9 (SIGKILL)"),
+        killed
+            .to_string()
+            .contains("was killed by signal 9 (SIGKILL)"),
         "{killed}"
     );
     let missing = StepError::Start {
@@ -146,7 +153,9 @@ fn exit_75_is_transient_and_every_other_failure_is_permanent() {
     };
     assert_eq!(missing.class(), ErrorClass::Permanent);
     assert!(
-        missing.to_string().starts_with("step `score`: cannot start `pyhton3`"),
+        missing
+            .to_string()
+            .starts_with("step `score`: cannot start `pyhton3`"),
         "{missing}"
     );
 }
