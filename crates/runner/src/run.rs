@@ -255,6 +255,7 @@ impl Building<'_> {
                 &outcome,
                 &BTreeMap::new(),
                 None,
+                None,
             );
             return Some(outcome);
         }

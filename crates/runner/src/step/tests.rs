@@ -73,7 +73,6 @@ async fn dropping_a_running_step_kills_its_whole_process_tree() {
     let asset = ws.project.asset("tree").expect("the step").clone();
     let pins = crate::pins::Pins::new();
     let build = crate::kinds::materialize(&ws, &asset, 7, &pins);
-    let pids_file = dir.path().join("pids");
     // What a runner's timeout does: the build future is dropped mid-run.
     let pids_file = dir.path().join("pids");
     let pids = tokio::select! {
