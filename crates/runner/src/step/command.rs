@@ -330,10 +330,7 @@ async fn copy_lines(
     loop {
         buf.clear();
         // A pipe that breaks (the group was killed mid-line) ends the copy.
-        let n = match reader.read_until(b'\n', &mut buf).await {
-            Ok(n) => n,
-            Err(_) => 0,
-        };
+        let n: usize = reader.read_until(b'\n', &mut buf).await.unwrap_or_default();
         if n == 0 {
             return Ok(());
         }
