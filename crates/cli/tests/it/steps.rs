@@ -325,3 +325,54 @@ fn a_secret_reaches_the_command_and_nothing_else() {
         "{text}"
     );
 }
+
+/// Steps without `output` chain by order only: each runs after the one it
+/// names, gets no file of it, and runs again when that one ran again.
+#[test]
+fn steps_without_output_chain_by_order_only() {
+    let dir = project(&[
+        (
+            "sluice.toml",
+            br#"
+[project]
+name = "order"
+
+[steps.first]
+command = ["sh", "-c", "echo first >> order.txt"]
+files = ["stamp.txt"]
+
+[steps.second]
+command = ["sh", "-c", "test -z \"$SLUICE_INPUT_FIRST\" && echo second >> order.txt"]
+inputs = ["first"]
+
+[steps.third]
+command = ["sh", "-c", "echo third >> order.txt"]
+inputs = ["second"]
+"#,
+        ),
+        ("stamp.txt", b"1\n"),
+    ]);
+    let p = dir.path();
+    let order = |p: &Path| std::fs::read_to_string(p.join("order.txt")).unwrap_or_default();
+
+    let (ok_, summary) = run_json(p, &[]);
+    assert!(ok_, "{summary}");
+    assert_eq!(order(p), "first\nsecond\nthird\n");
+
+    let (_, again) = run_json(p, &[]);
+    assert_eq!(
+        statuses(&again),
+        vec![
+            ("first".to_string(), "up_to_date".to_string()),
+            ("second".to_string(), "up_to_date".to_string()),
+            ("third".to_string(), "up_to_date".to_string()),
+        ]
+    );
+    assert_eq!(order(p), "first\nsecond\nthird\n", "nothing ran again");
+
+    // The first step's file changes: it runs again, and so does everything after it.
+    std::fs::write(p.join("stamp.txt"), b"2\n").expect("write");
+    let (ok_, changed) = run_json(p, &[]);
+    assert!(ok_, "{changed}");
+    assert_eq!(order(p), "first\nsecond\nthird\nfirst\nsecond\nthird\n");
+}

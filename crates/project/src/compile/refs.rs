@@ -200,7 +200,8 @@ fn model_inputs(
 }
 
 /// Resolves the assets a step reads (`inputs`): tables of any kind, not an
-/// export, a model or a step without `output`.
+/// export or a model. A step without `output` is an input for order only: the
+/// step runs after it (and again when it ran again) but gets no file of it.
 fn step_inputs(
     raw: &RawProject,
     asset: &Asset,
@@ -230,8 +231,6 @@ fn step_inputs(
                 Diagnostic::new(at, format!("`{w}` is an export (a file), not a table"))
                     .with_help("read the asset the export writes instead"),
             );
-        } else if let Some(step) = step_without_output(raw, w) {
-            diags.push(step.at(at));
         } else if !names.contains(w) {
             diags.push(
                 Diagnostic::new(at, format!("unknown asset `{w}` in step `{}`", asset.name))

@@ -167,6 +167,16 @@ async fn write_inputs(job: &Job<'_>, dir: &Path) -> Result<Vec<InputFile>, Failu
     let ctx = sluice_transform::session();
     let mut out = Vec::new();
     for (input, version) in job.pins {
+        let table = job
+            .ws
+            .project
+            .assets
+            .values()
+            .any(|a| a.name.as_str() == input && a.is_table());
+        if !table {
+            // A step without `output`: an input for order only.
+            continue;
+        }
         let provider = job
             .ws
             .store
