@@ -116,7 +116,30 @@ pub(crate) enum Command {
     },
     /// Show each asset's latest version, rows, age and whether it is stale.
     Status {
+        /// With `--partitions`: the partitioned asset whose partitions to show.
+        asset: Option<String>,
+        /// Show each partition of ASSET: built, stale, failed or missing.
+        #[arg(long, requires = "asset")]
+        partitions: bool,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a range of a partitioned asset's partitions (and what is stale
+    /// upstream); partitions already built by the same definition are skipped.
+    Backfill {
+        /// The partitioned source or table.
+        asset: String,
+        /// The first partition: its label (`2024-01-05`) or a time inside it.
+        #[arg(long)]
+        from: String,
+        /// The last partition, included.
+        #[arg(long)]
+        to: String,
+        /// How many partitions build at once.
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
+        /// Print a machine-readable summary on standard output.
         #[arg(long)]
         json: bool,
     },

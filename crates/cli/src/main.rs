@@ -216,10 +216,53 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output::print_quality(&asset, days, &runs, &checks, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { json } => {
+        Command::Status {
+            asset: Some(asset),
+            partitions: true,
+            json,
+        } => {
+            let states = sluice_runner::partition_status(&ws, &asset).await?;
+            output::print_partitions(&states, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { asset, json, .. } => {
+            if let Some(asset) = asset {
+                anyhow::bail!(
+                    "`sluice status {asset}` shows one asset's partitions with `--partitions`\n  help: run `sluice status {asset} --partitions`, or `sluice status` for every asset"
+                );
+            }
             let states = sluice_runner::status(&ws).await?;
             output::print_status(&states, json)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Backfill {
+            asset,
+            from,
+            to,
+            parallel,
+            json,
+        } => {
+            let ws = Arc::new(ws);
+            let observer = output::observer(std::io::stderr().is_terminal());
+            let summary = sluice_runner::backfill(
+                ws.clone(),
+                &asset,
+                (&from, &to),
+                parallel,
+                observer.clone(),
+            )
+            .await?;
+            observer.clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                output::print_summary(&summary);
+            }
+            Ok(if summary.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Get {
             view,

@@ -9,7 +9,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use datafusion::arrow::array::RecordBatch;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sluice_core::{AssetKind, AssetName, AssetStatus};
-use sluice_runner::{AssetOutcome, AssetState, Observer, RunSummary, Workspace};
+use sluice_runner::{AssetOutcome, AssetState, Observer, PartitionState, RunSummary, Workspace};
 use sluice_store::{CheckHistory, ExportRecord, RunQuality, RunRecord, VersionInfo};
 use sluice_validate::ValidationReport;
 
@@ -64,6 +64,9 @@ fn describe(o: &AssetOutcome) -> String {
                     format!("built v{} ({}){serving}", m.built, parts.join(", "))
                 }
                 None => {
+                    if let Some(p) = &o.partitions {
+                        parts.insert(0, format!("{} of {} partitions", p.built, p.selected));
+                    }
                     parts.push(seconds(o.duration_ms));
                     format!("built v{} ({})", o.version.unwrap_or(0), parts.join(", "))
                 }
@@ -76,6 +79,18 @@ fn describe(o: &AssetOutcome) -> String {
 }
 
 impl Observer for Progress {
+    fn partition_done(&self, asset: &str, partition: &str, ok: bool, done: usize, total: usize) {
+        let word = if ok { "built" } else { "FAILED" };
+        match &self.bars {
+            Some((_, bars)) => {
+                if let Some(bar) = bars.lock().unwrap_or_else(|p| p.into_inner()).get(asset) {
+                    bar.set_message(format!("partition {partition} {word} ({done}/{total})"));
+                }
+            }
+            None => eprintln!("[sluice] {asset}: partition {partition} {word} ({done}/{total})"),
+        }
+    }
+
     fn started(&self, asset: &AssetName, kind: AssetKind) {
         match &self.bars {
             Some((multi, bars)) => {
@@ -408,6 +423,27 @@ pub fn print_status(states: &[AssetState], json: bool) -> anyhow::Result<()> {
                 Some(r) => format!("stale: {r}"),
                 None => "fresh".to_string(),
             },
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// `sluice status ASSET --partitions`.
+pub fn print_partitions(states: &[PartitionState], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(states)?);
+        return Ok(());
+    }
+    let mut t = table(&["partition", "state", "version", "rows", "run", "error"]);
+    for s in states {
+        t.add_row(vec![
+            s.partition.clone(),
+            s.state.to_string(),
+            opt(s.version),
+            opt(s.rows),
+            opt(s.run_id),
+            opt(s.error.as_deref().and_then(|e| e.lines().next())),
         ]);
     }
     println!("{t}");

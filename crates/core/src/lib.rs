@@ -6,6 +6,7 @@ mod class;
 mod clock;
 mod location;
 mod name;
+pub mod partition;
 pub mod render;
 mod secret;
 mod types;

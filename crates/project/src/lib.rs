@@ -17,8 +17,8 @@ use std::path::Path;
 
 pub use compile::{
     Asset, Cadence, Definition, ExportDef, ExportFormat, FilesDef, InvalidFormat, ListFilesError,
-    Project, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError,
-    StepOutput, TableDef, TimeFormat, fingerprint,
+    Partitioning, Project, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef, StepDef,
+    StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};

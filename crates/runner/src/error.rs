@@ -125,6 +125,9 @@ pub enum Error {
         "`{0}` is neither a version number nor a time\n  help: write a version such as `3`, or a time such as `2026-11-22T10:00:00Z` or `2026-11-22`"
     )]
     AsOf(String),
+    /// A request about an asset's partitions cannot be served as asked.
+    #[error("{0}")]
+    Partitions(String),
     /// A queued run this request joined ended without a summary.
     #[error(
         "run {run_id}, which this request joined while it was queued, did not finish: {message}"
@@ -168,6 +171,7 @@ impl Error {
             | Error::OnlineAsOf { .. }
             | Error::ReadTime(_)
             | Error::OnlineTiles { .. }
+            | Error::Partitions(_)
             | Error::Joined { .. } => ErrorClass::Permanent,
         }
     }

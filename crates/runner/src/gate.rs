@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 use sluice_project::{Asset, ExpectKind, Reference};
@@ -46,6 +46,7 @@ pub(crate) async fn write_validated(
     plan: LogicalPlan,
     meta: &CommitMeta,
     latest: Option<&VersionInfo>,
+    replace: Option<Expr>,
 ) -> Validated {
     let name = asset.name.as_str();
     let fail = |e: Failure| Validated {
@@ -139,7 +140,7 @@ pub(crate) async fn write_validated(
             .with_config(config)
             .build()
     };
-    let written = ws.store.write(name, plan, &state, meta).await;
+    let written = store_write(ws, name, plan, &state, meta, replace).await;
     let report = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -159,6 +160,31 @@ pub(crate) async fn write_validated(
         keep_report(ws, report);
     }
     Validated { written, report }
+}
+
+/// Writes `plan` as the asset's next version: the whole table, or with
+/// `replace` only the rows of one partition. A partition written over a table
+/// whose columns changed replaces the table whole, so the records of its
+/// other partitions are dropped (they are rebuilt).
+pub(crate) async fn store_write(
+    ws: &Workspace,
+    name: &str,
+    plan: LogicalPlan,
+    state: &datafusion::execution::SessionState,
+    meta: &CommitMeta,
+    replace: Option<Expr>,
+) -> sluice_store::Result<VersionInfo> {
+    let Some(predicate) = replace else {
+        return ws.store.write(name, plan, state, meta).await;
+    };
+    let (info, whole) = ws
+        .store
+        .write_partition(name, plan, state, meta, predicate)
+        .await?;
+    if whole {
+        ws.metadata.forget_partitions(name)?;
+    }
+    Ok(info)
 }
 
 /// The reference versions the contract's drift checks compare with, where they exist.

@@ -16,6 +16,7 @@ mod kinds;
 mod models;
 mod online;
 mod outcome;
+mod partitions;
 mod pins;
 mod predict;
 mod predictions;
@@ -43,6 +44,7 @@ pub use export::json_rows;
 pub use models::{LoadedModel, load_model, model_def};
 pub use online::{FeatureRecord, get_features, lookup, parse_read_time};
 pub use outcome::{AssetOutcome, ModelOutcome, OnlineOutcome};
+pub use partitions::{PartitionScope, PartitionsOutcome, backfill};
 pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
 pub use query::{parse_as_of, query, query_frame};
@@ -54,8 +56,8 @@ pub use read::{
     run_detail,
 };
 pub use registry::{ModelInfo, model_info, model_list};
-pub use run::{Observer, RunSummary, run};
-pub use status::{AssetState, status};
+pub use run::{Observer, RunSummary, run, run_scoped};
+pub use status::{AssetState, PartitionState, partition_status, status};
 pub use training::{TRAINING_MEMORY, TrainingRequest, TrainingSummary, training_set};
 
 use sluice_project::Project;

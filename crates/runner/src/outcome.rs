@@ -41,6 +41,9 @@ pub struct AssetOutcome {
     /// (the one that serves) is only when it was promoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelOutcome>,
+    /// For a partitioned asset: the partitions the run looked at, built and failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<crate::partitions::PartitionsOutcome>,
 }
 
 impl AssetOutcome {
@@ -67,6 +70,7 @@ impl AssetOutcome {
             class: None,
             online: None,
             model: None,
+            partitions: None,
         }
     }
 }

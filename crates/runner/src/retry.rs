@@ -103,6 +103,7 @@ mod tests {
             class,
             online: None,
             model: None,
+            partitions: None,
         }
     }
 

@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::outcome::{AssetOutcome, Failure, failed};
+use crate::partitions::PartitionScope;
 use crate::queue::Ended;
 use crate::{Error, Result, Workspace};
 
@@ -43,6 +44,17 @@ pub trait Observer: Send + Sync {
     fn started(&self, _asset: &AssetName, _kind: AssetKind) {}
     /// An asset is done.
     fn finished(&self, _outcome: &AssetOutcome) {}
+    /// A partition of a partitioned asset was built (`ok`) or failed: the
+    /// `done`-th of the `total` the run builds of it.
+    fn partition_done(
+        &self,
+        _asset: &str,
+        _partition: &str,
+        _ok: bool,
+        _done: usize,
+        _total: usize,
+    ) {
+    }
 }
 
 /// Runs `targets` (all assets when empty) and everything upstream of them.
@@ -56,20 +68,36 @@ pub async fn run(
     targets: &[String],
     observer: Arc<dyn Observer>,
 ) -> Result<RunSummary> {
+    run_scoped(ws, targets, PartitionScope::All, observer).await
+}
+
+/// Runs `targets` as [`run()`] does, building of the partitioned assets the
+/// partitions of `scope` (a backfill's range, a tick's partition).
+pub async fn run_scoped(
+    ws: Arc<Workspace>,
+    targets: &[String],
+    scope: PartitionScope,
+    observer: Arc<dyn Observer>,
+) -> Result<RunSummary> {
     let project = &ws.project;
+    // Requests that differ in scope are different runs.
+    let mut key = targets.to_vec();
+    if scope != PartitionScope::All {
+        key.push(format!("#{}", scope.key()));
+    }
     let order = project
         .closure(targets)
         .map_err(|names| Error::unknown_assets(project, names))?;
     let (_turn, queued) = match ws.queue.turn.try_lock() {
         Ok(turn) => (turn, None),
         Err(_) => {
-            if let Some((run_id, ended)) = ws.queue.join(targets) {
+            if let Some((run_id, ended)) = ws.queue.join(&key) {
                 observer.run_started(run_id);
                 return joined(run_id, ended).await;
             }
             let run_id = ws.metadata.queue_run(project.profile.as_deref(), targets)?;
             let (tx, rx) = watch::channel(None);
-            ws.queue.push(targets, run_id, rx);
+            ws.queue.push(&key, run_id, rx);
             observer.run_started(run_id);
             let turn = ws.queue.turn.lock().await;
             ws.queue.remove(run_id);
@@ -80,8 +108,9 @@ pub async fn run(
         &ws,
         &order,
         targets,
+        scope,
         queued.as_ref().map(|q| q.0),
-        &*observer,
+        &observer,
     )
     .await;
     if let Some((_, tx)) = queued {
@@ -117,8 +146,9 @@ async fn run_in_turn(
     ws: &Arc<Workspace>,
     order: &[AssetName],
     targets: &[String],
+    scope: PartitionScope,
     queued: Option<i64>,
-    observer: &dyn Observer,
+    observer: &Arc<dyn Observer>,
 ) -> Result<RunSummary> {
     let project = &ws.project;
     let lock = ws.run_lock.acquire();
@@ -145,6 +175,7 @@ async fn run_in_turn(
         ws,
         run_id,
         wanted: order.iter().cloned().collect(),
+        scope,
         outcomes: BTreeMap::new(),
         launched: BTreeSet::new(),
         running: JoinSet::new(),
@@ -208,6 +239,7 @@ struct Building<'w> {
     ws: &'w Arc<Workspace>,
     run_id: i64,
     wanted: BTreeSet<AssetName>,
+    scope: PartitionScope,
     outcomes: BTreeMap<AssetName, AssetOutcome>,
     launched: BTreeSet<AssetName>,
     running: JoinSet<(AssetName, AssetOutcome)>,
@@ -222,7 +254,7 @@ impl Building<'_> {
         &mut self,
         name: &AssetName,
         cancel: &CancelWatch,
-        observer: &dyn Observer,
+        observer: &Arc<dyn Observer>,
     ) -> Option<AssetOutcome> {
         let ws = self.ws;
         let asset = &ws.project.assets[name];
@@ -280,6 +312,8 @@ impl Building<'_> {
             .and_then(|p| self.pools.get(p))
             .cloned();
         let cancelled = cancel.receiver();
+        let scope = self.scope;
+        let observer = observer.clone();
         self.running.spawn(async move {
             let asset = &ws.project.assets[&name];
             // At most the pool's limit of its assets build at once.
@@ -294,7 +328,15 @@ impl Building<'_> {
                 policy,
                 |n| {
                     *began.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
-                    attempt(&ws, asset, run_id, &input_versions, cancelled.clone(), n)
+                    attempt(
+                        &ws,
+                        asset,
+                        (run_id, scope),
+                        &input_versions,
+                        cancelled.clone(),
+                        n,
+                        &*observer,
+                    )
                 },
                 |delay| wait_unless_cancelled(delay, cancelled.clone()),
                 |n, outcome, delay| {
@@ -320,16 +362,25 @@ const CANCELLED_BEFORE: &str = "the run was cancelled before it started";
 async fn attempt(
     ws: &Workspace,
     asset: &Asset,
-    run_id: i64,
+    (run_id, scope): (i64, PartitionScope),
     pins: &BTreeMap<String, u64>,
     mut cancelled: watch::Receiver<bool>,
     n: u32,
+    observer: &dyn Observer,
 ) -> AssetOutcome {
     let started = Instant::now();
     if n > 1 {
         tracing::info!("`{}`: attempt {n}", asset.name);
     }
-    let work = AssertUnwindSafe(crate::kinds::materialize(ws, asset, run_id, pins)).catch_unwind();
+    let work = AssertUnwindSafe(crate::kinds::materialize(
+        ws,
+        asset,
+        run_id,
+        pins,
+        scope,
+        Some(observer),
+    ))
+    .catch_unwind();
     let limited = async {
         match asset.policy.timeout {
             Some(limit) => tokio::time::timeout(limit, work).await.ok(),

@@ -8,8 +8,9 @@ use serde::Serialize;
 use sluice_core::AssetKind;
 
 use crate::kinds::{self, stale_reason};
+use crate::partitions::{PartitionJob, PartitionScope};
 use crate::pins::Pins;
-use crate::{Result, Workspace};
+use crate::{Error, Result, Workspace};
 
 /// The state of one asset.
 #[derive(Debug, Clone, Serialize)]
@@ -20,7 +21,8 @@ pub struct AssetState {
     pub kind: AssetKind,
     /// Latest version, if built.
     pub version: Option<u64>,
-    /// Rows in the latest version.
+    /// Rows in the latest version (a partitioned asset: in its built
+    /// partitions, as recorded).
     pub rows: Option<u64>,
     /// When the latest version was committed (RFC 3339).
     pub committed_at: Option<String>,
@@ -62,18 +64,41 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
             Some(_) => kind.fingerprint(ws, asset, &pins).await,
             None => Ok(String::new()),
         };
-        let reason = stale_reason(kind.as_ref(), published.as_ref(), stale_input, &fingerprint);
+        let reason = match &asset.partitioned {
+            Some(_) if published.is_some() && stale_input.is_none() => {
+                let parts = partitions_of(ws, kind.as_ref(), asset, &pins).await?;
+                let behind = parts.iter().filter(|p| p.state != "built").count();
+                (behind > 0).then(|| {
+                    format!(
+                        "{behind} of {} partitions missing, failed or stale (`sluice status {name} --partitions`)",
+                        parts.len()
+                    )
+                })
+            }
+            _ => stale_reason(kind.as_ref(), published.as_ref(), stale_input, &fingerprint),
+        };
         if reason.is_some() {
             stale_names.push(name.to_string());
         }
         let published = published.unwrap_or_default();
         versions.insert(name.to_string(), published.version);
         let committed = published.committed_at;
+        // The newest commit of a partitioned asset holds one partition's rows.
+        let rows = match &asset.partitioned {
+            Some(_) => ws
+                .metadata
+                .partitions(name.as_str())?
+                .iter()
+                .filter(|r| r.built.is_some())
+                .map(|r| r.rows)
+                .sum(),
+            None => published.rows,
+        };
         states.push(AssetState {
             name: name.to_string(),
             kind: asset.kind(),
             version: published.version,
-            rows: published.rows,
+            rows,
             committed_at: committed.map(sluice_core::render::instant),
             age_seconds: committed.map(|t| (chrono::Utc::now() - t).num_seconds()),
             stale: reason.is_some(),
@@ -81,4 +106,120 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
         });
     }
     Ok(states)
+}
+
+/// One partition of a partitioned asset, as `sluice status ASSET --partitions`
+/// shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionState {
+    /// Its label (`2024-01-05`).
+    pub partition: String,
+    /// `built` (and up to date), `stale` (built from another definition or
+    /// other input), `failed` (its newest build failed) or `missing`.
+    pub state: &'static str,
+    /// The version its newest successful build committed.
+    pub version: Option<u64>,
+    /// Rows it holds, as built.
+    pub rows: Option<u64>,
+    /// The run of its newest build.
+    pub run_id: Option<i64>,
+    /// Why its newest build failed.
+    pub error: Option<String>,
+}
+
+/// Every partition of a partitioned asset from its first to the present (or
+/// its `end`), with its state.
+pub async fn partition_status(ws: &Workspace, name: &str) -> Result<Vec<PartitionState>> {
+    let Some(asset) = ws.project.assets.values().find(|a| a.name.as_str() == name) else {
+        return Err(Error::unknown_assets(&ws.project, vec![name.to_string()]));
+    };
+    if asset.partitioned.is_none() {
+        return Err(not_partitioned(ws, name));
+    }
+    let kind = kinds::of(asset);
+    let mut pins = Pins::new();
+    for input in &asset.inputs {
+        if let Some(v) = kinds::of(&ws.project.assets[input])
+            .published(ws)
+            .await?
+            .and_then(|p| p.version)
+        {
+            pins.insert(input.to_string(), v);
+        }
+    }
+    partitions_of(ws, kind.as_ref(), asset, &pins).await
+}
+
+/// `name` is not partitioned: the message names those that are.
+pub(crate) fn not_partitioned(ws: &Workspace, name: &str) -> Error {
+    let partitioned: Vec<String> = ws
+        .project
+        .order
+        .iter()
+        .filter(|n| ws.project.assets[*n].partitioned.is_some())
+        .map(|n| format!("`{n}`"))
+        .collect();
+    Error::Partitions(format!(
+        "`{name}` is not partitioned\n  help: {}",
+        if partitioned.is_empty() {
+            "give a source or table `partitioned = { by = \"day\", column = \"...\", start = \"...\" }`".to_string()
+        } else {
+            format!("the partitioned assets are {}", partitioned.join(", "))
+        }
+    ))
+}
+
+async fn partitions_of(
+    ws: &Workspace,
+    kind: &dyn kinds::Kind,
+    asset: &sluice_project::Asset,
+    pins: &Pins,
+) -> Result<Vec<PartitionState>> {
+    let Some(partitioning) = &asset.partitioned else {
+        return Ok(Vec::new());
+    };
+    let now = chrono::DateTime::from_timestamp_micros(ws.clock.now_micros()).unwrap_or_default();
+    let all = PartitionScope::All.select(partitioning, now);
+    let job = PartitionJob {
+        ws,
+        kind,
+        asset,
+        partitioning,
+        run_id: 0,
+        pins,
+    };
+    let fingerprints = job
+        .fingerprints(&all)
+        .await
+        .map_err(|f| Error::Partitions(f.message))?;
+    let records: BTreeMap<String, sluice_store::PartitionRecord> = ws
+        .metadata
+        .partitions(asset.name.as_str())?
+        .into_iter()
+        .map(|r| (r.partition.clone(), r))
+        .collect();
+    Ok(all
+        .iter()
+        .zip(fingerprints)
+        .map(|(x, fp)| {
+            let label = x.label();
+            let record = records.get(&label);
+            let built = record.and_then(|r| r.built.as_ref());
+            let state = match (record, built) {
+                (None, _) => "missing",
+                (Some(r), _) if r.error.is_some() => "failed",
+                (Some(_), Some((_, f))) if *f == fp => "built",
+                (Some(_), Some(_)) => "stale",
+                (Some(_), None) => "missing",
+            };
+            PartitionState {
+                partition: label,
+                state,
+                version: built.map(|(v, _)| *v),
+                rows: record.and_then(|r| r.rows),
+                run_id: record.map(|r| r.run_id),
+                error: record.and_then(|r| r.error.clone()),
+            }
+        })
+        .collect())
 }

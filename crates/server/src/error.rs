@@ -123,6 +123,7 @@ impl From<ReadError> for ApiError {
                 | E::ReadTime(_)
                 | E::OnlineAsOf { .. }
                 | E::Training(_)
+                | E::Partitions(_)
                 | E::EntityKey { .. }
                 | E::Model { .. } => ApiError::bad_request(e.to_string()),
                 E::Output { .. } => ApiError::internal("writing a file", e),

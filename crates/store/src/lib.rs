@@ -19,6 +19,7 @@ mod metadata;
 mod models;
 mod offline;
 mod online;
+mod partitions;
 mod quality;
 mod schedules;
 mod types;
@@ -37,6 +38,7 @@ pub use online::{
     KEY_SEPARATOR, OnlineRecord, OnlineSnapshot, OnlineStore, OnlineWrite, RedbOnlineStore,
     ViewMeta, ViewWrite, entity_key,
 };
+pub use partitions::PartitionRecord;
 pub use quality::{CheckHistory, CheckRecord, RunQuality};
 pub use schedules::{TickRecord, TickState};
 pub use types::delta_type;

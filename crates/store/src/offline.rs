@@ -56,6 +56,10 @@ pub struct CommitMeta {
     /// versions written before sluice recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<AssetKind>,
+    /// The partition the commit replaced (`2024-01-05`); `None` when it
+    /// replaced the whole table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
 }
 
 /// One committed version of an asset.
@@ -329,6 +333,37 @@ impl OfflineStore {
         state: &SessionState,
         meta: &CommitMeta,
     ) -> Result<VersionInfo> {
+        self.write_where(asset, plan, state, meta, None)
+            .await
+            .map(|(info, _)| info)
+    }
+
+    /// Writes the result of `plan` as the asset's new version replacing only
+    /// the rows that match `predicate` (one partition), in one commit. Every row
+    /// of `plan` must match it. When the table's columns differ from the
+    /// plan's (the definition changed), the whole table is replaced instead,
+    /// and the second value says so. The version's `content` is the hash of
+    /// the rows written, the partition's (not the table's) when it is `false`.
+    pub async fn write_partition(
+        &self,
+        asset: &str,
+        plan: LogicalPlan,
+        state: &SessionState,
+        meta: &CommitMeta,
+        predicate: Expr,
+    ) -> Result<(VersionInfo, bool)> {
+        self.write_where(asset, plan, state, meta, Some(predicate))
+            .await
+    }
+
+    async fn write_where(
+        &self,
+        asset: &str,
+        plan: LogicalPlan,
+        state: &SessionState,
+        meta: &CommitMeta,
+        predicate: Option<Expr>,
+    ) -> Result<(VersionInfo, bool)> {
         let plan_err = |source| Error::Plan {
             asset: asset.to_string(),
             source,
@@ -374,17 +409,33 @@ impl OfflineStore {
             COMMIT_KEY.to_string(),
             serde_json::to_value(meta).map_err(|e| write_err(DeltaTableError::from(e)))?,
         )]);
-        let table = table
+        // A partition replaces its rows only where the table keeps its columns;
+        // with other columns, every partition was stale anyway.
+        let predicate = predicate.filter(|_| {
+            table.snapshot().is_ok_and(|s| {
+                let have = s.snapshot().arrow_schema();
+                have.fields().len() == schema.fields().len()
+                    && have
+                        .fields()
+                        .iter()
+                        .zip(schema.fields())
+                        .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+            })
+        });
+        let partial = predicate.is_some();
+        let mut write = table
             .write(Vec::new())
             .with_input_plan(plan)
             .with_session_state(Arc::new(state))
             .with_save_mode(SaveMode::Overwrite)
-            .with_schema_mode(SchemaMode::Overwrite)
             .with_writer_properties(properties)
             .with_commit_properties(commit)
-            .with_table_name(asset)
-            .await
-            .map_err(write_err)?;
+            .with_table_name(asset);
+        write = match predicate {
+            Some(p) => write.with_replace_where(p),
+            None => write.with_schema_mode(SchemaMode::Overwrite),
+        };
+        let table = write.await.map_err(write_err)?;
         let written = self.commits(asset, &table, Some(1)).await?;
         let content = hash
             .lock()
@@ -393,9 +444,15 @@ impl OfflineStore {
         written
             .into_iter()
             .next()
-            .map(|v| VersionInfo {
-                content: Some(content),
-                ..v
+            .map(|v| {
+                (
+                    // With a partition, the hash of its rows, not the table's.
+                    VersionInfo {
+                        content: Some(content),
+                        ..v
+                    },
+                    !partial,
+                )
             })
             .ok_or_else(|| Error::NotMaterialized {
                 asset: asset.to_string(),

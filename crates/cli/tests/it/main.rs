@@ -15,6 +15,7 @@ mod init;
 mod model_training;
 mod models;
 mod online_windows;
+mod partitions;
 mod read_side;
 mod rebuilds;
 mod schedules;

@@ -5,6 +5,7 @@
 //! and adds itself through one `Builder`; `refs.rs` turns references into inputs.
 
 mod exports;
+mod partitions;
 mod policy;
 mod refs;
 mod schedules;
@@ -26,6 +27,7 @@ use crate::parse::RawProject;
 use crate::raw::ContractSection;
 
 pub use exports::{ExportDef, ExportFormat};
+pub use partitions::Partitioning;
 pub use policy::RunPolicy;
 pub use schedules::{Cadence, DEFAULT_MAX_CATCHUP, ScheduleDef, ScheduleTarget};
 pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
@@ -82,6 +84,8 @@ pub struct Asset {
     pub description: Option<String>,
     /// How it is run: retries, their delays, a time limit, a pool.
     pub policy: RunPolicy,
+    /// Built one time partition at a time (sources and tables that say so).
+    pub partitioned: Option<Partitioning>,
 }
 
 impl Asset {
@@ -197,6 +201,7 @@ impl<'r> Builder<'r> {
             contract: Contract::default(),
             description: None,
             policy: RunPolicy::default(),
+            partitioned: None,
         })
     }
 }

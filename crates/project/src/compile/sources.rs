@@ -147,6 +147,11 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
     ]);
     let description = def.config.description.clone();
     let contract = b.contract(def.config.contract.as_ref());
+    let partitioned = def
+        .config
+        .partitioned
+        .as_ref()
+        .and_then(|p| super::partitions::compile(b, p));
     let asset = b.add(
         asset_name,
         at,
@@ -155,6 +160,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
     );
     asset.contract = contract;
     asset.description = description;
+    asset.partitioned = partitioned;
 }
 
 fn has_glob(s: &str) -> bool {

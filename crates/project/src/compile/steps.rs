@@ -301,6 +301,7 @@ fn compile_output(
         timezone: None,
         widths: None,
         formats: IndexMap::new(),
+        partitioned: None,
         contract: None,
         description: None,
     };

@@ -101,6 +101,10 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<TableSectio
     let contract_text = serde_json::to_string(&table.contract).unwrap_or_default();
     let fingerprint = fingerprint(&["table", sql.trim(), &contract_text]);
     let contract = b.contract(table.contract.as_ref());
+    let partitioned = table
+        .partitioned
+        .as_ref()
+        .and_then(|p| super::partitions::compile(b, p));
     let asset = b.add(
         asset_name,
         at,
@@ -109,4 +113,5 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<TableSectio
     );
     asset.contract = contract;
     asset.description = table.description.clone();
+    asset.partitioned = partitioned;
 }

@@ -9,6 +9,7 @@ use toml::Spanned;
 mod contract;
 mod features;
 mod models;
+mod partitions;
 mod policy;
 mod schedules;
 mod sources;
@@ -17,6 +18,7 @@ mod steps;
 pub use contract::*;
 pub use features::*;
 pub use models::*;
+pub use partitions::*;
 pub use policy::*;
 pub use schedules::*;
 pub use sources::*;
@@ -58,6 +60,9 @@ pub struct TableSection {
     /// The query in a file, relative to the project folder.
     #[serde(default)]
     pub file: Option<Spanned<String>>,
+    /// Built one time partition at a time; see [`PartitionedSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioned: Option<PartitionedSection>,
     /// What the rows must be; see [`ContractSection`].
     #[serde(default)]
     pub contract: Option<ContractSection>,

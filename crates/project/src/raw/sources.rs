@@ -104,6 +104,9 @@ pub struct FileSourceSection {
     /// says so), else a date. Default: ISO 8601 only.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub formats: IndexMap<String, String>,
+    /// Read one time partition at a time; see [`PartitionedSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioned: Option<PartitionedSection>,
     /// What the rows must be; see [`ContractSection`].
     #[serde(default)]
     pub contract: Option<ContractSection>,

@@ -39,6 +39,7 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
         run_id: job.run_id,
         inputs: job.pins.clone(),
         kind: Some(job.asset.kind()),
+        partition: job.partition.map(|p| p.label()),
     };
     let asset = job.asset;
     // A record left for the version this write will make (by a table that
@@ -55,8 +56,20 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
             class: e.class(),
         });
     }
+    // A partition replaces the rows of its range only.
+    let replace = match (&asset.partitioned, &job.partition) {
+        (Some(p), Some(x)) => {
+            match crate::partitions::range_of(plan.schema().as_arrow(), asset, p, x, true) {
+                Ok(range) => Some(range),
+                Err(e) => return job.failed(e),
+            }
+        }
+        _ => None,
+    };
     if !asset.contract.is_empty() {
-        let out = crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest()).await;
+        let out =
+            crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest(), replace)
+                .await;
         let (rows_in, rows_out, rows_quarantined, warnings) =
             out.report.as_ref().map_or((0, 0, 0, 0), |r| {
                 (
@@ -67,7 +80,7 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
                 )
             });
         let base = match out.written {
-            Ok(info) => built(job, &info, 0),
+            Ok(info) => built(job, &info, rows_out),
             Err(e) => job.failed(e),
         };
         return AssetOutcome {
@@ -78,11 +91,15 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
             ..base
         };
     }
-    match job
-        .ws
-        .store
-        .write(asset.name.as_str(), plan, &ctx.state(), &meta)
-        .await
+    match crate::gate::store_write(
+        job.ws,
+        asset.name.as_str(),
+        plan,
+        &ctx.state(),
+        &meta,
+        replace,
+    )
+    .await
     {
         Ok(info) => built(job, &info, info.rows.unwrap_or(0)),
         Err(e) => job.failed(Failure {
@@ -98,7 +115,22 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
 /// instead and rebuilds.
 fn built(job: &Job<'_>, info: &VersionInfo, rows: u64) -> AssetOutcome {
     let name = job.asset.name.as_str();
-    if let Some(content) = &info.content
+    if let Some(x) = &job.partition {
+        // The partition's record: after its commit, so a crash in between
+        // can only cause a rebuild. A partition's rows are not the table's.
+        let built = (
+            info.version,
+            job.fingerprint.as_str(),
+            info.content.as_deref(),
+        );
+        if let Err(e) = job
+            .ws
+            .metadata
+            .partition_built(name, &x.label(), built, rows, job.run_id)
+        {
+            tracing::warn!("could not record partition {x} of `{name}`: {e}");
+        }
+    } else if let Some(content) = &info.content
         && let Err(e) = job.ws.metadata.record_content(name, info.version, content)
     {
         tracing::warn!(

@@ -27,8 +27,10 @@ use sluice_core::{AssetName, AssetStatus};
 use sluice_project::{Asset, Definition, Diagnostic, Project, SourceDef};
 use sluice_store::VersionInfo;
 
+use crate::Observer;
 use crate::Workspace;
 use crate::outcome::{AssetOutcome, Failure, failed};
+use crate::partitions::PartitionScope;
 use crate::pins::{Pins, pinned_fingerprint};
 
 /// What an asset has published, as far as staleness and its downstream care.
@@ -63,6 +65,8 @@ pub(crate) struct Job<'a> {
     pub published: Option<Published>,
     /// When the job started.
     pub started: Instant,
+    /// The partition it builds, for a partitioned asset.
+    pub partition: Option<sluice_core::partition::Partition>,
 }
 
 impl Job<'_> {
@@ -187,12 +191,15 @@ pub(crate) fn stale_reason(
     }
 }
 
-/// Brings one asset up to date in a run: builds it when it is stale, else keeps it.
+/// Brings one asset up to date in a run: builds it when it is stale, else
+/// keeps it; a partitioned asset, partition by partition, those of `scope`.
 pub(crate) async fn materialize(
     ws: &Workspace,
     asset: &Asset,
     run_id: i64,
     pins: &Pins,
+    scope: PartitionScope,
+    progress: Option<&dyn Observer>,
 ) -> AssetOutcome {
     let kind = of(asset);
     let started = Instant::now();
@@ -200,6 +207,17 @@ pub(crate) async fn materialize(
         Ok(p) => p,
         Err(e) => return failed(asset, started, e.to_string(), None),
     };
+    if let Some(partitioning) = &asset.partitioned {
+        let job = crate::partitions::PartitionJob {
+            ws,
+            kind: kind.as_ref(),
+            asset,
+            partitioning,
+            run_id,
+            pins,
+        };
+        return crate::partitions::materialize(&job, scope, progress, published, started).await;
+    }
     let previous = published.as_ref().and_then(|p| p.version);
     let fingerprint = match kind.fingerprint(ws, asset, pins).await {
         Ok(fp) => fp,
@@ -219,6 +237,7 @@ pub(crate) async fn materialize(
         fingerprint,
         published,
         started,
+        partition: None,
     };
     match stale {
         None => crate::recheck::recheck(ws, asset, run_id, kind.keep(&job).await).await,

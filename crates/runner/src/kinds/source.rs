@@ -12,6 +12,7 @@ use sluice_source::{FileSource, content_hash};
 use super::{Job, Kind, Published, delta};
 use crate::Workspace;
 use crate::outcome::{AssetOutcome, Failure};
+use crate::partitions::{column_type, restrict};
 use crate::pins::Pins;
 
 /// `[sources.NAME]`.
@@ -72,10 +73,18 @@ impl Kind for Source<'_> {
                 scan.build()
             }
         });
-        match plan {
-            Ok(plan) => delta::write(job, &ctx, plan).await,
-            Err(e) => job.failed(Failure::of(&e)),
-        }
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(e) => return job.failed(Failure::of(&e)),
+        };
+        let plan = match (&self.asset.partitioned, &job.partition) {
+            (Some(p), Some(x)) => match restrict(plan, self.asset, p, x) {
+                Ok(plan) => plan,
+                Err(e) => return job.failed(e),
+            },
+            _ => plan,
+        };
+        delta::write(job, &ctx, plan).await
     }
 
     async fn keep(&self, job: &Job<'_>) -> AssetOutcome {
@@ -89,7 +98,13 @@ impl Kind for Source<'_> {
     ) -> Result<Option<SchemaRef>, Diagnostic> {
         let name = &self.asset.name;
         match open(self.def).await {
-            Ok(source) => Ok(Some(source.schema())),
+            Ok(source) => {
+                let schema = source.schema();
+                if let Some(p) = &self.asset.partitioned {
+                    column_type(&schema, self.asset, p)?;
+                }
+                Ok(Some(schema))
+            }
             Err(e) => Err(Diagnostic::new(
                 self.asset.location.clone(),
                 format!("source `{name}`: {e}"),

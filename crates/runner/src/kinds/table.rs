@@ -8,6 +8,7 @@ use sluice_project::{Asset, Diagnostic, Project, TableDef};
 use super::{Job, Kind, Published, arrow_schema, delta};
 use crate::Workspace;
 use crate::outcome::AssetOutcome;
+use crate::partitions::{bind, column_type, restrict};
 use crate::pins::register_inputs;
 
 /// `[tables.NAME]`.
@@ -27,10 +28,22 @@ impl Kind for Table<'_> {
         if let Err(e) = register_inputs(job.ws, &ctx, job.pins).await {
             return job.failed(e.to_string());
         }
-        match sluice_transform::plan_table(&ctx, self.asset, self.def).await {
-            Ok(plan) => delta::write(job, &ctx, plan).await,
-            Err(e) => job.failed(e.to_string()),
-        }
+        let plan = match sluice_transform::plan_table(&ctx, self.asset, self.def).await {
+            Ok(plan) => plan,
+            Err(e) => return job.failed(e.to_string()),
+        };
+        let plan = match bind(plan, self.asset, job.partition.as_ref()) {
+            Ok(plan) => plan,
+            Err(d) => return job.failed(d.to_string()),
+        };
+        let plan = match (&self.asset.partitioned, &job.partition) {
+            (Some(p), Some(x)) => match restrict(plan, self.asset, p, x) {
+                Ok(plan) => plan,
+                Err(e) => return job.failed(e),
+            },
+            _ => plan,
+        };
+        delta::write(job, &ctx, plan).await
     }
 
     async fn keep(&self, job: &Job<'_>) -> AssetOutcome {
@@ -42,9 +55,14 @@ impl Kind for Table<'_> {
         ctx: &SessionContext,
         _project: &Project,
     ) -> Result<Option<SchemaRef>, Diagnostic> {
-        sluice_transform::plan_table(ctx, self.asset, self.def)
+        let plan = sluice_transform::plan_table(ctx, self.asset, self.def)
             .await
-            .map_err(sluice_transform::Error::into_diagnostic)
-            .map(|plan| Some(arrow_schema(&plan)))
+            .map_err(sluice_transform::Error::into_diagnostic)?;
+        let first = self.asset.partitioned.as_ref().map(|p| p.start);
+        let plan = bind(plan, self.asset, first.as_ref())?;
+        if let Some(p) = &self.asset.partitioned {
+            column_type(plan.schema().as_arrow(), self.asset, p)?;
+        }
+        Ok(Some(arrow_schema(&plan)))
     }
 }

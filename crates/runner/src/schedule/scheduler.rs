@@ -277,7 +277,9 @@ async fn run_tick(
             due,
             run_id: Mutex::new(None),
         });
-        match crate::run::run(ws.clone(), &targets, observer.clone()).await {
+        // Partitioned assets build the partition the tick stands for.
+        let scope = crate::PartitionScope::Tick(due);
+        match crate::run::run_scoped(ws.clone(), &targets, scope, observer.clone()).await {
             Ok(summary) => {
                 tracing::info!(
                     schedule = %schedule,

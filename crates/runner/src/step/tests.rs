@@ -72,7 +72,7 @@ async fn dropping_a_running_step_kills_its_whole_process_tree() {
     let ws = workspace(dir.path(), TREE);
     let asset = ws.project.asset("tree").expect("the step").clone();
     let pins = crate::pins::Pins::new();
-    let build = crate::kinds::materialize(&ws, &asset, 7, &pins);
+    let build = crate::kinds::materialize(&ws, &asset, 7, &pins, Default::default(), None);
     // What a runner's timeout does: the build future is dropped mid-run.
     let pids_file = dir.path().join("pids");
     let pids = tokio::select! {
@@ -101,7 +101,7 @@ async fn a_step_that_leaves_children_behind_ends_and_takes_them_along() {
     );
     let asset = ws.project.asset("tree").expect("the step").clone();
     let pins = crate::pins::Pins::new();
-    let outcome = crate::kinds::materialize(&ws, &asset, 1, &pins).await;
+    let outcome = crate::kinds::materialize(&ws, &asset, 1, &pins, Default::default(), None).await;
     assert_eq!(
         outcome.status,
         sluice_core::AssetStatus::Built,

@@ -1,0 +1,616 @@
+//! Partitioned sources and tables (`partitioned = { by, column, start }`):
+//! built one time partition at a time, each partition its own Delta commit
+//! that replaces exactly the rows whose partition column falls in its range
+//! (`replaceWhere`), each recorded with the fingerprint it was built from.
+//!
+//! A partition's fingerprint is the asset's (its definition and its inputs'
+//! versions, as for any asset), the partitioning and the partition's label:
+//! a partition is up to date when its record holds that fingerprint. Which
+//! partitions a run looks at is its [`PartitionScope`]: every one from the
+//! first to the present (a plain run), a range (`sluice backfill`), or the
+//! partition a schedule's tick stands for.
+//!
+//! Architecture invariant: a partition's commit is atomic and replaces only
+//! its own range; a partition whose build failed or was stopped keeps what its
+//! last good build published, and a partition is recorded built only after its
+//! commit, so an interrupted backfill rebuilds what it had not finished and
+//! nothing else.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::StreamExt;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::{Column, ParamValues, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use serde::Serialize;
+use sluice_core::AssetStatus;
+use sluice_core::partition::Partition;
+use sluice_project::{Asset, Diagnostic, Partitioning, fingerprint};
+
+use crate::kinds::{Job, Kind, Published};
+use crate::outcome::{AssetOutcome, Failure, failed};
+use crate::pins::Pins;
+use crate::{Observer, Workspace};
+
+/// Which partitions of the partitioned assets a run builds (those of them
+/// that are missing, failed or stale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartitionScope {
+    /// Every partition from the first to the one holding the present (or the
+    /// asset's `end`): a plain run.
+    #[default]
+    All,
+    /// The partitions holding the times from `from` to `to`, both included:
+    /// `sluice backfill`.
+    Range {
+        /// A time in the first partition.
+        from: NaiveDateTime,
+        /// A time in the last partition.
+        to: NaiveDateTime,
+        /// How many partitions of an asset build at once.
+        parallel: usize,
+    },
+    /// A schedule's tick due at this time: the newest partition that ended at
+    /// or before it.
+    Tick(DateTime<Utc>),
+}
+
+impl PartitionScope {
+    /// The partitions of `p` it covers, first to last, at the present `now`.
+    pub fn select(&self, p: &Partitioning, now: DateTime<Utc>) -> Vec<Partition> {
+        let all = p.all(now.naive_utc());
+        match *self {
+            PartitionScope::All => all,
+            // A backfill may name partitions after the present.
+            PartitionScope::Range { from, to, .. } => p
+                .grain
+                .range(from.max(p.start.start), to)
+                .into_iter()
+                .filter(|x| p.end.is_none_or(|e| x.start <= e.start))
+                .collect(),
+            PartitionScope::Tick(due) => {
+                let before = p.grain.floor(due.naive_utc()) - chrono::Duration::microseconds(1);
+                let tick = p.grain.partition(before);
+                all.into_iter().filter(|x| *x == tick).collect()
+            }
+        }
+    }
+
+    /// How many partitions of one asset build at once.
+    fn parallel(&self) -> usize {
+        match self {
+            PartitionScope::Range { parallel, .. } => (*parallel).max(1),
+            _ => 1,
+        }
+    }
+
+    /// How the run log and the queue tell scopes apart.
+    pub(crate) fn key(&self) -> String {
+        match self {
+            PartitionScope::All => String::new(),
+            PartitionScope::Range { from, to, .. } => format!("partitions {from} to {to}"),
+            PartitionScope::Tick(due) => format!("tick {}", sluice_core::render::instant(*due)),
+        }
+    }
+}
+
+/// What a run did to the partitions of one asset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PartitionsOutcome {
+    /// Partitions the run looked at.
+    pub selected: usize,
+    /// Partitions it built.
+    pub built: usize,
+    /// Partitions it found up to date.
+    pub up_to_date: usize,
+    /// The labels of the partitions whose build failed.
+    pub failed: Vec<String>,
+}
+
+/// A partitioned asset in a run.
+pub(crate) struct PartitionJob<'a> {
+    pub ws: &'a Workspace,
+    pub kind: &'a dyn Kind,
+    pub asset: &'a Asset,
+    pub partitioning: &'a Partitioning,
+    pub run_id: i64,
+    pub pins: &'a Pins,
+}
+
+impl PartitionJob<'_> {
+    /// Each partition's fingerprint: the asset's definition and inputs as for
+    /// any asset, the partitioning and the partition's label — except that an
+    /// input partitioned by the same size counts by its partition of the same
+    /// label only (the hash of its rows), as the query reads it with `$start`
+    /// and `$end`: one new day upstream leaves the other days up to date.
+    pub(crate) async fn fingerprints(
+        &self,
+        partitions: &[Partition],
+    ) -> Result<Vec<String>, Failure> {
+        let ws = self.ws;
+        let same_size = |input: &str| {
+            ws.project
+                .assets
+                .values()
+                .find(|a| a.name.as_str() == input)
+                .and_then(|a| a.partitioned.as_ref())
+                .is_some_and(|p| p.grain == self.partitioning.grain)
+        };
+        let (by_partition, whole): (Pins, Pins) = self
+            .pins
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .partition(|(k, _)| same_size(k));
+        let base = self.kind.fingerprint(ws, self.asset, &whole).await?;
+        let mut inputs = Vec::new();
+        for input in by_partition.keys() {
+            let records: BTreeMap<String, String> = ws
+                .metadata
+                .partitions(input)
+                .map_err(|e| Failure::from(crate::Error::from(e)))?
+                .into_iter()
+                .filter_map(|r| {
+                    let hash = r.content.or(r.built.map(|(v, fp)| format!("{fp}@{v}")))?;
+                    Some((r.partition, hash))
+                })
+                .collect();
+            inputs.push((input, records));
+        }
+        let described = self.partitioning.describe();
+        Ok(partitions
+            .iter()
+            .map(|x| {
+                let label = x.label();
+                let mut parts = vec![base.clone(), described.clone(), label.clone()];
+                for (input, records) in &inputs {
+                    let hash = records.get(&label).map_or("none", String::as_str);
+                    parts.push(format!("{input}[{label}]#{hash}"));
+                }
+                fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .collect())
+    }
+}
+
+/// Brings the selected partitions of a partitioned asset up to date: builds
+/// each one that is missing, failed or stale, as its own commit (the first
+/// alone, the others `parallel` at a time for a backfill that asks).
+pub(crate) async fn materialize(
+    pj: &PartitionJob<'_>,
+    scope: PartitionScope,
+    progress: Option<&dyn Observer>,
+    published: Option<Published>,
+    started: Instant,
+) -> AssetOutcome {
+    let PartitionJob {
+        ws,
+        kind,
+        asset,
+        partitioning,
+        run_id,
+        pins,
+    } = *pj;
+    let name = asset.name.as_str();
+    let previous = published.as_ref().and_then(|p| p.version);
+    let fail = |e: Failure| failed(asset, started, e, previous);
+    if published.is_none()
+        && let Err(e) = ws.metadata.forget_partitions(name)
+    {
+        // The table is gone (or never was): its records describe nothing.
+        return fail(Failure::from(crate::Error::from(e)));
+    }
+    let records: BTreeMap<String, Option<String>> = match ws.metadata.partitions(name) {
+        Ok(r) => r
+            .into_iter()
+            .map(|r| (r.partition, r.built.map(|(_, fp)| fp)))
+            .collect(),
+        Err(e) => return fail(Failure::from(crate::Error::from(e))),
+    };
+    let now = DateTime::from_timestamp_micros(ws.clock.now_micros()).unwrap_or_default();
+    let selected = scope.select(partitioning, now);
+    if selected.is_empty() && previous.is_none() {
+        return fail(Failure::from(format!(
+            "{} `{name}` has no partition to build yet: its first, {}, {}\n  help: wait for it, or set `start` earlier",
+            asset.kind(),
+            partitioning.start,
+            if partitioning.start.start > now.naive_utc() {
+                "has not begun"
+            } else {
+                "is not the partition this run builds"
+            }
+        )));
+    }
+    let fingerprints = match pj.fingerprints(&selected).await {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let todo: Vec<(Partition, String)> = selected
+        .iter()
+        .copied()
+        .zip(fingerprints)
+        .filter(|(x, fp)| records.get(&x.label()).and_then(Option::as_ref) != Some(fp))
+        .collect();
+    let mut result = PartitionsOutcome {
+        selected: selected.len(),
+        up_to_date: selected.len() - todo.len(),
+        ..PartitionsOutcome::default()
+    };
+    let mut outcome = AssetOutcome::new(asset, AssetStatus::UpToDate, previous, 0, started);
+    outcome.rows_in = 0;
+    outcome.rows_out = 0;
+    let mut first_failure: Option<AssetOutcome> = None;
+    let total = todo.len();
+    let build = |(x, fp): (Partition, String), published: Option<Published>| async move {
+        let job = Job {
+            ws,
+            asset,
+            run_id,
+            pins,
+            fingerprint: fp,
+            published,
+            started: Instant::now(),
+            partition: Some(x),
+        };
+        tracing::debug!("building `{name}` partition {x}");
+        (x, kind.build(&job).await)
+    };
+    // The first partition builds alone: it may create the table, or replace
+    // it whole when its columns changed; the others replace their own rows.
+    let mut todo = todo.into_iter();
+    let first = match todo.next() {
+        Some(first) => vec![build(first, published.clone()).await],
+        None => Vec::new(),
+    };
+    let published = ws
+        .store
+        .latest(name)
+        .await
+        .ok()
+        .flatten()
+        .map(|l| Published {
+            version: Some(l.version),
+            rows: l.rows,
+            committed_at: l.committed_at,
+            fingerprint: None,
+            delta: Some(l),
+        });
+    let rest = futures::stream::iter(todo.map(|t| build(t, published.clone())))
+        .buffer_unordered(scope.parallel());
+    let mut builds = futures::stream::iter(first).chain(rest);
+    let mut done = 0;
+    while let Some((x, built)) = builds.next().await {
+        done += 1;
+        let label = x.label();
+        // A built partition was recorded by its writer, right after its commit.
+        let ok = built.status == AssetStatus::Built;
+        if ok {
+            result.built += 1;
+            outcome.status = AssetStatus::Built;
+            outcome.version = outcome.version.max(built.version);
+        } else {
+            result.failed.push(label.clone());
+            let error = built.error.clone().unwrap_or_default();
+            if let Err(e) = ws.metadata.partition_failed(name, &label, run_id, &error) {
+                tracing::warn!("could not record partition {label} of `{name}`: {e}");
+            }
+        }
+        outcome.rows_in += built.rows_in;
+        outcome.rows_out += built.rows_out;
+        outcome.rows_quarantined += built.rows_quarantined;
+        outcome.warnings += built.warnings;
+        if !ok && first_failure.is_none() {
+            first_failure = Some(AssetOutcome {
+                error: built.error.map(|e| format!("partition {label}: {e}")),
+                ..built
+            });
+        }
+        if let Some(p) = progress {
+            p.partition_done(name, &label, ok, done, total);
+        }
+    }
+    result.failed.sort();
+    if let Some(failure) = first_failure {
+        let n = result.failed.len();
+        outcome.status = AssetStatus::Failed;
+        outcome.class = failure.class;
+        outcome.error = failure.error.map(|e| {
+            if n > 1 {
+                format!("{n} of {total} partitions failed; the first: {e}")
+            } else {
+                e
+            }
+        });
+    }
+    if outcome.status == AssetStatus::UpToDate {
+        // Nothing built: account for the table as it stands.
+        outcome.rows_in = 0;
+        outcome.rows_out = 0;
+    }
+    outcome.duration_ms = started.elapsed().as_millis() as u64;
+    outcome.partitions = Some(result);
+    outcome
+}
+
+/// The rows of `plan` in partition `x`: a filter on the partition column,
+/// which DataFusion pushes down to the scans it can prune.
+pub(crate) fn restrict(
+    plan: LogicalPlan,
+    asset: &Asset,
+    p: &Partitioning,
+    x: &Partition,
+) -> Result<LogicalPlan, Failure> {
+    let range = range_of(plan.schema().as_arrow(), asset, p, x, false)?;
+    LogicalPlanBuilder::from(plan)
+        .filter(range)
+        .and_then(LogicalPlanBuilder::build)
+        .map_err(|e| Failure::of(&e))
+}
+
+/// The rows of partition `x`: its column in `[start, end)`, with bounds of the
+/// column's type in `schema` — or, `stored`, of the type the Delta table holds
+/// it as (the predicate a partition's commit replaces).
+pub(crate) fn range_of(
+    schema: &Schema,
+    asset: &Asset,
+    p: &Partitioning,
+    x: &Partition,
+    stored: bool,
+) -> Result<Expr, Failure> {
+    let ty = column_type(schema, asset, p).map_err(|d| Failure::from(d.to_string()))?;
+    let ty = if stored {
+        sluice_store::delta_type(&ty)
+    } else {
+        ty
+    };
+    let (start, end) = (bound(&ty, x.start)?, bound(&ty, x.end)?);
+    let column = || Expr::Column(Column::new_unqualified(&p.column));
+    Ok(column().gt_eq(lit(start)).and(column().lt(lit(end))))
+}
+
+/// The type of the partition column in `schema`, which must be a date or a
+/// timestamp (a date only for day and month partitions).
+pub(crate) fn column_type(
+    schema: &Schema,
+    asset: &Asset,
+    p: &Partitioning,
+) -> Result<DataType, Diagnostic> {
+    let at = asset.location.clone();
+    let field = schema.field_with_name(&p.column).map_err(|_| {
+        Diagnostic::new(
+            at.clone(),
+            format!(
+                "{} `{}` is partitioned by `{}`, which it has no column named",
+                asset.kind(),
+                asset.name,
+                p.column
+            ),
+        )
+        .with_help(format!(
+            "name one of its date or timestamp columns in `partitioned.column`: {}",
+            schema
+                .fields()
+                .iter()
+                .filter(|f| is_time(f.data_type()))
+                .map(|f| format!("`{}`", f.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let ty = field.data_type().clone();
+    let fits = match ty {
+        DataType::Timestamp(..) => true,
+        DataType::Date32 | DataType::Date64 => p.grain != sluice_core::partition::Grain::Hour,
+        _ => false,
+    };
+    if !fits {
+        return Err(Diagnostic::new(
+            at,
+            format!(
+                "{} `{}` is partitioned by `{}`, a {} column; {} partitions need {}",
+                asset.kind(),
+                asset.name,
+                p.column,
+                sluice_core::type_name(&ty),
+                p.grain,
+                if p.grain == sluice_core::partition::Grain::Hour {
+                    "a timestamp"
+                } else {
+                    "a date or a timestamp"
+                }
+            ),
+        )
+        .with_help(
+            "give the column that type in the source's `columns` (or cast it in the query)",
+        ));
+    }
+    Ok(ty)
+}
+
+fn is_time(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    )
+}
+
+/// A partition bound as a value of type `ty`: a wall-clock time, read in UTC
+/// for a column with a time zone.
+fn bound(ty: &DataType, t: NaiveDateTime) -> Result<ScalarValue, Failure> {
+    ScalarValue::TimestampMicrosecond(Some(t.and_utc().timestamp_micros()), Some("UTC".into()))
+        .cast_to(ty)
+        .map_err(|e| Failure::of(&e))
+}
+
+/// Gives a query's `$start` and `$end` the partition's bounds (typed as the
+/// query uses them); a query of an asset that is not partitioned has none.
+pub(crate) fn bind(
+    plan: LogicalPlan,
+    asset: &Asset,
+    x: Option<&Partition>,
+) -> Result<LogicalPlan, Diagnostic> {
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| Diagnostic::new(asset.location.clone(), e.to_string()))?;
+    if types.is_empty() {
+        return Ok(plan);
+    }
+    let mut names: Vec<&String> = types.keys().collect();
+    names.sort();
+    let Some(x) = x else {
+        return Err(Diagnostic::new(
+            asset.location.clone(),
+            format!(
+                "{} `{}` uses {}, which only partitioned tables are given",
+                asset.kind(),
+                asset.name,
+                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .with_help("add `partitioned = { by = \"day\", column = \"...\", start = \"...\" }` to its entry, or remove the parameters"));
+    };
+    let mut values = HashMap::new();
+    for (name, ty) in &types {
+        let t = match name.as_str() {
+            "$start" => x.start,
+            "$end" => x.end,
+            other => {
+                return Err(Diagnostic::new(
+                    asset.location.clone(),
+                    format!("{} `{}` uses `{other}`, which sluice does not give", asset.kind(), asset.name),
+                )
+                .with_help("a partitioned table's query is given `$start` and `$end`, the bounds of its partition"));
+            }
+        };
+        let ty = ty.clone().unwrap_or(DataType::Timestamp(
+            datafusion::arrow::datatypes::TimeUnit::Microsecond,
+            None,
+        ));
+        let value =
+            bound(&ty, t).map_err(|e| Diagnostic::new(asset.location.clone(), e.message))?;
+        values.insert(name.trim_start_matches('$').to_string(), value.into());
+    }
+    plan.with_param_values(ParamValues::Map(values))
+        .map_err(|e| Diagnostic::new(asset.location.clone(), e.to_string()))
+}
+
+/// `sluice backfill ASSET --from --to`: builds the partitions of `asset` from
+/// the one holding `from` to the one holding `to` (labels, dates or times),
+/// with everything upstream that is stale — partitioned upstream assets, the
+/// same range of theirs. Partitions built by the same definition from the
+/// same inputs are skipped, so a backfill that was interrupted picks up where
+/// it stopped.
+pub async fn backfill(
+    ws: std::sync::Arc<Workspace>,
+    asset: &str,
+    (from, to): (&str, &str),
+    parallel: usize,
+    observer: std::sync::Arc<dyn Observer>,
+) -> crate::Result<crate::RunSummary> {
+    let Some(partitioning) = ws
+        .project
+        .assets
+        .values()
+        .find(|a| a.name.as_str() == asset)
+        .map(|a| a.partitioned.clone())
+    else {
+        return Err(crate::Error::unknown_assets(
+            &ws.project,
+            vec![asset.to_string()],
+        ));
+    };
+    let Some(p) = partitioning else {
+        return Err(crate::status::not_partitioned(&ws, asset));
+    };
+    let read = |flag: &str, text: &str| {
+        p.parse(text).ok_or_else(|| {
+            crate::Error::Partitions(format!(
+                "{flag} `{text}` is not a partition of `{asset}`\n  help: `{asset}` is partitioned by {}: write a label such as `{}`, or a date or time inside one",
+                p.grain,
+                p.start
+            ))
+        })
+    };
+    let (first, last) = (read("--from", from)?, read("--to", to)?);
+    if last < first {
+        return Err(crate::Error::Partitions(format!(
+            "--to {last} comes before --from {first}\n  help: give the first partition with --from and the last with --to"
+        )));
+    }
+    let scope = PartitionScope::Range {
+        from: first.start,
+        to: last.start,
+        parallel: parallel.max(1),
+    };
+    crate::run::run_scoped(ws, &[asset.to_string()], scope, observer).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::partition::{Grain, parse_time};
+
+    fn daily(end: Option<&str>) -> Partitioning {
+        Partitioning {
+            grain: Grain::Day,
+            column: "ts".into(),
+            start: Grain::Day.partition(parse_time("2024-01-01").expect("t")),
+            end: end.map(|e| Grain::Day.partition(parse_time(e).expect("t"))),
+        }
+    }
+
+    fn labels(v: Vec<Partition>) -> Vec<String> {
+        v.iter().map(Partition::label).collect()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_time(s).expect("t").and_utc()
+    }
+
+    #[test]
+    fn scopes_select_all_a_range_or_a_ticks_partition() {
+        let p = daily(None);
+        let now = at("2024-01-03 12:00");
+        assert_eq!(
+            labels(PartitionScope::All.select(&p, now)),
+            ["2024-01-01", "2024-01-02", "2024-01-03"]
+        );
+        let range = PartitionScope::Range {
+            from: parse_time("2023-12-30").expect("t"),
+            to: parse_time("2024-01-05").expect("t"),
+            parallel: 1,
+        };
+        assert_eq!(
+            labels(range.select(&p, now)),
+            [
+                "2024-01-01",
+                "2024-01-02",
+                "2024-01-03",
+                "2024-01-04",
+                "2024-01-05"
+            ],
+            "a range starts at the first partition and may reach past the present"
+        );
+        assert_eq!(
+            labels(range.select(&daily(Some("2024-01-02")), now)),
+            ["2024-01-01", "2024-01-02"]
+        );
+        // A tick at 02:00 builds yesterday; one at midnight, the day that just ended.
+        assert_eq!(
+            labels(PartitionScope::Tick(at("2024-01-03 02:00")).select(&p, now)),
+            ["2024-01-02"]
+        );
+        assert_eq!(
+            labels(PartitionScope::Tick(at("2024-01-03 00:00")).select(&p, now)),
+            ["2024-01-02"]
+        );
+        assert!(
+            PartitionScope::Tick(at("2024-01-01 05:00"))
+                .select(&p, now)
+                .is_empty(),
+            "before the first partition ended there is nothing to build"
+        );
+    }
+}
