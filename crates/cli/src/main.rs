@@ -117,17 +117,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            observer.clear();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else {
-                output::print_summary(&summary);
-            }
-            Ok(if summary.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            ran(&observer, &summary, json)
         }
         Command::Query {
             sql,
@@ -252,17 +242,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 observer.clone(),
             )
             .await?;
-            observer.clear();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else {
-                output::print_summary(&summary);
-            }
-            Ok(if summary.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            ran(&observer, &summary, json)
         }
         Command::Get {
             view,
@@ -444,6 +424,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 use std::io::Write as _;
 
 /// Resolves on Ctrl-C or SIGTERM, so that `serve` finishes its requests and exits.
+/// A run (or backfill) ended: its summary printed, its exit code (1 when an
+/// asset failed).
+fn ran(
+    observer: &output::Progress,
+    summary: &sluice_runner::RunSummary,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    observer.clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+    } else {
+        output::print_summary(summary);
+    }
+    Ok(if summary.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;

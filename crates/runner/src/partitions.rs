@@ -334,25 +334,30 @@ pub(crate) async fn materialize(
     outcome
 }
 
-/// The rows of `plan` in partition `x`: a filter on the partition column,
-/// which DataFusion pushes down to the scans it can prune.
+/// For a job building a partition: the rows of `plan` inside it (a filter on
+/// the partition column, which DataFusion pushes down to the scans it can
+/// prune) and the predicate its commit replaces. Other jobs: `plan` as it is.
 pub(crate) fn restrict(
     plan: LogicalPlan,
-    asset: &Asset,
-    p: &Partitioning,
-    x: &Partition,
-) -> Result<LogicalPlan, Failure> {
-    let range = range_of(plan.schema().as_arrow(), asset, p, x, false)?;
-    LogicalPlanBuilder::from(plan)
-        .filter(range)
+    job: &Job<'_>,
+) -> Result<(LogicalPlan, Option<Expr>), Failure> {
+    let (Some(p), Some(x)) = (&job.asset.partitioned, &job.partition) else {
+        return Ok((plan, None));
+    };
+    let schema = plan.schema().as_arrow().clone();
+    let rows = range_of(&schema, job.asset, p, x, false)?;
+    let replace = range_of(&schema, job.asset, p, x, true)?;
+    let plan = LogicalPlanBuilder::from(plan)
+        .filter(rows)
         .and_then(LogicalPlanBuilder::build)
-        .map_err(|e| Failure::of(&e))
+        .map_err(|e| Failure::of(&e))?;
+    Ok((plan, Some(replace)))
 }
 
 /// The rows of partition `x`: its column in `[start, end)`, with bounds of the
 /// column's type in `schema` — or, `stored`, of the type the Delta table holds
 /// it as (the predicate a partition's commit replaces).
-pub(crate) fn range_of(
+fn range_of(
     schema: &Schema,
     asset: &Asset,
     p: &Partitioning,

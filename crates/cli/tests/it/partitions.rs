@@ -83,6 +83,13 @@ fn in_source(project: &Path, day: Option<&str>, extra: &str) -> i64 {
     )
 }
 
+/// `sluice backfill daily --from FROM --to TO ARGS... --json`, parsed.
+fn backfill(project: &Path, from: &str, to: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["backfill", "daily", "--from", from, "--to", to, "--json"];
+    all.extend_from_slice(args);
+    json(project, &all)
+}
+
 fn states(project: &Path) -> Vec<(String, String)> {
     json(project, &["status", "daily", "--partitions", "--json"])
         .as_array()
@@ -106,18 +113,7 @@ fn a_backfill_commits_each_day_rebuilds_one_day_alone_and_resumes_after_a_kill()
     let p = dir.path();
 
     // 30 days: 30 partition commits, every flight of the range counted once.
-    let summary = json(
-        p,
-        &[
-            "backfill",
-            "daily",
-            "--from",
-            "2013-01-01",
-            "--to",
-            "2013-01-30",
-            "--json",
-        ],
-    );
+    let summary = backfill(p, "2013-01-01", "2013-01-30", &[]);
     let daily = asset(&summary, "daily");
     assert_eq!(daily["status"], "built", "{summary}");
     assert_eq!(daily["partitions"]["built"], 30, "{summary}");
@@ -147,18 +143,7 @@ fn a_backfill_commits_each_day_rebuilds_one_day_alone_and_resumes_after_a_kill()
         "{:?}",
         states(p)
     );
-    let one = json(
-        p,
-        &[
-            "backfill",
-            "daily",
-            "--from",
-            "2013-01-15",
-            "--to",
-            "2013-01-15",
-            "--json",
-        ],
-    );
+    let one = backfill(p, "2013-01-15", "2013-01-15", &[]);
     assert_eq!(asset(&one, "daily")["partitions"]["built"], 1, "{one}");
     assert_eq!(commits(p, "daily"), 31);
     let day15 = in_source(p, Some("2013-01-15"), cancelled_out);
@@ -212,20 +197,7 @@ fn a_backfill_commits_each_day_rebuilds_one_day_alone_and_resumes_after_a_kill()
     );
 
     // Run again (several at a time): only what was not done is built.
-    let rest = json(
-        p,
-        &[
-            "backfill",
-            "daily",
-            "--from",
-            "2013-01-01",
-            "--to",
-            "2013-01-30",
-            "--parallel",
-            "3",
-            "--json",
-        ],
-    );
+    let rest = backfill(p, "2013-01-01", "2013-01-30", &["--parallel", "3"]);
     let parts = &asset(&rest, "daily")["partitions"];
     assert_eq!(parts["built"], 30 - done, "{rest}");
     assert_eq!(parts["up_to_date"], done, "{rest}");

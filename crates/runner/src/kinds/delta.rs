@@ -32,7 +32,8 @@ pub(crate) async fn published(ws: &Workspace, name: &str) -> crate::Result<Optio
 }
 
 /// Writes `plan` as the asset's next version, with what produced it in the
-/// commit; through the quality gate when the asset has a contract.
+/// commit; through the quality gate when the asset has a contract. For a
+/// partition, only `plan`'s rows inside it, replacing the table's rows there.
 pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan) -> AssetOutcome {
     let meta = CommitMeta {
         fingerprint: job.fingerprint.clone(),
@@ -56,15 +57,10 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
             class: e.class(),
         });
     }
-    // A partition replaces the rows of its range only.
-    let replace = match (&asset.partitioned, &job.partition) {
-        (Some(p), Some(x)) => {
-            match crate::partitions::range_of(plan.schema().as_arrow(), asset, p, x, true) {
-                Ok(range) => Some(range),
-                Err(e) => return job.failed(e),
-            }
-        }
-        _ => None,
+    // A partition publishes its own rows, replacing the rows of its range only.
+    let (plan, replace) = match crate::partitions::restrict(plan, job) {
+        Ok(restricted) => restricted,
+        Err(e) => return job.failed(e),
     };
     if !asset.contract.is_empty() {
         let out =

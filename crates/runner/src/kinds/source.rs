@@ -12,7 +12,7 @@ use sluice_source::{FileSource, content_hash};
 use super::{Job, Kind, Published, delta};
 use crate::Workspace;
 use crate::outcome::{AssetOutcome, Failure};
-use crate::partitions::{column_type, restrict};
+use crate::partitions::column_type;
 use crate::pins::Pins;
 
 /// `[sources.NAME]`.
@@ -73,18 +73,10 @@ impl Kind for Source<'_> {
                 scan.build()
             }
         });
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(e) => return job.failed(Failure::of(&e)),
-        };
-        let plan = match (&self.asset.partitioned, &job.partition) {
-            (Some(p), Some(x)) => match restrict(plan, self.asset, p, x) {
-                Ok(plan) => plan,
-                Err(e) => return job.failed(e),
-            },
-            _ => plan,
-        };
-        delta::write(job, &ctx, plan).await
+        match plan {
+            Ok(plan) => delta::write(job, &ctx, plan).await,
+            Err(e) => job.failed(Failure::of(&e)),
+        }
     }
 
     async fn keep(&self, job: &Job<'_>) -> AssetOutcome {

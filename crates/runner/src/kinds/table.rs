@@ -8,7 +8,7 @@ use sluice_project::{Asset, Diagnostic, Project, TableDef};
 use super::{Job, Kind, Published, arrow_schema, delta};
 use crate::Workspace;
 use crate::outcome::AssetOutcome;
-use crate::partitions::{bind, column_type, restrict};
+use crate::partitions::{bind, column_type};
 use crate::pins::register_inputs;
 
 /// `[tables.NAME]`.
@@ -35,13 +35,6 @@ impl Kind for Table<'_> {
         let plan = match bind(plan, self.asset, job.partition.as_ref()) {
             Ok(plan) => plan,
             Err(d) => return job.failed(d.to_string()),
-        };
-        let plan = match (&self.asset.partitioned, &job.partition) {
-            (Some(p), Some(x)) => match restrict(plan, self.asset, p, x) {
-                Ok(plan) => plan,
-                Err(e) => return job.failed(e),
-            },
-            _ => plan,
         };
         delta::write(job, &ctx, plan).await
     }
