@@ -6,6 +6,7 @@ use sluice_project::{Definition, load};
 
 mod mistakes;
 mod policy;
+mod triggers;
 mod profiles;
 mod source_options;
 mod steps;
