@@ -288,12 +288,14 @@ impl Building<'_> {
                 None => None,
             };
             let policy = &asset.policy;
-            // When the current attempt started, to the microsecond, for the run log.
-            let began = std::sync::Mutex::new(Utc::now());
+            // When the current attempt started, to the microsecond, for the run
+            // log: on the workspace's clock, which the scheduler's `freshness`
+            // measures ages on.
+            let began = std::sync::Mutex::new(ws.now());
             let outcome = crate::retry::attempts(
                 policy,
                 |n| {
-                    *began.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
+                    *began.lock().unwrap_or_else(|p| p.into_inner()) = ws.now();
                     attempt(&ws, asset, run_id, &input_versions, cancelled.clone(), n)
                 },
                 |delay| wait_unless_cancelled(delay, cancelled.clone()),
@@ -476,7 +478,7 @@ fn record(
             attempt,
             status: o.status.as_str().to_string(),
             started_at: Some(started_at.unwrap_or_else(|| {
-                Utc::now() - chrono::Duration::milliseconds(o.duration_ms as i64)
+                ws.now() - chrono::Duration::milliseconds(o.duration_ms as i64)
             })),
             duration_ms: o.duration_ms,
             input_versions: serde_json::to_string(inputs).unwrap_or_default(),
