@@ -16,9 +16,9 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    Asset, Cadence, Definition, ExportDef, ExportFormat, FilesDef, InvalidFormat, ListFilesError,
-    Project, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError,
-    StepOutput, TableDef, TimeFormat, DEFAULT_TRIGGER_INTERVAL, fingerprint,
+    Asset, Cadence, DEFAULT_TRIGGER_INTERVAL, Definition, ExportDef, ExportFormat, FilesDef,
+    InvalidFormat, ListFilesError, Project, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef,
+    StepDef, StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};

@@ -478,7 +478,7 @@ fn record(
             attempt,
             status: o.status.as_str().to_string(),
             started_at: Some(started_at.unwrap_or_else(|| {
-                ws.now() - chrono::Duration::milliseconds(o.duration_ms as i64)
+                Utc::now() - chrono::Duration::milliseconds(o.duration_ms as i64)
             })),
             duration_ms: o.duration_ms,
             input_versions: serde_json::to_string(inputs).unwrap_or_default(),

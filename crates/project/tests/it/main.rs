@@ -6,10 +6,10 @@ use sluice_project::{Definition, load};
 
 mod mistakes;
 mod policy;
-mod triggers;
 mod profiles;
 mod source_options;
 mod steps;
+mod triggers;
 
 pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
     for (path, text) in files {

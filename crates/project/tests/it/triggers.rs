@@ -150,5 +150,8 @@ fn trigger_mistakes_are_reported_where_they_are_written() {
             "`{said}` at line {line} in:\n{e}"
         );
     }
-    assert!(e.contains("write `on = \"upstream\"` in the entries"), "{e}");
+    assert!(
+        e.contains("write `on = \"upstream\"` in the entries"),
+        "{e}"
+    );
 }

@@ -57,8 +57,7 @@ fn poll() -> chrono::Duration {
 }
 
 #[tokio::test]
-async fn on_upstream_starts_the_assets_whose_input_has_a_new_version_and_then_their_downstream()
-{
+async fn on_upstream_starts_the_assets_whose_input_has_a_new_version_and_then_their_downstream() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Clock::at(micros("2026-05-04T10:00:00Z"));
     let toml = "[project]\nname = \"t\"\n\n\
@@ -152,12 +151,18 @@ async fn a_watched_source_runs_when_its_files_change_and_not_when_only_touched()
     let done = step_after(&mut scheduler, &clock, chrono::Duration::zero())
         .await
         .expect("a poll");
-    assert_eq!((done.checked.as_slice(), done.started.len()), (&["events".to_string()][..], 0));
+    assert_eq!(
+        (done.checked.as_slice(), done.started.len()),
+        (&["events".to_string()][..], 0)
+    );
     // The same listing: not even checked.
     let done = step_after(&mut scheduler, &clock, poll())
         .await
         .expect("a poll");
-    assert!(done.checked.is_empty() && done.started.is_empty(), "{done:?}");
+    assert!(
+        done.checked.is_empty() && done.started.is_empty(),
+        "{done:?}"
+    );
 
     // Touched: a new modification time, the same content. Checked (its
     // content hashed), found up to date, nothing run.
@@ -209,7 +214,10 @@ async fn freshness_runs_an_asset_when_its_age_passes_max_age_less_the_lead() {
         [tables.other]\nsql = \"SELECT count(*) AS n FROM events\"\n";
     let ws = open(
         dir.path(),
-        &[("sluice.toml", toml), ("events.csv", "id,amount\n1,10\n2,20\n")],
+        &[
+            ("sluice.toml", toml),
+            ("events.csv", "id,amount\n1,10\n2,20\n"),
+        ],
         &clock,
     );
     let mut scheduler = Scheduler::new(ws.clone()).expect("scheduler");
@@ -270,7 +278,10 @@ async fn freshness_runs_an_asset_when_its_age_passes_max_age_less_the_lead() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].asset, "big");
     assert_eq!(listed[0].last_fresh, Some(checked));
-    assert_eq!(listed[0].next_due, Some(checked + chrono::Duration::minutes(54)));
+    assert_eq!(
+        listed[0].next_due,
+        Some(checked + chrono::Duration::minutes(54))
+    );
     assert!(!listed[0].on_upstream);
 }
 

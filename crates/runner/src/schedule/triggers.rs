@@ -201,7 +201,10 @@ impl Triggers {
             }
         }
         let poll = !self.upstream.is_empty() && self.next_poll.is_none_or(|t| t <= now);
-        if let Some(t) = self.next_poll.filter(|_| !poll && !self.upstream.is_empty()) {
+        if let Some(t) = self
+            .next_poll
+            .filter(|_| !poll && !self.upstream.is_empty())
+        {
             wake(t);
         }
         due.fresh = fresh;
@@ -340,7 +343,9 @@ async fn poll_and_run(
                 started.entry(name.clone()).or_insert(why);
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(asset = %name, "trigger: cannot tell whether it is stale: {e}"),
+            Err(e) => {
+                tracing::warn!(asset = %name, "trigger: cannot tell whether it is stale: {e}")
+            }
         }
     }
     if started.is_empty() {
