@@ -320,3 +320,34 @@ async fn a_failing_triggered_asset_is_not_started_again_until_something_changes(
     assert_eq!(started(&done), ["events"], "{done:?}");
     assert!(done.ok, "{done:?}");
 }
+
+#[tokio::test]
+async fn a_triggered_run_that_cannot_start_yet_waits_and_no_second_one_starts_meanwhile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Clock::at(micros("2026-05-04T10:00:00Z"));
+    let toml = "[project]\nname = \"t\"\n\n\
+        [sources.events]\npath = \"events.csv\"\nfreshness = { max_age = \"1h\" }\non = \"upstream\"\n";
+    let ws = open(
+        dir.path(),
+        &[("sluice.toml", toml), ("events.csv", "id,amount\n1,10\n")],
+        &clock,
+    );
+    let mut scheduler = Scheduler::new(ws.clone())
+        .expect("scheduler")
+        .with_retry(Duration::from_millis(1));
+    // Another process holds the warehouse.
+    let held = ws.run_lock.acquire().expect("free");
+    scheduler.step().expect("step");
+    // The poll's task tries (and is refused) before this test goes on: one thread.
+    tokio::task::yield_now().await;
+    assert!(ws.metadata.runs(10).expect("runs").is_empty());
+    // A poll due meanwhile does not start a second triggered run.
+    clock.set(clock.now_micros() + poll().num_microseconds().expect("micros"));
+    scheduler.step().expect("step");
+    drop(held);
+    let done = scheduler.triggered().await.expect("the poll ended");
+    assert_eq!(started(&done), ["events"], "{done:?}");
+    assert!(done.ok, "{done:?}");
+    assert!(scheduler.triggered().await.is_none(), "one poll in flight");
+    assert_eq!(ws.metadata.runs(10).expect("runs").len(), 1);
+}

@@ -7,7 +7,7 @@
 //!   (`[project] trigger_interval`) lists a source's files — paths, sizes and
 //!   modification times, reading nothing — and only when the listing differs
 //!   from the one seen last asks whether the source is stale, which hashes its
-//!   content. Whether an asset is stale is [`kinds::stale_reason`]'s to say,
+//!   content. Whether an asset is stale is `kinds::stale_reason`'s to say,
 //!   as for `run` and `status`; nothing here is a second staleness rule.
 //! - `freshness = { max_age }`: an asset runs when its age — the time since
 //!   the end of its newest attempt that ended `built` or `up_to_date` — reaches
@@ -25,7 +25,7 @@
 //! afresh.
 //!
 //! The decisions that need no IO — when an asset's freshness is due, whether
-//! the poll is due — are plain functions of the workspace's [`Clock`]
+//! the poll is due — are plain functions of the workspace's clock
 //! (`sluice_core::Clock`), so tests set the time instead of waiting for it.
 
 use std::collections::BTreeMap;
