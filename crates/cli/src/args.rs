@@ -189,16 +189,18 @@ pub(crate) enum Command {
         json: bool,
     },
     /// Serve the REST API: features, predictions (batch and online), assets,
-    /// read-only SQL, runs, metrics; and run the schedules (`[schedules.NAME]`).
+    /// read-only SQL, runs, metrics; and run the schedules (`[schedules.NAME]`)
+    /// and the assets' triggers (`on = "upstream"`, `freshness`).
     Serve {
         /// The address to listen on. Without API keys only loopback is allowed.
         #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
-        /// Do not run the schedules.
+        /// Do not run the schedules and triggers.
         #[arg(long)]
         no_scheduler: bool,
     },
-    /// List the schedules: when each fires, its last tick and its next one.
+    /// List the schedules (when each fires, its last tick and its next one)
+    /// and the assets with triggers (`on`, `freshness`: age and next due).
     Schedules {
         /// Print JSON.
         #[arg(long)]

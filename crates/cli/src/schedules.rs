@@ -1,5 +1,6 @@
-//! `sluice schedules` (each schedule, its last tick and its next) and the
-//! scheduler `sluice serve` starts.
+//! `sluice schedules` (each schedule, its last tick and its next; each asset
+//! with a trigger, its age and next due) and the scheduler `sluice serve`
+//! starts.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use sluice_core::render::instant;
 use sluice_project::Cadence;
 use sluice_runner::Workspace;
-use sluice_runner::schedule::{ScheduleInfo, SchedulerHandle};
+use sluice_runner::schedule::{ScheduleInfo, SchedulerHandle, TriggerInfo};
 
 use crate::output::{opt, table};
 
@@ -21,13 +22,19 @@ pub fn start(ws: Arc<Workspace>, off: bool) -> anyhow::Result<Option<SchedulerHa
     let handle = sluice_runner::schedule::spawn(ws)?;
     let on = handle.schedules();
     let disabled = all - on;
+    let triggered = handle.triggers();
     eprintln!(
-        "sluice serve: scheduler on, {on} schedule{}{}",
+        "sluice serve: scheduler on, {on} schedule{}{}{}",
         if on == 1 { "" } else { "s" },
         if disabled > 0 {
             format!(" ({disabled} disabled)")
         } else {
             String::new()
+        },
+        match triggered {
+            0 => String::new(),
+            1 => ", 1 asset with a trigger".to_string(),
+            n => format!(", {n} assets with triggers"),
         }
     );
     Ok(Some(handle))
@@ -42,11 +49,42 @@ fn assets(info: &ScheduleInfo) -> Vec<String> {
         .collect()
 }
 
+/// What starts an asset: `on upstream`, `freshness 1h`, or both.
+fn trigger_words(t: &TriggerInfo) -> String {
+    let mut words = Vec::new();
+    if t.on_upstream {
+        words.push("on upstream".to_string());
+    }
+    if let Some(m) = t.max_age {
+        words.push(format!("freshness {}", humantime::format_duration(m)));
+    }
+    words.join(", ")
+}
+
+/// An age in whole seconds, as `1h 2m 3s`.
+fn age(d: std::time::Duration) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+}
+
 /// `sluice schedules [--json]`.
 pub fn list(ws: &Workspace, json: bool) -> anyhow::Result<ExitCode> {
     let infos = sluice_runner::schedule::schedule_list(ws)?;
+    let triggers = sluice_runner::schedule::trigger_list(ws)?;
     if json {
-        let out: Vec<_> = infos
+        let triggers: Vec<_> = triggers
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "asset": t.asset,
+                    "on": t.on_upstream.then_some("upstream"),
+                    "max_age": t.max_age.map(|m| humantime::format_duration(m).to_string()),
+                    "last_fresh": t.last_fresh.map(instant),
+                    "age_seconds": t.age.map(|a| a.as_secs()),
+                    "next_due": t.next_due.map(instant),
+                })
+            })
+            .collect();
+        let schedules: Vec<_> = infos
             .iter()
             .map(|i| {
                 let (cron, every) = match &i.def.cadence {
@@ -76,11 +114,15 @@ pub fn list(ws: &Workspace, json: bool) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
+        let out = serde_json::json!({ "schedules": schedules, "triggers": triggers });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    if infos.is_empty() {
-        println!("the project has no schedules (add `[schedules.NAME]` to sluice.toml)");
+    if infos.is_empty() && triggers.is_empty() {
+        println!(
+            "the project has no schedules (add `[schedules.NAME]` to sluice.toml) \
+             and no asset with a trigger (`on = \"upstream\"`, `freshness = {{ max_age = \"1h\" }}`)"
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
@@ -123,6 +165,24 @@ pub fn list(ws: &Workspace, json: bool) -> anyhow::Result<ExitCode> {
             opt(i.next_tick.map(when)),
         ]);
     }
-    println!("{t}");
+    if !infos.is_empty() {
+        println!("{t}");
+    }
+    if !triggers.is_empty() {
+        let mut t = table(&["asset", "trigger", "last fresh", "age", "next due"]);
+        for i in &triggers {
+            t.add_row(vec![
+                i.asset.clone(),
+                trigger_words(i),
+                opt(i.last_fresh.map(when)),
+                opt(i.age.map(age)),
+                match (i.max_age, i.next_due) {
+                    (Some(_), Some(due)) => when(due),
+                    _ => "on change".to_string(),
+                },
+            ]);
+        }
+        println!("{t}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,8 +57,9 @@ pub struct RawProject {
     pub steps: BTreeMap<String, Entry<StepSection>>,
     /// The retry, timeout and pool keys of `[project]`: every asset's defaults.
     pub defaults: PolicySection,
-    /// The retry, timeout and pool keys of each asset's entry that has any, by
-    /// the entry's name (read out of the entry before its own section).
+    /// The retry, timeout, pool and trigger keys of each asset's entry that has
+    /// any, by the asset's name (read out of the entry before its own section;
+    /// a model's predictions' out of `[models.NAME.predictions]`).
     pub policies: BTreeMap<String, Entry<PolicySection>>,
     /// `[pools]`: how many assets of each pool may build at once.
     pub pools: BTreeMap<String, Entry<u32>>,
@@ -364,20 +365,33 @@ fn take_policies<'a>(
     };
     for (name, entry) in entries.iter_mut() {
         let offset = name.span().start;
-        let Some(policy) = take_policy(entry) else {
-            continue;
+        // A model's predictions are an asset of their own, with their own keys
+        // in `[models.NAME.predictions]`.
+        let predictions = match entry.get_mut() {
+            DeValue::Table(t) => t.get_mut("predictions").and_then(take_policy),
+            _ => None,
         };
-        let (value, errors) = deserialize_all::<PolicySection>(policy);
-        for e in errors {
-            diags.push(toml_error(e, offset));
+        let own = take_policy(entry);
+        let named = [
+            (name.get_ref().to_string(), own),
+            (crate::models::predictions_name(name.get_ref()), predictions),
+        ];
+        for (name, policy) in named {
+            let Some(policy) = policy else {
+                continue;
+            };
+            let (value, errors) = deserialize_all::<PolicySection>(policy);
+            for e in errors {
+                diags.push(toml_error(e, offset));
+            }
+            out.insert(
+                name,
+                Entry {
+                    offset,
+                    value: value.unwrap_or_default(),
+                },
+            );
         }
-        out.insert(
-            name.get_ref().to_string(),
-            Entry {
-                offset,
-                value: value.unwrap_or_default(),
-            },
-        );
     }
 }
 

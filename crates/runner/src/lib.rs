@@ -80,7 +80,8 @@ pub struct Workspace {
     pub run_lock: Arc<dyn RunLock>,
     /// Where everything is stored, and how it is laid out.
     pub warehouse: Warehouse,
-    /// The present, as online reads see it (windows are read as of it).
+    /// The present, as online reads see it (windows are read as of it), and
+    /// as the run log's attempt times and the scheduler read it.
     pub clock: sluice_core::Clock,
     /// This process's runs: the one in progress and those waiting their turn.
     pub queue: RunQueue,
@@ -100,6 +101,11 @@ impl Workspace {
             clock: sluice_core::Clock::system(),
             queue: RunQueue::default(),
         })
+    }
+
+    /// Now, on the workspace's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_micros(self.clock.now_micros()).unwrap_or_default()
     }
 
     /// The tables the store holds for the project: every asset, and

@@ -322,12 +322,14 @@ impl Building<'_> {
                 None => None,
             };
             let policy = &asset.policy;
-            // When the current attempt started, to the microsecond, for the run log.
-            let began = std::sync::Mutex::new(Utc::now());
+            // When the current attempt started, to the microsecond, for the run
+            // log: on the workspace's clock, which the scheduler's `freshness`
+            // measures ages on.
+            let began = std::sync::Mutex::new(ws.now());
             let outcome = crate::retry::attempts(
                 policy,
                 |n| {
-                    *began.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
+                    *began.lock().unwrap_or_else(|p| p.into_inner()) = ws.now();
                     attempt(
                         &ws,
                         asset,

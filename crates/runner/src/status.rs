@@ -66,14 +66,7 @@ pub async fn status(ws: &Workspace) -> Result<Vec<AssetState>> {
         };
         let reason = match &asset.partitioned {
             Some(_) if published.is_some() && stale_input.is_none() => {
-                let parts = partitions_of(ws, kind.as_ref(), asset, &pins).await?;
-                let behind = parts.iter().filter(|p| p.state != "built").count();
-                (behind > 0).then(|| {
-                    format!(
-                        "{behind} of {} partitions missing, failed or stale (`sluice status {name} --partitions`)",
-                        parts.len()
-                    )
-                })
+                partitions_behind(ws, kind.as_ref(), asset, &pins).await?
             }
             _ => stale_reason(kind.as_ref(), published.as_ref(), stale_input, &fingerprint),
         };
@@ -148,6 +141,27 @@ pub async fn partition_status(ws: &Workspace, name: &str) -> Result<Vec<Partitio
         }
     }
     partitions_of(ws, kind.as_ref(), asset, &pins).await
+}
+
+/// Why a partitioned asset that was built is stale: its partitions up to the
+/// present that are missing, failed or stale, counted; `None` when there are
+/// none. (For a partitioned asset, `kinds::stale_reason`'s one fingerprint is
+/// that of its newest partition.)
+pub(crate) async fn partitions_behind(
+    ws: &Workspace,
+    kind: &dyn kinds::Kind,
+    asset: &sluice_project::Asset,
+    pins: &Pins,
+) -> Result<Option<String>> {
+    let parts = partitions_of(ws, kind, asset, pins).await?;
+    let behind = parts.iter().filter(|p| p.state != "built").count();
+    Ok((behind > 0).then(|| {
+        format!(
+            "{behind} of {} partitions missing, failed or stale (`sluice status {} --partitions`)",
+            parts.len(),
+            asset.name
+        )
+    }))
 }
 
 /// `name` is not partitioned: the message names those that are.

@@ -13,6 +13,7 @@
 mod content;
 mod contents;
 mod error;
+mod fresh;
 mod keys;
 mod lock;
 mod metadata;
@@ -27,6 +28,7 @@ mod warehouse;
 
 pub use content::ContentHash;
 pub use error::Error;
+pub use fresh::Fresh;
 pub use keys::{KeyInfo, NewKey, Role};
 pub use lock::{FileRunLock, RunGuard, RunLock};
 pub use metadata::{

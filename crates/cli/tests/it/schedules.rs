@@ -36,7 +36,8 @@ enabled = false
 /// The schedule called `name` in `sluice schedules --json`.
 fn listed(dir: &std::path::Path, name: &str) -> serde_json::Value {
     let all = json(&ok(dir, &["schedules", "--json"]));
-    all.as_array()
+    all["schedules"]
+        .as_array()
         .expect("a list")
         .iter()
         .find(|s| s["name"] == name)
@@ -302,4 +303,68 @@ fn serve_killed_at_random_moments_runs_each_tick_at_most_once() {
         killed >= 1,
         "no kill landed during a scheduled run (seed {seed})"
     );
+}
+
+/// A polled source and its downstream, both `on = "upstream"`, and a sibling
+/// without a trigger.
+const TRIGGERED: &str = r#"[project]
+name = "triggered"
+trigger_interval = "200ms"
+
+[sources.events]
+path = "events.csv"
+on = "upstream"
+
+[tables.totals]
+sql = "SELECT sum(amount) AS amount FROM events"
+on = "upstream"
+
+[tables.counted]
+sql = "SELECT count(*) AS n FROM events"
+"#;
+
+#[test]
+fn serve_rebuilds_a_changed_source_and_its_downstream_on_upstream() {
+    let dir = project(&[
+        ("sluice.toml", TRIGGERED.as_bytes()),
+        ("events.csv", b"kind,amount\na,1\nb,2\n"),
+    ]);
+    let d = dir.path();
+    ok(d, &["run"]);
+    assert_eq!(scalar(d, "SELECT amount FROM totals"), 3);
+    let listed = json(&ok(d, &["schedules", "--json"]));
+    let triggers = listed["triggers"].as_array().expect("triggers");
+    let names: Vec<&str> = triggers
+        .iter()
+        .map(|t| t["asset"].as_str().expect("asset"))
+        .collect();
+    assert_eq!(names, ["events", "totals"], "{listed}");
+    assert_eq!(triggers[0]["on"], "upstream");
+
+    let server = Server::start(d);
+    // The scheduler's first poll finds both up to date; then the file changes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server
+        .log
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains("2 assets with triggers")
+    {
+        assert!(Instant::now() < deadline, "the scheduler did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(d.join("events.csv"), "kind,amount\na,1\nb,2\nc,40\n").expect("write");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scalar(d, "SELECT amount FROM totals") != 43 {
+        assert!(
+            Instant::now() < deadline,
+            "totals was not rebuilt in time:\n{}",
+            server.log.lock().unwrap_or_else(|p| p.into_inner())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(scalar(d, "SELECT count(*) FROM events"), 3);
+    drop(server);
+    // The sibling without a trigger was not rebuilt: still the old count.
+    assert_eq!(scalar(d, "SELECT n FROM counted"), 2);
 }

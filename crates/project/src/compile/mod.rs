@@ -63,6 +63,8 @@ pub struct Project {
     pub order: Vec<AssetName>,
     /// `[schedules.NAME]` by name (not assets).
     pub schedules: BTreeMap<String, ScheduleDef>,
+    /// How often `sluice serve` looks for assets started by their triggers.
+    pub trigger_interval: std::time::Duration,
 }
 
 /// One asset of the project.
@@ -210,6 +212,7 @@ impl<'r> Builder<'r> {
 struct Settings {
     warehouse: PathBuf,
     concurrency: usize,
+    trigger_interval: std::time::Duration,
 }
 
 /// Compiles raw sections into a project; the profile was applied when the
@@ -269,10 +272,16 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
         assets,
         order,
         schedules,
+        trigger_interval: settings.trigger_interval,
     })
 }
 
-/// Where the warehouse is and how many assets may build at once.
+/// How often `sluice serve` looks for assets started by their triggers, unless
+/// `[project] trigger_interval` says otherwise.
+pub const DEFAULT_TRIGGER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where the warehouse is, how many assets may build at once, how often
+/// triggers are looked at.
 fn settings(raw: &RawProject, diags: &mut Diagnostics) -> Settings {
     let warehouse = match &raw.project.warehouse {
         Some(w) => match sluice_core::expand_env(w.get_ref()) {
@@ -292,9 +301,24 @@ fn settings(raw: &RawProject, diags: &mut Diagnostics) -> Settings {
         .concurrency
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
+    let trigger_interval = match &raw.project.trigger_interval {
+        Some(d) if d.get_ref().value.is_zero() => {
+            diags.push(
+                Diagnostic::new(
+                    raw.location(d.span().start),
+                    "a `trigger_interval` of zero would look for changes without pause",
+                )
+                .with_help("give a duration such as `trigger_interval = \"30s\"`"),
+            );
+            DEFAULT_TRIGGER_INTERVAL
+        }
+        Some(d) => d.get_ref().value,
+        None => DEFAULT_TRIGGER_INTERVAL,
+    };
     Settings {
         warehouse,
         concurrency,
+        trigger_interval,
     }
 }
 

@@ -1,5 +1,6 @@
 //! How each asset is run: its retry, timeout and pool keys laid over the
-//! project's defaults, and the `[pools]` they name.
+//! project's defaults, the `[pools]` they name, and its triggers (`on`,
+//! `freshness`), which are per asset only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use toml::Spanned;
 
 use super::Builder;
 use crate::diag::Diagnostic;
-use crate::raw::{DurationWord, PolicySection, RetryOn};
+use crate::raw::{DurationWord, OnWord, PolicySection, RetryOn};
 
 /// The most retries an asset may ask for: past this, a failure is not
 /// transient and retrying hides it.
@@ -30,6 +31,18 @@ pub struct RunPolicy {
     pub timeout: Option<Duration>,
     /// The pool whose limit it counts against.
     pub pool: Option<String>,
+    /// `on = "upstream"`: `sluice serve` runs it when an input has a new
+    /// version (a source: when its files change).
+    pub on: Option<OnWord>,
+    /// `freshness.max_age`: `sluice serve` runs it before it gets this old.
+    pub max_age: Option<Duration>,
+}
+
+impl RunPolicy {
+    /// Whether `sluice serve` starts it by a trigger (not only by a schedule).
+    pub fn has_trigger(&self) -> bool {
+        self.on.is_some() || self.max_age.is_some()
+    }
 }
 
 impl Default for RunPolicy {
@@ -41,6 +54,8 @@ impl Default for RunPolicy {
             retry_on: RetryOn::Transient,
             timeout: None,
             pool: None,
+            on: None,
+            max_age: None,
         }
     }
 }
@@ -70,6 +85,29 @@ pub(super) fn apply(b: &mut Builder<'_>) -> BTreeMap<String, usize> {
             )
             .with_help("write `pool = \"...\"` in the entries of the assets that share it"),
         );
+    }
+    let per_asset = [
+        (
+            raw.defaults.on.as_ref().map(|o| o.span().start),
+            "on",
+            "write `on = \"upstream\"` in the entries of the assets it should start",
+        ),
+        (
+            raw.defaults.freshness.as_ref().map(|f| f.span().start),
+            "freshness",
+            "write `freshness = { max_age = \"...\" }` in the entries of the assets to keep fresh",
+        ),
+    ];
+    for (at, key, help) in per_asset {
+        if let Some(at) = at {
+            b.diags.push(
+                Diagnostic::new(
+                    raw.location(at),
+                    format!("`{key}` is set per asset, not in `[project]`"),
+                )
+                .with_help(help),
+            );
+        }
     }
     let defaults = over(RunPolicy::default(), &raw.defaults);
     check(b, &raw.defaults, &defaults);
@@ -122,6 +160,12 @@ fn over(base: RunPolicy, section: &PolicySection) -> RunPolicy {
             .as_ref()
             .map(|p| p.get_ref().clone())
             .or(base.pool),
+        on: section.on.as_ref().map(|o| *o.get_ref()).or(base.on),
+        max_age: section
+            .freshness
+            .as_ref()
+            .map(|f| f.get_ref().max_age.get_ref().value)
+            .or(base.max_age),
     }
 }
 
@@ -151,6 +195,17 @@ fn check(b: &mut Builder<'_>, section: &PolicySection, policy: &RunPolicy) {
                 "a `timeout` of zero stops every attempt at once",
             )
             .with_help("give a duration such as `timeout = \"10m\"`, or leave `timeout` out"),
+        );
+    }
+    if let Some(f) = &section.freshness
+        && f.get_ref().max_age.get_ref().value.is_zero()
+    {
+        b.diags.push(
+            Diagnostic::new(
+                raw.location(f.get_ref().max_age.span().start),
+                "a freshness `max_age` of zero would run the asset without end",
+            )
+            .with_help("give a duration such as `max_age = \"1h\"`"),
         );
     }
     if policy.max_delay < policy.retry_delay

@@ -40,6 +40,10 @@ pub struct ProjectSection {
     /// The profile used when `--profile` is not given. Default: none.
     #[serde(default)]
     pub default_profile: Option<Spanned<String>>,
+    /// How often `sluice serve` looks for assets its triggers start (a new
+    /// input version, changed files). Default: 30s.
+    #[serde(default)]
+    pub trigger_interval: Option<Spanned<DurationWord>>,
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,

@@ -4,7 +4,9 @@
 //! daylight-saving rule, or `every`); `plan.rs` decides, with no IO, which ticks
 //! are due at a moment and which of them run or are skipped (catch-up after
 //! downtime); `scheduler.rs` records each tick in the metadata database before
-//! it starts its run, and runs it through [`crate::run()`].
+//! it starts its run, and runs it through [`crate::run()`]. `triggers.rs`
+//! starts assets by data rather than time: `on = "upstream"` (a new input
+//! version, a source's changed files) and `freshness = { max_age }`.
 //!
 //! Architecture invariant: a tick is recorded before its run starts and runs at
 //! most once — a tick whose row exists is never run again, by this process or
@@ -13,9 +15,12 @@
 mod plan;
 mod scheduler;
 mod times;
+mod triggers;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod trigger_tests;
 
 use std::collections::BTreeSet;
 
@@ -25,6 +30,7 @@ use sluice_store::{RunState, TickRecord};
 
 pub use plan::{GRACE, History, Plan, plan};
 pub use scheduler::{Scheduler, SchedulerHandle, TickDone, spawn};
+pub use triggers::{TriggerDone, TriggerInfo, freshness_due, lead, trigger_list};
 
 use crate::{Result, Workspace};
 

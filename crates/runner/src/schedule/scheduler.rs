@@ -1,5 +1,7 @@
 //! The scheduler inside `sluice serve`: wakes at the next tick of any schedule,
-//! records the tick, then runs it through [`crate::run()`].
+//! records the tick, then runs it through [`crate::run()`]; and at each poll
+//! of the triggers (`triggers.rs`) or freshness deadline, runs the assets
+//! they start — one triggered run at a time, never recorded as a tick.
 //!
 //! Architecture invariant: a tick is recorded before its run starts and runs at
 //! most once. Recording is an insert that does nothing when the row exists, and
@@ -10,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use sluice_core::ErrorClass;
 use sluice_project::ScheduleDef;
 use sluice_store::TickState;
@@ -17,6 +20,7 @@ use tokio::task::JoinSet;
 
 use super::plan::{History, plan};
 use super::targets;
+use super::triggers::{TriggerDone, Triggers};
 use crate::{Observer, Result, Workspace};
 
 /// The longest the scheduler sleeps before it looks at the clock again (the
@@ -41,16 +45,28 @@ pub struct TickDone {
     pub run_id: Option<i64>,
 }
 
-/// Runs the enabled schedules of a workspace.
+/// A task of the scheduler that ended.
+enum Done {
+    /// A tick's run.
+    Tick(TickDone),
+    /// A poll of the triggers, and the run it started.
+    Triggered(TriggerDone),
+}
+
+/// Runs the enabled schedules and the triggers of a workspace.
 pub struct Scheduler {
     ws: Arc<Workspace>,
     /// Enabled schedules, with when each was first seen enabled.
     schedules: Vec<(ScheduleDef, DateTime<Utc>)>,
     /// Schedules with a tick in flight, and its due time.
     busy: BTreeMap<String, DateTime<Utc>>,
-    tasks: JoinSet<TickDone>,
+    tasks: JoinSet<Done>,
     /// The schedule of each task in flight.
     tasks_of: HashMap<tokio::task::Id, String>,
+    /// The assets with `on` or `freshness`.
+    triggers: Triggers,
+    /// The poll of the triggers in flight (with its run).
+    triggered: Option<tokio::task::Id>,
     /// The first wait before trying a tick again whose run could not start.
     retry: Duration,
 }
@@ -60,6 +76,7 @@ impl std::fmt::Debug for Scheduler {
         f.debug_struct("Scheduler")
             .field("schedules", &self.schedules.len())
             .field("busy", &self.busy)
+            .field("triggers", &self.triggers.count())
             .finish()
     }
 }
@@ -83,11 +100,13 @@ impl Scheduler {
             }
         }
         Ok(Self {
+            triggers: Triggers::new(&ws),
             ws,
             schedules,
             busy: BTreeMap::new(),
             tasks: JoinSet::new(),
             tasks_of: HashMap::new(),
+            triggered: None,
             retry: Duration::from_secs(5),
         })
     }
@@ -109,16 +128,40 @@ impl Scheduler {
         self.schedules.is_empty()
     }
 
+    /// How many assets it starts by their triggers (`on`, `freshness`).
+    pub fn triggers(&self) -> usize {
+        self.triggers.count()
+    }
+
     /// Looks at every schedule without a tick in flight, at the workspace
     /// clock's present: records the missed ticks it skips, then records and
     /// starts the tick it runs (in a task; [`Scheduler::finished`] hears of its
-    /// end). Returns when to look again: the earliest next tick.
+    /// end). Then, unless a triggered run is in flight, starts the poll of
+    /// the triggers when due, with the assets whose freshness is due
+    /// ([`Scheduler::triggered`] hears of its end). Returns when to look
+    /// again: the earliest next tick, poll or freshness deadline.
     pub fn step(&mut self) -> Result<Option<DateTime<Utc>>> {
         let at = now(&self.ws);
         let mut wake: Option<DateTime<Utc>> = None;
         let mut earliest = |t: DateTime<Utc>| {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         };
+        if self.triggered.is_none() {
+            let due = self.triggers.due(&self.ws, at)?;
+            if let Some(t) = due.wake {
+                earliest(t);
+            }
+            if due.poll || !due.fresh.is_empty() {
+                let task = self
+                    .triggers
+                    .start(self.ws.clone(), due, at, self.retry)
+                    .map(Done::Triggered);
+                self.triggered = Some(self.tasks.spawn(task).id());
+                if let Some(t) = self.triggers.next_poll() {
+                    earliest(t);
+                }
+            }
+        }
         for (def, since) in &self.schedules {
             if self.busy.contains_key(&def.name) {
                 continue;
@@ -168,30 +211,59 @@ impl Scheduler {
                 "tick: starting its run"
             );
             self.busy.insert(def.name.clone(), due);
-            let task = self.tasks.spawn(run_tick(
-                self.ws.clone(),
-                def.name.clone(),
-                due,
-                targets(&self.ws.project, def),
-                self.retry,
-            ));
+            let task = self.tasks.spawn(
+                run_tick(
+                    self.ws.clone(),
+                    def.name.clone(),
+                    due,
+                    targets(&self.ws.project, def),
+                    self.retry,
+                )
+                .map(Done::Tick),
+            );
             self.tasks_of.insert(task.id(), def.name.clone());
         }
         Ok(wake)
     }
 
-    /// Waits for a tick in flight to end and returns it; `None` when none is
-    /// in flight.
+    /// Waits for a tick in flight to end and returns it (a poll of the
+    /// triggers that ends meanwhile is noted); `None` when none is in flight.
     pub async fn finished(&mut self) -> Option<TickDone> {
+        loop {
+            if let Done::Tick(done) = self.next_done().await? {
+                return Some(done);
+            }
+        }
+    }
+
+    /// Waits for the poll of the triggers in flight (and its run) to end and
+    /// returns it (a tick that ends meanwhile is noted); `None` when none is
+    /// in flight.
+    pub async fn triggered(&mut self) -> Option<TriggerDone> {
+        while self.triggered.is_some() {
+            if let Some(Done::Triggered(done)) = self.next_done().await {
+                return Some(done);
+            }
+        }
+        None
+    }
+
+    /// Waits for any task to end and notes it; `None` when none is in flight.
+    async fn next_done(&mut self) -> Option<Done> {
         loop {
             let (id, joined) = match self.tasks.join_next_with_id().await? {
                 Ok((id, done)) => (id, Ok(done)),
                 Err(e) => (e.id(), Err(e)),
             };
             let schedule = self.tasks_of.remove(&id);
+            if self.triggered == Some(id) {
+                self.triggered = None;
+            }
             match joined {
                 Ok(done) => {
-                    self.busy.remove(&done.schedule);
+                    if let Done::Tick(tick) = &done {
+                        self.busy.remove(&tick.schedule);
+                    }
                     return Some(done);
                 }
                 Err(e) => {
@@ -224,7 +296,7 @@ impl Scheduler {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(wait) => {}
-                Some(_) = self.finished(), if !self.tasks.is_empty() => {}
+                Some(_) = self.next_done(), if !self.tasks.is_empty() => {}
             }
         }
         if !self.tasks.is_empty() {
@@ -233,7 +305,7 @@ impl Scheduler {
                 "scheduler stopping: waiting for its runs to end"
             );
         }
-        while self.finished().await.is_some() {}
+        while self.next_done().await.is_some() {}
     }
 }
 
@@ -332,6 +404,7 @@ async fn run_tick(
 #[derive(Debug)]
 pub struct SchedulerHandle {
     schedules: usize,
+    triggers: usize,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -340,6 +413,11 @@ impl SchedulerHandle {
     /// How many schedules it runs.
     pub fn schedules(&self) -> usize {
         self.schedules
+    }
+
+    /// How many assets it starts by their triggers.
+    pub fn triggers(&self) -> usize {
+        self.triggers
     }
 
     /// Starts no new tick, and returns once the runs in flight have ended.
@@ -366,12 +444,14 @@ impl Drop for SchedulerHandle {
 pub fn spawn(ws: Arc<Workspace>) -> Result<SchedulerHandle> {
     let scheduler = Scheduler::new(ws)?;
     let schedules = scheduler.len();
+    let triggers = scheduler.triggers();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(scheduler.run(async move {
         let _ = rx.await;
     }));
     Ok(SchedulerHandle {
         schedules,
+        triggers,
         stop: Some(tx),
         task: Some(task),
     })

@@ -45,34 +45,47 @@ pub(crate) fn schedule(cadence: &str, tz: Tz) -> ScheduleDef {
     }
 }
 
-fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .expect("time")
         .with_timezone(&Utc)
 }
 
-fn micros(s: &str) -> i64 {
+pub(crate) fn micros(s: &str) -> i64 {
     at(s).timestamp_micros()
+}
+
+/// The workspace of the project `files` (`sluice.toml` among them) written
+/// into `dir`, on `clock`.
+pub(crate) fn open(dir: &std::path::Path, files: &[(&str, &str)], clock: &Clock) -> Arc<Workspace> {
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let project = sluice_project::load(dir, None).expect("the project compiles");
+    let mut ws = Workspace::open(project).expect("the warehouse opens");
+    ws.clock = clock.clone();
+    Arc::new(ws)
 }
 
 /// A project of one small source, a table over it and a table over that, with
 /// `schedules` appended; its workspace's clock is `clock`.
 fn workspace(dir: &std::path::Path, schedules: &str, clock: &Clock) -> Arc<Workspace> {
-    std::fs::write(dir.join("events.csv"), "id,amount\n1,10\n2,20\n3,5\n").expect("write");
-    std::fs::write(
-        dir.join("sluice.toml"),
-        format!(
-            "[project]\nname = \"t\"\n\n[sources.events]\npath = \"events.csv\"\n\n\
-             [tables.big]\nsql = \"SELECT * FROM events WHERE amount > 6\"\n\n\
-             [tables.total]\nsql = \"SELECT sum(amount) AS total FROM big\"\n\n\
-             [tables.other]\nsql = \"SELECT count(*) AS n FROM events\"\n\n{schedules}"
-        ),
+    let toml = format!(
+        "[project]\nname = \"t\"\n\n[sources.events]\npath = \"events.csv\"\n\n\
+         [tables.big]\nsql = \"SELECT * FROM events WHERE amount > 6\"\n\n\
+         [tables.total]\nsql = \"SELECT sum(amount) AS total FROM big\"\n\n\
+         [tables.other]\nsql = \"SELECT count(*) AS n FROM events\"\n\n{schedules}"
+    );
+    open(
+        dir,
+        &[
+            ("events.csv", "id,amount\n1,10\n2,20\n3,5\n"),
+            ("sluice.toml", &toml),
+        ],
+        clock,
     )
-    .expect("write");
-    let project = sluice_project::load(dir, None).expect("the project compiles");
-    let mut ws = Workspace::open(project).expect("the warehouse opens");
-    ws.clock = clock.clone();
-    Arc::new(ws)
 }
 
 fn ticks(ws: &Workspace, schedule: &str) -> Vec<(String, TickState, Option<i64>)> {
