@@ -89,24 +89,8 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
                             Diagnostic::new(at, format!("`{}` is qualified with a schema", r.name))
                                 .with_help("refer to assets by their bare name"),
                         );
-                    } else if raw.exports.contains_key(&r.name) {
-                        diags.push(
-                            Diagnostic::new(
-                                at,
-                                format!("`{}` is an export (a file), not a table", r.name),
-                            )
-                            .with_help("read the asset the export writes instead"),
-                        );
-                    } else if raw.models.contains_key(&r.name) {
-                        diags.push(
-                            Diagnostic::new(at, format!("`{}` is a model, not a table", r.name))
-                                .with_help(format!(
-                                    "read its batch predictions, `{}`",
-                                    crate::models::predictions_name(&r.name)
-                                )),
-                        );
-                    } else if let Some(step) = step_without_output(raw, &r.name) {
-                        diags.push(step.at(at));
+                    } else if let Some(d) = not_a_table(raw, &r.name, None, true, &at) {
+                        diags.push(d);
                     } else if !names.contains(&r.name) {
                         diags.push(
                             Diagnostic::new(
@@ -159,20 +143,8 @@ fn model_inputs(
     let mut inputs = Vec::new();
     for w in wanted {
         let at = reference_at(raw, asset, model, w);
-        if raw.models.contains_key(w) && Some(w.as_str()) != model {
-            diags.push(
-                Diagnostic::new(at, format!("`{w}` is a model, not a table")).with_help(format!(
-                    "read its batch predictions, `{}`",
-                    crate::models::predictions_name(w)
-                )),
-            );
-        } else if raw.exports.contains_key(w) {
-            diags.push(
-                Diagnostic::new(at, format!("`{w}` is an export (a file), not a table"))
-                    .with_help("read the asset the export writes instead"),
-            );
-        } else if let Some(step) = step_without_output(raw, w) {
-            diags.push(step.at(at));
+        if let Some(d) = not_a_table(raw, w, model, true, &at) {
+            diags.push(d);
         } else if !names.contains(w) {
             diags.push(
                 Diagnostic::new(
@@ -219,18 +191,9 @@ fn step_inputs(
         let at = spans
             .get(i)
             .map_or(asset.location.clone(), |s| raw.location(s.span().start));
-        if raw.models.contains_key(w) {
-            diags.push(
-                Diagnostic::new(at, format!("`{w}` is a model, not a table")).with_help(format!(
-                    "read its batch predictions, `{}`",
-                    crate::models::predictions_name(w)
-                )),
-            );
-        } else if raw.exports.contains_key(w) {
-            diags.push(
-                Diagnostic::new(at, format!("`{w}` is an export (a file), not a table"))
-                    .with_help("read the asset the export writes instead"),
-            );
+        // A step without `output` is an input for order only.
+        if let Some(d) = not_a_table(raw, w, None, false, &at) {
+            diags.push(d);
         } else if !names.contains(w) {
             diags.push(
                 Diagnostic::new(at, format!("unknown asset `{w}` in step `{}`", asset.name))
@@ -244,6 +207,40 @@ fn step_inputs(
         }
     }
     inputs
+}
+
+/// Why `name` cannot be read as a table, if it cannot: a model (but `own`, a
+/// model's own), an export, or — where its rows are read (`rows`) — a step
+/// without `output`.
+fn not_a_table(
+    raw: &RawProject,
+    name: &str,
+    own: Option<&str>,
+    rows: bool,
+    at: &Location,
+) -> Option<Diagnostic> {
+    if raw.models.contains_key(name) && Some(name) != own {
+        Some(
+            Diagnostic::new(at.clone(), format!("`{name}` is a model, not a table")).with_help(
+                format!(
+                    "read its batch predictions, `{}`",
+                    crate::models::predictions_name(name)
+                ),
+            ),
+        )
+    } else if raw.exports.contains_key(name) {
+        Some(
+            Diagnostic::new(
+                at.clone(),
+                format!("`{name}` is an export (a file), not a table"),
+            )
+            .with_help("read the asset the export writes instead"),
+        )
+    } else if rows {
+        step_without_output(raw, name).map(|step| step.at(at.clone()))
+    } else {
+        None
+    }
 }
 
 /// A reference to a step that declares no `output`: it has no rows to read.
