@@ -544,9 +544,11 @@ pub async fn backfill(
             "--to {last} comes before --from {first}\n  help: give the first partition with --from and the last with --to"
         )));
     }
+    // The range's last moment, so that a partitioned upstream asset with
+    // finer partitions (hours under days) builds all of the last one.
     let scope = PartitionScope::Range {
         from: first.start,
-        to: last.start,
+        to: last.end - chrono::Duration::microseconds(1),
         parallel: parallel.max(1),
     };
     crate::run::run_scoped(ws, &[asset.to_string()], scope, observer).await
@@ -680,6 +682,21 @@ mod tests {
             labels(range.select(&daily(Some("2024-01-02")), now)),
             ["2024-01-01", "2024-01-02"]
         );
+        // A day's backfill reaches to its last moment: every hour of it.
+        let hourly = Partitioning {
+            grain: Grain::Hour,
+            column: "ts".into(),
+            start: Grain::Hour.partition(parse_time("2024-01-01").expect("t")),
+            end: None,
+        };
+        let one_day = PartitionScope::Range {
+            from: parse_time("2024-01-02").expect("t"),
+            to: parse_time("2024-01-03").expect("t") - chrono::Duration::microseconds(1),
+            parallel: 1,
+        };
+        let hours = one_day.select(&hourly, now);
+        assert_eq!(hours.len(), 24);
+        assert_eq!(hours[23].label(), "2024-01-02T23");
         // A tick at 02:00 builds yesterday; one at midnight, the day that just ended.
         assert_eq!(
             labels(PartitionScope::Tick(at("2024-01-03 02:00")).select(&p, now)),
