@@ -6,7 +6,7 @@ use crate::common::*;
 
 #[test]
 fn the_report_workflow_builds_a_keyed_report_and_its_schedule_is_listed() {
-    let Some(python) = crate::steps::python() else {
+    let Some(python) = python() else {
         return;
     };
     let dir = example_copy("app-report");

@@ -285,3 +285,23 @@ pub fn parquet_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     }
     (names, rows)
 }
+
+/// A Python with pyarrow, or `None` (outside CI) to skip.
+pub fn python() -> Option<String> {
+    let python = std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_pyarrow = Command::new(&python)
+        .args(["-c", "import pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_pyarrow {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide pyarrow: set SLUICE_TEST_PYTHON to a Python that has it (.ci/run does)"
+        );
+        eprintln!(
+            "skipped: no pyarrow for {python}; set SLUICE_TEST_PYTHON to a Python with pyarrow"
+        );
+        return None;
+    }
+    Some(python)
+}

@@ -25,21 +25,9 @@ print(t.num_rows, counts.column("carrier")[0].as_py(), counts.column("carrier_co
 
 #[test]
 fn pyarrow_reads_a_published_version() {
-    let python = std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_pyarrow = std::process::Command::new(&python)
-        .args(["-c", "import pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_pyarrow {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must provide pyarrow: set SLUICE_TEST_PYTHON to a Python that has it (.ci/run does)"
-        );
-        eprintln!(
-            "skipped: no pyarrow for {python}; set SLUICE_TEST_PYTHON to a Python with pyarrow"
-        );
+    let Some(python) = python() else {
         return;
-    }
+    };
     let dir = flights_copy();
     let p = dir.path();
     ok(p, &["run", "flights"]);

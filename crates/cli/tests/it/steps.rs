@@ -8,26 +8,6 @@ use std::path::Path;
 
 use crate::common::*;
 
-/// A Python with pyarrow, or `None` (outside CI) to skip.
-pub(crate) fn python() -> Option<String> {
-    let python = std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_pyarrow = std::process::Command::new(&python)
-        .args(["-c", "import pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_pyarrow {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must provide pyarrow: set SLUICE_TEST_PYTHON to a Python that has it (.ci/run does)"
-        );
-        eprintln!(
-            "skipped: no pyarrow for {python}; set SLUICE_TEST_PYTHON to a Python with pyarrow"
-        );
-        return None;
-    }
-    Some(python)
-}
-
 const SCORE_PY: &str = r#"import json, os
 import pyarrow.compute as pc
 import pyarrow.parquet as pq

