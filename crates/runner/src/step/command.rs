@@ -356,23 +356,18 @@ impl ProcessGroup {
         Self(pid.filter(|p| *p > 1))
     }
 
-    /// Kills every process of the group; a group already gone is no error.
-    ///
-    /// std has no `killpg` and unsafe code is forbidden in the workspace, so
-    /// this is kill(1) — `kill -s KILL -- -PGID` — rather than `libc::kill`;
-    /// rustix's `process` feature does it safely, but enabling it rebuilds
-    /// everything above `tempfile` (DataFusion, Delta) on every machine.
+    /// Kills every process of the group (`killpg(PGID, SIGKILL)`); a group
+    /// already gone is no error.
     fn kill(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            let killed = std::process::Command::new("kill")
-                .args(["-s", "KILL", "--", &format!("-{pgid}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if let Err(e) = killed {
-                tracing::warn!("cannot run kill(1) to end process group {pgid}: {e}");
-            }
+        let Some(pgid) = self.0.take() else {
+            return;
+        };
+        let Some(pid) = i32::try_from(pgid).ok().and_then(rustix::process::Pid::from_raw) else {
+            return;
+        };
+        match rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+            Err(e) => tracing::warn!("cannot kill process group {pgid}: {e}"),
         }
     }
 }
