@@ -362,7 +362,10 @@ impl ProcessGroup {
         let Some(pgid) = self.0.take() else {
             return;
         };
-        let Some(pid) = i32::try_from(pgid).ok().and_then(rustix::process::Pid::from_raw) else {
+        let Some(pid) = i32::try_from(pgid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
             return;
         };
         match rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
