@@ -34,10 +34,10 @@ repetition (so nothing is up to date). The time per task is the wall time over t
 The ready-to-start latency of a task is the time from its being ready to its start; ready is
 the later of its input's end and the last end of any task before its start (a free slot: in the
 fan-out, tasks queue for the tool's workers). sluice's times come from its run log
-(``.sluice/sluice.db``, table ``attempts`` of the run: ``started_at`` RFC 3339, ``duration_ms``
-whole milliseconds; end = started_at + duration_ms): the run log writes ``started_at`` as (the
-time the attempt is recorded - duration_ms), so an end is exact but a start is up to 1 ms later
-than it was, and each latency is overstated by up to 1 ms. The peers' come from their task
+(``.sluice/sluice.db``, table ``attempts`` of the run: ``started_at``, the instant the attempt
+began, and ``ended_at``, the instant its outcome was known, both RFC 3339 to the microsecond; a
+run log from before ``ended_at`` existed falls back to end = started_at + ``duration_ms``, whole
+milliseconds, which overstates each latency by up to 1 ms). The peers' come from their task
 bodies' own clock readings (body end of the input to body start), which leaves the orchestrator's
 work before and after a body inside the latency; not the same measurement.
 
@@ -137,18 +137,21 @@ def sluice_attempts(project: Path, run_id: int) -> dict[str, tuple[str, int, int
         raise BenchError(f"sluice wrote no run log at {db}")
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = con.execute("SELECT asset, attempt, status, started_at, duration_ms FROM attempts WHERE run_id = ?",
-                           (run_id,)).fetchall()
+        columns = {r[1] for r in con.execute("PRAGMA table_info(attempts)")}
+        ended = "ended_at" if "ended_at" in columns else "NULL"
+        rows = con.execute(f"SELECT asset, attempt, status, started_at, duration_ms, {ended} FROM attempts "
+                           "WHERE run_id = ?", (run_id,)).fetchall()
     finally:
         con.close()
     out = {}
-    for asset, attempt, status, started_at, duration_ms in rows:
+    for asset, attempt, status, started_at, duration_ms, ended_at in rows:
         if asset in out:
             raise BenchError(f"the run log holds more than one attempt of {asset} in run {run_id}")
         if started_at is None:
             raise BenchError(f"the run log has no start time for {asset} (status {status})")
         start = rfc3339_ns(started_at)
-        out[asset] = (status, start, start + int(duration_ms) * 1_000_000)
+        end = rfc3339_ns(ended_at) if ended_at else start + int(duration_ms) * 1_000_000
+        out[asset] = (status, start, end)
     return out
 
 

@@ -102,6 +102,8 @@ pub struct AttemptBody {
     pub error: Option<String>,
     /// For a failed attempt that was retried: the wait before the next one.
     pub retry_in_ms: Option<u64>,
+    /// When its outcome was known, to the microsecond.
+    pub ended_at: Option<String>,
 }
 
 impl From<AttemptRecord> for AttemptBody {
@@ -119,6 +121,7 @@ impl From<AttemptRecord> for AttemptBody {
             rows_quarantined: a.rows_quarantined,
             error: a.error,
             retry_in_ms: a.retry_in_ms,
+            ended_at: a.ended_at.map(sluice_core::render::instant),
         }
     }
 }

@@ -102,6 +102,9 @@ pub struct AttemptRecord {
     /// For a failed attempt that is retried: how long the run waited before
     /// the next attempt.
     pub retry_in_ms: Option<u64>,
+    /// When the attempt's outcome was known (to the microsecond; `None` in
+    /// run logs written before it was recorded).
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 /// One asset's attempts over the whole run log, for metrics.
@@ -266,9 +269,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 ";
 
 /// Columns added to tables after their first release: (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("runs", "cancel_requested_at", "TEXT"),
     ("attempts", "retry_in_ms", "INTEGER"),
+    ("attempts", "ended_at", "TEXT"),
 ];
 
 impl Metadata {
@@ -290,7 +294,13 @@ impl Metadata {
             .map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
+        // NORMAL: in WAL mode a commit survives the process being killed at any
+        // moment (it is in the operating system's cache) and the database is
+        // never corrupted; only a power cut can drop the last commits. That is
+        // the durability of the Delta tables beside it, whose files are not
+        // fsynced either, so FULL's fsync per commit (two or more per asset
+        // in a run) would buy nothing end to end.
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         for (table, column, ty) in ADDED_COLUMNS {
@@ -395,32 +405,34 @@ impl Metadata {
     /// Records one attempt.
     pub fn record_attempt(&self, a: &AttemptRecord) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO attempts (run_id, asset, attempt, status, started_at, duration_ms,
-                    input_versions, output_version, rows_in, rows_out, rows_quarantined, error, retry_in_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                    input_versions, output_version, rows_in, rows_out, rows_quarantined, error, retry_in_ms,
+                    ended_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT (run_id, asset, attempt) DO UPDATE SET status = excluded.status,
                     started_at = excluded.started_at, duration_ms = excluded.duration_ms,
                     input_versions = excluded.input_versions, output_version = excluded.output_version,
                     rows_in = excluded.rows_in, rows_out = excluded.rows_out,
                     rows_quarantined = excluded.rows_quarantined, error = excluded.error,
-                    retry_in_ms = excluded.retry_in_ms",
-                params![
-                    a.run_id,
-                    a.asset,
-                    a.attempt,
-                    a.status,
-                    a.started_at.map(|t| t.to_rfc3339()),
-                    a.duration_ms as i64,
-                    a.input_versions,
-                    a.output_version.map(|v| v as i64),
-                    a.rows_in as i64,
-                    a.rows_out as i64,
-                    a.rows_quarantined as i64,
-                    a.error,
-                    a.retry_in_ms.map(|d| d as i64),
-                ],
-            )?;
+                    retry_in_ms = excluded.retry_in_ms, ended_at = excluded.ended_at",
+            )?
+            .execute(params![
+                a.run_id,
+                a.asset,
+                a.attempt,
+                a.status,
+                a.started_at.map(|t| t.to_rfc3339()),
+                a.duration_ms as i64,
+                a.input_versions,
+                a.output_version.map(|v| v as i64),
+                a.rows_in as i64,
+                a.rows_out as i64,
+                a.rows_quarantined as i64,
+                a.error,
+                a.retry_in_ms.map(|d| d as i64),
+                a.ended_at.map(|t| t.to_rfc3339()),
+            ])?;
             Ok(())
         })
     }
@@ -556,10 +568,12 @@ impl Metadata {
     /// Records that a step without output ran; returns its version (1, 2...).
     pub fn record_step(&self, asset: &str, fingerprint: &str, run_id: i64) -> Result<u64> {
         self.with(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "INSERT INTO steps (asset, version, fingerprint, run_id, ran_at)
                  VALUES (?1, (SELECT coalesce(max(version), 0) + 1 FROM steps WHERE asset = ?1), ?2, ?3, ?4)
                  RETURNING version",
+            )?
+            .query_row(
                 params![asset, fingerprint, run_id, Utc::now().to_rfc3339()],
                 |r| r.get::<_, i64>(0),
             )
@@ -591,7 +605,8 @@ impl Metadata {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT run_id, asset, attempt, status, started_at, duration_ms, input_versions, output_version,
-                    rows_in, rows_out, rows_quarantined, error, retry_in_ms FROM attempts WHERE run_id = ?1 ORDER BY rowid",
+                    rows_in, rows_out, rows_quarantined, error, retry_in_ms, ended_at
+                 FROM attempts WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let rows = stmt.query_map([run_id], |row| {
                 Ok(AttemptRecord {
@@ -608,6 +623,7 @@ impl Metadata {
                     rows_quarantined: row.get::<_, i64>(10)? as u64,
                     error: row.get(11)?,
                     retry_in_ms: row.get::<_, Option<i64>>(12)?.map(|d| d.max(0) as u64),
+                    ended_at: row.get::<_, Option<String>>(13)?.map(parse_time),
                 })
             })?;
             rows.collect()
