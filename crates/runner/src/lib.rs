@@ -23,6 +23,7 @@ mod predictions;
 mod query;
 mod queue;
 mod read;
+mod ready;
 mod recheck;
 mod registry;
 mod retry;

@@ -4,7 +4,7 @@
 //! What an asset is and how it is built, kept and judged stale is its kind's
 //! business (`crate::kinds`); this module only schedules, blocks and records.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::outcome::{AssetOutcome, Failure, failed};
 use crate::partitions::PartitionScope;
 use crate::queue::Ended;
+use crate::ready::Ready;
 use crate::{Error, Result, Workspace};
 
 /// The result of a run.
@@ -174,10 +175,9 @@ async fn run_in_turn(
     let mut state = Building {
         ws,
         run_id,
-        wanted: order.iter().cloned().collect(),
+        ready: Ready::new(order, |name| project.assets[name].inputs.as_slice()),
         scope,
         outcomes: BTreeMap::new(),
-        launched: BTreeSet::new(),
         running: JoinSet::new(),
         pools: project
             .pools
@@ -186,22 +186,15 @@ async fn run_in_turn(
             .collect(),
     };
     loop {
-        // Launch what is ready; block what has a failed input, and everything
-        // not launched once the run is cancelled.
-        let mut progress = true;
-        while progress {
-            progress = false;
-            for name in order {
-                if state.launched.contains(name) || state.running.len() >= project.concurrency {
-                    continue;
-                }
-                if let Some(outcome) = state.launch(name, &cancel, observer).await {
-                    observer.finished(&outcome);
-                    state.outcomes.insert(name.clone(), outcome);
-                    progress = true;
-                } else if state.launched.contains(name) {
-                    progress = true;
-                }
+        // Launch what is ready, in the run's order, while there is room; an
+        // asset that will not be attempted (a failed input, a cancelled run)
+        // ends at once, which may make its downstream ready in turn.
+        while state.running.len() < project.concurrency {
+            let Some(name) = state.ready.next_ready() else {
+                break;
+            };
+            if let Some(outcome) = state.launch(&name, &cancel, observer).await {
+                state.done(name, outcome, observer);
             }
         }
         let Some(joined) = state.running.join_next().await else {
@@ -209,8 +202,7 @@ async fn run_in_turn(
         };
         // Tasks catch their own panics and are never aborted.
         let (name, outcome) = joined.expect("asset tasks neither panic nor get cancelled");
-        observer.finished(&outcome);
-        state.outcomes.insert(name, outcome);
+        state.done(name, outcome, observer);
     }
 
     let mut outcomes = state.outcomes;
@@ -238,17 +230,23 @@ async fn run_in_turn(
 struct Building<'w> {
     ws: &'w Arc<Workspace>,
     run_id: i64,
-    wanted: BTreeSet<AssetName>,
+    ready: Ready,
     scope: PartitionScope,
     outcomes: BTreeMap<AssetName, AssetOutcome>,
-    launched: BTreeSet<AssetName>,
     running: JoinSet<(AssetName, AssetOutcome)>,
     /// `[pools]`: permits shared by the assets of each pool.
     pools: BTreeMap<String, Arc<Semaphore>>,
 }
 
 impl Building<'_> {
-    /// Starts `name` if its inputs are done. An asset that will not be
+    /// Records that `name` ended with `outcome`.
+    fn done(&mut self, name: AssetName, outcome: AssetOutcome, observer: &Arc<dyn Observer>) {
+        observer.finished(&outcome);
+        self.ready.done(&name);
+        self.outcomes.insert(name, outcome);
+    }
+
+    /// Starts `name`, whose inputs are done. An asset that will not be
     /// attempted (a failed input; the run was cancelled) is returned at once.
     async fn launch(
         &mut self,
@@ -258,21 +256,15 @@ impl Building<'_> {
     ) -> Option<AssetOutcome> {
         let ws = self.ws;
         let asset = &ws.project.assets[name];
-        let inputs: Vec<&AssetName> = asset
+        let bad = asset
             .inputs
             .iter()
-            .filter(|i| self.wanted.contains(*i))
-            .collect();
-        if !inputs.iter().all(|i| self.outcomes.contains_key(*i)) {
-            return None;
-        }
-        self.launched.insert(name.clone());
-        let bad = inputs.iter().find(|i| !self.outcomes[**i].status.is_ok());
+            .find(|i| self.outcomes.get(*i).is_some_and(|o| !o.status.is_ok()));
         if bad.is_some() || cancel.is_cancelled() {
             let latest = ws.store.latest(name.as_str()).await.ok().flatten();
             let version = latest.map(|l| l.version);
             let error = match bad {
-                Some(bad) => blocked_reason(bad, &self.outcomes[*bad]),
+                Some(bad) => blocked_reason(bad, &self.outcomes[bad]),
                 None => CANCELLED_BEFORE.to_string(),
             };
             let outcome = AssetOutcome {
@@ -522,24 +514,26 @@ fn record(
     retry_in: Option<Duration>,
     started_at: Option<chrono::DateTime<Utc>>,
 ) {
-    let attempt =
-        AttemptRecord {
-            run_id,
-            asset: o.name.clone(),
-            attempt,
-            status: o.status.as_str().to_string(),
-            started_at: Some(started_at.unwrap_or_else(|| {
-                Utc::now() - chrono::Duration::milliseconds(o.duration_ms as i64)
-            })),
-            duration_ms: o.duration_ms,
-            input_versions: serde_json::to_string(inputs).unwrap_or_default(),
-            output_version: o.version,
-            rows_in: o.rows_in,
-            rows_out: o.rows_out,
-            rows_quarantined: o.rows_quarantined,
-            error: o.error.clone(),
-            retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
-        };
+    let ended_at = ws.now();
+    let attempt = AttemptRecord {
+        run_id,
+        asset: o.name.clone(),
+        attempt,
+        status: o.status.as_str().to_string(),
+        started_at: Some(
+            started_at
+                .unwrap_or_else(|| ended_at - chrono::Duration::milliseconds(o.duration_ms as i64)),
+        ),
+        duration_ms: o.duration_ms,
+        input_versions: serde_json::to_string(inputs).unwrap_or_default(),
+        output_version: o.version,
+        rows_in: o.rows_in,
+        rows_out: o.rows_out,
+        rows_quarantined: o.rows_quarantined,
+        error: o.error.clone(),
+        retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
+        ended_at: Some(ended_at),
+    };
     if let Err(e) = ws.metadata.record_attempt(&attempt) {
         tracing::warn!(
             "could not record the attempt of `{}` in the run log: {e}",
