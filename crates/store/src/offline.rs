@@ -1,6 +1,6 @@
 //! The offline store: one Delta Lake table per asset under `<warehouse>/tables/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -84,6 +84,51 @@ pub struct VersionInfo {
 #[derive(Debug, Clone)]
 pub struct OfflineStore {
     root: PathBuf,
+    newest: Arc<Newest>,
+}
+
+/// The newest commit of each table this process wrote or opened at its
+/// latest version, kept so that a run does not load a Delta log again
+/// (listing it, reading its commits, building a snapshot: about a
+/// millisecond) when nothing was committed since. An entry stands only while
+/// its commit file is the very file it was (size, modification time, inode)
+/// and no next commit exists, so a commit by another process, or a table
+/// removed and made again, is seen at the next look.
+#[derive(Default)]
+struct Newest(Mutex<HashMap<String, Known>>);
+
+impl std::fmt::Debug for Newest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Newest")
+    }
+}
+
+/// A table at its newest version, with that commit's file's stamp.
+#[derive(Clone)]
+struct Known {
+    table: DeltaTable,
+    info: VersionInfo,
+    stamp: Stamp,
+}
+
+/// What tells one commit file from another with the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode: m.ino(),
+        })
+    }
 }
 
 impl OfflineStore {
@@ -91,7 +136,51 @@ impl OfflineStore {
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
+            newest: Arc::default(),
         }
+    }
+
+    /// The file of commit `version` of `asset`'s table.
+    fn commit_file(&self, asset: &str, version: u64) -> PathBuf {
+        self.table_path(asset)
+            .join("_delta_log")
+            .join(format!("{version:020}.json"))
+    }
+
+    /// The table at its newest version, if this process holds it and nothing
+    /// was committed to it since.
+    fn known(&self, asset: &str) -> Option<Known> {
+        let mut newest = self.newest.0.lock().unwrap_or_else(|p| p.into_inner());
+        let known = newest.get(asset)?;
+        let v = known.info.version;
+        let current = Stamp::of(&self.commit_file(asset, v)).as_ref() == Some(&known.stamp)
+            && !self.commit_file(asset, v + 1).exists();
+        if current {
+            Some(known.clone())
+        } else {
+            newest.remove(asset);
+            None
+        }
+    }
+
+    /// Remembers `table`, loaded or written at its newest version `info`.
+    fn remember(&self, asset: &str, table: &DeltaTable, info: &VersionInfo) {
+        let Some(stamp) = Stamp::of(&self.commit_file(asset, info.version)) else {
+            return;
+        };
+        let known = Known {
+            table: table.clone(),
+            info: VersionInfo {
+                content: None,
+                ..info.clone()
+            },
+            stamp,
+        };
+        self.newest
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(asset.to_string(), known);
     }
 
     /// The folder of an asset's Delta table.
@@ -124,6 +213,13 @@ impl OfflineStore {
             return Err(Error::NotMaterialized {
                 asset: asset.to_string(),
             });
+        }
+        if let Some(known) = self.known(asset) {
+            match at {
+                AsOf::Latest => return Ok(known.table),
+                AsOf::Version(v) if v == known.info.version => return Ok(known.table),
+                _ => {}
+            }
         }
         let open_err = |source| Error::OpenTable {
             asset: asset.to_string(),
@@ -184,14 +280,26 @@ impl OfflineStore {
     /// The newest version, or `None` if the asset was never materialized.
     pub async fn latest(&self, asset: &str) -> Result<Option<VersionInfo>> {
         if !self.exists(asset) {
+            self.newest
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(asset);
             return Ok(None);
         }
+        if let Some(known) = self.known(asset) {
+            return Ok(Some(known.info));
+        }
         let table = Box::pin(self.open(asset, AsOf::Latest)).await?;
-        Ok(self
+        let newest = self
             .commits(asset, &table, Some(1))
             .await?
             .into_iter()
-            .next())
+            .next();
+        if let Some(info) = &newest {
+            self.remember(asset, &table, info);
+        }
+        Ok(newest)
     }
 
     /// Every version, newest first.
@@ -386,10 +494,10 @@ impl OfflineStore {
             asset: asset.to_string(),
             source,
         };
-        let table = if self.exists(asset) {
-            DeltaTable::try_from_url(url).await
-        } else {
-            DeltaTableBuilder::from_url(url).and_then(|b| b.build())
+        let table = match self.known(asset) {
+            Some(known) => Ok(known.table),
+            None if self.exists(asset) => DeltaTable::try_from_url(url).await,
+            None => DeltaTableBuilder::from_url(url).and_then(|b| b.build()),
         }
         .map_err(write_err)?;
         // Delta's writer plans through its own extension nodes, so the session must
@@ -437,6 +545,9 @@ impl OfflineStore {
         };
         let table = write.await.map_err(write_err)?;
         let written = self.commits(asset, &table, Some(1)).await?;
+        if let Some(info) = written.first() {
+            self.remember(asset, &table, info);
+        }
         let content = hash
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -549,4 +660,82 @@ fn storable(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
         })
         .collect();
     LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{AsArray, RecordBatch};
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    /// Writes `SELECT {x} AS x` as `asset`'s next version.
+    async fn write(store: &OfflineStore, asset: &str, x: i64) -> VersionInfo {
+        let ctx = SessionContext::new();
+        let plan = ctx
+            .sql(&format!("SELECT CAST({x} AS BIGINT) AS x"))
+            .await
+            .expect("plan")
+            .logical_plan()
+            .clone();
+        store
+            .write(asset, plan, &ctx.state(), &CommitMeta::default())
+            .await
+            .expect("write")
+    }
+
+    /// The one value of `x` in the asset's version `at`.
+    async fn read(store: &OfflineStore, asset: &str, at: AsOf) -> i64 {
+        let ctx = SessionContext::new();
+        let provider = store
+            .provider(asset, at, &ctx.state())
+            .await
+            .expect("provider");
+        let batches: Vec<RecordBatch> = ctx
+            .read_table(provider)
+            .expect("read")
+            .collect()
+            .await
+            .expect("collect");
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    }
+
+    /// Two stores over one folder stand for two processes: what one commits,
+    /// the other sees at its next look although it holds the table it loaded,
+    /// also when the table is removed and made again with the same version.
+    #[tokio::test]
+    async fn the_newest_table_held_in_memory_gives_way_to_a_commit_made_elsewhere() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (one, other) = (OfflineStore::new(dir.path()), OfflineStore::new(dir.path()));
+        assert_eq!(write(&one, "t", 1).await.version, 0);
+        assert_eq!(read(&one, "t", AsOf::Latest).await, 1);
+        assert_eq!(
+            one.latest("t").await.expect("latest").map(|v| v.version),
+            Some(0)
+        );
+
+        assert_eq!(write(&other, "t", 2).await.version, 1);
+        assert_eq!(
+            one.latest("t").await.expect("latest").map(|v| v.version),
+            Some(1)
+        );
+        assert_eq!(read(&one, "t", AsOf::Latest).await, 2);
+        assert_eq!(read(&one, "t", AsOf::Version(0)).await, 1);
+        // Written by this store, read at the version it just made.
+        assert_eq!(write(&one, "t", 3).await.version, 2);
+        assert_eq!(read(&one, "t", AsOf::Version(2)).await, 3);
+        assert_eq!(read(&other, "t", AsOf::Latest).await, 3);
+
+        std::fs::remove_dir_all(one.table_path("t")).expect("remove");
+        assert_eq!(one.latest("t").await.expect("latest"), None);
+        for x in [10, 11, 12] {
+            write(&other, "t", x).await;
+        }
+        assert_eq!(
+            one.latest("t").await.expect("latest").map(|v| v.version),
+            Some(2)
+        );
+        assert_eq!(read(&one, "t", AsOf::Latest).await, 12);
+    }
 }
