@@ -50,16 +50,21 @@ impl Kind for Step<'_> {
         let pinned = pinned_fingerprint(ws, asset, pins);
         let def = self.def.clone();
         let step = asset.name.to_string();
-        tokio::task::spawn_blocking(move || {
+        let hash = move || {
             let files = def.file_list().map_err(|e| Failure {
                 message: format!("step `{step}`: {e}"),
                 class: e.class(),
             })?;
             let content = sluice_source::content_hash(&files).map_err(|e| Failure::of(&e))?;
             Ok(fingerprint(&[&pinned, &content]))
-        })
-        .await
-        .map_err(Failure::task)?
+        };
+        if self.def.files.is_empty() {
+            // Nothing to read: no trip to the blocking pool.
+            return hash();
+        }
+        tokio::task::spawn_blocking(hash)
+            .await
+            .map_err(Failure::task)?
     }
 
     fn changed(&self) -> &'static str {

@@ -239,9 +239,18 @@ pub(crate) async fn run(inv: Invocation<'_>) -> Result<Ran, StepError> {
         secrets,
     };
 
-    let program = inv.def.program();
+    let named = inv.def.program();
+    let path_var = env
+        .iter()
+        .chain(&inv.vars)
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| std::ffi::OsString::from(v));
+    let program = on_path(&named, path_var);
     let mut cmd = tokio::process::Command::new(&program);
-    cmd.args(inv.def.command.iter().skip(1))
+    // The name as written stays the program's own name (`argv[0]`).
+    cmd.arg0(&named)
+        .args(inv.def.command.iter().skip(1))
         .current_dir(&inv.def.dir)
         .envs(env)
         .envs(inv.vars)
@@ -287,6 +296,32 @@ pub(crate) async fn run(inv: Invocation<'_>) -> Result<Ran, StepError> {
         });
     }
     Ok(Ran { stderr })
+}
+
+/// A bare program name (`python3`) looked up in the folders of `PATH` (the
+/// step's own `PATH` when its `env` sets one, as the operating system would):
+/// started by its name, the program would be looked for by trying `execve`
+/// in each folder before the one that has it, on every start. A name with a
+/// `/`, or one found nowhere, is returned as it is (starting it then fails
+/// with the system's own reason).
+fn on_path(program: &Path, path_var: Option<std::ffi::OsString>) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bare = program.components().count() == 1 && !program.is_absolute();
+    if !bare || program.as_os_str().is_empty() {
+        return program.to_path_buf();
+    }
+    let Some(path_var) = path_var.or_else(|| std::env::var_os("PATH")) else {
+        return program.to_path_buf();
+    };
+    std::env::split_paths(&path_var)
+        // An empty entry would mean sluice's own folder, not the step's.
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| program.to_path_buf())
 }
 
 /// Secret values shorter than this are not masked in the log: masking `1`
@@ -378,5 +413,38 @@ impl ProcessGroup {
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_bare_name_is_found_on_the_path_the_step_gets() {
+        let dir = tempfile::tempdir().expect("dir");
+        let tool = dir.path().join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::write(dir.path().join("data"), "").expect("write");
+        let path = std::env::join_paths(["/nonexistent", "", dir.path().to_str().expect("utf-8")])
+            .expect("join");
+
+        assert_eq!(on_path(Path::new("tool"), Some(path.clone())), tool);
+        // Not executable, not found, or not a bare name: left as written.
+        assert_eq!(
+            on_path(Path::new("data"), Some(path.clone())),
+            Path::new("data")
+        );
+        assert_eq!(
+            on_path(Path::new("nowhere"), Some(path)),
+            Path::new("nowhere")
+        );
+        assert_eq!(on_path(Path::new("bin/tool"), None), Path::new("bin/tool"));
+        assert_eq!(on_path(&tool, None), tool);
+        // sluice's own PATH when the step sets none.
+        assert!(on_path(Path::new("sh"), None).is_absolute());
     }
 }

@@ -164,7 +164,8 @@ async fn write_inputs(job: &Job<'_>, dir: &Path) -> Result<Vec<InputFile>, Failu
         message: format!("cannot create {}: {e}", dir.display()),
         class: sluice_core::ErrorClass::of_io(&e),
     })?;
-    let ctx = sluice_transform::session();
+    // A DataFusion session only when there is a table to hand over.
+    let mut ctx = None;
     let mut out = Vec::new();
     for (input, version) in job.pins {
         let table = job
@@ -177,6 +178,7 @@ async fn write_inputs(job: &Job<'_>, dir: &Path) -> Result<Vec<InputFile>, Failu
             // A step without `output`: an input for order only.
             continue;
         }
+        let ctx = ctx.get_or_insert_with(sluice_transform::session);
         let provider = job
             .ws
             .store
