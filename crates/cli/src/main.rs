@@ -2,6 +2,7 @@
 //! Everything it does is also reachable as a library call; nothing here knows
 //! about Delta, SQLite or DataFusion internals beyond printing results.
 
+mod alerts;
 mod args;
 mod describe;
 mod init;
@@ -117,6 +118,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
+            alerts::settle(&ws).await;
             ran(&observer, &summary, json)
         }
         Command::Query {
@@ -242,6 +244,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 observer.clone(),
             )
             .await?;
+            alerts::settle(&ws).await;
             ran(&observer, &summary, json)
         }
         Command::Get {
@@ -397,6 +400,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             models::backtest(&ws, &req, json).await
         }
         Command::Schedules { json } => schedules::list(&ws, json),
+        Command::Alerts {
+            action: Some(args::AlertsCommand::Test { name }),
+            ..
+        } => alerts::test(&ws, &name).await,
+        Command::Alerts {
+            action: None,
+            limit,
+            json,
+        } => alerts::list(&ws, limit, json),
         Command::Runs {
             action: Some(args::RunsCommand::Cancel { id }),
             ..
