@@ -368,3 +368,72 @@ async fn a_receiver_that_fails_or_is_down_costs_the_run_nothing_and_is_retried_a
         assert!(!e.contains("secret-token"), "never the URL: {e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_check_is_sent_once_with_its_observed_value_and_threshold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook, url) = Hook::start(vec![]).await;
+    let (_sink, port) = Sink::start().await;
+    // These real flights left a minute early on average: a check that wants
+    // them late on average warns, and the asset is built.
+    let extra = format!(
+        "[tables.late]\nsql = \"SELECT carrier, TRY_CAST(dep_delay AS DOUBLE) AS dep_delay FROM flights\"\n\n\
+         [[tables.late.contract.expect]]\nname = \"punctual\"\ncolumn = \"dep_delay\"\n\
+         mean = {{ min = 0 }}\nseverity = \"warn\"\n\n\
+         [alerts.quality]\non = [\"quality\", \"recovered\"]\nassets = [\"late\"]\n\
+         webhook = {{ url = \"{url}\", format = \"json\" }}\n"
+    );
+    let ws = Arc::new(workspace(dir.path(), &url, port, &extra));
+    let first = run_and_settle(&ws).await;
+    assert_eq!(
+        status(&first, "late"),
+        AssetStatus::Built,
+        "{:?}",
+        first.assets
+    );
+    let quality: Vec<serde_json::Value> = hook
+        .bodies
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|b| b["alert"] == "quality")
+        .cloned()
+        .collect();
+    assert_eq!(quality.len(), 1, "{quality:?}");
+    let body = &quality[0];
+    assert_eq!(body["event"], "quality");
+    assert_eq!(body["asset"], "late");
+    let check = &body["checks"][0];
+    assert_eq!(check["name"], "punctual");
+    assert_eq!(check["severity"], "warn");
+    assert_eq!(check["column"], "dep_delay");
+    let observed = check["observed"].as_f64().expect("the mean measured");
+    assert!(observed < 0.0, "{check}");
+    let threshold = check["threshold"].as_str().expect("the bound");
+    assert!(threshold.contains('0'), "{check}");
+    let text = body["text"].as_str().expect("text");
+    assert!(
+        text.contains(&format!("check `punctual` (mean on `dep_delay`, warn): observed {observed}, threshold {threshold}")),
+        "{text}"
+    );
+
+    // Rebuilt from changed real data (the planted row gone), still warning:
+    // the same incident, no second message.
+    write_flights(dir.path(), false);
+    let second = run_and_settle(&ws).await;
+    assert_eq!(status(&second, "late"), AssetStatus::Built);
+    let sent = hook
+        .bodies
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|b| b["alert"] == "quality")
+        .count();
+    assert_eq!(sent, 1);
+    let open = ws.metadata.incidents().expect("incidents");
+    assert!(
+        open.iter()
+            .any(|i| i.alert == "quality" && i.kind == "quality" && i.last_run == second.run_id),
+        "{open:?}"
+    );
+}
