@@ -116,7 +116,7 @@ fn compile_one(
                 format!("alert `{name}` is about no event"),
             )
             .with_help(
-                "write `on = [\"failure\", \"recovered\"]` (also `quality`, `drift`, `freshness`)",
+                "write `on = [\"failure\", \"recovered\"]` (also `quality`, `drift`, `freshness`, `schedule_missed`)",
             ),
         );
     }

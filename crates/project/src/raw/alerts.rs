@@ -54,6 +54,9 @@ pub enum AlertEvent {
     /// A `freshness` check of the asset's contract failed or warned: its newest
     /// row is older than its `max_age`.
     Freshness,
+    /// A schedule's ticks were missed while no scheduler ran, and skipped by
+    /// its catch-up policy.
+    ScheduleMissed,
 }
 
 impl AlertEvent {
@@ -65,6 +68,7 @@ impl AlertEvent {
             AlertEvent::Quality => "quality",
             AlertEvent::Drift => "drift",
             AlertEvent::Freshness => "freshness",
+            AlertEvent::ScheduleMissed => "schedule_missed",
         }
     }
 }

@@ -23,6 +23,8 @@ pub enum Event {
     Drift,
     /// A freshness check failed or warned: an incident opens.
     Freshness,
+    /// A schedule's missed ticks were skipped.
+    ScheduleMissed,
     /// `sluice alerts test NAME`.
     Test,
 }
@@ -37,6 +39,7 @@ impl Event {
             Event::Quality => "quality",
             Event::Drift => "drift",
             Event::Freshness => "freshness",
+            Event::ScheduleMissed => "schedule_missed",
             Event::Test => "test",
         }
     }
@@ -128,9 +131,11 @@ pub struct Message {
     pub event: Event,
     /// The project's name.
     pub project: String,
-    /// The asset it is about (none for a test).
+    /// The asset it is about (none for a test or a schedule).
     pub asset: Option<String>,
-    /// The run it is about (none for a test).
+    /// The schedule it is about (`schedule_missed`).
+    pub schedule: Option<String>,
+    /// The run it is about (none for a test or a schedule).
     pub run_id: Option<i64>,
     /// `{public_url}/v1/runs/{run_id}`, when `[project] public_url` is set.
     pub run_url: Option<String>,
@@ -155,6 +160,7 @@ pub(crate) struct About<'a> {
     pub(crate) project: &'a str,
     pub(crate) public_url: Option<&'a str>,
     pub(crate) asset: Option<&'a str>,
+    pub(crate) schedule: Option<&'a str>,
     pub(crate) run_id: Option<i64>,
     pub(crate) incident_run_id: Option<i64>,
     pub(crate) status: Option<&'a str>,
@@ -180,6 +186,7 @@ impl Message {
             event: a.event,
             project: a.project.to_string(),
             asset: a.asset.map(str::to_string),
+            schedule: a.schedule.map(str::to_string),
             run_id: a.run_id,
             run_url,
             incident_run_id: a.incident_run_id,
@@ -209,6 +216,10 @@ impl Message {
             Event::Quality => format!("`{asset}`: a quality check failed{run}"),
             Event::Drift => format!("`{asset}`: drift{run}"),
             Event::Freshness => format!("`{asset}` is stale{run}"),
+            Event::ScheduleMissed => format!(
+                "schedule `{}` missed ticks",
+                self.schedule.as_deref().unwrap_or("?")
+            ),
             Event::Test => format!("test message of alert `{}`", self.alert),
         };
         format!("[{}] {what}", self.project)
@@ -258,6 +269,7 @@ mod tests {
             project: "flights",
             public_url: Some("https://sluice.example.com"),
             asset: Some("daily"),
+            schedule: None,
             run_id: Some(12),
             incident_run_id: None,
             status: Some("failed"),

@@ -18,8 +18,9 @@ mod tests;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use sluice_core::AssetStatus;
-use sluice_project::{AlertDef, AlertEvent, Project};
+use sluice_project::{AlertDef, AlertEvent, Project, ScheduleDef};
 use sluice_validate::ValidationReport;
 
 pub use message::{CheckNote, Event, Message};
@@ -84,6 +85,7 @@ fn judge(
         project: &ws.project.name,
         public_url: ws.project.public_url.as_deref(),
         asset: Some(asset),
+        schedule: None,
         run_id: Some(run_id),
         incident_run_id,
         status: Some(outcome.status.as_str()),
@@ -203,6 +205,60 @@ fn send(ws: &Arc<Workspace>, alert: &AlertDef, message: Message) {
     }
 }
 
+/// Ticks of `schedule` the scheduler found missed and recorded skipped (only
+/// those this call recorded, so they are told once): one message to each
+/// alert about `schedule_missed` that watches an asset the schedule refreshes.
+pub(crate) fn schedule_missed(
+    ws: &Arc<Workspace>,
+    schedule: &ScheduleDef,
+    missed: &[DateTime<Utc>],
+) {
+    let (Some(first), Some(last)) = (missed.first(), missed.last()) else {
+        return;
+    };
+    let refreshed: BTreeSet<String> = crate::schedule::targets(&ws.project, schedule)
+        .into_iter()
+        .collect();
+    for alert in ws.project.alerts.values().filter(|a| a.enabled) {
+        if !alert.wants(AlertEvent::ScheduleMissed) {
+            continue;
+        }
+        // A schedule of every asset, or an alert on every asset, concerns it.
+        if let Some(watched) = watched(&ws.project, alert)
+            && !refreshed.is_empty()
+            && watched.is_disjoint(&refreshed)
+        {
+            continue;
+        }
+        let what = format!(
+            "{} tick{} missed while no scheduler ran, due from {} to {}; not run (catchup = \"{}\")",
+            missed.len(),
+            if missed.len() == 1 { "" } else { "s" },
+            sluice_core::render::instant(*first),
+            sluice_core::render::instant(*last),
+            schedule.catchup.as_str()
+        );
+        send(
+            ws,
+            alert,
+            Message::new(About {
+                alert: &alert.name,
+                event: Event::ScheduleMissed,
+                project: &ws.project.name,
+                public_url: ws.project.public_url.as_deref(),
+                asset: None,
+                schedule: Some(&schedule.name),
+                run_id: None,
+                incident_run_id: None,
+                status: None,
+                error: Some(&what),
+                checks: vec![],
+                at: ws.now(),
+            }),
+        );
+    }
+}
+
 /// One channel's answer to a test message.
 #[derive(Debug, Clone)]
 pub struct TestOutcome {
@@ -227,6 +283,7 @@ pub async fn test_alert(ws: &Workspace, name: &str) -> crate::Result<Vec<TestOut
         project: &ws.project.name,
         public_url: ws.project.public_url.as_deref(),
         asset: None,
+        schedule: None,
         run_id: None,
         incident_run_id: None,
         status: None,

@@ -437,3 +437,50 @@ async fn a_failed_check_is_sent_once_with_its_observed_value_and_threshold() {
         "{open:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_missed_while_no_scheduler_ran_are_told_once() {
+    use crate::schedule::Scheduler;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook, url) = Hook::start(vec![]).await;
+    let (_sink, port) = Sink::start().await;
+    let extra = format!(
+        "[schedules.hourly]\ncron = \"0 * * * *\"\ncatchup = \"skip\"\nassets = [\"by_carrier\"]\n\n\
+         [alerts.missed]\non = [\"schedule_missed\"]\nassets = [\"by_carrier\"]\n\
+         webhook = {{ url = \"{url}\", format = \"json\" }}\n\n\
+         [alerts.elsewhere]\non = [\"schedule_missed\"]\nassets = [\"delays\"]\n\
+         webhook = {{ url = \"{url}\", format = \"json\" }}\n"
+    );
+    let ws = workspace(dir.path(), &url, port, &extra);
+    let hour = 3_600_000_000i64;
+    let t0 = 1_777_888_800_000_000i64; // 2026-05-04T10:00:00Z, on the hour
+    ws.clock.set(t0 - hour / 2);
+    let ws = Arc::new(ws);
+    let mut scheduler = Scheduler::new(ws.clone()).expect("scheduler");
+    ws.clock.set(t0 + 1);
+    scheduler.step().expect("step");
+    scheduler.finished().await.expect("the 10:00 tick ran");
+    drop(scheduler);
+
+    // Down from 10:00 to 15:20: the 11:00 to 15:00 ticks are skipped.
+    ws.clock.set(t0 + 5 * hour + hour / 3);
+    for _ in 0..2 {
+        let mut scheduler = Scheduler::new(ws.clone()).expect("scheduler");
+        scheduler.step().expect("step");
+        assert!(ws.outbox.wait(Duration::from_secs(60)).await);
+    }
+    let bodies = hook.bodies.lock().expect("lock").clone();
+    let missed: Vec<_> = bodies
+        .iter()
+        .filter(|b| b["event"] == "schedule_missed")
+        .collect();
+    // Once, though two schedulers started; not to the alert on other assets.
+    assert_eq!(missed.len(), 1, "{bodies:?}");
+    assert_eq!(missed[0]["alert"], "missed");
+    assert_eq!(missed[0]["schedule"], "hourly");
+    let what = missed[0]["error"].as_str().expect("which ticks");
+    assert_eq!(
+        what,
+        "5 ticks missed while no scheduler ran, due from 2026-05-04T11:00:00Z to 2026-05-04T15:00:00Z; not run (catchup = \"skip\")"
+    );
+}
