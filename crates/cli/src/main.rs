@@ -324,14 +324,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 eprintln!("sluice serve: listening on http://{local} (API keys required)");
             }
-            let scheduler = schedules::start(ws, no_scheduler)?;
+            let scheduler = schedules::start(ws.clone(), no_scheduler)?;
             bound.serve(shutdown_signal()).await?;
-            if let Some(scheduler) = scheduler {
-                // A second Ctrl-C stops without waiting for the scheduled runs.
-                tokio::select! {
-                    () = scheduler.stop() => {}
-                    () = shutdown_signal() => {}
-                }
+            // A second Ctrl-C stops without waiting for the scheduled runs or
+            // their alerts.
+            tokio::select! {
+                () = async {
+                    if let Some(scheduler) = scheduler {
+                        scheduler.stop().await;
+                    }
+                    alerts::settle(&ws).await;
+                } => {}
+                () = shutdown_signal() => {}
             }
             Ok(ExitCode::SUCCESS)
         }
