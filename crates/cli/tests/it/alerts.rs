@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use crate::common::{repo, sluice_cmd, stderr, stdout};
+use crate::common::{Server, repo, sluice_cmd, stderr, stdout};
 
 /// Every request body (webhook) or DATA plus AUTH line (SMTP) received.
 type Received = Arc<Mutex<Vec<String>>>;
@@ -102,12 +102,11 @@ fn smtp() -> (Received, u16) {
 const TOKEN: &str = "T0/B0/xoxb-secret-token-4242";
 const PASSWORD: &str = "pw-s3cret-9876";
 
-#[test]
-fn run_delivers_one_alert_per_incident_before_it_exits_and_no_secret_leaks() {
-    let (hooked, hook_port) = hook();
-    let (mailed, smtp_port) = smtp();
+/// Real flights with one departure delay planted as text (the cast in
+/// `delays` fails, retried once), and an alert to a webhook and an SMTP sink
+/// whose URL and password come from the environment.
+fn alert_project(smtp_port: u16) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Real flights with one departure delay planted as text: the cast fails.
     let flights = std::fs::read_to_string(repo().join("testdata/contracts/flights.csv"))
         .expect("testdata/contracts/flights.csv");
     std::fs::write(
@@ -128,6 +127,14 @@ fn run_delivers_one_alert_per_incident_before_it_exits_and_no_secret_leaks() {
         ),
     )
     .expect("write");
+    dir
+}
+
+#[test]
+fn run_delivers_one_alert_per_incident_before_it_exits_and_no_secret_leaks() {
+    let (hooked, hook_port) = hook();
+    let (mailed, smtp_port) = smtp();
+    let dir = alert_project(smtp_port);
     let url = format!("http://127.0.0.1:{hook_port}/services/{TOKEN}");
     let sluice = |args: &[&str]| {
         sluice_cmd(dir.path())
@@ -218,4 +225,52 @@ fn run_delivers_one_alert_per_incident_before_it_exits_and_no_secret_leaks() {
     }
     // The debug logs were really there to leak into.
     assert!(shown.contains("DEBUG"), "{shown}");
+}
+
+#[test]
+fn a_run_started_through_the_api_alerts_and_no_secret_reaches_the_api_or_the_log() {
+    let (hooked, hook_port) = hook();
+    let (mailed, smtp_port) = smtp();
+    let dir = alert_project(smtp_port);
+    let url = format!("http://127.0.0.1:{hook_port}/services/{TOKEN}");
+    let server = Server::start_env(
+        dir.path(),
+        &["--no-scheduler"],
+        &[
+            ("SLUICE_TEST_HOOK_URL", &url),
+            ("SLUICE_TEST_SMTP_USER", "alerts"),
+            ("SLUICE_TEST_SMTP_PASSWORD", PASSWORD),
+            ("SLUICE_LOG", "debug"),
+        ],
+    );
+    let (status, body) = server.request("POST", "/v1/runs", None, Some("{}"));
+    assert!(status < 300, "{status} {body}");
+    let mut shown = body;
+    // Bounded: the run takes well under a second, the deliveries as long.
+    for _ in 0..600 {
+        if !hooked.lock().expect("lock").is_empty() && !mailed.lock().expect("lock").is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(hooked.lock().expect("lock").len(), 1);
+    assert_eq!(mailed.lock().expect("lock").len(), 1);
+    let text = hooked.lock().expect("lock")[0].clone();
+    assert!(text.contains("`delays` failed in run 1"), "{text}");
+    for path in [
+        "/v1/runs",
+        "/v1/runs/1",
+        "/v1/assets",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        let (status, body) = server.request("GET", path, None, None);
+        assert_eq!(status, 200, "{path}: {body}");
+        shown += &body;
+    }
+    assert!(shown.contains("delays"), "{shown}");
+    shown += &server.log.lock().expect("lock");
+    for secret in [TOKEN, PASSWORD, "AGFsZXJ0cwBwdy1zM2NyZXQtOTg3Ng"] {
+        assert!(!shown.contains(secret), "`{secret}` was shown:\n{shown}");
+    }
 }
