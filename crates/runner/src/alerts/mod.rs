@@ -94,6 +94,8 @@ fn judge(
         at: now,
     };
     let failed = outcome.status == AssetStatus::Failed;
+    // One recovery message per asset and run, however many incidents closed.
+    let mut recovered = false;
     let tracks_failure = alert.wants(AlertEvent::Failure) || alert.wants(AlertEvent::Recovered);
     if tracks_failure {
         match outcome.status {
@@ -119,6 +121,7 @@ fn judge(
                 if let Some(closed) = ws.metadata.close_incident(&alert.name, asset, "failure")?
                     && alert.wants(AlertEvent::Recovered)
                 {
+                    recovered = true;
                     send(
                         ws,
                         alert,
@@ -143,7 +146,9 @@ fn judge(
         if checks.is_empty() {
             if let Some(closed) = ws.metadata.close_incident(&alert.name, asset, name)?
                 && alert.wants(AlertEvent::Recovered)
+                && !recovered
             {
+                recovered = true;
                 send(
                     ws,
                     alert,
