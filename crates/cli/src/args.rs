@@ -206,6 +206,20 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the alerts, their open incidents and recent deliveries, or send
+    /// a test message (`sluice alerts test NAME`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Alerts {
+        /// What to do with an alert; without one, list them.
+        #[command(subcommand)]
+        action: Option<AlertsCommand>,
+        /// How many recent deliveries.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the API keys of `sluice serve`.
     Keys {
         #[command(subcommand)]
@@ -278,6 +292,16 @@ pub(crate) enum Command {
         /// Print JSON (with each run's assets).
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `sluice alerts ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlertsCommand {
+    /// Send a test message on every channel of the alert and say how each went.
+    Test {
+        /// The alert (`[alerts.NAME]`).
+        name: String,
     },
 }
 

@@ -2,6 +2,7 @@
 //! Everything it does is also reachable as a library call; nothing here knows
 //! about Delta, SQLite or DataFusion internals beyond printing results.
 
+mod alerts;
 mod args;
 mod describe;
 mod init;
@@ -117,6 +118,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
+            alerts::settle(&ws).await;
             ran(&observer, &summary, json)
         }
         Command::Query {
@@ -242,6 +244,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 observer.clone(),
             )
             .await?;
+            alerts::settle(&ws).await;
             ran(&observer, &summary, json)
         }
         Command::Get {
@@ -321,14 +324,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 eprintln!("sluice serve: listening on http://{local} (API keys required)");
             }
-            let scheduler = schedules::start(ws, no_scheduler)?;
+            let scheduler = schedules::start(ws.clone(), no_scheduler)?;
             bound.serve(shutdown_signal()).await?;
-            if let Some(scheduler) = scheduler {
-                // A second Ctrl-C stops without waiting for the scheduled runs.
-                tokio::select! {
-                    () = scheduler.stop() => {}
-                    () = shutdown_signal() => {}
-                }
+            // A second Ctrl-C stops without waiting for the scheduled runs or
+            // their alerts.
+            tokio::select! {
+                () = async {
+                    if let Some(scheduler) = scheduler {
+                        scheduler.stop().await;
+                    }
+                    alerts::settle(&ws).await;
+                } => {}
+                () = shutdown_signal() => {}
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -397,6 +404,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             models::backtest(&ws, &req, json).await
         }
         Command::Schedules { json } => schedules::list(&ws, json),
+        Command::Alerts {
+            action: Some(args::AlertsCommand::Test { name }),
+            ..
+        } => alerts::test(&ws, &name).await,
+        Command::Alerts {
+            action: None,
+            limit,
+            json,
+        } => alerts::list(&ws, limit, json),
         Command::Runs {
             action: Some(args::RunsCommand::Cancel { id }),
             ..

@@ -16,16 +16,19 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    Asset, Cadence, DEFAULT_TRIGGER_INTERVAL, Definition, ExportDef, ExportFormat, FilesDef,
-    InvalidFormat, ListFilesError, Partitioning, Project, RunPolicy, ScheduleDef, ScheduleTarget,
-    SourceDef, StepDef, StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
+    AlertDef, Asset, Cadence, Channel, DEFAULT_TRIGGER_INTERVAL, Definition, EmailDef, ExportDef,
+    ExportFormat, FilesDef, InvalidFormat, ListFilesError, Partitioning, Project, RunPolicy,
+    ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError, StepOutput, TableDef,
+    TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
 pub use features::{AsOf, FeatureBody, FeatureDef, Tiling, TimeLiteral};
 pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
-pub use raw::{Catchup, Delimiter, FileFormat, Literal, OnWord, RetryOn, Severity};
+pub use raw::{
+    AlertEvent, Catchup, Delimiter, FileFormat, Literal, OnWord, RetryOn, Severity, WebhookFormat,
+};
 pub use sql::SqlOrigin;
 
 /// Loads and compiles the project in `dir` with the given profile.

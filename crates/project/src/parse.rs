@@ -16,8 +16,8 @@ use crate::profiles::{
     check_profile_settings, check_source_overrides, choose_profile, overlay, profile_tables,
 };
 use crate::raw::{
-    ExportSection, FeatureSection, ModelSection, POLICY_KEYS, PolicySection, ProjectSection,
-    ScheduleSection, SourceSection, StepSection, TableSection,
+    AlertSection, ExportSection, FeatureSection, ModelSection, POLICY_KEYS, PolicySection,
+    ProjectSection, ScheduleSection, SourceSection, StepSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -65,6 +65,8 @@ pub struct RawProject {
     pub pools: BTreeMap<String, Entry<u32>>,
     /// `[schedules.NAME]` (not assets).
     pub schedules: BTreeMap<String, Entry<ScheduleSection>>,
+    /// `[alerts.NAME]` (not assets).
+    pub alerts: BTreeMap<String, Entry<AlertSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -175,6 +177,7 @@ pub fn parse_text(
     let mut policies = BTreeMap::new();
     let mut pools = BTreeMap::new();
     let mut schedules = BTreeMap::new();
+    let mut alerts = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, mut value) in root {
         let key_offset = key.span().start;
@@ -260,6 +263,16 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            // Nor is a broken alert.
+            "alerts" => read_entries(
+                value,
+                key_offset,
+                &mut alerts,
+                &mut BTreeSet::new(),
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             "pools" => {
                 let span = value.span();
                 let (section, errors) = deserialize_all::<BTreeMap<String, Spanned<u32>>>(value);
@@ -274,7 +287,7 @@ pub fn parse_text(
             }
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models`, `steps` and `schedules`",
+                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models`, `steps`, `schedules` and `alerts`",
                 ),
             ),
         }
@@ -326,6 +339,7 @@ pub fn parse_text(
         policies,
         pools,
         schedules,
+        alerts,
         broken,
         diagnostics: diags,
     })

@@ -22,6 +22,14 @@ pub enum Error {
         /// The project's assets.
         known: String,
     },
+    /// A name that is not an alert of the project.
+    #[error("unknown alert `{name}`\n  help: {}", if known.is_empty() { "the project has no `[alerts.NAME]`".to_string() } else { format!("the alerts are: {}", known.join(", ")) })]
+    UnknownAlert {
+        /// The unknown name.
+        name: String,
+        /// The project's alerts.
+        known: Vec<String>,
+    },
     /// An online lookup gave the wrong number of key values.
     #[error("`{view}` is keyed by {} ({} value{}), but {given} {} given", entity.join(", "), entity.len(), if entity.len() == 1 { "" } else { "s" }, if *given == 1 { "was" } else { "were" })]
     EntityKey {
@@ -160,6 +168,7 @@ impl Error {
             Error::Output { source, .. } => ErrorClass::of_error(source.as_ref()),
             Error::Project(_)
             | Error::UnknownAssets { .. }
+            | Error::UnknownAlert { .. }
             | Error::EntityKey { .. }
             | Error::MissingInputs { .. }
             | Error::QuerySyntax { .. }

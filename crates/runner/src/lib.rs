@@ -5,7 +5,11 @@
 //!
 //! Architecture invariant: a failed asset never changes what is published; its
 //! downstream is blocked, its siblings go on.
+//!
+//! Architecture invariant: alerts are judged after a run ends and delivered in
+//! the background; a delivery never fails, blocks or slows a run.
 
+pub mod alerts;
 mod anchored;
 mod backtest;
 mod check;
@@ -86,6 +90,8 @@ pub struct Workspace {
     pub clock: sluice_core::Clock,
     /// This process's runs: the one in progress and those waiting their turn.
     pub queue: RunQueue,
+    /// This process's alert deliveries in flight.
+    pub outbox: alerts::Outbox,
 }
 
 impl Workspace {
@@ -101,6 +107,7 @@ impl Workspace {
             project,
             clock: sluice_core::Clock::system(),
             queue: RunQueue::default(),
+            outbox: alerts::Outbox::default(),
         })
     }
 

@@ -218,12 +218,15 @@ async fn run_in_turn(
             RunState::Failed
         },
     )?;
-    Ok(RunSummary {
+    let summary = RunSummary {
         run_id,
         ok,
         duration_ms: started.elapsed().as_millis() as u64,
         assets,
-    })
+    };
+    // Queued for the background: what a receiver does changes nothing here.
+    crate::alerts::after_run(ws, &summary);
+    Ok(summary)
 }
 
 /// A run in progress: what it wants, what is done, what runs.

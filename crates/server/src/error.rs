@@ -111,7 +111,9 @@ impl From<ReadError> for ApiError {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
             }
             ReadError::Runner(e) => match e {
-                E::UnknownAssets { .. } | E::NoModel { .. } => ApiError::not_found(e.to_string()),
+                E::UnknownAssets { .. } | E::UnknownAlert { .. } | E::NoModel { .. } => {
+                    ApiError::not_found(e.to_string())
+                }
                 E::Engine { .. } if e.class().is_transient() => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

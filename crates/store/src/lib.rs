@@ -10,6 +10,7 @@
 //! written into the Delta commit itself, so data and provenance become visible in
 //! one atomic step and can never disagree after a crash.
 
+mod alerts;
 mod content;
 mod contents;
 mod error;
@@ -26,6 +27,7 @@ mod schedules;
 mod types;
 mod warehouse;
 
+pub use alerts::{DeliveryRecord, DeliveryState, Incident, NewDelivery};
 pub use content::ContentHash;
 pub use error::Error;
 pub use fresh::Fresh;

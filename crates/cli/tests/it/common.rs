@@ -159,10 +159,16 @@ impl Server {
 
     /// Starts `sluice serve ARGS...` on the project and waits until it listens.
     pub fn start_with(project: &Path, args: &[&str]) -> Server {
+        Server::start_env(project, args, &[])
+    }
+
+    /// Starts `sluice serve ARGS...` with environment variables `env`.
+    pub fn start_env(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         use std::io::BufRead;
         let mut child = sluice_cmd(project)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -4,6 +4,7 @@
 //! (`sources.rs`, `tables.rs`, `exports.rs`, `steps.rs`, `crate::features`, `crate::models`)
 //! and adds itself through one `Builder`; `refs.rs` turns references into inputs.
 
+mod alerts;
 mod exports;
 mod partitions;
 mod policy;
@@ -26,6 +27,7 @@ use crate::models::{ModelDef, PredictionsDef};
 use crate::parse::RawProject;
 use crate::raw::ContractSection;
 
+pub use alerts::{AlertDef, Channel, EmailDef};
 pub use exports::{ExportDef, ExportFormat};
 pub use partitions::Partitioning;
 pub use policy::RunPolicy;
@@ -65,6 +67,10 @@ pub struct Project {
     pub schedules: BTreeMap<String, ScheduleDef>,
     /// How often `sluice serve` looks for assets started by their triggers.
     pub trigger_interval: std::time::Duration,
+    /// `[alerts.NAME]` by name (not assets).
+    pub alerts: BTreeMap<String, AlertDef>,
+    /// `[project] public_url` without a trailing `/`: where alerts link runs to.
+    pub public_url: Option<String>,
 }
 
 /// One asset of the project.
@@ -213,6 +219,7 @@ struct Settings {
     warehouse: PathBuf,
     concurrency: usize,
     trigger_interval: std::time::Duration,
+    public_url: Option<String>,
 }
 
 /// Compiles raw sections into a project; the profile was applied when the
@@ -241,6 +248,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     let pools = policy::apply(&mut b);
     refs::resolve(&mut b);
     let schedules = schedules::compile(&mut b);
+    let alerts = alerts::compile(&mut b);
 
     let order = match crate::dag::topological_order(&b.assets) {
         Ok(order) => order,
@@ -273,6 +281,8 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
         order,
         schedules,
         trigger_interval: settings.trigger_interval,
+        alerts,
+        public_url: settings.public_url,
     })
 }
 
@@ -315,10 +325,26 @@ fn settings(raw: &RawProject, diags: &mut Diagnostics) -> Settings {
         Some(d) => d.get_ref().value,
         None => DEFAULT_TRIGGER_INTERVAL,
     };
+    let public_url = raw.project.public_url.as_ref().and_then(|u| {
+        let text = u.get_ref().trim().trim_end_matches('/');
+        if text.starts_with("https://") || text.starts_with("http://") {
+            Some(text.to_string())
+        } else {
+            diags.push(
+                Diagnostic::new(
+                    raw.location(u.span().start),
+                    format!("`public_url = \"{text}\"` is not an http(s) URL"),
+                )
+                .with_help("write where people reach `sluice serve`, like `public_url = \"https://sluice.example.com\"`"),
+            );
+            None
+        }
+    });
     Settings {
         warehouse,
         concurrency,
         trigger_interval,
+        public_url,
     }
 }
 

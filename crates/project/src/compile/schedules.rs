@@ -172,39 +172,12 @@ fn compile_one(
             }
         }
     };
-    let mut assets: Vec<ScheduleTarget> = Vec::new();
-    for word in section.assets.iter().flatten() {
-        let text = word.get_ref().trim();
-        let downstream = text.ends_with('+');
-        let bare = text.trim_start_matches('+').trim_end_matches('+');
-        let word_at = raw.location(word.span().start);
-        if bare.is_empty() {
-            b.diags.push(
-                Diagnostic::new(word_at, format!("`{text}` names no asset")).with_help(
-                    "write `NAME`, or `NAME+` for the asset and everything downstream of it",
-                ),
-            );
-            continue;
-        }
-        if !names.contains(bare) {
-            b.diags.push(
-                Diagnostic::new(
-                    word_at,
-                    format!("unknown asset `{bare}` in schedule `{name}`"),
-                )
-                .with_help(suggest(bare, names)),
-            );
-            continue;
-        }
-        // A broken asset is reported where it is defined.
-        let Ok(asset) = AssetName::new(bare) else {
-            continue;
-        };
-        match assets.iter_mut().find(|t| t.asset == asset) {
-            Some(t) => t.downstream |= downstream,
-            None => assets.push(ScheduleTarget { asset, downstream }),
-        }
-    }
+    let assets = targets(
+        b,
+        names,
+        section.assets.iter().flatten(),
+        &format!("schedule `{name}`"),
+    );
     let max_catchup = match &section.max_catchup {
         None => DEFAULT_MAX_CATCHUP,
         Some(n) => match u32::try_from(*n.get_ref()) {
@@ -237,6 +210,49 @@ fn compile_one(
         enabled: section.enabled.unwrap_or(true),
         description: section.description.clone(),
     })
+}
+
+/// Reads an asset selection (`assets = ["NAME", "NAME+"]` of a schedule or an
+/// alert): each word an asset, `NAME+` with everything downstream of it; an
+/// unknown name is reported with a suggestion, `owner` naming whose it is.
+pub(super) fn targets<'a>(
+    b: &mut Builder<'_>,
+    names: &BTreeSet<String>,
+    words: impl Iterator<Item = &'a toml::Spanned<String>>,
+    owner: &str,
+) -> Vec<ScheduleTarget> {
+    let raw = b.raw;
+    let mut assets: Vec<ScheduleTarget> = Vec::new();
+    for word in words {
+        let text = word.get_ref().trim();
+        let downstream = text.ends_with('+');
+        let bare = text.trim_start_matches('+').trim_end_matches('+');
+        let word_at = raw.location(word.span().start);
+        if bare.is_empty() {
+            b.diags.push(
+                Diagnostic::new(word_at, format!("`{text}` names no asset")).with_help(
+                    "write `NAME`, or `NAME+` for the asset and everything downstream of it",
+                ),
+            );
+            continue;
+        }
+        if !names.contains(bare) {
+            b.diags.push(
+                Diagnostic::new(word_at, format!("unknown asset `{bare}` in {owner}"))
+                    .with_help(suggest(bare, names)),
+            );
+            continue;
+        }
+        // A broken asset is reported where it is defined.
+        let Ok(asset) = AssetName::new(bare) else {
+            continue;
+        };
+        match assets.iter_mut().find(|t| t.asset == asset) {
+            Some(t) => t.downstream |= downstream,
+            None => assets.push(ScheduleTarget { asset, downstream }),
+        }
+    }
+    assets
 }
 
 /// Parses a cron pattern of 5 or 6 fields and checks that it ever fires.

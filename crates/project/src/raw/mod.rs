@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+mod alerts;
 mod contract;
 mod features;
 mod models;
@@ -15,6 +16,7 @@ mod schedules;
 mod sources;
 mod steps;
 
+pub use alerts::*;
 pub use contract::*;
 pub use features::*;
 pub use models::*;
@@ -44,6 +46,10 @@ pub struct ProjectSection {
     /// input version, changed files). Default: 30s.
     #[serde(default)]
     pub trigger_interval: Option<Spanned<DurationWord>>,
+    /// Where people reach `sluice serve` (`https://sluice.example.com`): alerts
+    /// link to a run as `{public_url}/v1/runs/{id}`. Default: no link.
+    #[serde(default)]
+    pub public_url: Option<Spanned<String>>,
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,

@@ -25,7 +25,7 @@ mod trigger_tests;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use sluice_project::{Project, ScheduleDef};
+use sluice_project::{Project, ScheduleDef, ScheduleTarget};
 use sluice_store::{RunState, TickRecord};
 
 pub use plan::{GRACE, History, Plan, plan};
@@ -46,9 +46,20 @@ pub fn targets(project: &Project, def: &ScheduleDef) -> Vec<String> {
     if def.assets.is_empty() {
         return Vec::new();
     }
-    let mut wanted: BTreeSet<&str> = def.assets.iter().map(|t| t.asset.as_str()).collect();
-    let mut downstream: BTreeSet<&str> = def
-        .assets
+    let wanted = selection(project, &def.assets);
+    project
+        .order
+        .iter()
+        .filter(|n| wanted.contains(n.as_str()))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// The assets a selection names (of a schedule or an alert): each named
+/// asset, and with `NAME+` everything downstream of it.
+pub fn selection(project: &Project, targets: &[ScheduleTarget]) -> BTreeSet<String> {
+    let mut wanted: BTreeSet<&str> = targets.iter().map(|t| t.asset.as_str()).collect();
+    let mut downstream: BTreeSet<&str> = targets
         .iter()
         .filter(|t| t.downstream)
         .map(|t| t.asset.as_str())
@@ -61,12 +72,7 @@ pub fn targets(project: &Project, def: &ScheduleDef) -> Vec<String> {
             wanted.insert(name.as_str());
         }
     }
-    project
-        .order
-        .iter()
-        .filter(|n| wanted.contains(n.as_str()))
-        .map(ToString::to_string)
-        .collect()
+    wanted.into_iter().map(str::to_string).collect()
 }
 
 /// A schedule as `sluice schedules` shows it.

@@ -177,9 +177,13 @@ impl Scheduler {
                     .and_then(|t| t.finished_at),
             };
             let p = plan(def, &history, at);
+            let mut missed = vec![];
             for due in &p.skipped {
-                md.record_tick(&def.name, *due, TickState::Skipped, at)?;
+                if md.record_tick(&def.name, *due, TickState::Skipped, at)? {
+                    missed.push(*due);
+                }
             }
+            crate::alerts::schedule_missed(&self.ws, def, &missed);
             if let (Some(first), Some(newest)) = (p.skipped.first(), p.skipped.last()) {
                 tracing::info!(
                     schedule = %def.name,
