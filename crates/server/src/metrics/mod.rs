@@ -1,20 +1,67 @@
 //! `/metrics` in the Prometheus text format. Request latency is measured in the
-//! process; the pipeline, quality and drift series are read from the metadata
-//! database at each scrape, so they count the runs of every process (a `sluice
-//! run` from cron as well as `POST /v1/runs`) and survive restarts. Labels are
-//! route templates, asset, check and column names: never an entity or a key.
+//! process; the pipeline, quality, drift, age and schedule series are read from
+//! the metadata database at each scrape (`warehouse.rs`), so they count the
+//! runs of every process (a `sluice run` from cron as well as `POST /v1/runs`)
+//! and survive restarts. Labels are route templates, asset, check, column and
+//! schedule names: never an entity, a key or a secret.
+//!
+//! The names are constants here: the alert rules and the Grafana dashboard
+//! (`crate::monitoring`) query these and no others.
+
+mod warehouse;
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, Registry};
 use sluice_runner::Workspace;
-use sluice_validate::Verdict;
 use std::sync::Arc;
 
 use crate::AppState;
+
+/// Time to answer an HTTP request (histogram; `route`, `status`).
+pub(crate) const HTTP_DURATION: &str = "sluice_http_request_duration_seconds";
+/// Runs by the status an asset ended them with (counter; `pipeline`, `status`).
+pub(crate) const RUNS: &str = "sluice_pipeline_runs_total";
+/// 1 while an asset's newest run ended failed (gauge; `pipeline`).
+pub(crate) const FAILING: &str = "sluice_pipeline_failing";
+/// Attempt durations (histogram; `pipeline`).
+pub(crate) const DURATION: &str = "sluice_pipeline_duration_seconds";
+/// Retries (counter; `pipeline`).
+pub(crate) const RETRIES: &str = "sluice_attempt_retries_total";
+/// Rows by stage (counter; `pipeline`, `stage`).
+pub(crate) const RECORDS: &str = "sluice_records_processed_total";
+/// Each check's score in the newest report (gauge; `pipeline`, `check`).
+pub(crate) const QUALITY: &str = "sluice_data_quality_score";
+/// Each drift statistic in the newest report (gauge; `pipeline`, `feature`, `statistic`).
+pub(crate) const DRIFT: &str = "sluice_feature_drift_score";
+/// Time since an asset was last fresh (gauge; `asset`).
+pub(crate) const AGE: &str = "sluice_asset_age_seconds";
+/// A schedule's newest recorded tick (gauge; `schedule`).
+pub(crate) const LAST_TICK: &str = "sluice_schedule_last_tick_timestamp_seconds";
+/// A schedule's next tick (gauge; `schedule`).
+pub(crate) const NEXT_TICK: &str = "sluice_schedule_next_tick_timestamp_seconds";
+/// How late a schedule's oldest due, unrecorded tick is (gauge; `schedule`).
+pub(crate) const LAG: &str = "sluice_schedule_lag_seconds";
+
+/// Every metric family `/metrics` can expose.
+#[cfg(test)]
+pub(crate) const EXPOSED: [&str; 12] = [
+    HTTP_DURATION,
+    RUNS,
+    FAILING,
+    DURATION,
+    RETRIES,
+    RECORDS,
+    QUALITY,
+    DRIFT,
+    AGE,
+    LAST_TICK,
+    NEXT_TICK,
+    LAG,
+];
 
 /// The metrics the process measures itself.
 pub(crate) struct Metrics {
@@ -27,7 +74,7 @@ impl Metrics {
         let registry = Registry::new();
         let http = HistogramVec::new(
             HistogramOpts::new(
-                "sluice_http_request_duration_seconds",
+                HTTP_DURATION,
                 "Time to answer an HTTP request, by route template and status.",
             )
             .buckets(vec![
@@ -43,7 +90,8 @@ impl Metrics {
     /// The whole exposition: the process's metrics and the warehouse's.
     pub(crate) fn render(&self, ws: &Workspace) -> Result<String, MetricsError> {
         let mut families = self.registry.gather();
-        families.extend(warehouse_families(ws)?);
+        let state = sluice_runner::monitoring(ws).map_err(Box::new)?;
+        families.extend(warehouse::families(&state));
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         prometheus::TextEncoder::new().encode(&families, &mut out)?;
@@ -78,105 +126,7 @@ pub(crate) enum MetricsError {
     /// The registry refused a metric or its text (a bug).
     #[error("metrics registry: {0}")]
     Registry(#[from] prometheus::Error),
-    /// The run log could not be read.
-    #[error(transparent)]
-    Store(#[from] Box<sluice_store::Error>),
-    /// The quality history could not be read.
+    /// The run log, the quality history or the schedules could not be read.
     #[error(transparent)]
     Read(#[from] Box<sluice_runner::ReadError>),
-}
-
-fn warehouse_families(
-    ws: &Workspace,
-) -> Result<Vec<prometheus::proto::MetricFamily>, MetricsError> {
-    let err = MetricsError::Registry;
-    let registry = Registry::new();
-    let runs = IntCounterVec::new(
-        Opts::new(
-            "sluice_pipeline_runs_total",
-            "Attempts at refreshing an asset, by asset and outcome (built, up_to_date, failed, blocked).",
-        ),
-        &["pipeline", "status"],
-    )
-    .map_err(err)?;
-    let duration = GaugeVec::new(
-        Opts::new(
-            "sluice_pipeline_duration_seconds",
-            "Duration of the newest attempt at refreshing an asset.",
-        ),
-        &["pipeline"],
-    )
-    .map_err(err)?;
-    let records = IntCounterVec::new(
-        Opts::new(
-            "sluice_records_processed_total",
-            "Rows of built versions, by asset and stage (read, published, quarantined).",
-        ),
-        &["pipeline", "stage"],
-    )
-    .map_err(err)?;
-    let quality = GaugeVec::new(
-        Opts::new(
-            "sluice_data_quality_score",
-            "Score in [0, 1] of each check in the newest validation of an asset (1 is perfect).",
-        ),
-        &["pipeline", "check"],
-    )
-    .map_err(err)?;
-    let drift = GaugeVec::new(
-        Opts::new(
-            "sluice_feature_drift_score",
-            "Drift statistic of a column against its reference version in the newest validation (PSI or KS).",
-        ),
-        &["pipeline", "feature", "statistic"],
-    )
-    .map_err(err)?;
-    for c in [&runs, &records] {
-        registry.register(Box::new(c.clone())).map_err(err)?;
-    }
-    for g in [&duration, &quality, &drift] {
-        registry.register(Box::new(g.clone())).map_err(err)?;
-    }
-
-    let totals = ws.metadata.asset_totals().map_err(Box::new)?;
-    for t in &totals {
-        for (status, n) in &t.by_status {
-            runs.with_label_values(&[t.asset.as_str(), status.as_str()])
-                .inc_by(*n);
-        }
-        duration
-            .with_label_values(&[t.asset.as_str()])
-            .set(t.last_duration_ms as f64 / 1000.0);
-        for (stage, n) in [
-            ("read", t.rows_in),
-            ("published", t.rows_out),
-            ("quarantined", t.rows_quarantined),
-        ] {
-            records
-                .with_label_values(&[t.asset.as_str(), stage])
-                .inc_by(n);
-        }
-    }
-    let reports = sluice_runner::latest_reports(ws).map_err(Box::new)?;
-    for (name, report) in &reports {
-        for check in &report.checks {
-            if check.verdict == Verdict::Skipped {
-                continue;
-            }
-            if check.score.is_finite() {
-                quality
-                    .with_label_values(&[name.as_str(), check.name.as_str()])
-                    .set(check.score);
-            }
-            if matches!(check.rule.as_str(), "psi" | "ks")
-                && let Some(observed) = check.observed
-            {
-                let column = check.column.as_deref().unwrap_or_default();
-                drift
-                    .with_label_values(&[name.as_str(), column, check.rule.as_str()])
-                    .set(observed);
-            }
-        }
-    }
-    Ok(registry.gather())
 }
