@@ -220,6 +220,12 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write what watches the project from outside, over `sluice serve`'s
+    /// /metrics: Prometheus alert rules and a Grafana dashboard.
+    Monitoring {
+        #[command(subcommand)]
+        command: MonitoringCommand,
+    },
     /// Manage the API keys of `sluice serve`.
     Keys {
         #[command(subcommand)]
@@ -339,6 +345,28 @@ pub(crate) enum KeysCommand {
     Revoke {
         /// The key's id (as listed) or name.
         key: String,
+    },
+}
+
+/// `sluice monitoring` commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MonitoringCommand {
+    /// Prometheus alert rules for the project, with its own thresholds: a run
+    /// failed, a check scores below its threshold, a column drifted past its
+    /// `psi_max`/`ks_max`, an asset is older than its `freshness.max_age`, the
+    /// scheduler stalled, vector search is slow.
+    Rules {
+        /// Write to this file (`alerts.yml`) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// A Grafana dashboard (JSON, for Grafana's import): runs and failures,
+    /// durations, rows by stage, quality, drift, asset ages, schedules, HTTP
+    /// latency by route.
+    Grafana {
+        /// Write to this file (`dashboard.json`) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 

@@ -18,7 +18,7 @@ use anyhow::Context;
 use clap::Parser;
 use sluice_runner::Workspace;
 
-use crate::args::{By, Cli, Command, Format, KeysCommand};
+use crate::args::{By, Cli, Command, Format, KeysCommand, MonitoringCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -64,12 +64,42 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         init::init(dir)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Monitoring { command } = &cli.command {
+        // Written from the project file alone: no warehouse is opened.
+        let project = match sluice_project::load(&cli.project, cli.profile.as_deref()) {
+            Ok(project) => project,
+            Err(diags) => {
+                eprintln!("{diags}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let (text, output) = match command {
+            MonitoringCommand::Rules { output } => (sluice_server::alert_rules(&project), output),
+            MonitoringCommand::Grafana { output } => (
+                serde_json::to_string_pretty(&sluice_server::grafana_dashboard(&project))? + "\n",
+                output,
+            ),
+        };
+        match output {
+            Some(path) => {
+                std::fs::write(path, text).with_context(|| {
+                    format!(
+                        "cannot write {}\n  help: give --output a path in a folder you can write to",
+                        path.display()
+                    )
+                })?;
+                println!("wrote {}", path.display());
+            }
+            None => print!("{text}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let ws = match workspace(&cli)? {
         Ok(ws) => ws,
         Err(code) => return Ok(code),
     };
     match cli.command {
-        Command::Init { .. } => unreachable!("handled above"),
+        Command::Init { .. } | Command::Monitoring { .. } => unreachable!("handled above"),
         Command::Check => match sluice_runner::check(&ws.project).await {
             Ok(()) => {
                 let count = |kind| {

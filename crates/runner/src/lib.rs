@@ -56,9 +56,9 @@ pub use query::{parse_as_of, query, query_frame};
 pub use queue::RunQueue;
 pub use read::{
     AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, ExportCache,
-    QueryPage, ReadBounds, ReadError, asset_detail, asset_list, cancel_run, latest_reports,
-    query_page, read_export_entry, read_features, read_features_batch, read_prediction, rows_page,
-    run_detail,
+    Monitoring, QueryPage, ReadBounds, ReadError, asset_detail, asset_list, cancel_run,
+    latest_reports, monitoring, query_page, read_export_entry, read_features, read_features_batch,
+    read_prediction, rows_page, run_detail,
 };
 pub use registry::{ModelInfo, model_info, model_list};
 pub use run::{Observer, RunSummary, run, run_scoped};

@@ -536,6 +536,15 @@ fn record(
         error: o.error.clone(),
         retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
         ended_at: Some(ended_at),
+        kind: o.kind.as_str().to_string(),
+        // A contract judges every row that comes in.
+        rows_validated: ws
+            .project
+            .assets
+            .get(o.name.as_str())
+            .filter(|a| !a.contract.is_empty())
+            .map_or(0, |_| o.rows_in),
+        rows_online: o.online.map_or(0, |on| on.written),
     };
     if let Err(e) = ws.metadata.record_attempt(&attempt) {
         tracing::warn!(

@@ -1,6 +1,7 @@
 //! `sluice serve`: one axum process serving a project's online features and
 //! predictions, assets, read-only SQL and runs as JSON, with API-key roles, an OpenAPI document and
-//! Prometheus metrics.
+//! Prometheus metrics, and the Prometheus alert rules and Grafana dashboard
+//! that watch them (`monitoring/`).
 //!
 //! Reads never wait for writes: every lookup reads one redb snapshot, and a
 //! materialization (in this process or another) commits a whole view at once.
@@ -15,6 +16,7 @@ mod features;
 mod keys;
 mod metrics;
 mod models;
+mod monitoring;
 mod openapi;
 mod predictions;
 mod query;
@@ -38,6 +40,7 @@ use sluice_store::{OnlineStore, Role};
 use utoipa::ToSchema;
 
 pub use error::{ApiError, ErrorBody, Json};
+pub use monitoring::{alert_rules, grafana_dashboard};
 pub use openapi::openapi;
 
 /// Bounds on what one request may ask for.

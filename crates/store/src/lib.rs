@@ -22,6 +22,7 @@ mod models;
 mod offline;
 mod online;
 mod partitions;
+mod pipelines;
 mod quality;
 mod schedules;
 mod types;
@@ -33,9 +34,7 @@ pub use error::Error;
 pub use fresh::Fresh;
 pub use keys::{KeyInfo, NewKey, Role};
 pub use lock::{FileRunLock, RunGuard, RunLock};
-pub use metadata::{
-    AssetTotals, AttemptRecord, ExportRecord, Metadata, RunRecord, RunState, StepRecord,
-};
+pub use metadata::{AttemptRecord, ExportRecord, Metadata, RunRecord, RunState, StepRecord};
 pub use models::{ModelVersion, model_file};
 pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo, keep_order};
 pub use online::{
@@ -43,6 +42,7 @@ pub use online::{
     ViewMeta, ViewWrite, entity_key,
 };
 pub use partitions::PartitionRecord;
+pub use pipelines::{DURATION_BUCKETS_MS, DurationCounts, PipelineTotals, StageRows};
 pub use quality::{CheckHistory, CheckRecord, RunQuality};
 pub use schedules::{TickRecord, TickState};
 pub use types::delta_type;

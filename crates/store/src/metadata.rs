@@ -105,23 +105,13 @@ pub struct AttemptRecord {
     /// When the attempt's outcome was known (to the microsecond; `None` in
     /// run logs written before it was recorded).
     pub ended_at: Option<DateTime<Utc>>,
-}
-
-/// One asset's attempts over the whole run log, for metrics.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AssetTotals {
-    /// The asset.
-    pub asset: String,
-    /// Attempts by status word (`built`, `up_to_date`, `failed`, `blocked`).
-    pub by_status: Vec<(String, u64)>,
-    /// Duration of its newest attempt.
-    pub last_duration_ms: u64,
-    /// Rows read by its built attempts.
-    pub rows_in: u64,
-    /// Rows published by its built attempts.
-    pub rows_out: u64,
-    /// Rows quarantined by its built attempts.
-    pub rows_quarantined: u64,
+    /// The asset's kind word (`source`, `table`, `feature view`...), which says
+    /// whether its rows came in by extraction or by a transform.
+    pub kind: String,
+    /// Rows its contract judged (0 without a contract).
+    pub rows_validated: u64,
+    /// Records written to the online store.
+    pub rows_online: u64,
 }
 
 /// One write of an export's file.
@@ -193,6 +183,9 @@ CREATE TABLE IF NOT EXISTS attempts (
     rows_quarantined INTEGER NOT NULL,
     error TEXT,
     retry_in_ms INTEGER,
+    kind TEXT,
+    rows_validated INTEGER,
+    rows_online INTEGER,
     PRIMARY KEY (run_id, asset, attempt)
 );
 CREATE INDEX IF NOT EXISTS attempts_by_asset ON attempts(asset, run_id);
@@ -269,10 +262,13 @@ CREATE TABLE IF NOT EXISTS api_keys (
 ";
 
 /// Columns added to tables after their first release: (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
     ("runs", "cancel_requested_at", "TEXT"),
     ("attempts", "retry_in_ms", "INTEGER"),
     ("attempts", "ended_at", "TEXT"),
+    ("attempts", "kind", "TEXT"),
+    ("attempts", "rows_validated", "INTEGER"),
+    ("attempts", "rows_online", "INTEGER"),
 ];
 
 impl Metadata {
@@ -409,14 +405,16 @@ impl Metadata {
             c.prepare_cached(
                 "INSERT INTO attempts (run_id, asset, attempt, status, started_at, duration_ms,
                     input_versions, output_version, rows_in, rows_out, rows_quarantined, error, retry_in_ms,
-                    ended_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                    ended_at, kind, rows_validated, rows_online)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                  ON CONFLICT (run_id, asset, attempt) DO UPDATE SET status = excluded.status,
                     started_at = excluded.started_at, duration_ms = excluded.duration_ms,
                     input_versions = excluded.input_versions, output_version = excluded.output_version,
                     rows_in = excluded.rows_in, rows_out = excluded.rows_out,
                     rows_quarantined = excluded.rows_quarantined, error = excluded.error,
-                    retry_in_ms = excluded.retry_in_ms, ended_at = excluded.ended_at",
+                    retry_in_ms = excluded.retry_in_ms, ended_at = excluded.ended_at,
+                    kind = excluded.kind, rows_validated = excluded.rows_validated,
+                    rows_online = excluded.rows_online",
             )?
             .execute(params![
                 a.run_id,
@@ -433,6 +431,9 @@ impl Metadata {
                 a.error,
                 a.retry_in_ms.map(|d| d as i64),
                 a.ended_at.map(|t| t.to_rfc3339()),
+                a.kind,
+                a.rows_validated as i64,
+                a.rows_online as i64,
             ])?;
             Ok(())
         })
@@ -482,42 +483,6 @@ impl Metadata {
     /// One run, if it exists.
     pub fn run(&self, id: i64) -> Result<Option<RunRecord>> {
         Ok(self.runs_where("r.id = ?1", id)?.pop())
-    }
-
-    /// Per asset, its attempts over the whole run log (the source of the pipeline
-    /// metrics: they survive restarts and count runs of every process).
-    pub fn asset_totals(&self) -> Result<Vec<AssetTotals>> {
-        let rows: Vec<(String, String, i64, i64, i64, i64, i64)> = self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT asset, status, count(*),
-                    (SELECT duration_ms FROM attempts l WHERE l.asset = a.asset ORDER BY run_id DESC, attempt DESC LIMIT 1),
-                    sum(CASE WHEN status = 'built' THEN rows_in ELSE 0 END),
-                    sum(CASE WHEN status = 'built' THEN rows_out ELSE 0 END),
-                    sum(CASE WHEN status = 'built' THEN rows_quarantined ELSE 0 END)
-                 FROM attempts a GROUP BY asset, status ORDER BY asset, status",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-            })?;
-            rows.collect()
-        })?;
-        let mut out: Vec<AssetTotals> = Vec::new();
-        for (asset, status, n, last, rows_in, rows_out, quarantined) in rows {
-            if out.last().is_none_or(|t| t.asset != asset) {
-                out.push(AssetTotals {
-                    asset: asset.clone(),
-                    last_duration_ms: last.max(0) as u64,
-                    ..Default::default()
-                });
-            }
-            if let Some(t) = out.last_mut() {
-                t.by_status.push((status, n.max(0) as u64));
-                t.rows_in += rows_in.max(0) as u64;
-                t.rows_out += rows_out.max(0) as u64;
-                t.rows_quarantined += quarantined.max(0) as u64;
-            }
-        }
-        Ok(out)
     }
 
     /// Records that an export's file was written; returns its version (1, 2...).
@@ -606,7 +571,8 @@ impl Metadata {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT run_id, asset, attempt, status, started_at, duration_ms, input_versions, output_version,
-                    rows_in, rows_out, rows_quarantined, error, retry_in_ms, ended_at
+                    rows_in, rows_out, rows_quarantined, error, retry_in_ms, ended_at, coalesce(kind, ''),
+                    coalesce(rows_validated, 0), coalesce(rows_online, 0)
                  FROM attempts WHERE run_id = ?1 ORDER BY rowid",
             )?;
             let rows = stmt.query_map([run_id], |row| {
@@ -625,6 +591,9 @@ impl Metadata {
                     error: row.get(11)?,
                     retry_in_ms: row.get::<_, Option<i64>>(12)?.map(|d| d.max(0) as u64),
                     ended_at: row.get::<_, Option<String>>(13)?.map(parse_time),
+                    kind: row.get(14)?,
+                    rows_validated: row.get::<_, i64>(15)?.max(0) as u64,
+                    rows_online: row.get::<_, i64>(16)?.max(0) as u64,
                 })
             })?;
             rows.collect()
@@ -682,9 +651,5 @@ mod tests {
         assert_eq!(attempts[0].rows_out, 3);
         assert_eq!(db.run(first).expect("run").map(|r| r.id), Some(first));
         assert_eq!(db.run(999).expect("run"), None);
-        let totals = db.asset_totals().expect("totals");
-        assert_eq!(totals.len(), 1);
-        assert_eq!(totals[0].by_status, vec![("built".to_string(), 1)]);
-        assert_eq!((totals[0].rows_in, totals[0].rows_out), (3, 3));
     }
 }

@@ -24,6 +24,6 @@ pub use drift::{PSI_FLOOR, bin_counts, ks_statistic, psi, quantile, quantile_edg
 pub use error::{Error, Result};
 pub use html::render_html;
 pub use report::{CheckResult, Histogram, ValidationReport, Verdict, format_score};
-pub use stats::ReferenceTable;
+pub use stats::{ROW_RULE_PASSING_SCORE, ReferenceTable, passing_score};
 pub use stream::{Finish, validated_table};
 pub use validator::{Finished, PartitionValidator, QUARANTINE_COLUMNS, Validator};

@@ -15,6 +15,7 @@ mod golden;
 mod init;
 mod model_training;
 mod models;
+mod monitoring;
 mod online_windows;
 mod partitions;
 mod read_side;

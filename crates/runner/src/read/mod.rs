@@ -1,7 +1,8 @@
 //! Typed reads: one function per question a reader asks of a workspace — the
 //! assets with their freshness, one asset's columns and versions, a stable page
 //! of rows, bounded read-only SQL, online features of many entities, a batch
-//! prediction, a run, the newest quality reports. The REST server calls these
+//! prediction, a run, the newest quality reports, what `/metrics` reports
+//! (`monitoring.rs`). The REST server calls these
 //! and maps their results and [`ReadError`] to HTTP; it plans no query itself.
 //!
 //! Request values (entity keys, names) are compared as values with what the
@@ -15,10 +16,12 @@ use sluice_store::{AsOf, AttemptRecord, RunRecord, RunState};
 use sluice_validate::ValidationReport;
 
 mod exports;
+mod monitoring;
 mod online;
 mod rows;
 
 pub use self::exports::{ExportCache, read_export_entry};
+pub use self::monitoring::{Monitoring, monitoring};
 pub use self::online::{
     BatchFeatures, BatchPrediction, read_features, read_features_batch, read_prediction,
 };

@@ -88,6 +88,11 @@ pub struct ScheduleInfo {
     pub last_run_state: Option<RunState>,
     /// Its next tick after now, when enabled.
     pub next_tick: Option<DateTime<Utc>>,
+    /// How long its oldest tick that is due but not yet recorded has waited
+    /// (zero when none is, or while the scheduler has never seen it enabled):
+    /// a scheduler that keeps up records each tick within [`GRACE`] of its
+    /// time, or as soon as the previous tick's run ends.
+    pub lag: std::time::Duration,
 }
 
 /// Every schedule of the workspace with its last and next tick.
@@ -101,8 +106,10 @@ pub fn schedule_list(ws: &Workspace) -> Result<Vec<ScheduleInfo>> {
             None => None,
         };
         let after = last_tick.as_ref().map_or(now, |t| t.due_at.max(now));
+        let enabled_since = ws.metadata.schedule_enabled_since(&def.name)?;
         out.push(ScheduleInfo {
-            enabled_since: ws.metadata.schedule_enabled_since(&def.name)?,
+            lag: lag(def, enabled_since, last_tick.as_ref(), now),
+            enabled_since,
             next_tick: def.enabled.then(|| next_tick(def, after)).flatten(),
             def: def.clone(),
             last_tick,
@@ -110,4 +117,24 @@ pub fn schedule_list(ws: &Workspace) -> Result<Vec<ScheduleInfo>> {
         });
     }
     Ok(out)
+}
+
+/// How late the oldest unrecorded tick of `def` is at `now`: the first tick
+/// after its newest recorded one (or after it was first seen enabled; ticks
+/// before then never run), if that is due.
+fn lag(
+    def: &ScheduleDef,
+    enabled_since: Option<DateTime<Utc>>,
+    last_tick: Option<&TickRecord>,
+    now: DateTime<Utc>,
+) -> std::time::Duration {
+    let Some(since) = enabled_since.filter(|_| def.enabled) else {
+        return std::time::Duration::ZERO;
+    };
+    let not_before = since - chrono::Duration::microseconds(1);
+    let after = last_tick.map_or(not_before, |t| t.due_at.max(not_before));
+    match next_tick(def, after) {
+        Some(due) if due <= now => (now - due).to_std().unwrap_or_default(),
+        _ => std::time::Duration::ZERO,
+    }
 }

@@ -371,3 +371,45 @@ async fn a_spawned_scheduler_stops_when_asked_and_when_dropped() {
     drop(handle);
     assert!(ticks(&ws, "hourly").is_empty());
 }
+
+#[test]
+fn a_schedule_lags_by_the_wait_of_its_oldest_unrecorded_due_tick() {
+    let def = schedule("every 15m", Tz::UTC);
+    let since = at("2026-03-01T00:00:00Z");
+    let tick = |due: &str| sluice_store::TickRecord {
+        schedule: "s".into(),
+        due_at: at(due),
+        state: TickState::Succeeded,
+        run_id: Some(1),
+        recorded_at: at(due),
+        finished_at: Some(at(due)),
+    };
+    let lag = |last: Option<&sluice_store::TickRecord>, now: &str| {
+        super::lag(&def, Some(since), last, at(now)).as_secs()
+    };
+    // Recorded up to 00:15; 00:30 is due 40 minutes later and still not recorded.
+    assert_eq!(
+        lag(Some(&tick("2026-03-01T00:15:00Z")), "2026-03-01T01:10:00Z"),
+        40 * 60
+    );
+    // The next tick is not due yet: no lag.
+    assert_eq!(
+        lag(Some(&tick("2026-03-01T00:15:00Z")), "2026-03-01T00:29:00Z"),
+        0
+    );
+    // Nothing recorded yet: measured from its first tick once enabled (00:00).
+    assert_eq!(lag(None, "2026-03-01T00:20:00Z"), 20 * 60);
+    // Never seen enabled by a scheduler, or disabled: no lag.
+    assert_eq!(
+        super::lag(&def, None, None, at("2026-03-01T05:00:00Z")),
+        std::time::Duration::ZERO
+    );
+    let off = ScheduleDef {
+        enabled: false,
+        ..def.clone()
+    };
+    assert_eq!(
+        super::lag(&off, Some(since), None, at("2026-03-01T05:00:00Z")),
+        std::time::Duration::ZERO
+    );
+}

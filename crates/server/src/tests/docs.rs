@@ -33,8 +33,10 @@ async fn metrics_and_openapi_describe_the_server() {
         r#"sluice_http_request_duration_seconds_count{route="/v1/features/{view}/{*entity}",status="200"} 1"#,
         r#"sluice_http_request_duration_seconds_count{route="/v1/features/{view}/{*entity}",status="404"} 1"#,
         r#"sluice_pipeline_runs_total{pipeline="weather",status="built"} 1"#,
-        r#"sluice_records_processed_total{pipeline="weather",stage="read"} 26115"#,
-        "# TYPE sluice_pipeline_duration_seconds gauge",
+        r#"sluice_records_processed_total{pipeline="weather",stage="extract"} 26115"#,
+        r#"sluice_records_processed_total{pipeline="weather",stage="publish"} 26115"#,
+        r#"sluice_pipeline_duration_seconds_count{pipeline="weather"} 1"#,
+        "# TYPE sluice_pipeline_duration_seconds histogram",
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }

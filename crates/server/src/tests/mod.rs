@@ -15,6 +15,7 @@ use tower::ServiceExt;
 use crate::{AppState, Limits, router};
 
 mod docs;
+mod metrics;
 mod reads;
 mod roles;
 mod values;

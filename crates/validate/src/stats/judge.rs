@@ -214,6 +214,34 @@ fn skip(check: &mut CheckResult, why: &str) {
     check.detail = why.to_string();
 }
 
+/// The lowest score an expectation passes with: its threshold in score space,
+/// so that a score below it is exactly a failed check. Prometheus alert rules
+/// compare `sluice_data_quality_score` with it (`sluice monitoring rules`); it
+/// sits beside the scores above so that the two cannot drift apart. A row rule
+/// passes only at 1 ([`ROW_RULE_PASSING_SCORE`]).
+pub fn passing_score(kind: &ExpectKind) -> f64 {
+    match kind {
+        // Inside the bounds, or no older than `max_age`, scores 1; anything else less.
+        ExpectKind::RowCount(_)
+        | ExpectKind::Mean(_)
+        | ExpectKind::Stddev(_)
+        | ExpectKind::Quantile(..)
+        | ExpectKind::DistinctCount(_)
+        | ExpectKind::Freshness(_) => 1.0,
+        // The score is `1 - null share`; at most `max` nulls pass.
+        ExpectKind::NullFraction(max) => 1.0 - max,
+        // The score is the share in the set; at least `min` passes.
+        ExpectKind::InSet(_, min) => *min,
+        // The score is `exp(-PSI)`; a PSI of at most `max` passes.
+        ExpectKind::Psi { max, .. } => (-max).exp(),
+        // The score is `1 - KS`; a statistic of at most `max` passes.
+        ExpectKind::Ks { max, .. } => 1.0 - max,
+    }
+}
+
+/// The lowest score a row rule passes with: it passes only when no row breaks it.
+pub const ROW_RULE_PASSING_SCORE: f64 = 1.0;
+
 /// 1 inside the bounds; outside, `1 / (1 + distance / scale)` with the scale the
 /// bound's magnitude (at least 1), so the score falls as the value moves away.
 fn range_score(v: f64, b: &Bounds) -> f64 {
@@ -261,5 +289,32 @@ mod tests {
         assert!((range_score(60.0, &b) - 0.5).abs() < 1e-12);
         assert!(range_score(90.0, &b) < range_score(60.0, &b));
         assert!((range_score(-1.0, &b) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_score_below_the_passing_score_is_exactly_a_failed_check() {
+        // null_fraction <= 0.05: 5% nulls pass, 6% fail.
+        let nulls = ExpectKind::NullFraction(0.05);
+        assert!(1.0 - 0.05 >= passing_score(&nulls));
+        assert!(1.0 - 0.06 < passing_score(&nulls));
+        // in_set >= 0.9.
+        let set = ExpectKind::InSet(Vec::new(), 0.9);
+        assert!(0.9 >= passing_score(&set) && 0.89 < passing_score(&set));
+        // psi <= 0.1: the score is exp(-psi).
+        let psi = ExpectKind::Psi {
+            reference: sluice_project::Reference::Previous,
+            bins: 10,
+            max: 0.1,
+        };
+        assert!((-0.1f64).exp() >= passing_score(&psi));
+        assert!((-0.11f64).exp() < passing_score(&psi));
+        // Bounds: inside scores 1, outside less.
+        let b = Bounds {
+            min: Some(0.0),
+            max: Some(30.0),
+        };
+        let mean = ExpectKind::Mean(b);
+        assert!(range_score(30.0, &b) >= passing_score(&mean));
+        assert!(range_score(30.5, &b) < passing_score(&mean));
     }
 }

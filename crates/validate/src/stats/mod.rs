@@ -22,6 +22,7 @@ use datafusion::logical_expr::Accumulator;
 use sluice_project::ExpectKind;
 
 pub(crate) use compile::{CompiledExpectation, compile_expectations};
+pub use judge::{ROW_RULE_PASSING_SCORE, passing_score};
 use moments::{merge_moments, moments};
 pub use reference::ReferenceTable;
 pub(crate) use reference::References;
