@@ -610,8 +610,8 @@ def print_bar(doc: dict, tools: list[str]) -> None:
     print("ms/task: wall time (spawn to exit) over the tasks; after start: (wall - start) over the tasks; "
           "start: spawn to the first task's start (import: spawn to the end of the imports); / sluice: the "
           "peer's wall over sluice's; after st.: the same for (wall - start)")
-    print("lat: ready-to-start latency in ms, the input's end to the task's start (sluice: from its run log, "
-          "whose start times are up to 1 ms late; peers: task bodies' own clock readings)")
+    print("lat: ready-to-start latency in ms, the input's end to the task's start (sluice: from its run log's "
+          "started_at and ended_at, to the microsecond; peers: task bodies' own clock readings)")
     if "sluice" not in tools:
         print("peers only: sluice was not run, so there are no ratios and no bar.")
         return
