@@ -10,7 +10,7 @@ use std::time::Duration;
 use sluice_core::{Location, Secret};
 
 use super::Builder;
-use super::schedules::{ScheduleTarget, targets};
+use super::schedules::{ScheduleTarget, compile_each, targets};
 use crate::diag::Diagnostic;
 use crate::parse::Entry;
 use crate::raw::{AlertEvent, AlertSection, WebhookFormat};
@@ -88,14 +88,7 @@ pub struct EmailDef {
 /// compiled so far (call after every asset is added).
 pub(super) fn compile(b: &mut Builder<'_>) -> BTreeMap<String, AlertDef> {
     let raw = b.raw;
-    let names: BTreeSet<String> = b.seen.keys().chain(raw.broken.iter()).cloned().collect();
-    let mut out = BTreeMap::new();
-    for (name, entry) in &raw.alerts {
-        if let Some(def) = compile_one(b, &names, name, entry) {
-            out.insert(name.clone(), def);
-        }
-    }
-    out
+    compile_each(b, &raw.alerts, compile_one)
 }
 
 fn compile_one(

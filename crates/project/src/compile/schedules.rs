@@ -84,14 +84,22 @@ pub struct ScheduleTarget {
 /// assets compiled so far (call after every asset is added).
 pub(super) fn compile(b: &mut Builder<'_>) -> std::collections::BTreeMap<String, ScheduleDef> {
     let raw = b.raw;
-    let names: BTreeSet<String> = b.seen.keys().chain(raw.broken.iter()).cloned().collect();
-    let mut out = std::collections::BTreeMap::new();
-    for (name, entry) in &raw.schedules {
-        if let Some(def) = compile_one(b, &names, name, entry) {
-            out.insert(name.clone(), def);
-        }
-    }
-    out
+    compile_each(b, &raw.schedules, compile_one)
+}
+
+/// Compiles each entry of a section that names assets (`[schedules]`,
+/// `[alerts]`) with `one`, which checks them against the names taken so far
+/// (an asset that failed to compile counts as taken).
+pub(super) fn compile_each<S, D>(
+    b: &mut Builder<'_>,
+    entries: &std::collections::BTreeMap<String, Entry<S>>,
+    one: impl Fn(&mut Builder<'_>, &BTreeSet<String>, &str, &Entry<S>) -> Option<D>,
+) -> std::collections::BTreeMap<String, D> {
+    let names: BTreeSet<String> = b.seen.keys().chain(b.raw.broken.iter()).cloned().collect();
+    entries
+        .iter()
+        .filter_map(|(name, entry)| Some((name.clone(), one(b, &names, name, entry)?)))
+        .collect()
 }
 
 fn compile_one(
