@@ -40,7 +40,10 @@ Environment:
                        use before they spill to disk: `4GB`, `512MB` or bytes
                        (default 2GB)
   SLUICE_LOG           what is logged to standard error, as a tracing filter:
-                       `info`, `debug`, `sluice_server=debug` (default `warn`)
+                       `info`, `debug`, `sluice_server=debug` (default `warn`);
+                       each run's log keeps INFO and above whatever it says
+  SLUICE_LOG_FORMAT    `text` (default) or `json`: one object per line, with
+                       the run and asset it is about, for log shippers
   SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models";
 
 #[derive(Debug, Subcommand)]
@@ -286,7 +289,8 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List recent runs, or cancel one (`sluice runs cancel ID`).
+    /// List recent runs, show one with its log (`sluice runs show ID`), or
+    /// cancel one (`sluice runs cancel ID`).
     #[command(args_conflicts_with_subcommands = true)]
     Runs {
         /// What to do with a run; without one, list them.
@@ -314,6 +318,18 @@ pub(crate) enum AlertsCommand {
 /// `sluice runs ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum RunsCommand {
+    /// One run: its assets' attempts, then the log lines it kept (each
+    /// attempt's INFO and above, a step's stdout and stderr).
+    Show {
+        /// The run's number, as `sluice runs` lists it.
+        id: String,
+        /// Only this asset's attempts and lines.
+        #[arg(long)]
+        asset: Option<String>,
+        /// Print JSON (attempts and lines).
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask a queued or running run to stop, whichever process runs it: what its
     /// assets were writing is not published, and the run ends `cancelled`.
     Cancel {

@@ -8,6 +8,7 @@ mod describe;
 mod init;
 mod models;
 mod output;
+mod runs;
 mod schedules;
 
 use std::io::IsTerminal;
@@ -22,14 +23,10 @@ use crate::args::{By, Cli, Command, Format, KeysCommand, MonitoringCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    if let Err(e) = init_logging() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -456,15 +453,57 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs {
+            action: Some(args::RunsCommand::Show { id, asset, json }),
+            ..
+        } => {
+            runs::show(&ws, &id, asset.as_deref(), json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs {
             action: None,
             limit,
             json,
         } => {
             let runs = ws.metadata.runs(limit)?;
-            output::print_runs(&ws, &runs, json)?;
+            runs::print_runs(&ws, &runs, json)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Logs to standard error (`SLUICE_LOG` filters, `SLUICE_LOG_FORMAT` is
+/// `text` or `json`), and keeps each run's lines in its run log, whatever
+/// `SLUICE_LOG` says.
+fn init_logging() -> anyhow::Result<()> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let format = std::env::var("SLUICE_LOG_FORMAT").unwrap_or_default();
+    let stderr = match format.as_str() {
+        "" | "text" => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .boxed(),
+        // One JSON object per line, with the run and asset of the span it is
+        // in: what log shippers (Vector, Fluent Bit, Loki's promtail) read.
+        "json" => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        other => anyhow::bail!(
+            "SLUICE_LOG_FORMAT is `{}`; it is `text` (the default) or `json`",
+            other.escape_debug()
+        ),
+    };
+    tracing_subscriber::registry()
+        .with(stderr.with_filter(filter))
+        .with(sluice_runner::logs::layer())
+        .try_init()?;
+    Ok(())
 }
 
 use std::io::Write as _;

@@ -9,8 +9,8 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use datafusion::arrow::array::RecordBatch;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sluice_core::{AssetKind, AssetName, AssetStatus};
-use sluice_runner::{AssetOutcome, AssetState, Observer, PartitionState, RunSummary, Workspace};
-use sluice_store::{CheckHistory, ExportRecord, RunQuality, RunRecord, VersionInfo};
+use sluice_runner::{AssetOutcome, AssetState, Observer, PartitionState, RunSummary};
+use sluice_store::{CheckHistory, ExportRecord, RunQuality, VersionInfo};
 use sluice_validate::ValidationReport;
 
 use crate::Format;
@@ -128,7 +128,7 @@ impl Observer for Progress {
     }
 }
 
-fn seconds(ms: u64) -> String {
+pub(crate) fn seconds(ms: u64) -> String {
     format!("{:.2}s", ms as f64 / 1000.0)
 }
 
@@ -444,51 +444,6 @@ pub fn print_partitions(states: &[PartitionState], json: bool) -> anyhow::Result
             opt(s.rows),
             opt(s.run_id),
             opt(s.error.as_deref().and_then(|e| e.lines().next())),
-        ]);
-    }
-    println!("{t}");
-    Ok(())
-}
-
-/// `sluice runs`.
-pub fn print_runs(ws: &Workspace, runs: &[RunRecord], json: bool) -> anyhow::Result<()> {
-    if json {
-        let mut out = Vec::new();
-        for r in runs {
-            let attempts: Vec<_> = ws
-                .metadata
-                .attempts(r.id)?
-                .into_iter()
-                .map(|a| {
-                    serde_json::json!({
-                        "asset": a.asset, "attempt": a.attempt, "status": a.status,
-                        "duration_ms": a.duration_ms,
-                        "input_versions": serde_json::from_str::<serde_json::Value>(&a.input_versions).unwrap_or_default(),
-                        "output_version": a.output_version, "rows_in": a.rows_in, "rows_out": a.rows_out,
-                        "rows_quarantined": a.rows_quarantined, "error": a.error,
-                    })
-                })
-                .collect();
-            out.push(serde_json::json!({
-                "id": r.id, "state": r.state.as_str(), "started_at": sluice_core::render::instant(r.started_at),
-                "finished_at": r.finished_at.map(sluice_core::render::instant), "profile": r.profile,
-                "targets": r.targets, "assets": attempts,
-            }));
-        }
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
-    let mut t = table(&["run", "started", "duration", "state", "profile", "assets"]);
-    for r in runs {
-        t.add_row(vec![
-            r.id.to_string(),
-            r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            opt(r
-                .finished_at
-                .map(|f| seconds((f - r.started_at).num_milliseconds().max(0) as u64))),
-            r.state.as_str().to_string(),
-            opt(r.profile.clone()),
-            r.counts.clone(),
         ]);
     }
     println!("{t}");

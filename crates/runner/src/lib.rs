@@ -17,6 +17,7 @@ mod error;
 mod export;
 mod gate;
 mod kinds;
+pub mod logs;
 mod models;
 mod online;
 mod outcome;
@@ -56,9 +57,9 @@ pub use query::{parse_as_of, query, query_frame};
 pub use queue::RunQueue;
 pub use read::{
     AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, ExportCache,
-    Monitoring, QueryPage, ReadBounds, ReadError, asset_detail, asset_list, cancel_run,
+    Monitoring, QueryPage, ReadBounds, ReadError, RunLogs, asset_detail, asset_list, cancel_run,
     latest_reports, monitoring, query_page, read_export_entry, read_features, read_features_batch,
-    read_prediction, rows_page, run_detail,
+    read_prediction, rows_page, run_detail, run_logs,
 };
 pub use registry::{ModelInfo, model_info, model_list};
 pub use run::{Observer, RunSummary, run, run_scoped};

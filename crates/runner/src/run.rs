@@ -17,6 +17,7 @@ use sluice_project::Asset;
 use sluice_store::{AttemptRecord, RunState};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::outcome::{AssetOutcome, Failure, failed};
 use crate::partitions::PartitionScope;
@@ -171,6 +172,19 @@ async fn run_in_turn(
     };
     let _lock = lock?;
     let started = Instant::now();
+    let span = crate::logs::run_span(run_id);
+    span.in_scope(|| {
+        tracing::info!(
+            "run {run_id} started: {} assets{}",
+            order.len(),
+            if targets.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", targets.join(", "))
+            }
+        )
+    });
+    crate::logs::keep(ws, run_id, None, None, &span);
     let cancel = CancelWatch::start(ws, run_id);
     let mut state = Building {
         ws,
@@ -208,16 +222,28 @@ async fn run_in_turn(
     let mut outcomes = state.outcomes;
     let assets: Vec<AssetOutcome> = order.iter().filter_map(|n| outcomes.remove(n)).collect();
     let ok = assets.iter().all(|a| a.status.is_ok());
-    ws.metadata.finish_run(
-        run_id,
-        if cancel.is_cancelled() {
-            RunState::Cancelled
-        } else if ok {
-            RunState::Succeeded
+    let ended = if cancel.is_cancelled() {
+        RunState::Cancelled
+    } else if ok {
+        RunState::Succeeded
+    } else {
+        RunState::Failed
+    };
+    span.in_scope(|| {
+        let failed = assets.iter().filter(|a| !a.status.is_ok()).count();
+        let ms = started.elapsed().as_millis();
+        if failed == 0 {
+            tracing::info!("run {run_id} {} in {ms} ms", ended.as_str());
         } else {
-            RunState::Failed
-        },
-    )?;
+            tracing::warn!(
+                "run {run_id} {} in {ms} ms: {failed} of {} assets failed or were blocked",
+                ended.as_str(),
+                assets.len()
+            );
+        }
+    });
+    crate::logs::keep(ws, run_id, None, None, &span);
+    ws.metadata.finish_run(run_id, ended)?;
     let summary = RunSummary {
         run_id,
         ok,
@@ -361,14 +387,53 @@ async fn attempt(
     asset: &Asset,
     (run_id, scope): (i64, PartitionScope),
     pins: &BTreeMap<String, u64>,
+    cancelled: watch::Receiver<bool>,
+    n: u32,
+    observer: &dyn Observer,
+) -> AssetOutcome {
+    // What the attempt logs is its asset's log in the run.
+    let span = crate::logs::asset_span(run_id, asset.name.as_str(), n);
+    let outcome = attempting(ws, asset, (run_id, scope), pins, cancelled, n, observer)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| log_outcome(&outcome));
+    crate::logs::keep(ws, run_id, Some(asset.name.as_str()), Some(n), &span);
+    outcome
+}
+
+/// The log line that says how an attempt ended.
+fn log_outcome(o: &AssetOutcome) {
+    let version = o.version.map(|v| format!(" v{v}")).unwrap_or_default();
+    match (o.status, &o.error) {
+        (AssetStatus::Built, _) => tracing::info!(
+            "built{version} in {} ms: {} rows in, {} out, {} quarantined",
+            o.duration_ms,
+            o.rows_in,
+            o.rows_out,
+            o.rows_quarantined
+        ),
+        (status, None) => tracing::info!("{status}{version} in {} ms", o.duration_ms),
+        (status, Some(error)) if status.is_ok() => {
+            tracing::warn!("{status}{version} in {} ms: {error}", o.duration_ms)
+        }
+        (status, Some(error)) => {
+            tracing::error!("{status} after {} ms: {error}", o.duration_ms)
+        }
+    }
+}
+
+/// [`attempt`]'s work, inside its log's span.
+async fn attempting(
+    ws: &Workspace,
+    asset: &Asset,
+    (run_id, scope): (i64, PartitionScope),
+    pins: &BTreeMap<String, u64>,
     mut cancelled: watch::Receiver<bool>,
     n: u32,
     observer: &dyn Observer,
 ) -> AssetOutcome {
     let started = Instant::now();
-    if n > 1 {
-        tracing::info!("`{}`: attempt {n}", asset.name);
-    }
+    tracing::info!("attempt {n} of `{}` started", asset.name);
     let work = AssertUnwindSafe(crate::kinds::materialize(
         ws,
         asset,
@@ -551,6 +616,23 @@ fn record(
             "could not record the attempt of `{}` in the run log: {e}",
             o.name
         );
+    }
+    // How the attempt ended is in its own log; what the run does next is here.
+    let next = match (retry_in, attempt.attempt) {
+        (Some(delay), n) => Some(format!(
+            "attempt {n} failed with a transient error; retrying in {}",
+            humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
+        )),
+        (None, NOT_ATTEMPTED) => Some(format!(
+            "not attempted: {}",
+            o.error.as_deref().unwrap_or_default()
+        )),
+        (None, _) => None,
+    };
+    if let Some(next) = next {
+        let span = crate::logs::asset_span(run_id, &o.name, attempt.attempt);
+        span.in_scope(|| tracing::warn!("{next}"));
+        crate::logs::keep(ws, run_id, Some(&o.name), Some(attempt.attempt), &span);
     }
 }
 

@@ -96,7 +96,8 @@ impl From<ReadError> for ApiError {
             | ReadError::NotAKeyedExport { .. }
             | ReadError::ExportNotWritten { .. }
             | ReadError::NoRecord { .. }
-            | ReadError::NoSuchRun { .. } => ApiError::not_found(e.to_string()),
+            | ReadError::NoSuchRun { .. }
+            | ReadError::NotInRun { .. } => ApiError::not_found(e.to_string()),
             ReadError::UnknownFeature { .. }
             | ReadError::MissingKey { .. }
             | ReadError::WrongKeyCount { .. }

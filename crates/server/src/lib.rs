@@ -155,6 +155,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/runs", post(runs::start).get(runs::list))
         .route("/v1/runs/{id}", get(runs::detail))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/runs/{id}/logs", get(runs::logs))
         .route_layer(gate(Role::Operator));
     let admin = Router::new()
         .route("/v1/keys", get(keys::list).post(keys::create))

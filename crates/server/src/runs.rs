@@ -1,4 +1,5 @@
-//! Runs: start one in the background, list them, show one with its assets.
+//! Runs: start one in the background, list them, show one with its assets and
+//! its log lines, ask one to stop.
 
 // utoipa's expansion of `params(SomeIntoParams)` names types by full path.
 #![allow(unused_qualifications)]
@@ -9,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_store::{AttemptRecord, RunRecord};
+use sluice_store::{AttemptRecord, LogRecord, RunRecord};
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
@@ -261,4 +262,105 @@ pub(crate) async fn cancel(
     let run = sluice_runner::cancel_run(&state.ws, &id)?;
     tracing::info!(run = run.id, "asked to cancel the run");
     Ok((StatusCode::ACCEPTED, Json(run.into())))
+}
+
+/// Which log lines of a run.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogsParams {
+    /// Only this asset's lines.
+    pub asset: Option<String>,
+    /// Only lines numbered above this: pass the last `seq` you have to follow a run.
+    pub after: Option<i64>,
+    /// How many (default 1000, at most 10000).
+    pub limit: Option<usize>,
+}
+
+/// A log line of a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogLineBody {
+    /// Its number within the run, from 1.
+    pub seq: i64,
+    /// When it was written (RFC 3339, to the microsecond).
+    pub at: String,
+    /// The asset whose work wrote it; null for the run's own lines.
+    pub asset: Option<String>,
+    /// The attempt at the asset (0: it was not attempted).
+    pub attempt: Option<u32>,
+    /// `ERROR`, `WARN` or `INFO`.
+    pub level: String,
+    /// What wrote it: a module of sluice, or `sluice::step` for a step's
+    /// stdout and stderr.
+    pub target: String,
+    /// The message, then its fields as `key=value`.
+    pub message: String,
+}
+
+impl From<LogRecord> for LogLineBody {
+    fn from(r: LogRecord) -> Self {
+        Self {
+            seq: r.seq,
+            at: sluice_core::render::instant(r.line.at),
+            asset: r.asset,
+            attempt: r.attempt,
+            level: r.line.level,
+            target: r.line.target,
+            message: r.line.message,
+        }
+    }
+}
+
+/// A run's log lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunLogsBody {
+    /// The run.
+    pub run: RunBody,
+    /// The lines, in the order they were written.
+    pub lines: Vec<LogLineBody>,
+    /// The `after` that asks for the lines past these (the last `seq`, or the
+    /// `after` given when there are none).
+    pub next_after: i64,
+}
+
+/// The most lines one request returns.
+const MAX_LOG_LINES: usize = 10_000;
+
+/// A run's log lines (operator): what each asset's attempts logged (at INFO
+/// and above), a step's stdout and stderr, and the run's own lines; kept when
+/// each attempt ends.
+#[utoipa::path(get, path = "/v1/runs/{id}/logs", tag = "runs",
+    params(("id" = i64, Path, description = "The run's number"), LogsParams),
+    responses((status = 200, description = "The lines", body = RunLogsBody),
+              (status = 400, description = "Not a run number, or a limit too high", body = ErrorBody),
+              (status = 401, description = "No valid key", body = ErrorBody),
+              (status = 403, description = "The key's role is too low", body = ErrorBody),
+              (status = 404, description = "No such run, or no such asset in it", body = ErrorBody)))]
+pub(crate) async fn logs(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<LogsParams>,
+) -> Result<Json<RunLogsBody>, ApiError> {
+    let limit = params.limit.unwrap_or(1000);
+    if limit > MAX_LOG_LINES {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is too high: at most {MAX_LOG_LINES} lines are returned at once; follow with `after`"
+        )));
+    }
+    let logs = sluice_runner::run_logs(
+        &state.ws,
+        &id,
+        params.asset.as_deref(),
+        params.after,
+        Some(limit),
+    )?;
+    let next_after = logs
+        .lines
+        .last()
+        .map_or(params.after.unwrap_or(0), |l| l.seq);
+    Ok(Json(RunLogsBody {
+        run: logs.run.into(),
+        lines: logs.lines.into_iter().map(LogLineBody::from).collect(),
+        next_after,
+    }))
 }

@@ -313,6 +313,7 @@ impl Metadata {
         conn.execute_batch(crate::schedules::SCHEMA).map_err(err)?;
         conn.execute_batch(crate::partitions::SCHEMA).map_err(err)?;
         conn.execute_batch(crate::alerts::SCHEMA).map_err(err)?;
+        conn.execute_batch(crate::logs::SCHEMA).map_err(err)?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,

@@ -20,6 +20,7 @@ mod online_windows;
 mod partitions;
 mod read_side;
 mod rebuilds;
+mod run_logs;
 mod schedules;
 mod serve;
 mod source_layouts;

@@ -288,6 +288,14 @@ fn a_secret_reaches_the_command_and_nothing_else() {
     let log = std::fs::read_to_string(p.join(".sluice/logs/seen/run-1.log")).expect("log");
     assert!(log.contains("token is ***"), "{log}");
     assert!(log.contains("stderr has *** too"), "{log}");
+    // The run log keeps the step's lines masked too.
+    let shown = run(&["runs", "show", "1", "--asset", "seen"]);
+    let shown = stdout(&shown);
+    assert!(shown.contains("token is *** stream=stdout"), "{shown}");
+    assert!(
+        shown.contains("stderr has *** too stream=stderr"),
+        "{shown}"
+    );
     let mut found = Vec::new();
     files_containing(&p.join(".sluice"), SECRET.as_bytes(), &mut found);
     assert!(found.is_empty(), "the secret is stored in {found:?}");

@@ -108,7 +108,11 @@ impl Kind for Source<'_> {
 /// Opens a source's files for reading (schema inference included).
 async fn open(def: &FilesDef) -> Result<FileSource, Failure> {
     let def = def.clone();
-    tokio::task::spawn_blocking(move || FileSource::open(&def).map_err(|e| Failure::of(&e)))
-        .await
-        .map_err(Failure::task)?
+    // What opening warns of (a one-column header with spaces) is the asset's log.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        span.in_scope(|| FileSource::open(&def).map_err(|e| Failure::of(&e)))
+    })
+    .await
+    .map_err(Failure::task)?
 }

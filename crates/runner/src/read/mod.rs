@@ -1,7 +1,7 @@
 //! Typed reads: one function per question a reader asks of a workspace — the
 //! assets with their freshness, one asset's columns and versions, a stable page
 //! of rows, bounded read-only SQL, online features of many entities, a batch
-//! prediction, a run, the newest quality reports, what `/metrics` reports
+//! prediction, a run and its log lines (`runs.rs`), the newest quality reports, what `/metrics` reports
 //! (`monitoring.rs`). The REST server calls these
 //! and maps their results and [`ReadError`] to HTTP; it plans no query itself.
 //!
@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::Schema;
 use sluice_core::AssetKind;
-use sluice_store::{AsOf, AttemptRecord, RunRecord, RunState};
+use sluice_store::AsOf;
 use sluice_validate::ValidationReport;
 
 mod exports;
 mod monitoring;
 mod online;
 mod rows;
+mod runs;
 
 pub use self::exports::{ExportCache, read_export_entry};
 pub use self::monitoring::{Monitoring, monitoring};
@@ -26,6 +27,7 @@ pub use self::online::{
     BatchFeatures, BatchPrediction, read_features, read_features_batch, read_prediction,
 };
 pub use self::rows::{QueryPage, query_page, rows_page};
+pub use self::runs::{RunLogs, cancel_run, run_detail, run_logs};
 use crate::{AssetState, Error, Workspace};
 
 /// Why a read could not answer: the request names something that is not
@@ -166,6 +168,16 @@ pub enum ReadError {
     NoSuchRun {
         /// The number asked for.
         id: i64,
+    },
+    /// A run's logs asked for an asset the run has none of.
+    #[error("run {id} has no asset `{}`\n  help: {}", printable(asset), if assets.is_empty() { "the run has no asset yet".to_string() } else { format!("its assets are: {}", assets.join(", ")) })]
+    NotInRun {
+        /// The run.
+        id: i64,
+        /// The asset asked for.
+        asset: String,
+        /// The assets the run has attempted or blocked.
+        assets: Vec<String>,
     },
     /// A run asked to stop had already ended.
     #[error("run {id} already ended ({state}); there is nothing to cancel")]
@@ -381,36 +393,6 @@ pub async fn asset_detail(ws: &Workspace, name: &str) -> Result<AssetDetail, Rea
         columns: columns_,
         versions,
     })
-}
-
-/// A run and its attempts, by the id as given (text, so that a bad one is a
-/// [`ReadError::NotARunId`]).
-pub fn run_detail(ws: &Workspace, id: &str) -> Result<(RunRecord, Vec<AttemptRecord>), ReadError> {
-    let id: i64 = id.parse().map_err(|_| ReadError::NotARunId {
-        given: id.to_string(),
-    })?;
-    let run = ws.metadata.run(id)?.ok_or(ReadError::NoSuchRun { id })?;
-    Ok((run, ws.metadata.attempts(id)?))
-}
-
-/// Asks run `id` to stop, from any process: the process running it stops its
-/// assets within a moment (what they were writing is not published, assets
-/// not started are not attempted) and ends the run `cancelled`; a queued run
-/// ends before it starts. Returns the run as it stands now.
-pub fn cancel_run(ws: &Workspace, id: &str) -> Result<RunRecord, ReadError> {
-    let id: i64 = id.parse().map_err(|_| ReadError::NotARunId {
-        given: id.to_string(),
-    })?;
-    match ws.metadata.request_cancel(id)? {
-        None => Err(ReadError::NoSuchRun { id }),
-        Some(RunState::Running | RunState::Queued) => {
-            ws.metadata.run(id)?.ok_or(ReadError::NoSuchRun { id })
-        }
-        Some(ended) => Err(ReadError::RunEnded {
-            id,
-            state: ended.as_str(),
-        }),
-    }
 }
 
 /// The newest validation report of every asset that has one, in dependency

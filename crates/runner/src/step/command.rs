@@ -278,8 +278,8 @@ pub(crate) async fn run(inv: Invocation<'_>) -> Result<Ran, StepError> {
     let mut tail = VecDeque::with_capacity(TAIL_LINES);
     let (status, out_result, err_result) = tokio::join!(
         wait,
-        copy_lines(stdout, &log, None),
-        copy_lines(stderr, &log, Some(&mut tail)),
+        copy_lines(stdout, "stdout", &log, None),
+        copy_lines(stderr, "stderr", &log, Some(&mut tail)),
     );
     let status = status.map_err(io("wait for the command of", &inv.def.dir))?;
     out_result.map_err(io("write the log", inv.log))?;
@@ -351,9 +351,12 @@ impl Log {
     }
 }
 
-/// Copies a pipe into the log line by line (masked), keeping the last lines in `tail`.
+/// Copies a pipe into the log line by line (masked), keeping the last lines in
+/// `tail`; each line is also a log event of the step's attempt, so that the run
+/// log has it (`stream` names the pipe).
 async fn copy_lines(
     pipe: Option<impl AsyncRead + Unpin>,
+    stream: &'static str,
     log: &Log,
     mut tail: Option<&mut VecDeque<String>>,
 ) -> std::io::Result<()> {
@@ -372,6 +375,7 @@ async fn copy_lines(
         let text = String::from_utf8_lossy(&buf);
         let line = log.mask(text.trim_end_matches(['\n', '\r']));
         log.line(&line)?;
+        tracing::info!(target: "sluice::step", stream, "{line}");
         if let Some(tail) = tail.as_deref_mut() {
             if tail.len() == TAIL_LINES {
                 tail.pop_front();

@@ -270,7 +270,11 @@ async fn commit_output(
         log,
     };
     let read = output.read.clone();
-    let opened = tokio::task::spawn_blocking(move || sluice_source::FileSource::open(&read)).await;
+    let span = tracing::Span::current();
+    let opened = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| sluice_source::FileSource::open(&read))
+    })
+    .await;
     let source = match opened {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

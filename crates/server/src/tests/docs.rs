@@ -62,6 +62,7 @@ async fn metrics_and_openapi_describe_the_server() {
         "/v1/runs",
         "/v1/runs/{id}",
         "/v1/runs/{id}/cancel",
+        "/v1/runs/{id}/logs",
         "/v1/keys",
         "/v1/keys/{id}",
         "/healthz",

@@ -285,6 +285,11 @@ async fn query_is_read_only_and_bounded() {
         ("/v1/assets/nope", StatusCode::NOT_FOUND),
         ("/v1/runs/abc", StatusCode::BAD_REQUEST),
         ("/v1/runs/999", StatusCode::NOT_FOUND),
+        ("/v1/runs/abc/logs", StatusCode::BAD_REQUEST),
+        ("/v1/runs/999/logs", StatusCode::NOT_FOUND),
+        ("/v1/runs/1/logs?asset=nope", StatusCode::NOT_FOUND),
+        ("/v1/runs/1/logs?limit=10001", StatusCode::BAD_REQUEST),
+        ("/v1/runs/1/logs?lmit=3", StatusCode::BAD_REQUEST),
     ] {
         let (status, e) = call(&app, "GET", uri, k, None).await;
         assert_eq!(status, code, "{uri}: {e}");

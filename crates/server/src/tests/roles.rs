@@ -104,6 +104,13 @@ pub(super) fn matrix_routes() -> Vec<Route<'static>> {
             StatusCode::OK,
         ),
         (
+            "GET",
+            "/v1/runs/1/logs",
+            None,
+            Some(Role::Operator),
+            StatusCode::OK,
+        ),
+        (
             "POST",
             "/v1/runs",
             Some(json!({"assets": ["origin_weather"]})),
