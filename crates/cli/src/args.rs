@@ -40,7 +40,8 @@ Environment:
                        use before they spill to disk: `4GB`, `512MB` or bytes
                        (default 2GB)
   SLUICE_LOG           what is logged to standard error, as a tracing filter:
-                       `info`, `debug`, `sluice_server=debug` (default `warn`);
+                       `info`, `debug`, `sluice_server=debug` (default `warn`,
+                       but not the attempts' lines `run` shows as progress);
                        each run's log keeps INFO and above whatever it says
   SLUICE_LOG_FORMAT    `text` (default) or `json`: one object per line, with
                        the run and asset it is about, for log shippers

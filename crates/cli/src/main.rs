@@ -478,8 +478,11 @@ fn init_logging() -> anyhow::Result<()> {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // By default warnings, but not the run log's own lines about attempts and
+    // runs: `run` prints those as progress already.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warn,{}=off", sluice_runner::logs::TARGET))
+    });
     let format = std::env::var("SLUICE_LOG_FORMAT").unwrap_or_default();
     let stderr = match format.as_str() {
         "" | "text" => tracing_subscriber::fmt::layer()

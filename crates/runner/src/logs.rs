@@ -22,10 +22,12 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::Workspace;
 
-/// The target of the spans whose events are kept, and the prefix of the
-/// targets whose events are: sluice's crates (`sluice_runner::...`), and a
-/// step's output (`sluice::step`).
-const TARGET: &str = "sluice::run";
+/// The target of the spans whose events are kept, and of the runner's own
+/// lines about attempts and runs (which `sluice run`'s progress already shows
+/// on a terminal, so that standard error leaves them out by default). Kept
+/// are the events of every target starting with `sluice`: sluice's crates
+/// (`sluice_runner::...`) and a step's output (`sluice::step`).
+pub const TARGET: &str = "sluice::run";
 
 /// The names of the spans whose events are kept.
 const ASSET: &str = "asset";

@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::logs::TARGET;
 use crate::outcome::{AssetOutcome, Failure, failed};
 use crate::partitions::PartitionScope;
 use crate::queue::Ended;
@@ -175,6 +176,7 @@ async fn run_in_turn(
     let span = crate::logs::run_span(run_id);
     span.in_scope(|| {
         tracing::info!(
+            target: TARGET,
             "run {run_id} started: {} assets{}",
             order.len(),
             if targets.is_empty() {
@@ -233,9 +235,10 @@ async fn run_in_turn(
         let failed = assets.iter().filter(|a| !a.status.is_ok()).count();
         let ms = started.elapsed().as_millis();
         if failed == 0 {
-            tracing::info!("run {run_id} {} in {ms} ms", ended.as_str());
+            tracing::info!(target: TARGET, "run {run_id} {} in {ms} ms", ended.as_str());
         } else {
             tracing::warn!(
+                target: TARGET,
                 "run {run_id} {} in {ms} ms: {failed} of {} assets failed or were blocked",
                 ended.as_str(),
                 assets.len()
@@ -406,18 +409,21 @@ fn log_outcome(o: &AssetOutcome) {
     let version = o.version.map(|v| format!(" v{v}")).unwrap_or_default();
     match (o.status, &o.error) {
         (AssetStatus::Built, _) => tracing::info!(
+            target: TARGET,
             "built{version} in {} ms: {} rows in, {} out, {} quarantined",
             o.duration_ms,
             o.rows_in,
             o.rows_out,
             o.rows_quarantined
         ),
-        (status, None) => tracing::info!("{status}{version} in {} ms", o.duration_ms),
+        (status, None) => {
+            tracing::info!(target: TARGET, "{status}{version} in {} ms", o.duration_ms)
+        }
         (status, Some(error)) if status.is_ok() => {
-            tracing::warn!("{status}{version} in {} ms: {error}", o.duration_ms)
+            tracing::warn!(target: TARGET, "{status}{version} in {} ms: {error}", o.duration_ms)
         }
         (status, Some(error)) => {
-            tracing::error!("{status} after {} ms: {error}", o.duration_ms)
+            tracing::error!(target: TARGET, "{status} after {} ms: {error}", o.duration_ms)
         }
     }
 }
@@ -433,7 +439,7 @@ async fn attempting(
     observer: &dyn Observer,
 ) -> AssetOutcome {
     let started = Instant::now();
-    tracing::info!("attempt {n} of `{}` started", asset.name);
+    tracing::info!(target: TARGET, "attempt {n} of `{}` started", asset.name);
     let work = AssertUnwindSafe(crate::kinds::materialize(
         ws,
         asset,
@@ -631,7 +637,7 @@ fn record(
     };
     if let Some(next) = next {
         let span = crate::logs::asset_span(run_id, &o.name, attempt.attempt);
-        span.in_scope(|| tracing::warn!("{next}"));
+        span.in_scope(|| tracing::warn!(target: TARGET, "{next}"));
         crate::logs::keep(ws, run_id, Some(&o.name), Some(attempt.attempt), &span);
     }
 }
