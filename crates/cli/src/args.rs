@@ -41,7 +41,11 @@ Environment:
                        (default 2GB)
   SLUICE_LOG           what is logged to standard error, as a tracing filter:
                        `info`, `debug`, `sluice_server=debug` (default `warn`)
-  SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models";
+  SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models
+  SLUICE_NOW           the time sluice takes for now, standing still (RFC 3339
+                       or a date): online windows, and exports of views that
+                       keep tiles, are read as of it; for tests and for
+                       reproducing a past read (default: the system clock)";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
