@@ -134,7 +134,7 @@ impl DerivedFeatures {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Float64Array, Int64Array};
+    use datafusion::arrow::array::{Array, Float64Array, Int64Array};
     use datafusion::arrow::datatypes::DataType;
 
     use super::*;
