@@ -45,7 +45,11 @@ Environment:
                        each run's log keeps INFO and above whatever it says
   SLUICE_LOG_FORMAT    `text` (default) or `json`: one object per line, with
                        the run and asset it is about, for log shippers
-  SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models";
+  SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models
+  SLUICE_NOW           the time sluice takes for now, standing still (RFC 3339
+                       or a date): online windows, and exports of views that
+                       keep tiles, are read as of it; for tests and for
+                       reproducing a past read (default: the system clock)";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

@@ -48,7 +48,16 @@ fn main() -> ExitCode {
 
 fn workspace(cli: &Cli) -> anyhow::Result<Result<Workspace, ExitCode>> {
     match sluice_project::load(&cli.project, cli.profile.as_deref()) {
-        Ok(project) => Ok(Ok(Workspace::open(project)?)),
+        Ok(project) => {
+            let mut ws = Workspace::open(project)?;
+            // A clock that stands at a given time: reads and exports as of then.
+            if let Some(now) = std::env::var("SLUICE_NOW").ok().filter(|t| !t.is_empty()) {
+                let at = sluice_runner::parse_read_time(&now)
+                    .map_err(|e| anyhow::anyhow!("SLUICE_NOW: {e}"))?;
+                ws.clock = sluice_core::Clock::at(at);
+            }
+            Ok(Ok(ws))
+        }
         Err(diags) => {
             eprintln!("{diags}");
             Ok(Err(ExitCode::from(2)))

@@ -29,7 +29,16 @@ pub(crate) async fn build(job: &Job<'_>, def: &ExportDef) -> AssetOutcome {
         Ok(p) => p,
         Err(d) => return job.failed(d.to_string()),
     };
-    let df = DataFrame::new(ctx.state(), plan);
+    let mut df = DataFrame::new(ctx.state(), plan);
+    if let Some(view) = crate::export_windows::tiled_view(job.ws, def)
+        && let Some(version) = job.pins.get(view.name()).copied()
+    {
+        let now = job.ws.clock.now_micros();
+        df = match crate::export_windows::as_of(job.ws, &ctx, df, &view, version, now).await {
+            Ok(df) => df,
+            Err(e) => return job.failed(e),
+        };
+    }
     let rows = match write(df, def).await {
         Ok(rows) => rows,
         Err(e) => {

@@ -15,6 +15,7 @@ mod backtest;
 mod check;
 mod error;
 mod export;
+mod export_windows;
 mod gate;
 mod kinds;
 pub mod logs;
@@ -48,7 +49,7 @@ pub use check::check;
 pub use error::{Error, Result};
 pub use export::json_rows;
 pub use models::{LoadedModel, load_model, model_def};
-pub use online::{FeatureRecord, get_features, lookup, parse_read_time};
+pub use online::{FeatureRecord, TileReaders, get_features, lookup, parse_read_time};
 pub use outcome::{AssetOutcome, ModelOutcome, OnlineOutcome};
 pub use partitions::{PartitionScope, PartitionsOutcome, backfill};
 pub use predict::{OnlinePrediction, predict_online};
@@ -93,6 +94,9 @@ pub struct Workspace {
     pub queue: RunQueue,
     /// This process's alert deliveries in flight.
     pub outbox: alerts::Outbox,
+    /// Tile plans of the online store, parsed, with their derived features
+    /// compiled: once per view and materialization, not per read.
+    pub tile_readers: TileReaders,
 }
 
 impl Workspace {
@@ -109,6 +113,7 @@ impl Workspace {
             clock: sluice_core::Clock::system(),
             queue: RunQueue::default(),
             outbox: alerts::Outbox::default(),
+            tile_readers: TileReaders::default(),
         })
     }
 

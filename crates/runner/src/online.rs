@@ -26,7 +26,17 @@ pub(crate) struct OnlineKey {
 }
 
 impl OnlineKey {
-    fn key_columns(&self) -> Vec<String> {
+    /// How a feature view's rows are keyed.
+    pub(crate) fn of(def: &sluice_project::FeatureDef) -> Self {
+        OnlineKey {
+            entity: def.entity.clone(),
+            timestamp: def.timestamp.clone(),
+            created: def.created.clone(),
+        }
+    }
+
+    /// The columns that are not features: the keys and the times.
+    pub(crate) fn key_columns(&self) -> Vec<String> {
         let mut out = self.entity.clone();
         out.push(self.timestamp.clone());
         out.extend(self.created.clone());
@@ -109,7 +119,8 @@ pub(crate) async fn publish(
 }
 
 /// Whether the tiles the online store keeps for `asset` (their plan) are tiled
-/// as the project now declares: a changed tile or history rewrites them.
+/// as the project now declares, in the layout this version reads: a changed
+/// tile or history, or tiles of an older sluice, are written again.
 fn tiled_as_declared(asset: &Asset, kept: Option<&serde_json::Value>) -> bool {
     let declared = match &asset.definition {
         Definition::Features(view) => view.tiles,
@@ -120,7 +131,9 @@ fn tiled_as_declared(asset: &Asset, kept: Option<&serde_json::Value>) -> bool {
         (None, None) => true,
         (Some(t), Some(plan)) => serde_json::from_value::<sluice_transform::TilePlan>(plan.clone())
             .is_ok_and(|p| {
-                p.size_micros == micros(t.size) && p.history_micros == micros(t.history)
+                p.is_current()
+                    && p.size_micros == micros(t.size)
+                    && p.history_micros == micros(t.history)
             }),
         _ => false,
     }
@@ -159,7 +172,14 @@ async fn write(
         .map(|f| f.name().clone())
         .filter(|f| f != "__rank" && !def.key_columns().contains(f))
         .collect();
-    let tiles = tiles(ws, &ctx, asset, def, &features, version).await?;
+    let rows = ctx.table("__view").await.map_err(|e| Failure::of(&e))?;
+    let tiles = match view_tiles(ws, &ctx, asset, def, rows, &features, version).await? {
+        Some((plan, stream)) => Some((
+            serde_json::to_value(&plan).map_err(|e| Failure::from(e.to_string()))?,
+            stream,
+        )),
+        None => None,
+    };
     let mut stream = df.execute_stream().await.map_err(|e| Failure::of(&e))?;
 
     // `End` marks the end: a channel closed without it (an error upstream)
@@ -235,19 +255,21 @@ async fn send_all(
     None
 }
 
-/// The tiles of a declared view computed at every event: the plan that reads
-/// them (as JSON) and one row per entity. `None` for other views, and for a view
-/// whose columns its declaration no longer explains (it keeps its newest rows).
-async fn tiles(
+/// The tiles of a declared view computed at every event (`asset`, with a
+/// `tile`) over `rows`, its table at `version`: the plan that reads them and one
+/// row per entity. `None` for other views, and for a view whose columns its
+/// declaration no longer explains (it keeps its newest rows).
+pub(crate) async fn view_tiles(
     ws: &Workspace,
     ctx: &datafusion::prelude::SessionContext,
     asset: &Asset,
     def: &OnlineKey,
+    rows: datafusion::prelude::DataFrame,
     features: &[String],
     version: u64,
 ) -> Result<
     Option<(
-        serde_json::Value,
+        sluice_transform::TilePlan,
         datafusion::execution::SendableRecordBatchStream,
     )>,
     Failure,
@@ -260,7 +282,7 @@ async fn tiles(
     };
     let input = sluice_transform::ViewInput {
         view: asset.name.to_string(),
-        rows: ctx.table("__view").await.map_err(|e| Failure::of(&e))?,
+        rows,
         entity: def.entity.clone(),
         timestamp: def.timestamp.clone(),
         created: def.created.clone(),
@@ -270,7 +292,7 @@ async fn tiles(
     let windows = crate::anchored::event_windows(ws, ctx, &input, Some(version))
         .await
         .map_err(Failure::from)?;
-    let Some(windows) = windows else {
+    let Some((windows, derive)) = windows else {
         return Ok(None);
     };
     let layout = sluice_transform::TileLayout {
@@ -280,8 +302,85 @@ async fn tiles(
     let (plan, stream) = sluice_transform::build_tiles(&windows, layout)
         .await
         .map_err(|e| Failure::of(&e))?;
-    let plan = serde_json::to_value(&plan).map_err(|e| Failure::from(e.to_string()))?;
+    let plan = match derive {
+        Some(d) => plan.with_derived(d.derived),
+        None => plan,
+    };
     Ok(Some((plan, stream)))
+}
+
+/// A view's tile plan, parsed, and its derived features compiled.
+#[derive(Debug)]
+pub struct TileReader {
+    /// How the view's tiles are read.
+    pub(crate) plan: sluice_transform::TilePlan,
+    /// Its derived features, computed over the features read.
+    derived: Option<sluice_transform::DerivedFeatures>,
+}
+
+impl TileReader {
+    /// Adds the derived features to one entity's `values` (read from tiles).
+    pub(crate) fn derive(
+        &self,
+        view: &str,
+        values: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> crate::Result<()> {
+        match &self.derived {
+            Some(d) => d
+                .evaluate_json(values)
+                .map_err(|e| crate::Error::OnlineTiles {
+                    view: view.to_string(),
+                    message: e.to_string(),
+                }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The tile readers of the online store's views, each made once per view and
+/// materialization (its version, run and write time).
+#[derive(Debug, Clone, Default)]
+pub struct TileReaders(std::sync::Arc<std::sync::Mutex<ReaderMap>>);
+
+/// Per view: what its reader was made from, and the reader.
+type ReaderMap = std::collections::HashMap<String, (String, std::sync::Arc<TileReader>)>;
+
+impl TileReaders {
+    /// The reader of `view`'s tiles as `meta` describes them; `None` for a view
+    /// that keeps its newest row.
+    pub(crate) fn get(
+        &self,
+        view: &str,
+        meta: &sluice_store::ViewMeta,
+    ) -> crate::Result<Option<std::sync::Arc<TileReader>>> {
+        let Some(plan) = &meta.tiles else {
+            return Ok(None);
+        };
+        let made = format!("{}/{}/{}", meta.version, meta.run_id, meta.written_at);
+        let cached = |readers: &Self| {
+            let map = readers.0.lock().ok()?;
+            let (at, reader) = map.get(view)?;
+            (*at == made).then(|| reader.clone())
+        };
+        if let Some(reader) = cached(self) {
+            return Ok(Some(reader));
+        }
+        let fail = |message: String| crate::Error::OnlineTiles {
+            view: view.to_string(),
+            message: format!("{message}\n  help: run `sluice run {view}` to materialize it again"),
+        };
+        let plan: sluice_transform::TilePlan = serde_json::from_value(plan.clone())
+            .map_err(|e| fail(format!("the online store's tile plan cannot be read ({e})")))?;
+        let derived = plan
+            .derived(view)
+            .transpose()
+            .map_err(|e| fail(e.to_string()))?;
+        let reader = std::sync::Arc::new(TileReader { plan, derived });
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(view.to_string(), (made, reader.clone()));
+        }
+        Ok(Some(reader))
+    }
 }
 
 /// One entity's features as the online store holds them.
@@ -361,14 +460,7 @@ pub fn lookup(
         view: view.to_string(),
         message,
     };
-    let plan: Option<sluice_transform::TilePlan> = match &meta.tiles {
-        Some(plan) => Some(serde_json::from_value(plan.clone()).map_err(|e| {
-            tiles_error(format!(
-                "the online store's tile plan cannot be read ({e})\n  help: run `sluice run {view}` to materialize it again"
-            ))
-        })?),
-        None => None,
-    };
+    let reader = ws.tile_readers.get(view, &meta)?;
     let now = at.unwrap_or_else(|| ws.clock.now_micros());
     let render = |t: i64| sluice_core::render::micros(t, meta.event_zoned).unwrap_or_default();
     let mut out = Vec::with_capacity(keys.len());
@@ -378,13 +470,14 @@ pub fn lookup(
             continue;
         };
         let mut as_of = None;
-        match (&plan, &record.tiles) {
-            (Some(plan), Some(blob)) => {
-                match sluice_transform::read_tiles(plan, blob, now) {
+        match (&reader, &record.tiles) {
+            (Some(reader), Some(blob)) => {
+                match sluice_transform::read_tiles(&reader.plan, blob, now) {
                     Ok(values) => {
-                        for (name, v) in plan.features().zip(values) {
+                        for (name, v) in reader.plan.features().zip(values) {
                             record.values.insert(name.to_string(), v);
                         }
+                        reader.derive(view, &mut record.values)?;
                     }
                     Err(sluice_transform::TileError::BeforeHistory { at, earliest }) => {
                         return Err(crate::Error::OnlineAsOf {
@@ -394,7 +487,11 @@ pub fn lookup(
                             earliest: render(earliest),
                         });
                     }
-                    Err(e) => return Err(tiles_error(e.to_string())),
+                    Err(e) => {
+                        return Err(tiles_error(format!(
+                            "{e}\n  help: run `sluice run {view}` to materialize it again"
+                        )));
+                    }
                 }
                 as_of = Some(render(now));
             }

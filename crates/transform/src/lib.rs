@@ -4,6 +4,7 @@
 //! is configured here, once, for every stage that plans or runs SQL; planning
 //! errors are mapped back to `file:line:column` of the query.
 
+mod derived;
 mod error;
 mod exact;
 mod features;
@@ -22,6 +23,7 @@ use sluice_core::{Location, invalid_column_name};
 use sluice_project::sql::syntax_error;
 use sluice_project::{Asset, Diagnostic, TableDef};
 
+pub use derived::DerivedFeatures;
 pub use error::{Error, Result};
 pub use features::{micros, micros_array, plan_features};
 pub use spine_windows::tiles::{

@@ -19,7 +19,8 @@ pub fn sluice_cmd(project: &Path) -> Command {
     cmd.arg("--project")
         .arg(project)
         .env_remove("SLUICE_PROFILE")
-        .env_remove("SLUICE_PROJECT");
+        .env_remove("SLUICE_PROJECT")
+        .env_remove("SLUICE_NOW");
     cmd
 }
 

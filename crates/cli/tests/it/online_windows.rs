@@ -1,7 +1,7 @@
 //! One definition, three places: a declared view's windows read per event (the
 //! view's own rows), anchored at spine rows (a training set) and online (the
-//! server, as of a time) agree cell by cell, for every aggregate kind, at
-//! tile-aligned times. Online windows age with the clock: a read now of a
+//! server, as of a time) agree cell by cell, for every aggregate kind and a
+//! derived feature over them, at tile-aligned times. Online windows age with the clock: a read now of a
 //! purchase log from March sees empty 30-day windows.
 
 use std::collections::BTreeMap;
@@ -64,6 +64,9 @@ n_all = { agg = "count" }
 value = "amount"
 values = ["food", "toys"]
 window = "30d"
+
+[features.spend.derived]
+food_share_30d = "CAST(food_30d AS DOUBLE) / nullif(n_30d, 0)"
 "#;
 
 /// Midnights (UTC) from 2026-02-20 to 2026-05-25, every third day, and the
@@ -90,7 +93,7 @@ fn same(a: &str, b: &str) -> bool {
     }
 }
 
-fn text(v: &Value) -> String {
+fn text_of(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::String(s) => s.clone(),
@@ -157,7 +160,8 @@ fn per_event_rows_training_sets_and_online_reads_agree() {
     let dir = setup();
     let p = dir.path();
     let (features, training) = anchored(p);
-    assert_eq!(features.len(), 15, "{features:?}");
+    assert_eq!(features.len(), 16, "{features:?}");
+    assert!(features.contains(&"food_share_30d".to_string()));
 
     // Online, as of each time: one batch request per time.
     let server = Server::start(p);
@@ -188,7 +192,7 @@ fn per_event_rows_training_sets_and_online_reads_agree() {
             }
             assert_eq!(record["as_of"].as_str(), Some(t.as_str()));
             for (f, w) in features.iter().zip(want) {
-                let got = text(&record["features"][f]);
+                let got = text_of(&record["features"][f]);
                 assert!(
                     same(&got, w),
                     "{customer} at {t}, {f}: online {got}, training set {w}"
@@ -218,12 +222,12 @@ fn per_event_rows_training_sets_and_online_reads_agree() {
             continue;
         }
         let t = format!("{}Z", ts.trim_end_matches('Z'));
-        let key = (text(&row["customer"]), micros(&t));
+        let key = (text_of(&row["customer"]), micros(&t));
         let Some(want) = training.get(&key) else {
             continue;
         };
         for (f, w) in features.iter().zip(want) {
-            let got = text(&row[f]);
+            let got = text_of(&row[f]);
             assert!(
                 same(&got, w),
                 "{key:?} {f}: per event {got}, training set {w}"
@@ -245,6 +249,8 @@ fn online_windows_age_without_a_run_and_refuse_times_they_do_not_keep() {
     assert_eq!(now["features"]["amount_30d"], Value::Null, "{now}");
     assert_eq!(now["features"]["category_amount_food_30d"], 0.0, "{now}");
     assert_eq!(now["features"]["n_all"], 7, "{now}");
+    // A derived feature over emptied windows: 0 / 0 is null.
+    assert_eq!(now["features"]["food_share_30d"], Value::Null, "{now}");
     assert_eq!(now["features"]["last_category"], "toys", "{now}");
     assert!(now["as_of"].is_string(), "{now}");
     // As of the day after c1's 03-31 purchase: 03-03, 03-10, 03-12 and 03-31 are
@@ -256,6 +262,8 @@ fn online_windows_age_without_a_run_and_refuse_times_they_do_not_keep() {
     .expect("json");
     assert_eq!(then["features"]["n_30d"], 4, "{then}");
     assert_eq!(then["features"]["max_30d"], 40.0, "{then}");
+    // Three of the four were food.
+    assert_eq!(then["features"]["food_share_30d"], 0.75, "{then}");
     assert_eq!(then["as_of"], "2026-04-01T00:00:00Z", "{then}");
 
     // With one day of history, c1's tiles are kept from 03-20 (its newest event,
@@ -281,4 +289,101 @@ fn online_windows_age_without_a_run_and_refuse_times_they_do_not_keep() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Runs sluice with its clock standing at `now`.
+fn at(p: &Path, now: &str, args: &[&str]) -> std::process::Output {
+    sluice_cmd(p)
+        .env("SLUICE_NOW", now)
+        .args(args)
+        .output()
+        .expect("the sluice binary runs")
+}
+
+/// The status of `name` with the clock at `now`.
+fn status_at(p: &Path, now: &str, name: &str) -> Value {
+    let out = at(p, now, &["status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    all.as_array()
+        .expect("array")
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+        .expect("listed")
+}
+
+#[test]
+fn an_export_of_a_tiled_view_writes_its_windows_as_of_the_run_and_ages_with_the_clock() {
+    let text =
+        format!("{PROJECT}\n[exports.spend_now]\nfrom = \"spend\"\npath = \"out/spend.json\"\n");
+    let dir = project(&[
+        ("sluice.toml", text.as_bytes()),
+        ("purchases.csv", PURCHASES.as_bytes()),
+    ]);
+    let p = dir.path();
+    let exported = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("out/spend.json")).expect("export"))
+            .expect("json")
+    };
+    // Every feature of every customer equals the online read as of the same time.
+    let agrees_with_online = |t: &str| {
+        let export = exported();
+        for c in ["c1", "c2", "c3"] {
+            let online: Value =
+                serde_json::from_str(&ok(p, &["get", "spend", c, "--as-of", t, "--json"]))
+                    .expect("json");
+            let features = online["features"].as_object().expect("features");
+            assert_eq!(features.len(), 16);
+            for (f, want) in features {
+                let got = text_of(&export[c][f]);
+                assert!(
+                    same(&got, &text_of(want)),
+                    "{c} {f} at {t}: export {got}, online {want}"
+                );
+            }
+        }
+    };
+
+    // As of the day after c1's 03-31 purchase: 03-03, 03-10, 03-12 and 03-31
+    // are within 30 days.
+    let out = at(p, "2026-04-01", &["run", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(exported()["c1"]["n_30d"], 4, "{}", exported());
+    assert_eq!(exported()["c1"]["max_30d"], 40.0);
+    agrees_with_online("2026-04-01T00:00:00Z");
+
+    // Later the same day (the same tile): up to date.
+    let same_tile = status_at(p, "2026-04-01T18:00:00Z", "spend_now");
+    assert_eq!(same_tile["stale"], false, "{same_tile}");
+    // The next day: stale, and status says why; nothing else is.
+    let next = status_at(p, "2026-04-02T00:00:00Z", "spend_now");
+    assert_eq!(next["stale"], true, "{next}");
+    let reason = next["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("the clock has moved from the tile of 2026-04-01T00:00:00Z into the tile of 2026-04-02T00:00:00Z"),
+        "{reason}"
+    );
+    assert_eq!(
+        status_at(p, "2026-04-02T00:00:00Z", "spend")["stale"],
+        false
+    );
+
+    // Two weeks on, with no new data: the run rewrites the export alone, and the
+    // 30-day windows of c1 hold 03-31 and 04-05 only.
+    let out = at(p, "2026-04-15", &["run", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(asset(&summary, "spend_now")["status"], "built", "{summary}");
+    assert_eq!(
+        asset(&summary, "spend")["status"],
+        "up_to_date",
+        "{summary}"
+    );
+    assert_eq!(exported()["c1"]["n_30d"], 2, "{}", exported());
+    // 03-31 and 04-05 were both food.
+    assert_eq!(exported()["c1"]["food_share_30d"], 1.0);
+    // All time as of 04-15: the purchase of 04-20 is not counted yet.
+    assert_eq!(exported()["c1"]["n_all"], 6);
+    agrees_with_online("2026-04-15T00:00:00Z");
 }

@@ -33,6 +33,9 @@ pub struct ExportDef {
     pub format: ExportFormat,
     /// JSON: the key columns, outermost first (empty: an array of rows).
     pub key: Vec<String>,
+    /// The feature view it exports (`from` a view): its newest row per entity,
+    /// whose windows a view that keeps tiles reads as of the run.
+    pub view: Option<String>,
 }
 
 /// Compiles `[exports.NAME]`.
@@ -193,5 +196,6 @@ fn compile_export(
         path,
         format: format.unwrap_or(ExportFormat::Json),
         key,
+        view: view.and(section.from.as_ref()).map(|f| f.get_ref().clone()),
     })
 }

@@ -124,8 +124,7 @@ fn tiling(
     loc: &dyn Fn(usize) -> Location,
     diags: &mut Diagnostics,
 ) -> Option<Tiling> {
-    let tiled =
-        matches!(body, Some(FeatureBody::Declared(d)) if d.spine_anchored && d.derived.is_empty());
+    let tiled = matches!(body, Some(FeatureBody::Declared(d)) if d.spine_anchored);
     let written = [
         ("tile", &section.tile),
         ("online_history", &section.online_history),
@@ -136,7 +135,7 @@ fn tiling(
                 diags.push(
                     Diagnostic::new(
                         loc(v.span().start),
-                        format!("`{key}` applies only to a declared view computed at every event, without `as_of` and `derived`"),
+                        format!("`{key}` applies only to a declared view computed at every event, without `as_of`"),
                     )
                     .with_help("remove it: the online store keeps this view's newest row per entity"),
                 );

@@ -1,5 +1,7 @@
 //! Exports: an asset's rows written to a file. A file has no commit to carry its
-//! fingerprint, so what wrote it is recorded in the metadata (`exports`).
+//! fingerprint, so what wrote it is recorded in the metadata (`exports`). An
+//! export of a view that keeps tiles is read as of the run, and its fingerprint
+//! names the tile the clock was in.
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -8,7 +10,8 @@ use sluice_project::{Asset, Diagnostic, ExportDef, Project};
 
 use super::{Job, Kind, Published, arrow_schema};
 use crate::Workspace;
-use crate::outcome::AssetOutcome;
+use crate::outcome::{AssetOutcome, Failure};
+use crate::pins::{Pins, pinned_fingerprint};
 
 /// `[exports.NAME]`.
 pub(crate) struct Export<'a> {
@@ -29,6 +32,25 @@ impl Kind for Export<'_> {
                 fingerprint: Some(w.fingerprint),
                 delta: None,
             }))
+    }
+
+    /// An export of a view that keeps tiles is read as of the run: its
+    /// fingerprint names the tile the clock is in.
+    async fn fingerprint(
+        &self,
+        ws: &Workspace,
+        asset: &Asset,
+        pins: &Pins,
+    ) -> Result<String, Failure> {
+        let base = pinned_fingerprint(ws, asset, pins);
+        Ok(match crate::export_windows::tiled_view(ws, self.def) {
+            Some(view) => view.fingerprint(base, ws.clock.now_micros()),
+            None => base,
+        })
+    }
+
+    fn moved(&self, published: &str, now: &str) -> Option<String> {
+        crate::export_windows::tile_moved(published, now)
     }
 
     fn outdated(&self, _published: &Published) -> Option<String> {

@@ -23,11 +23,7 @@ pub(crate) struct Features<'a> {
 
 impl Features<'_> {
     fn key(&self) -> OnlineKey {
-        OnlineKey {
-            entity: self.def.entity.clone(),
-            timestamp: self.def.timestamp.clone(),
-            created: self.def.created.clone(),
-        }
+        OnlineKey::of(self.def)
     }
 }
 

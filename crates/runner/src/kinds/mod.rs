@@ -126,6 +126,13 @@ pub(crate) trait Kind: Send + Sync {
         "its query or an input's version changed"
     }
 
+    /// Why the fingerprint moved from `published` to `now`, when the kind can
+    /// say it more precisely than [`Kind::changed`] (an export read as of the
+    /// run: the clock crossed into a new tile).
+    fn moved(&self, _published: &str, _now: &str) -> Option<String> {
+        None
+    }
+
     /// Builds and publishes a new version.
     async fn build(&self, job: &Job<'_>) -> AssetOutcome;
 
@@ -186,7 +193,13 @@ pub(crate) fn stale_reason(
     }
     match fingerprint {
         Ok(fp) if published.fingerprint.as_ref() == Some(fp) => None,
-        Ok(_) => Some(kind.changed().to_string()),
+        Ok(fp) => Some(
+            published
+                .fingerprint
+                .as_deref()
+                .and_then(|old| kind.moved(old, fp))
+                .unwrap_or_else(|| kind.changed().to_string()),
+        ),
         Err(e) => Some(format!("cannot read its files: {e}")),
     }
 }

@@ -31,7 +31,7 @@ pub(super) enum Item {
 pub(super) struct Moments {
     pub(super) n: u64,
     pub(super) sum: f64,
-    m2: f64,
+    pub(super) m2: f64,
 }
 
 impl Moments {

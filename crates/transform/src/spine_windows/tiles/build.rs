@@ -42,13 +42,19 @@ pub async fn build_tiles(
             input.name
         )));
     }
-    let (reader, _, events) = sorted_events(input).await?;
+    let (reader, fields, events) = sorted_events(input).await?;
     // Features reading the same column with the same filter the same way share
     // an input; `reads[i]` is the spec whose items input `i` takes.
     let mut inputs: Vec<(Class, bool, Option<usize>, Option<usize>)> = vec![];
     let mut reads = vec![];
     let mut features = vec![];
-    for ((spec, f), at) in reader.specs.iter().zip(&input.features).zip(0..) {
+    for (((spec, f), field), at) in reader
+        .specs
+        .iter()
+        .zip(&input.features)
+        .zip(&fields)
+        .zip(0..)
+    {
         let id = (
             Class::of(spec.kind),
             spec.kind == (Kind::Last { nulls: true }),
@@ -69,13 +75,16 @@ pub async fn build_tiles(
             input: index,
             window: spec.window,
             left: spec.left,
+            data_type: field.data_type().to_string(),
         });
     }
     let plan = TilePlan {
         size_micros,
         history_micros: micros(layout.history),
+        layout: super::layout::LAYOUT,
         inputs: inputs.iter().map(|i| i.0).collect(),
         features,
+        derived: vec![],
     };
     let mut fields: Vec<Field> = vec![];
     let probe = reader.converter.convert_rows(std::iter::empty())?;
@@ -248,8 +257,7 @@ impl Builder {
     ) -> Result<()> {
         let from = self.keep_from(c.tiles.newest);
         self.fold(&mut c.tiles, from);
-        let blob = postcard::to_allocvec(&c.tiles)
-            .map_err(|e| DataFusionError::Execution(format!("cannot encode tiles: {e}")))?;
+        let blob = super::layout::encode(&self.plan.inputs, &c.tiles);
         keys.push(c.key);
         blobs.append_value(blob);
         Ok(())

@@ -1,17 +1,17 @@
 //! Partial aggregates: what one tile keeps of the events of one input, merged
-//! with a newer tile's by [`Partial::merge`] and turned into a feature's value by
-//! [`Partial::value`].
-
-use std::collections::HashSet;
+//! with a newer tile's by [`Partial::merge`]; at read time, the encoded slots
+//! gather in a [`Merged`], which gives a feature's value.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::TileError;
+use super::layout::{self, Slot};
 use crate::spine_windows::compile::Kind;
 use crate::spine_windows::state::{Item, Moments};
 
 /// What an input's events in one tile add up to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Partial {
     /// Events counted.
     Count(i64),
@@ -102,8 +102,8 @@ impl Partial {
     }
 }
 
-/// Partials merged for one read, borrowing the tiles' values: nothing is
-/// cloned, and distinct values gather in one set.
+/// Slots merged for one read, borrowing the tiles' bytes: nothing is copied,
+/// and distinct values gather as bits of their ids.
 #[derive(Debug, Default)]
 pub(super) enum Merged<'a> {
     /// No event.
@@ -115,31 +115,37 @@ pub(super) enum Merged<'a> {
         n: u64,
     },
     Floats(Moments),
-    /// The kept value chosen so far.
-    Kept(&'a [u8], &'a str),
-    Distinct(HashSet<&'a [u8]>),
+    /// The kept value chosen so far: its row bytes and its JSON.
+    Kept(&'a [u8], &'a [u8]),
+    /// One bit per distinct value of the entity's tiles.
+    Distinct(Vec<u64>),
 }
 
 impl<'a> Merged<'a> {
-    /// Adds `p`, whose events are at or after those added before.
-    pub(super) fn add(&mut self, class: Class, p: &'a Partial) {
-        match (&mut *self, p) {
-            (Merged::Empty, Partial::Count(n)) => *self = Merged::Count(*n),
-            (Merged::Count(a), Partial::Count(b)) => *a += b,
-            (Merged::Empty, Partial::IntSum { sum, n }) => {
-                *self = Merged::IntSum { sum: *sum, n: *n };
+    /// Adds `slot`, whose events are at or after those added before; `values`:
+    /// how many distinct values the entity's tiles hold (for distinct counts).
+    pub(super) fn add(
+        &mut self,
+        class: Class,
+        slot: Slot<'a>,
+        values: usize,
+    ) -> Result<(), TileError> {
+        match (&mut *self, slot) {
+            (Merged::Empty, Slot::Count(n)) => *self = Merged::Count(n),
+            (Merged::Count(a), Slot::Count(b)) => *a = a.wrapping_add(b),
+            (Merged::Empty, Slot::IntSum(sum, n)) => *self = Merged::IntSum { sum, n },
+            (Merged::IntSum { sum, n }, Slot::IntSum(s, m)) => {
+                *sum = sum.wrapping_add(s);
+                *n = n.wrapping_add(m);
             }
-            (Merged::IntSum { sum, n }, Partial::IntSum { sum: s, n: m }) => {
-                *sum = sum.wrapping_add(*s);
-                *n += m;
-            }
-            (Merged::Empty, Partial::Floats(m)) => *self = Merged::Floats(*m),
-            (Merged::Floats(a), Partial::Floats(b)) => *a = a.merge(*b),
-            (Merged::Empty, Partial::Kept { row, json }) => *self = Merged::Kept(row, json),
-            (Merged::Kept(best, text), Partial::Kept { row, json }) => {
+            (Merged::Empty, Slot::Floats(m)) => *self = Merged::Floats(m),
+            (Merged::Floats(a), Slot::Floats(b)) => *a = a.merge(b),
+            (_, Slot::Kept(None)) => {}
+            (Merged::Empty, Slot::Kept(Some((row, json)))) => *self = Merged::Kept(row, json),
+            (Merged::Kept(best, text), Slot::Kept(Some((row, json)))) => {
                 let replace = match class {
-                    Class::Min => row.as_slice() < *best,
-                    Class::Max => row.as_slice() > *best,
+                    Class::Min => row < *best,
+                    Class::Max => row > *best,
                     _ => true,
                 };
                 if replace {
@@ -147,14 +153,15 @@ impl<'a> Merged<'a> {
                     *text = json;
                 }
             }
-            (Merged::Empty, Partial::Distinct(v)) => {
-                *self = Merged::Distinct(v.iter().map(Vec::as_slice).collect());
+            (Merged::Empty, Slot::Ids(ids)) => {
+                let mut bits = vec![0u64; values.div_ceil(64)];
+                set_bits(&mut bits, ids, values)?;
+                *self = Merged::Distinct(bits);
             }
-            (Merged::Distinct(set), Partial::Distinct(v)) => {
-                set.extend(v.iter().map(Vec::as_slice));
-            }
+            (Merged::Distinct(bits), Slot::Ids(ids)) => set_bits(bits, ids, values)?,
             _ => {}
         }
+        Ok(())
     }
 
     /// A feature of `kind`'s value over what was added.
@@ -162,7 +169,9 @@ impl<'a> Merged<'a> {
         let number = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
         match (kind, self) {
             (Kind::Count, Merged::Count(n)) => Value::from(*n),
-            (Kind::Distinct, Merged::Distinct(v)) => Value::from(v.len() as i64),
+            (Kind::Distinct, Merged::Distinct(bits)) => {
+                Value::from(bits.iter().map(|w| i64::from(w.count_ones())).sum::<i64>())
+            }
             (Kind::Count | Kind::Distinct, _) => Value::from(0),
             (Kind::IntSum { .. }, Merged::IntSum { sum, n }) if *n > 0 => Value::from(*sum),
             (Kind::IntSum { zero: true }, _) => Value::from(0),
@@ -171,9 +180,20 @@ impl<'a> Merged<'a> {
             (Kind::Mean, Merged::Floats(m)) if m.n > 0 => number(m.sum / m.n as f64),
             (Kind::Stddev, Merged::Floats(m)) => m.stddev().map_or(Value::Null, number),
             (Kind::Extreme { .. } | Kind::Last { .. }, Merged::Kept(_, json)) => {
-                serde_json::from_str(json).unwrap_or(Value::Null)
+                serde_json::from_slice(json).unwrap_or(Value::Null)
             }
             _ => Value::Null,
         }
     }
+}
+
+/// Sets the bit of every id in `ids` (4 bytes each), each below `values`.
+fn set_bits(bits: &mut [u64], ids: &[u8], values: usize) -> Result<(), TileError> {
+    for id in layout::ids(ids, values) {
+        let id = id?;
+        if let Some(word) = bits.get_mut(id / 64) {
+            *word |= 1 << (id % 64);
+        }
+    }
+    Ok(())
 }

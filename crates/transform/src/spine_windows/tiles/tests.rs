@@ -214,3 +214,150 @@ fn a_window_empties_as_time_passes_and_a_read_before_history_is_refused() -> Res
     );
     Ok(())
 }
+
+/// A plane of the flights bench (`bench/serve/project/plane_wide.toml`): `days`
+/// of about four flights a day, 50 features over 7, 30 and 90 days and all time,
+/// in daily tiles with 7 days of history (the default).
+fn plane_like(days: i64) -> Result<(TilePlan, Vec<u8>)> {
+    const DAY: i64 = 86_400;
+    let mut events = vec![];
+    let mut state = 7u64;
+    let mut next = |m: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % m
+    };
+    for day in 0..days {
+        for flight in 0..4 {
+            let ts = day * DAY + flight * 5 * 3600 + next(3600) as i64;
+            let delay = next(120) as f64 - 20.0;
+            events.push(Ev {
+                k: Some(1),
+                ts: Some(ts),
+                created: ts,
+                x: (next(50) > 0).then_some(delay),
+                n: Some(200 + next(2000) as i64),
+                c: Some(format!("D{}", next(80))),
+                f: Some(delay > 15.0),
+            });
+        }
+    }
+    let windows = [Some(7 * DAY), Some(30 * DAY), Some(90 * DAY), None];
+    let mut features = vec![];
+    let mut add =
+        |name: &str, agg: crate::WindowAgg, column: Option<&str>, filter: Option<&str>| {
+            for w in windows {
+                let suffix = w.map_or("all".to_string(), |w| format!("{}d", w / DAY));
+                let mut f = WindowFeature::new(&format!("{name}_{suffix}"), agg, column);
+                if let Some(w) = w {
+                    f = f.over(Duration::from_secs(w as u64));
+                }
+                if let Some(c) = filter {
+                    f = f.filtered(c);
+                }
+                features.push(f);
+            }
+        };
+    use crate::WindowAgg::*;
+    add("flights", Count, None, None);
+    add("delay_mean", Mean, Some("x"), None);
+    add("delay_max", Max, Some("x"), None);
+    add("delay_min", Min, Some("x"), None);
+    add("delay_sd", Stddev, Some("x"), None);
+    add("n_mean", Mean, Some("n"), None);
+    add("n_max", Max, Some("n"), None);
+    add("n_sd", Stddev, Some("n"), None);
+    add("miles", Sum, Some("n"), None);
+    add("late", Count, None, Some("f"));
+    add("delays", Count, Some("x"), None);
+    add("dests", CountDistinct, Some("c"), None);
+    features.push(WindowFeature::new("origins_all", CountDistinct, Some("n")));
+    features.push(WindowFeature::new("last_dest", Last, Some("c")));
+    assert_eq!(features.len(), 50);
+    let setup = Setup::new(features);
+    let (plan, mut blobs) = tiles(&events, &setup, layout(DAY as u64, 7 * DAY as u64))?;
+    Ok((plan, blobs.remove(&1).expect("one entity")))
+}
+
+/// Times reads of a plane's tiles at the end of its data; run with
+/// `cargo test -p sluice-transform time_reads -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a test"]
+fn time_reads_of_a_plane_like_blob() -> Result<()> {
+    let (plan, blob) = plane_like(365)?;
+    let at = 365 * 86_400 * SECOND;
+    let reads = 20_000;
+    let mut times = Vec::with_capacity(reads);
+    let mut check = 0usize;
+    for _ in 0..reads {
+        let started = std::time::Instant::now();
+        let values = read_tiles(&plan, &blob, at).expect("read");
+        times.push(started.elapsed().as_nanos() as u64);
+        check += values.len();
+    }
+    assert_eq!(check, reads * 50);
+    times.sort_unstable();
+    let p =
+        |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)] as f64 / 1000.0;
+    eprintln!(
+        "tiles: {} bytes; read of 50 features: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
+        blob.len(),
+        p(0.5),
+        p(0.99),
+        p(0.999)
+    );
+    Ok(())
+}
+
+#[test]
+fn damaged_truncated_or_old_tiles_are_refused_never_a_panic() -> Result<()> {
+    let (plan, blob) = plane_like(12)?;
+    let at = 12 * 86_400 * SECOND;
+    let whole = read_tiles(&plan, &blob, at).expect("the blob as written reads");
+    assert_eq!(whole.len(), 50);
+    for n in 0..blob.len() {
+        assert!(
+            read_tiles(&plan, &blob[..n], at).is_err(),
+            "{n} of {} bytes read",
+            blob.len()
+        );
+    }
+    let mut longer = blob.clone();
+    longer.push(0);
+    assert!(matches!(
+        read_tiles(&plan, &longer, at),
+        Err(TileError::Unreadable(_))
+    ));
+    // Any byte changed: an answer of every feature, or an error.
+    for i in 0..blob.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut damaged = blob.clone();
+            damaged[i] ^= flip;
+            if let Ok(values) = read_tiles(&plan, &damaged, at) {
+                assert_eq!(values.len(), 50, "byte {i} ^ {flip:#x}");
+            }
+        }
+    }
+    // The first layout had no version: postcard, starting with a varint.
+    assert_eq!(
+        read_tiles(&plan, &[0x80, 0xc0, 0x9a, 0x0c, 0x00, 0x02], at),
+        Err(TileError::OldLayout { found: None })
+    );
+    let mut newer = blob.clone();
+    newer[3] = 9;
+    assert_eq!(
+        read_tiles(&plan, &newer, at),
+        Err(TileError::OldLayout { found: Some(9) })
+    );
+    // A plan of other inputs than the tiles'.
+    let (other, _) = plane_like(1).map(|(mut p, b)| {
+        p.inputs.pop();
+        (p, b)
+    })?;
+    assert!(matches!(
+        read_tiles(&other, &blob, at),
+        Err(TileError::Unreadable(m)) if m.contains("inputs")
+    ));
+    Ok(())
+}
