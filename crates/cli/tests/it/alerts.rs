@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use crate::common::{Server, repo, sluice_cmd, stderr, stdout};
 
 /// Every request body (webhook) or DATA plus AUTH line (SMTP) received.
-type Received = Arc<Mutex<Vec<String>>>;
+pub(crate) type Received = Arc<Mutex<Vec<String>>>;
 
 /// A webhook receiver answering 200 to every POST.
-fn hook() -> (Received, u16) {
+pub(crate) fn hook() -> (Received, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let got: Received = Arc::default();
