@@ -1,4 +1,4 @@
-//! `sluice describe ASSET`: what an asset is — its kind, description, inputs,
+//! `sluice describe ASSET`: what an asset is — its kind, description, tags, inputs,
 //! freshness and the columns of its newest version, as stored.
 
 use std::process::ExitCode;
@@ -21,6 +21,7 @@ pub async fn describe(ws: &Workspace, asset: &str, json: bool) -> anyhow::Result
             "name": state.name,
             "kind": state.kind,
             "description": d.info.description,
+            "tags": d.info.tags,
             "inputs": d.inputs,
             "version": state.version,
             "rows": state.rows,
@@ -34,6 +35,9 @@ pub async fn describe(ws: &Workspace, asset: &str, json: bool) -> anyhow::Result
     println!("{} ({})", state.name, state.kind.as_str());
     if let Some(text) = &d.info.description {
         println!("  {text}");
+    }
+    if !d.info.tags.is_empty() {
+        println!("tags: {}", d.info.tags.join(", "));
     }
     if !d.inputs.is_empty() {
         println!("reads: {}", d.inputs.join(", "));

@@ -145,6 +145,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Run { assets, json } => {
             let ws = Arc::new(ws);
+            sluice_runner::alerts::resume(&ws);
             let observer = output::observer(std::io::stderr().is_terminal());
             let summary = match sluice_runner::run(ws.clone(), &assets, observer.clone()).await {
                 Ok(s) => s,
@@ -271,6 +272,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let ws = Arc::new(ws);
+            sluice_runner::alerts::resume(&ws);
             let observer = output::observer(std::io::stderr().is_terminal());
             let summary = sluice_runner::backfill(
                 ws.clone(),
@@ -351,6 +353,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_scheduler,
         } => {
             let ws = Arc::new(ws);
+            sluice_runner::alerts::resume(&ws);
             let bound = sluice_server::bind(ws.clone(), listen).await?;
             let local = bound.local;
             if bound.open {

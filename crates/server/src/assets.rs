@@ -25,6 +25,8 @@ pub struct AssetSummary {
     pub kind: String,
     /// Free text from the project.
     pub description: Option<String>,
+    /// Its tags (`tags = [...]` in the project), sorted.
+    pub tags: Vec<String>,
     /// Latest version, if built.
     pub version: Option<u64>,
     /// Rows in the latest version.
@@ -91,6 +93,7 @@ impl From<AssetInfo> for AssetSummary {
         AssetInfo {
             state: s,
             description,
+            tags,
         }: AssetInfo,
     ) -> Self {
         Self {
@@ -100,6 +103,7 @@ impl From<AssetInfo> for AssetSummary {
                 .unwrap_or_default(),
             name: s.name,
             description,
+            tags,
             version: s.version,
             rows: s.rows,
             committed_at: s.committed_at,

@@ -1,12 +1,10 @@
 //! Alerts in the metadata database: the open incidents (one row per alert,
-//! asset and kind of trouble) and every delivery of a message to a channel.
+//! asset and kind of trouble). Deliveries are `deliveries.rs`.
 //!
 //! An incident is opened by an `INSERT ... ON CONFLICT DO NOTHING`, a reminder
 //! claimed by an `UPDATE` guarded by the time of the last message, and an
 //! incident closed by a `DELETE`: whoever changes the row sends the message, so
-//! two processes sharing the database never send the same one twice. A
-//! delivery's row holds the channel's kind and the error without secrets: never
-//! the URL or a password.
+//! two processes sharing the database never send the same one twice.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -26,19 +24,6 @@ CREATE TABLE IF NOT EXISTS alert_incidents (
     last_run BIGINT NOT NULL,
     last_sent_at TEXT NOT NULL,
     PRIMARY KEY (alert, asset, kind)
-);
-CREATE TABLE IF NOT EXISTS alert_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    alert TEXT NOT NULL,
-    asset TEXT,
-    run_id BIGINT,
-    event TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    error TEXT,
-    created_at TEXT NOT NULL,
-    finished_at TEXT
 );
 ";
 
@@ -61,79 +46,7 @@ pub struct Incident {
     pub last_sent_at: DateTime<Utc>,
 }
 
-/// Where a delivery is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    /// Being tried.
-    Pending,
-    /// The channel accepted it.
-    Delivered,
-    /// Every attempt failed; it was given up.
-    Failed,
-}
-
-impl DeliveryState {
-    /// The word stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "delivered" => DeliveryState::Delivered,
-            "failed" => DeliveryState::Failed,
-            _ => DeliveryState::Pending,
-        }
-    }
-}
-
-/// One message to one channel, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRecord {
-    /// Its number.
-    pub id: i64,
-    /// The alert.
-    pub alert: String,
-    /// The asset it is about (none for a test message).
-    pub asset: Option<String>,
-    /// The run it is about (none for a test message).
-    pub run_id: Option<i64>,
-    /// `failure`, `reminder`, `recovered`, `quality`, `drift`, `freshness` or `test`.
-    pub event: String,
-    /// The channel's kind: `webhook` or `email`.
-    pub channel: String,
-    /// Where it is.
-    pub state: DeliveryState,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// Why the last attempt failed, without secrets.
-    pub error: Option<String>,
-    /// When it was queued.
-    pub created_at: DateTime<Utc>,
-    /// When it was delivered or given up.
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// What a new delivery is about.
-#[derive(Debug, Clone, Copy)]
-pub struct NewDelivery<'a> {
-    /// The alert.
-    pub alert: &'a str,
-    /// The asset (none for a test message).
-    pub asset: Option<&'a str>,
-    /// The run (none for a test message).
-    pub run_id: Option<i64>,
-    /// The event word.
-    pub event: &'a str,
-    /// The channel's kind.
-    pub channel: &'a str,
-}
-
-fn stored(t: DateTime<Utc>) -> String {
+pub(crate) fn stored(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -208,64 +121,6 @@ impl Metadata {
             stmt.query_map([], incident)?.collect()
         })
     }
-
-    /// Records a delivery as pending and returns its number.
-    pub fn begin_delivery(&self, d: NewDelivery<'_>, now: DateTime<Utc>) -> Result<i64> {
-        self.with(|c| {
-            c.query_row(
-                "INSERT INTO alert_deliveries (alert, asset, run_id, event, channel, state, attempts, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6) RETURNING id",
-                params![d.alert, d.asset, d.run_id, d.event, d.channel, stored(now)],
-                |r| r.get(0),
-            )
-        })
-    }
-
-    /// Records an attempt of delivery `id`: its count, its error, and — when
-    /// `state` is not pending — its end at `now`.
-    pub fn update_delivery(
-        &self,
-        id: i64,
-        state: DeliveryState,
-        attempts: u32,
-        error: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let finished = (state != DeliveryState::Pending).then(|| stored(now));
-        self.with(|c| {
-            c.execute(
-                "UPDATE alert_deliveries SET state = ?2, attempts = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
-                params![id, state.as_str(), attempts, error, finished],
-            )
-            .map(|_| ())
-        })
-    }
-
-    /// The newest `limit` deliveries, newest first.
-    pub fn deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>> {
-        self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, alert, asset, run_id, event, channel, state, attempts, error, created_at, finished_at
-                 FROM alert_deliveries ORDER BY id DESC LIMIT ?1",
-            )?;
-            stmt.query_map([limit], |r| {
-                Ok(DeliveryRecord {
-                    id: r.get(0)?,
-                    alert: r.get(1)?,
-                    asset: r.get(2)?,
-                    run_id: r.get(3)?,
-                    event: r.get(4)?,
-                    channel: r.get(5)?,
-                    state: DeliveryState::parse(&r.get::<_, String>(6)?),
-                    attempts: r.get(7)?,
-                    error: r.get(8)?,
-                    created_at: parse_time(r.get(9)?),
-                    finished_at: r.get::<_, Option<String>>(10)?.map(parse_time),
-                })
-            })?
-            .collect()
-        })
-    }
 }
 
 fn incident(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
@@ -319,41 +174,5 @@ mod tests {
         let closed = m.close_incident("a", "x", "failure").expect("close");
         assert_eq!(closed.map(|i| i.opened_run), Some(1));
         assert_eq!(m.close_incident("a", "x", "failure").expect("again"), None);
-    }
-
-    #[test]
-    fn a_delivery_is_recorded_from_pending_to_its_end() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let m = Metadata::open(&dir.path().join("sluice.db")).expect("opens");
-        let now = Utc::now();
-        let new = NewDelivery {
-            alert: "a",
-            asset: Some("x"),
-            run_id: Some(3),
-            event: "failure",
-            channel: "webhook",
-        };
-        let id = m.begin_delivery(new, now).expect("begin");
-        m.update_delivery(
-            id,
-            DeliveryState::Pending,
-            1,
-            Some("HTTP 500 from hooks.example.com"),
-            now,
-        )
-        .expect("update");
-        assert_eq!(m.deliveries(10).expect("list")[0].finished_at, None);
-        m.update_delivery(id, DeliveryState::Delivered, 2, None, now)
-            .expect("update");
-        let d = &m.deliveries(10).expect("list")[0];
-        assert_eq!(
-            (d.state, d.attempts, d.error.as_deref()),
-            (DeliveryState::Delivered, 2, None)
-        );
-        assert_eq!(
-            (d.asset.as_deref(), d.run_id, d.channel.as_str()),
-            (Some("x"), Some(3), "webhook")
-        );
-        assert!(d.finished_at.is_some());
     }
 }

@@ -16,6 +16,8 @@ pub struct Fresh {
     pub ended_at: DateTime<Utc>,
     /// How long it took.
     pub duration_ms: u64,
+    /// The run it was part of.
+    pub run_id: i64,
 }
 
 impl Metadata {
@@ -26,20 +28,27 @@ impl Metadata {
     pub fn last_fresh(&self, asset: &str) -> Result<Option<Fresh>> {
         self.with(|c| {
             c.query_row(
-                "SELECT started_at, duration_ms FROM attempts
+                "SELECT started_at, duration_ms, run_id FROM attempts
                  WHERE asset = ?1 AND status IN ('built', 'up_to_date') AND started_at IS NOT NULL
                  ORDER BY rowid DESC LIMIT 1",
                 [asset],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
             )
             .optional()
         })
         .map(|row| {
-            row.map(|(started, ms)| {
+            row.map(|(started, ms, run_id)| {
                 let duration_ms = ms.max(0) as u64;
                 Fresh {
                     ended_at: parse_time(started) + Duration::milliseconds(duration_ms as i64),
                     duration_ms,
+                    run_id,
                 }
             })
         })
@@ -81,7 +90,7 @@ mod tests {
             fresh.ended_at,
             t0 + Duration::hours(1) + Duration::milliseconds(10)
         );
-        assert_eq!(fresh.duration_ms, 10);
+        assert_eq!((fresh.duration_ms, fresh.run_id), (10, two));
         assert_eq!(db.last_fresh("b").expect("read"), None);
     }
 }

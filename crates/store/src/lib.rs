@@ -13,6 +13,7 @@
 mod alerts;
 mod content;
 mod contents;
+mod deliveries;
 mod error;
 mod fresh;
 mod keys;
@@ -29,12 +30,13 @@ mod schedules;
 mod types;
 mod warehouse;
 
-pub use alerts::{DeliveryRecord, DeliveryState, Incident, NewDelivery};
+pub use alerts::Incident;
 pub use content::ContentHash;
+pub use deliveries::{ClaimedDelivery, DeliveryRecord, DeliveryState, DeliveryTotals, NewDelivery};
 pub use error::Error;
 pub use fresh::Fresh;
 pub use keys::{KeyInfo, NewKey, Role};
-pub use lock::{FileRunLock, RunGuard, RunLock};
+pub use lock::{FileRunLock, GoneOutbox, OutboxLock, RunGuard, RunLock};
 pub use logs::{LogLine, LogQuery, LogRecord};
 pub use metadata::{AttemptRecord, ExportRecord, Metadata, RunRecord, RunState, StepRecord};
 pub use models::{ModelVersion, model_file};

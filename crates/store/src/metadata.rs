@@ -299,7 +299,15 @@ impl Metadata {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        for (table, column, ty) in ADDED_COLUMNS {
+        conn.execute_batch(crate::schedules::SCHEMA).map_err(err)?;
+        conn.execute_batch(crate::partitions::SCHEMA).map_err(err)?;
+        conn.execute_batch(crate::alerts::SCHEMA).map_err(err)?;
+        conn.execute_batch(crate::deliveries::SCHEMA).map_err(err)?;
+        conn.execute_batch(crate::logs::SCHEMA).map_err(err)?;
+        for (table, column, ty) in ADDED_COLUMNS
+            .into_iter()
+            .chain(crate::deliveries::ADDED_COLUMNS)
+        {
             // A database made before the column existed gets it; the probe
             // is plain SQL (`ADD COLUMN IF NOT EXISTS` is PostgreSQL's only).
             if conn
@@ -310,10 +318,6 @@ impl Metadata {
                     .map_err(err)?;
             }
         }
-        conn.execute_batch(crate::schedules::SCHEMA).map_err(err)?;
-        conn.execute_batch(crate::partitions::SCHEMA).map_err(err)?;
-        conn.execute_batch(crate::alerts::SCHEMA).map_err(err)?;
-        conn.execute_batch(crate::logs::SCHEMA).map_err(err)?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,

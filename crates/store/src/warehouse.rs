@@ -135,6 +135,12 @@ impl Warehouse {
         Metadata::open(&self.metadata_path())
     }
 
+    /// The folder of the outbox locks: one file per live process that
+    /// delivers alerts ([`crate::OutboxLock`]).
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+
     /// The run lock.
     pub fn run_lock(&self) -> Arc<dyn RunLock> {
         Arc::new(FileRunLock::new(&self.root.join("run.lock")))

@@ -11,10 +11,33 @@ use std::sync::{Arc, Mutex};
 use crate::common::{Server, repo, sluice_cmd, stderr, stdout};
 
 /// Every request body (webhook) or DATA plus AUTH line (SMTP) received.
-type Received = Arc<Mutex<Vec<String>>>;
+pub(crate) type Received = Arc<Mutex<Vec<String>>>;
+
+/// The body of one HTTP request (by its `content-length`), or none when the
+/// connection ends first.
+fn request_body(r: &mut BufReader<std::net::TcpStream>) -> Option<String> {
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).ok()?;
+    Some(String::from_utf8_lossy(&body).into_owned())
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
 /// A webhook receiver answering 200 to every POST.
-fn hook() -> (Received, u16) {
+pub(crate) fn hook() -> (Received, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let got: Received = Arc::default();
@@ -22,28 +45,10 @@ fn hook() -> (Received, u16) {
     std::thread::spawn(move || {
         for socket in listener.incoming().flatten() {
             let mut r = BufReader::new(socket);
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
+            if let Some(body) = request_body(&mut r) {
+                g.lock().expect("lock").push(body);
             }
-            let mut body = vec![0; length];
-            if r.read_exact(&mut body).is_ok() {
-                g.lock()
-                    .expect("lock")
-                    .push(String::from_utf8_lossy(&body).into_owned());
-            }
-            let _ = r
-                .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = r.get_mut().write_all(OK);
         }
     });
     (got, port)
@@ -102,24 +107,32 @@ fn smtp() -> (Received, u16) {
 const TOKEN: &str = "T0/B0/xoxb-secret-token-4242";
 const PASSWORD: &str = "pw-s3cret-9876";
 
+/// The project's start: the planted flights and `delays`, which casts them.
+const DELAYS: &str = "[project]\nname = \"flights\"\n\n[sources.flights]\npath = \"flights.csv\"\n\n\
+    [tables.delays]\nsql = \"SELECT id, CAST(dep_delay AS INT) AS dep_delay FROM flights\"\n";
+
+/// Real flights with one departure delay written as text (`late`): casting
+/// `dep_delay` fails.
+fn planted_flights(dir: &std::path::Path) {
+    let flights = std::fs::read_to_string(repo().join("testdata/contracts/flights.csv"))
+        .expect("testdata/contracts/flights.csv");
+    std::fs::write(
+        dir.join("flights.csv"),
+        flights.replacen(",N14228,517,2,", ",N14228,517,late,", 1),
+    )
+    .expect("write");
+}
+
 /// Real flights with one departure delay planted as text (the cast in
 /// `delays` fails, retried once), and an alert to a webhook and an SMTP sink
 /// whose URL and password come from the environment.
 fn alert_project(smtp_port: u16) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let flights = std::fs::read_to_string(repo().join("testdata/contracts/flights.csv"))
-        .expect("testdata/contracts/flights.csv");
-    std::fs::write(
-        dir.path().join("flights.csv"),
-        flights.replacen(",N14228,517,2,", ",N14228,517,late,", 1),
-    )
-    .expect("write");
+    planted_flights(dir.path());
     std::fs::write(
         dir.path().join("sluice.toml"),
         format!(
-            "[project]\nname = \"flights\"\n\n[sources.flights]\npath = \"flights.csv\"\n\n\
-             [tables.delays]\nsql = \"SELECT id, CAST(dep_delay AS INT) AS dep_delay FROM flights\"\n\
-             retries = 1\nretry_delay = \"1ms\"\nretry_on = \"any\"\n\n\
+            "{DELAYS}retries = 1\nretry_delay = \"1ms\"\nretry_on = \"any\"\n\n\
              [alerts.oncall]\non = [\"failure\", \"recovered\"]\n\
              webhook = {{ url = \"${{SLUICE_TEST_HOOK_URL}}\", format = \"slack\" }}\n\
              email = {{ smtp = \"127.0.0.1:{smtp_port}\", starttls = false, username = \"${{SLUICE_TEST_SMTP_USER}}\", \
@@ -273,4 +286,148 @@ fn a_run_started_through_the_api_alerts_and_no_secret_reaches_the_api_or_the_log
     for secret in [TOKEN, PASSWORD, "AGFsZXJ0cwBwdy1zM2NyZXQtOTg3Ng"] {
         assert!(!shown.contains(secret), "`{secret}` was shown:\n{shown}");
     }
+}
+
+#[test]
+fn an_alert_selects_its_assets_by_tag() {
+    let (hooked, hook_port) = hook();
+    let dir = tempfile::tempdir().expect("tempdir");
+    planted_flights(dir.path());
+    // Both tables fail; only `delays` is tagged `critical`.
+    let toml = format!(
+        "{DELAYS}tags = [\"critical\", \"nightly\"]\n\n\
+         [tables.other]\nsql = \"SELECT CAST(dep_delay AS INT) AS d FROM flights\"\ntags = [\"nightly\"]\n\n\
+         [alerts.oncall]\non = [\"failure\"]\nassets = [\"tag:critical\"]\n\
+         webhook = {{ url = \"http://127.0.0.1:{hook_port}/hook\", format = \"json\" }}\n"
+    );
+    std::fs::write(dir.path().join("sluice.toml"), &toml).expect("write");
+    let o = sluice_cmd(dir.path()).arg("run").output().expect("runs");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let got = hooked.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body: serde_json::Value = serde_json::from_str(&got[0]).expect("JSON");
+    assert_eq!(body["asset"], "delays", "{body}");
+
+    let described = sluice_cmd(dir.path())
+        .args(["describe", "delays"])
+        .output()
+        .expect("runs");
+    assert!(
+        stdout(&described).contains("tags: critical, nightly"),
+        "{}",
+        stdout(&described)
+    );
+
+    // An unknown tag is an error of the file, at its line, with the known tags.
+    std::fs::write(
+        dir.path().join("sluice.toml"),
+        toml.replace("tag:critical", "tag:critcal"),
+    )
+    .expect("write");
+    let o = sluice_cmd(dir.path()).arg("check").output().expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("sluice.toml:17:") && err.contains("unknown tag `critcal` in alert `oncall`"),
+        "{err}"
+    );
+    assert!(err.contains("the tags are: critical, nightly"), "{err}");
+}
+
+/// A webhook receiver that holds every request without answering while
+/// `hang` is set, and answers 200 (keeping the body) once it is not.
+fn hanging_hook(hang: Arc<std::sync::atomic::AtomicBool>) -> (Received, Received, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (held, answered): (Received, Received) = (Arc::default(), Arc::default());
+    let (h, a) = (held.clone(), answered.clone());
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for socket in listener.incoming().flatten() {
+            let mut r = BufReader::new(socket);
+            let Some(body) = request_body(&mut r) else {
+                continue;
+            };
+            if hang.load(std::sync::atomic::Ordering::SeqCst) {
+                h.lock().expect("lock").push(body);
+                // Never answered, never closed.
+                kept.push(r);
+                continue;
+            }
+            a.lock().expect("lock").push(body);
+            let _ = r.get_mut().write_all(OK);
+        }
+    });
+    (held, answered, port)
+}
+
+#[test]
+fn a_delivery_cut_off_by_kill_9_is_sent_once_by_the_next_run() {
+    let hang = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (held, answered, port) = hanging_hook(hang.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    planted_flights(dir.path());
+    std::fs::write(
+        dir.path().join("sluice.toml"),
+        format!(
+            "{DELAYS}\n[alerts.oncall]\non = [\"failure\"]\n\
+             webhook = {{ url = \"http://127.0.0.1:{port}/hook\", format = \"json\" }}\n"
+        ),
+    )
+    .expect("write");
+
+    // The run fails, and waits for its delivery, which hangs: killed there.
+    let mut first = sluice_cmd(dir.path())
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    for _ in 0..1200 {
+        if !held.lock().expect("lock").is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        held.lock().expect("lock").len(),
+        1,
+        "the delivery reached the receiver"
+    );
+    first.kill().expect("kill -9");
+    first.wait().expect("reaped");
+    let listed = sluice_cmd(dir.path())
+        .args(["alerts", "--json"])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&listed)).expect("JSON");
+    assert_eq!(v["deliveries"][0]["state"], "pending", "{v}");
+
+    // The receiver answers now. The next run resumes the delivery (its own
+    // failure is the same incident: no new message).
+    hang.store(false, std::sync::atomic::Ordering::SeqCst);
+    let second = sluice_cmd(dir.path()).arg("run").output().expect("runs");
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    let got = answered.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body: serde_json::Value = serde_json::from_str(&got[0]).expect("JSON");
+    assert_eq!(
+        (body["event"].clone(), body["asset"].clone()),
+        ("failure".into(), "delays".into())
+    );
+    assert_eq!(body["run_id"], 1, "the message of the killed run: {body}");
+
+    let listed = sluice_cmd(dir.path())
+        .args(["alerts", "--json"])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&listed)).expect("JSON");
+    let deliveries = v["deliveries"].as_array().expect("deliveries");
+    assert_eq!(deliveries.len(), 1, "{v}");
+    assert_eq!(deliveries[0]["state"], "delivered", "{v}");
+    // A third run has nothing left to resume.
+    let third = sluice_cmd(dir.path()).arg("run").output().expect("runs");
+    assert_eq!(third.status.code(), Some(1));
+    assert_eq!(answered.lock().expect("lock").len(), 1);
+    assert_eq!(held.lock().expect("lock").len(), 1);
 }

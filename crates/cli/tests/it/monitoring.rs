@@ -1,17 +1,19 @@
 //! `sluice monitoring`: the rules and the dashboard of the flights example, and
 //! end to end on loopback — Debian's Prometheus scrapes `sluice serve` with the
 //! generated rules, and an asset failing in another process fires the
-//! run-failed alert in Prometheus's `/api/v1/alerts`.
+//! run-failed alert in Prometheus's `/api/v1/alerts`, which Debian's
+//! Alertmanager delivers to a webhook receiver in the test.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::alerts::hook;
 use crate::common::{Server, flights_copy, http, ok, repo, sluice};
 
-/// Whether `tool` runs; without it the test is skipped (and says so), except
-/// under `CI`, where it is required.
-fn have(tool: &str) -> bool {
+/// Whether `tool` (from Debian's package `package`) runs; without it the test
+/// is skipped (and says so), except under `CI`, where it is required.
+fn have(tool: &str, package: &str) -> bool {
     match Command::new(tool)
         .arg("--version")
         .stdout(Stdio::null())
@@ -20,10 +22,10 @@ fn have(tool: &str) -> bool {
     {
         Ok(_) => true,
         Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipping: cannot run {tool} ({e}); install Debian's `prometheus`");
+            eprintln!("skipping: cannot run {tool} ({e}); install Debian's `{package}`");
             false
         }
-        Err(e) => panic!("{tool} is required under CI (apt-get install prometheus): {e}"),
+        Err(e) => panic!("{tool} is required under CI (apt-get install {package}): {e}"),
     }
 }
 
@@ -72,7 +74,7 @@ fn monitoring_writes_the_examples_rules_and_dashboard() {
     }
     // Standard output without --output; the same text.
     assert_eq!(ok(dir.path(), &["monitoring", "rules"]), rules);
-    if have("promtool") {
+    if have("promtool", "prometheus") {
         promtool(&["check", "rules", &file.to_string_lossy()], None);
     }
 
@@ -156,9 +158,70 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Debian's Alertmanager on a free loopback port, alone (no cluster), its
+/// state in `dir`, routing every alert to the webhook receiver on `hook_port`
+/// after a second of grouping; ready when returned.
+struct Alertmanager {
+    addr: SocketAddr,
+    _process: Killed,
+}
+
+fn alertmanager(dir: &std::path::Path, hook_port: u16) -> Alertmanager {
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: test\n  group_by: [alertname, pipeline]\n  \
+             group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: test\n    webhook_configs:\n      \
+             - url: \"http://127.0.0.1:{hook_port}/alertmanager\"\n        send_resolved: false\n"
+        ),
+    )
+    .expect("alertmanager.yml");
+    let checked = Command::new("amtool")
+        .args(["check-config", &config.to_string_lossy()])
+        .output()
+        .expect("amtool runs");
+    assert!(
+        checked.status.success(),
+        "amtool check-config: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
+        .parse()
+        .expect("address");
+    let process = Killed(
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.join("alertmanager").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("alertmanager starts"),
+    );
+    until(Duration::from_secs(60), "Alertmanager is ready", || {
+        std::net::TcpStream::connect(addr).ok()?;
+        (get(addr, "/-/ready").0 == 200).then(String::new)
+    });
+    Alertmanager {
+        addr,
+        _process: process,
+    }
+}
+
 #[test]
-fn prometheus_fires_the_run_failed_alert_when_an_asset_fails_in_another_process() {
-    if !have("prometheus") || !have("promtool") {
+fn prometheus_fires_the_run_failed_alert_and_alertmanager_delivers_it() {
+    if !have("prometheus", "prometheus")
+        || !have("promtool", "prometheus")
+        || !have("prometheus-alertmanager", "prometheus-alertmanager")
+        || !have("amtool", "prometheus-alertmanager")
+    {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -201,6 +264,8 @@ retry_on = "any"
     let key = key.trim().to_string();
 
     let server = Server::start(dir.path());
+    let (hooked, hook_port) = hook();
+    let manager = alertmanager(dir.path(), hook_port);
     let port = free_port();
     let prom: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
     std::fs::write(
@@ -208,9 +273,10 @@ retry_on = "any"
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              rule_files: [\"alerts.yml\"]\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"{}\"]\n\
              scrape_configs:\n  - job_name: sluice\n    authorization:\n      credentials: \"{key}\"\n    \
              static_configs:\n      - targets: [\"{}\"]\n",
-            server.addr
+            manager.addr, server.addr
         ),
     )
     .expect("prometheus.yml");
@@ -307,4 +373,26 @@ retry_on = "any"
     }
     assert!(!metrics.contains(&key));
     promtool(&["check", "metrics"], Some(&metrics));
+
+    // Prometheus handed the firing alert to Alertmanager, which POSTed it to
+    // the test's receiver with its labels.
+    let delivered = until(limit, "Alertmanager delivers the alert", || {
+        hooked.lock().expect("lock").iter().find_map(|body| {
+            let v: serde_json::Value = serde_json::from_str(body).ok()?;
+            let alerts = v["alerts"].as_array()?;
+            alerts
+                .iter()
+                .find(|a| a["labels"]["alertname"] == "SluiceRunFailed")
+                .map(|a| a.to_string())
+        })
+    });
+    let delivered: serde_json::Value = serde_json::from_str(&delivered).expect("JSON");
+    assert_eq!(delivered["status"], "firing", "{delivered}");
+    assert_eq!(delivered["labels"]["pipeline"], "broken", "{delivered}");
+    assert_eq!(delivered["labels"]["project"], "alerting", "{delivered}");
+    assert_eq!(delivered["labels"]["severity"], "critical", "{delivered}");
+    assert_eq!(
+        delivered["annotations"]["summary"], "sluice asset broken failed",
+        "{delivered}"
+    );
 }

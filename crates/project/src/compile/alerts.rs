@@ -76,6 +76,8 @@ pub struct EmailDef {
     pub port: u16,
     /// Upgrade the connection with STARTTLS before anything else is sent.
     pub starttls: bool,
+    /// CA certificates (a PEM file) trusted for the server besides the system's.
+    pub tls_ca: Option<std::path::PathBuf>,
     /// The user to authenticate as, with the password (AUTH PLAIN).
     pub credentials: Option<(Secret, Secret)>,
     /// The sender address.
@@ -232,11 +234,41 @@ fn compile_one(
                 );
             }
         }
+        let starttls = e.starttls.unwrap_or(true);
+        let tls_ca = e.tls_ca.as_ref().and_then(|ca| {
+            let path = raw.dir.join(ca.get_ref().trim());
+            let problem = if !starttls {
+                Some((
+                    format!("alert `{name}` trusts `tls_ca` but does not use TLS"),
+                    "remove `tls_ca`, or set `starttls = true`".to_string(),
+                ))
+            } else if !path.is_file() {
+                Some((
+                    format!("`tls_ca = \"{}\"`: no such file", ca.get_ref()),
+                    format!(
+                        "write the path of a PEM file of CA certificates, relative to {}",
+                        raw.dir.display()
+                    ),
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some((message, help)) => {
+                    b.diags.push(
+                        Diagnostic::new(raw.location(ca.span().start), message).with_help(help),
+                    );
+                    None
+                }
+                None => Some(path),
+            }
+        });
         if let Some((host, port)) = parsed {
             channels.push(Channel::Email(EmailDef {
                 host: host.trim_matches(['[', ']']).to_string(),
                 port,
-                starttls: e.starttls.unwrap_or(true),
+                starttls,
+                tls_ca,
                 credentials,
                 from: e.from.get_ref().trim().to_string(),
                 to,
@@ -362,6 +394,34 @@ mod tests {
         );
         assert!(
             e.contains("`repeat = \"0s\"` is shorter than a second"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tls_ca_is_a_file_of_the_project_and_needs_starttls() {
+        let mail = |extra: &str| {
+            format!(
+                "[alerts.m]\non = [\"failure\"]\nemail = {{ smtp = \"smtp.example.com:587\", from = \"a@example.com\", to = [\"b@example.com\"]{extra} }}\n"
+            )
+        };
+        let p = load(&mail(", tls_ca = \"a.csv\"")).expect("a file of the project");
+        let super::Channel::Email(e) = &p.alerts["m"].channels[0] else {
+            panic!("{:?}", p.alerts["m"].channels)
+        };
+        assert!(
+            e.tls_ca.as_ref().is_some_and(|ca| ca.ends_with("a.csv")),
+            "{e:?}"
+        );
+        let e = errors(&mail(", tls_ca = \"certs/ca.pem\""));
+        assert!(
+            e.contains("sluice.toml:12:")
+                && e.contains("`tls_ca = \"certs/ca.pem\"`: no such file"),
+            "{e}"
+        );
+        let e = errors(&mail(", starttls = false, tls_ca = \"a.csv\""));
+        assert!(
+            e.contains("alert `m` trusts `tls_ca` but does not use TLS"),
             "{e}"
         );
     }

@@ -92,6 +92,9 @@ pub struct Asset {
     pub description: Option<String>,
     /// How it is run: retries, their delays, a time limit, a pool.
     pub policy: RunPolicy,
+    /// Its tags (`tags = [...]`), sorted: what `tag:NAME` in a schedule's or
+    /// an alert's `assets` selects it by. Not part of the fingerprint.
+    pub tags: Vec<String>,
     /// Built one time partition at a time (sources and tables that say so).
     pub partitioned: Option<Partitioning>,
 }
@@ -209,6 +212,7 @@ impl<'r> Builder<'r> {
             contract: Contract::default(),
             description: None,
             policy: RunPolicy::default(),
+            tags: Vec::new(),
             partitioned: None,
         })
     }

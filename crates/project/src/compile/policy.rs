@@ -1,6 +1,6 @@
 //! How each asset is run: its retry, timeout and pool keys laid over the
 //! project's defaults, the `[pools]` they name, and its triggers (`on`,
-//! `freshness`), which are per asset only.
+//! `freshness`) and `tags`, which are per asset only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -97,6 +97,11 @@ pub(super) fn apply(b: &mut Builder<'_>) -> BTreeMap<String, usize> {
             "freshness",
             "write `freshness = { max_age = \"...\" }` in the entries of the assets to keep fresh",
         ),
+        (
+            raw.defaults.tags.as_ref().map(|t| t.span().start),
+            "tags",
+            "write `tags = [\"...\"]` in the entries of the assets they label",
+        ),
     ];
     for (at, key, help) in per_asset {
         if let Some(at) = at {
@@ -136,11 +141,47 @@ pub(super) fn apply(b: &mut Builder<'_>) -> BTreeMap<String, usize> {
                 }),
             );
         }
+        let tags = tags(b, &entry.value);
         if let Some(asset) = b.assets.values_mut().find(|a| a.name.as_str() == name) {
             asset.policy = policy;
+            asset.tags = tags;
         }
     }
     pools
+}
+
+/// The tags an entry writes, sorted and once each; a tag that is not a word
+/// of letters, digits, `_`, `-` or `.` is reported where it is written.
+fn tags(b: &mut Builder<'_>, section: &PolicySection) -> Vec<String> {
+    let raw = b.raw;
+    let mut out = Vec::new();
+    for tag in section.tags.iter().flat_map(|t| t.get_ref()) {
+        let text = tag.get_ref();
+        if !is_tag(text) {
+            b.diags.push(
+                Diagnostic::new(
+                    raw.location(tag.span().start),
+                    format!("`{text}` is not a tag"),
+                )
+                .with_help(
+                    "a tag is a word of letters, digits, `_`, `-` and `.`, like `nightly` or `team-finance`",
+                ),
+            );
+            continue;
+        }
+        out.push(text.clone());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `text` can be a tag (and so be written after `tag:` in a selection).
+pub(crate) fn is_tag(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// `base` with the keys `section` sets.

@@ -220,9 +220,12 @@ fn compile_one(
     })
 }
 
-/// Reads an asset selection (`assets = ["NAME", "NAME+"]` of a schedule or an
-/// alert): each word an asset, `NAME+` with everything downstream of it; an
-/// unknown name is reported with a suggestion, `owner` naming whose it is.
+/// Reads an asset selection (`assets = ["NAME", "NAME+", "tag:TAG"]` of a
+/// schedule or an alert): each word an asset, `NAME+` with everything
+/// downstream of it, `tag:TAG` every asset tagged `TAG` (`tag:TAG+` with their
+/// downstream) — the selectors of dbt and Dagster; an unknown name is reported
+/// with a suggestion, an unknown tag with the known ones, `owner` naming whose
+/// it is. Call once every asset has its tags.
 pub(super) fn targets<'a>(
     b: &mut Builder<'_>,
     names: &BTreeSet<String>,
@@ -244,6 +247,12 @@ pub(super) fn targets<'a>(
             );
             continue;
         }
+        if let Some(tag) = bare.strip_prefix("tag:") {
+            for asset in tagged(b, tag.trim(), word_at, owner) {
+                add_target(&mut assets, asset, downstream);
+            }
+            continue;
+        }
         if !names.contains(bare) {
             b.diags.push(
                 Diagnostic::new(word_at, format!("unknown asset `{bare}` in {owner}"))
@@ -255,12 +264,49 @@ pub(super) fn targets<'a>(
         let Ok(asset) = AssetName::new(bare) else {
             continue;
         };
-        match assets.iter_mut().find(|t| t.asset == asset) {
-            Some(t) => t.downstream |= downstream,
-            None => assets.push(ScheduleTarget { asset, downstream }),
-        }
+        add_target(&mut assets, asset, downstream);
     }
     assets
+}
+
+/// Adds `asset` to a selection, once (with its downstream if any word said so).
+fn add_target(assets: &mut Vec<ScheduleTarget>, asset: AssetName, downstream: bool) {
+    match assets.iter_mut().find(|t| t.asset == asset) {
+        Some(t) => t.downstream |= downstream,
+        None => assets.push(ScheduleTarget { asset, downstream }),
+    }
+}
+
+/// The assets tagged `tag`, in name order; none (and an error at `at` naming
+/// the known tags) when no asset has it.
+fn tagged(b: &mut Builder<'_>, tag: &str, at: Location, owner: &str) -> Vec<AssetName> {
+    let found: Vec<AssetName> = b
+        .assets
+        .values()
+        .filter(|a| a.tags.iter().any(|t| t == tag))
+        .map(|a| a.name.clone())
+        .collect();
+    if !found.is_empty() {
+        return found;
+    }
+    let known: BTreeSet<&str> = b
+        .assets
+        .values()
+        .flat_map(|a| a.tags.iter().map(String::as_str))
+        .collect();
+    let help = if known.is_empty() {
+        "no asset has tags: label assets with `tags = [\"...\"]` in their entries".to_string()
+    } else {
+        let known: Vec<&str> = known.into_iter().collect();
+        format!("the tags are: {}", known.join(", "))
+    };
+    let message = if tag.is_empty() {
+        format!("`tag:` names no tag in {owner}")
+    } else {
+        format!("unknown tag `{tag}` in {owner}")
+    };
+    b.diags.push(Diagnostic::new(at, message).with_help(help));
+    Vec::new()
 }
 
 /// Parses a cron pattern of 5 or 6 fields and checks that it ever fires.

@@ -115,6 +115,10 @@ pub struct EmailSection {
     /// Upgrade the connection with STARTTLS before authenticating. Default: true.
     #[serde(default)]
     pub starttls: Option<bool>,
+    /// A PEM file of CA certificates to trust for the server's certificate, in
+    /// addition to the system's (a private CA). Relative to the project folder.
+    #[serde(default)]
+    pub tls_ca: Option<Spanned<String>>,
     /// The user to authenticate as (AUTH PLAIN), usually `${ENV}`.
     #[serde(default)]
     pub username: Option<Secret>,

@@ -5,7 +5,8 @@
 //! read out of the entry before the entry's own section is, so each kind's
 //! struct stays about the asset — and they are not part of any fingerprint:
 //! retrying differently does not change what an asset holds. The trigger keys
-//! are per asset only: `[project]` refuses them.
+//! and `tags` (labels that schedules and alerts select assets by) are per
+//! asset only: `[project]` refuses them.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -14,7 +15,7 @@ use super::DurationWord;
 
 /// The keys of [`PolicySection`], taken out of an asset's entry (and out of
 /// `[project]`) before the entry's own section is read.
-pub const POLICY_KEYS: [&str; 8] = [
+pub const POLICY_KEYS: [&str; 9] = [
     "retries",
     "retry_delay",
     "max_delay",
@@ -23,6 +24,7 @@ pub const POLICY_KEYS: [&str; 8] = [
     "pool",
     "on",
     "freshness",
+    "tags",
 ];
 
 /// Retries, delays, a time limit and a pool, as written for one asset or as the
@@ -59,6 +61,10 @@ pub struct PolicySection {
     /// contract's `freshness`, which checks a timestamp column). Per asset only.
     #[serde(default)]
     pub freshness: Option<Spanned<FreshnessTrigger>>,
+    /// Labels of the asset (`tags = ["nightly", "finance"]`) that schedules and
+    /// alerts select it by (`assets = ["tag:nightly"]`). Per asset only.
+    #[serde(default)]
+    pub tags: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// The words of `on`.

@@ -9,6 +9,7 @@ mod policy;
 mod profiles;
 mod source_options;
 mod steps;
+mod tags;
 mod triggers;
 
 pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {

@@ -10,7 +10,7 @@ use sluice_project::{OnWord, Project, RunPolicy, load};
 use crate::write;
 
 /// Every kind of asset, each with `triggers` among its keys.
-fn every_kind(triggers: &str) -> String {
+pub(crate) fn every_kind(triggers: &str) -> String {
     format!(
         r#"[project]
 name = "p"
@@ -58,7 +58,7 @@ inputs = ["events"]
     )
 }
 
-const FILES: [(&str, &str); 2] = [
+pub(crate) const FILES: [(&str, &str); 2] = [
     (
         "events.csv",
         "user_id,t,plan,churned\nu1,2026-01-01T00:00:00Z,a,0\n",
@@ -70,7 +70,7 @@ fn policy_of(p: &Project, name: &str) -> RunPolicy {
     p.asset(name).expect("asset").policy.clone()
 }
 
-const KINDS: [&str; 7] = [
+pub(crate) const KINDS: [&str; 7] = [
     "events",
     "spine",
     "user",

@@ -4,11 +4,11 @@
 //! JSON schema (`sluice.alert/1`, documented in the README).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sluice_validate::{CheckResult, ValidationReport, Verdict};
 
 /// Why a message is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// The asset failed after a success: an incident opens.
@@ -46,7 +46,7 @@ impl Event {
 }
 
 /// A check named in a message: what was measured against what was allowed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckNote {
     /// The check's name.
     pub name: String,
@@ -121,9 +121,11 @@ impl CheckKind {
 }
 
 /// One message about one asset (or a test), to every channel of an alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Recorded with each delivery as its JSON body, and read back to resume one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Always `sluice.alert/1`: the schema of the JSON format.
+    #[serde(skip_deserializing, default = "schema")]
     pub schema: &'static str,
     /// The alert (`[alerts.NAME]`).
     pub alert: String,
@@ -153,6 +155,13 @@ pub struct Message {
     pub text: String,
 }
 
+fn schema() -> &'static str {
+    SCHEMA
+}
+
+/// The schema of the JSON format.
+const SCHEMA: &str = "sluice.alert/1";
+
 /// What a message is about, before its text is written.
 pub(crate) struct About<'a> {
     pub(crate) alert: &'a str,
@@ -169,6 +178,32 @@ pub(crate) struct About<'a> {
     pub(crate) at: DateTime<Utc>,
 }
 
+impl<'a> About<'a> {
+    /// A message of alert `alert` about `event` in `project`, at `at`, about
+    /// nothing else yet (fill in the rest with struct update syntax).
+    pub(crate) fn of(
+        alert: &'a str,
+        event: Event,
+        project: &'a sluice_project::Project,
+        at: DateTime<Utc>,
+    ) -> Self {
+        About {
+            alert,
+            event,
+            project: &project.name,
+            public_url: project.public_url.as_deref(),
+            asset: None,
+            schedule: None,
+            run_id: None,
+            incident_run_id: None,
+            status: None,
+            error: None,
+            checks: vec![],
+            at,
+        }
+    }
+}
+
 impl Message {
     /// The message, its text written from what it is about.
     pub(crate) fn new(a: About<'_>) -> Self {
@@ -181,7 +216,7 @@ impl Message {
             .and_then(|e| e.lines().map(str::trim).find(|l| !l.is_empty()))
             .map(str::to_string);
         let mut m = Message {
-            schema: "sluice.alert/1",
+            schema: SCHEMA,
             alert: a.alert.to_string(),
             event: a.event,
             project: a.project.to_string(),

@@ -7,13 +7,22 @@
 //! restart or another process sharing the database sends nothing twice.
 //!
 //! Messages are delivered in the background (`send.rs`): a receiver that is
-//! down costs the run nothing.
+//! down costs the run nothing. What needs no run — a reminder due, an asset
+//! older than its `max_age` — is judged by `sluice serve`'s scheduler on a
+//! timer (`watch.rs`); deliveries left pending by a process that died are
+//! resumed by the next one (`resume.rs`).
 
 mod message;
+mod resume;
 mod send;
 mod smtp;
 #[cfg(test)]
+mod smtp_tls_tests;
+#[cfg(test)]
 mod tests;
+mod watch;
+#[cfg(test)]
+mod watch_tests;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,7 +33,9 @@ use sluice_project::{AlertDef, AlertEvent, Project, ScheduleDef};
 use sluice_validate::ValidationReport;
 
 pub use message::{CheckNote, Event, Message};
+pub use resume::resume;
 pub use send::{Outbox, RetryPolicy, SendError};
+pub use watch::watch;
 
 use message::{About, CheckKind, failed_checks};
 
@@ -247,18 +258,9 @@ pub(crate) fn schedule_missed(
             ws,
             alert,
             Message::new(About {
-                alert: &alert.name,
-                event: Event::ScheduleMissed,
-                project: &ws.project.name,
-                public_url: ws.project.public_url.as_deref(),
-                asset: None,
                 schedule: Some(&schedule.name),
-                run_id: None,
-                incident_run_id: None,
-                status: None,
                 error: Some(&what),
-                checks: vec![],
-                at: ws.now(),
+                ..About::of(&alert.name, Event::ScheduleMissed, &ws.project, ws.now())
             }),
         );
     }
@@ -282,20 +284,7 @@ pub async fn test_alert(ws: &Workspace, name: &str) -> crate::Result<Vec<TestOut
             known: ws.project.alerts.keys().cloned().collect(),
         });
     };
-    let message = Message::new(About {
-        alert: &alert.name,
-        event: Event::Test,
-        project: &ws.project.name,
-        public_url: ws.project.public_url.as_deref(),
-        asset: None,
-        schedule: None,
-        run_id: None,
-        incident_run_id: None,
-        status: None,
-        error: None,
-        checks: vec![],
-        at: ws.now(),
-    });
+    let message = Message::new(About::of(&alert.name, Event::Test, &ws.project, ws.now()));
     let mut out = vec![];
     for channel in &alert.channels {
         let result = send::deliver(ws, channel, &message).await;

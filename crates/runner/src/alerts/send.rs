@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sluice_project::Channel;
-use sluice_store::{DeliveryState, NewDelivery};
+use sluice_store::{DeliveryState, NewDelivery, OutboxLock};
 use tokio::task::JoinSet;
 
 use super::message::Message;
@@ -142,6 +142,15 @@ pub struct Outbox {
     /// How deliveries are retried.
     pub retry: RetryPolicy,
     client: OnceLock<reqwest::Client>,
+    owner: OnceLock<Owner>,
+}
+
+/// This process's outbox token, named by the deliveries it records, and the
+/// lock that says it is alive.
+#[derive(Debug)]
+struct Owner {
+    token: String,
+    _lock: Option<OutboxLock>,
 }
 
 impl Outbox {
@@ -165,6 +174,41 @@ impl Outbox {
         tasks.spawn(async move {
             let _ = deliver(&ws2, &channel, &message).await;
         });
+    }
+
+    /// Runs `delivery` in the background, waited for by [`Outbox::wait`].
+    pub(super) fn spawn(&self, delivery: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(delivery);
+    }
+
+    /// This process's token, once it has one.
+    pub(super) fn token(&self) -> Option<&str> {
+        self.owner.get().map(|o| o.token.as_str())
+    }
+
+    /// The token this process's deliveries are recorded under; its lock file
+    /// is made in the warehouse the first time (without one — a read-only
+    /// warehouse — the deliveries are still sent, and would be resumed by the
+    /// next process if this one stopped while sending them).
+    pub(super) fn owner(&self, ws: &Workspace) -> &str {
+        &self
+            .owner
+            .get_or_init(|| match OutboxLock::take(&ws.warehouse.outbox_dir()) {
+                Ok(lock) => Owner {
+                    token: lock.token().to_string(),
+                    _lock: Some(lock),
+                },
+                Err(e) => {
+                    tracing::warn!("could not mark this process's alert outbox: {e}");
+                    Owner {
+                        token: format!("{}-unlocked", std::process::id()),
+                        _lock: None,
+                    }
+                }
+            })
+            .token
     }
 
     /// Waits until every delivery queued so far is delivered or given up, at
@@ -207,7 +251,7 @@ pub(crate) async fn deliver(
     channel: &Channel,
     message: &Message,
 ) -> Result<(), SendError> {
-    let retry = ws.outbox.retry;
+    let stored = serde_json::to_string(message).unwrap_or_default();
     let id = ws
         .metadata
         .begin_delivery(
@@ -217,6 +261,8 @@ pub(crate) async fn deliver(
                 run_id: message.run_id,
                 event: message.event.as_str(),
                 channel: channel.kind(),
+                owner: ws.outbox.owner(ws),
+                message: &stored,
             },
             ws.now(),
         )
@@ -224,7 +270,21 @@ pub(crate) async fn deliver(
             tracing::warn!(alert = %message.alert, "could not record an alert delivery: {e}");
         })
         .ok();
-    let mut attempt = 0;
+    attempt_until_done(ws, id, channel, message, 0).await
+}
+
+/// Tries delivery `id` (when it could be recorded) after the `made` attempts
+/// already made, until it is accepted, cannot be, or its attempts are spent,
+/// recording each attempt.
+pub(super) async fn attempt_until_done(
+    ws: &Workspace,
+    id: Option<i64>,
+    channel: &Channel,
+    message: &Message,
+    made: u32,
+) -> Result<(), SendError> {
+    let retry = ws.outbox.retry;
+    let mut attempt = made;
     loop {
         attempt += 1;
         let result =

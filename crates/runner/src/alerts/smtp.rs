@@ -44,7 +44,7 @@ pub(crate) async fn send(def: &EmailDef, subject: &str, body: &str) -> Result<()
     }
     plain.command("STARTTLS", 220, "STARTTLS").await?;
     let tcp = plain.stream.into_inner();
-    let tls = tls_connector(host)?
+    let tls = tls_connector(host, def.tls_ca.as_deref())?
         .connect(server_name(host)?, tcp)
         .await
         .map_err(|e| SendError::Smtp {
@@ -226,10 +226,32 @@ fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Sen
 }
 
 /// A TLS client trusting the system's roots, on the process's crypto provider.
-fn tls_connector(host: &str) -> Result<tokio_rustls::TlsConnector, SendError> {
+fn tls_connector(
+    host: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<tokio_rustls::TlsConnector, SendError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
+    }
+    if let Some(path) = ca {
+        let bad = |reason: String| SendError::Smtp {
+            host: host.to_string(),
+            stage: "TLS",
+            reply: format!("`tls_ca` {}: {reason}", path.display()),
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad("holds no PEM certificate".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
     }
     let config = rustls::ClientConfig::builder_with_provider(super::send::crypto_provider())
         .with_safe_default_protocol_versions()
@@ -290,6 +312,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 25,
             starttls: false,
+            tls_ca: None,
             credentials: None,
             from: "sluice@example.com".into(),
             to: vec!["a@example.com".into(), "b@example.com".into()],

@@ -20,14 +20,14 @@ use crate::{Workspace, run};
 /// An HTTP receiver: answers each POST with the next scripted status (then
 /// 200) and keeps the JSON bodies it answered 2xx to, and counts every request.
 #[derive(Default)]
-struct Hook {
-    bodies: Mutex<Vec<serde_json::Value>>,
-    requests: Mutex<u32>,
+pub(super) struct Hook {
+    pub(super) bodies: Mutex<Vec<serde_json::Value>>,
+    pub(super) requests: Mutex<u32>,
     script: Mutex<Vec<u16>>,
 }
 
 impl Hook {
-    async fn start(script: Vec<u16>) -> (Arc<Hook>, String) {
+    pub(super) async fn start(script: Vec<u16>) -> (Arc<Hook>, String) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let hook = Arc::new(Hook {
@@ -80,7 +80,7 @@ impl Hook {
         )
     }
 
-    fn events(&self) -> Vec<String> {
+    pub(super) fn events(&self) -> Vec<String> {
         self.bodies
             .lock()
             .expect("lock")
@@ -92,12 +92,12 @@ impl Hook {
 
 /// An SMTP sink: the DATA of every message it accepted.
 #[derive(Default)]
-struct Sink {
+pub(super) struct Sink {
     messages: Mutex<Vec<String>>,
 }
 
 impl Sink {
-    async fn start() -> (Arc<Sink>, u16) {
+    pub(super) async fn start() -> (Arc<Sink>, u16) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let sink = Arc::new(Sink::default());
@@ -161,7 +161,7 @@ async fn say(r: &mut BufReader<tokio::net::TcpStream>, text: &str) {
 }
 
 /// The real flights, or the same with one departure delay written as `late`.
-fn write_flights(dir: &std::path::Path, planted: bool) {
+pub(super) fn write_flights(dir: &std::path::Path, planted: bool) {
     let real = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../testdata/contracts/flights.csv"),
@@ -182,7 +182,7 @@ fn write_flights(dir: &std::path::Path, planted: bool) {
 
 /// A project whose `delays` casts the departure delay (retried twice), an
 /// alert on it to a webhook and an SMTP sink, and `extra` alerts.
-fn workspace(dir: &std::path::Path, hook: &str, smtp: u16, extra: &str) -> Workspace {
+pub(super) fn workspace(dir: &std::path::Path, hook: &str, smtp: u16, extra: &str) -> Workspace {
     write_flights(dir, true);
     std::fs::write(
         dir.join("sluice.toml"),
@@ -212,7 +212,7 @@ fn workspace(dir: &std::path::Path, hook: &str, smtp: u16, extra: &str) -> Works
 }
 
 /// Runs everything and waits for the deliveries it queued.
-async fn run_and_settle(ws: &Arc<Workspace>) -> crate::RunSummary {
+pub(super) async fn run_and_settle(ws: &Arc<Workspace>) -> crate::RunSummary {
     let summary = run(ws.clone(), &[], Arc::new(Quiet)).await.expect("runs");
     assert!(
         ws.outbox.wait(Duration::from_secs(60)).await,
@@ -221,7 +221,7 @@ async fn run_and_settle(ws: &Arc<Workspace>) -> crate::RunSummary {
     summary
 }
 
-fn status(summary: &crate::RunSummary, asset: &str) -> AssetStatus {
+pub(super) fn status(summary: &crate::RunSummary, asset: &str) -> AssetStatus {
     summary
         .assets
         .iter()

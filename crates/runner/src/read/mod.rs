@@ -233,6 +233,8 @@ pub struct AssetInfo {
     pub state: AssetState,
     /// Free text from the project.
     pub description: Option<String>,
+    /// Its tags (`tags = [...]`), sorted.
+    pub tags: Vec<String>,
 }
 
 /// A column of a table or a result.
@@ -294,11 +296,12 @@ pub async fn asset_list(ws: &Workspace) -> Result<Vec<AssetInfo>, ReadError> {
 }
 
 fn info(ws: &Workspace, state: AssetState) -> AssetInfo {
-    let description = ws
-        .project
-        .asset(&state.name)
-        .and_then(|a| a.description.clone());
-    AssetInfo { state, description }
+    let asset = ws.project.asset(&state.name);
+    AssetInfo {
+        description: asset.and_then(|a| a.description.clone()),
+        tags: asset.map(|a| a.tags.clone()).unwrap_or_default(),
+        state,
+    }
 }
 
 fn unknown_asset(ws: &Workspace, name: &str) -> ReadError {

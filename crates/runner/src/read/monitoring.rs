@@ -1,11 +1,11 @@
 //! What `/metrics` reports of the warehouse, read at each scrape from the
 //! metadata database so that the runs of every process count: each asset's run
-//! totals, its newest validation report, how old it is, and each schedule's
-//! ticks.
+//! totals, its newest validation report, how old it is, each schedule's
+//! ticks, and the alert deliveries by alert, channel and state.
 
 use std::time::Duration;
 
-use sluice_store::PipelineTotals;
+use sluice_store::{DeliveryTotals, PipelineTotals};
 use sluice_validate::ValidationReport;
 
 use super::{ReadError, latest_reports};
@@ -28,6 +28,11 @@ pub struct Monitoring {
     pub ages: Vec<(String, Duration)>,
     /// Every schedule with its last and next tick and its lag.
     pub schedules: Vec<ScheduleInfo>,
+    /// The recorded alert deliveries, counted by alert, channel kind and state.
+    pub deliveries: Vec<DeliveryTotals>,
+    /// Each alert's channels by kind (`webhook`, `email`): their series exist
+    /// before a first delivery, so that a first failure is an increase.
+    pub channels: Vec<(String, &'static str)>,
 }
 
 /// Reads [`Monitoring`] on the workspace's clock.
@@ -48,5 +53,12 @@ pub fn monitoring(ws: &Workspace) -> Result<Monitoring, ReadError> {
         reports: latest_reports(ws)?,
         ages,
         schedules: schedule_list(ws)?,
+        deliveries: ws.metadata.delivery_totals()?,
+        channels: ws
+            .project
+            .alerts
+            .values()
+            .flat_map(|a| a.channels.iter().map(|c| (a.name.clone(), c.kind())))
+            .collect(),
     })
 }

@@ -1,7 +1,9 @@
 //! The scheduler inside `sluice serve`: wakes at the next tick of any schedule,
 //! records the tick, then runs it through [`crate::run()`]; and at each poll
 //! of the triggers (`triggers.rs`) or freshness deadline, runs the assets
-//! they start — one triggered run at a time, never recorded as a tick.
+//! they start — one triggered run at a time, never recorded as a tick. Every
+//! `trigger_interval` it also judges the alerts that need no run
+//! ([`crate::alerts::watch`]: reminders, stale assets, orphaned deliveries).
 //!
 //! Architecture invariant: a tick is recorded before its run starts and runs at
 //! most once. Recording is an insert that does nothing when the row exists, and
@@ -69,6 +71,8 @@ pub struct Scheduler {
     triggered: Option<tokio::task::Id>,
     /// The first wait before trying a tick again whose run could not start.
     retry: Duration,
+    /// When the alerts' timer looks next (`None`: no enabled alert).
+    next_watch: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -99,6 +103,7 @@ impl Scheduler {
                 ws.metadata.schedule_disabled(&def.name)?;
             }
         }
+        let ws_alerts = ws.project.alerts.values().any(|a| a.enabled);
         Ok(Self {
             triggers: Triggers::new(&ws),
             ws,
@@ -108,6 +113,7 @@ impl Scheduler {
             tasks_of: HashMap::new(),
             triggered: None,
             retry: Duration::from_secs(5),
+            next_watch: ws_alerts.then_some(at),
         })
     }
 
@@ -161,6 +167,18 @@ impl Scheduler {
                     earliest(t);
                 }
             }
+        }
+        // Reminders due and assets gone stale, with no run to find them.
+        if let Some(next) = self.next_watch {
+            let next = if next <= at {
+                crate::alerts::watch(&self.ws);
+                at + chrono::Duration::from_std(self.ws.project.trigger_interval)
+                    .unwrap_or(chrono::Duration::seconds(30))
+            } else {
+                next
+            };
+            self.next_watch = Some(next);
+            earliest(next);
         }
         for (def, since) in &self.schedules {
             if self.busy.contains_key(&def.name) {

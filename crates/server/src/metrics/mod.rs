@@ -2,8 +2,9 @@
 //! process; the pipeline, quality, drift, age and schedule series are read from
 //! the metadata database at each scrape (`warehouse.rs`), so they count the
 //! runs of every process (a `sluice run` from cron as well as `POST /v1/runs`)
-//! and survive restarts. Labels are route templates, asset, check, column and
-//! schedule names: never an entity, a key or a secret.
+//! and survive restarts. Labels are route templates, asset, check, column,
+//! schedule and alert names and channel kinds: never an entity, a key, a
+//! webhook URL or another secret.
 //!
 //! The names are constants here: the alert rules and the Grafana dashboard
 //! (`crate::monitoring`) query these and no others.
@@ -45,10 +46,17 @@ pub(crate) const LAST_TICK: &str = "sluice_schedule_last_tick_timestamp_seconds"
 pub(crate) const NEXT_TICK: &str = "sluice_schedule_next_tick_timestamp_seconds";
 /// How late a schedule's oldest due, unrecorded tick is (gauge; `schedule`).
 pub(crate) const LAG: &str = "sluice_schedule_lag_seconds";
+/// Finished alert deliveries (counter; `alert`, `channel`, `outcome`:
+/// `delivered` or `failed`, given up).
+pub(crate) const DELIVERIES: &str = "sluice_alert_deliveries_total";
+/// Alert deliveries being tried or waiting to retry (gauge; `alert`, `channel`).
+pub(crate) const DELIVERIES_PENDING: &str = "sluice_alert_deliveries_pending";
+/// Delivery attempts after the first (counter; `alert`, `channel`).
+pub(crate) const DELIVERY_RETRIES: &str = "sluice_alert_delivery_retries_total";
 
 /// Every metric family `/metrics` can expose.
 #[cfg(test)]
-pub(crate) const EXPOSED: [&str; 12] = [
+pub(crate) const EXPOSED: [&str; 15] = [
     HTTP_DURATION,
     RUNS,
     FAILING,
@@ -61,6 +69,9 @@ pub(crate) const EXPOSED: [&str; 12] = [
     LAST_TICK,
     NEXT_TICK,
     LAG,
+    DELIVERIES,
+    DELIVERIES_PENDING,
+    DELIVERY_RETRIES,
 ];
 
 /// The metrics the process measures itself.

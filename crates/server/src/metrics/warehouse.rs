@@ -1,7 +1,8 @@
 //! The warehouse's series, from the typed records the runner reads at each
 //! scrape ([`sluice_runner::Monitoring`]): pipeline runs, retries, durations (a
 //! histogram of every recorded attempt) and rows by stage, quality scores and
-//! drift statistics of the newest reports, asset ages, schedule ticks.
+//! drift statistics of the newest reports, asset ages, schedule ticks, alert
+//! deliveries by alert, channel kind and outcome.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,11 +11,12 @@ use prometheus::proto::{
 };
 use sluice_core::AssetStatus;
 use sluice_runner::Monitoring;
-use sluice_store::{DURATION_BUCKETS_MS, DurationCounts, PipelineTotals};
+use sluice_store::{DURATION_BUCKETS_MS, DeliveryState, DurationCounts, PipelineTotals};
 use sluice_validate::Verdict;
 
 use super::{
-    AGE, DRIFT, DURATION, FAILING, LAG, LAST_TICK, NEXT_TICK, QUALITY, RECORDS, RETRIES, RUNS,
+    AGE, DELIVERIES, DELIVERIES_PENDING, DELIVERY_RETRIES, DRIFT, DURATION, FAILING, LAG,
+    LAST_TICK, NEXT_TICK, QUALITY, RECORDS, RETRIES, RUNS,
 };
 
 /// The statuses every asset has a runs series for, zero until they happen.
@@ -254,10 +256,86 @@ pub(super) fn families(state: &Monitoring) -> Vec<MetricFamily> {
         lag.value(&[("schedule", name)], s.lag.as_secs_f64());
     }
 
+    let [deliveries, pending, delivery_retries] = alert_families(state);
     [
-        runs, failing, retries, duration, records, quality, drift, age, last_tick, next_tick, lag,
+        runs,
+        failing,
+        retries,
+        duration,
+        records,
+        quality,
+        drift,
+        age,
+        last_tick,
+        next_tick,
+        lag,
+        deliveries,
+        pending,
+        delivery_retries,
     ]
     .into_iter()
     .filter_map(Family::done)
     .collect()
+}
+
+/// The outcomes a finished delivery is counted under.
+const OUTCOMES: [DeliveryState; 2] = [DeliveryState::Delivered, DeliveryState::Failed];
+
+/// Alert deliveries by alert and channel kind: finished ones by outcome,
+/// pending ones, retries. Every channel of the project has its series at 0
+/// before its first delivery; a channel no longer in the project keeps its
+/// recorded counts.
+fn alert_families(state: &Monitoring) -> [Family; 3] {
+    use MetricType::{COUNTER, GAUGE};
+    let mut deliveries = Family::new(
+        DELIVERIES,
+        "Finished alert deliveries by alert, channel kind and outcome (delivered; failed: given up after its attempts).",
+        COUNTER,
+    );
+    let mut pending = Family::new(
+        DELIVERIES_PENDING,
+        "Alert deliveries being tried or waiting to retry, by alert and channel kind.",
+        GAUGE,
+    );
+    let mut retries = Family::new(
+        DELIVERY_RETRIES,
+        "Alert delivery attempts after the first, by alert and channel kind.",
+        COUNTER,
+    );
+    let mut channels: BTreeSet<(&str, &str)> = state
+        .channels
+        .iter()
+        .map(|(a, c)| (a.as_str(), *c))
+        .collect();
+    channels.extend(
+        state
+            .deliveries
+            .iter()
+            .map(|t| (t.alert.as_str(), t.channel.as_str())),
+    );
+    for (alert, channel) in channels {
+        let totals = state
+            .deliveries
+            .iter()
+            .find(|t| t.alert == alert && t.channel == channel);
+        let count = |s: DeliveryState| {
+            totals
+                .and_then(|t| t.by_state.iter().find(|(state, _)| *state == s))
+                .map_or(0, |(_, n)| *n) as f64
+        };
+        let labels = [("alert", alert), ("channel", channel)];
+        for outcome in OUTCOMES {
+            deliveries.value(
+                &[
+                    ("alert", alert),
+                    ("channel", channel),
+                    ("outcome", outcome.as_str()),
+                ],
+                count(outcome),
+            );
+        }
+        pending.value(&labels, count(DeliveryState::Pending));
+        retries.value(&labels, totals.map_or(0, |t| t.retries) as f64);
+    }
+    [deliveries, pending, retries]
 }

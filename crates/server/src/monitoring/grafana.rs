@@ -1,6 +1,6 @@
 //! `sluice monitoring grafana`: a Grafana dashboard for a project — runs and
 //! failures, attempt durations, rows by stage, quality scores, drift, asset
-//! ages, schedules and HTTP latency by route. Its panels query only the
+//! ages, schedules, alert deliveries and HTTP latency by route. Its panels query only the
 //! metrics `/metrics` exposes (the names in `crate::metrics`; a test holds
 //! every expression to what a real scrape shows).
 
@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use sluice_project::Project;
 
 use crate::metrics::{
-    AGE, DRIFT, DURATION, FAILING, HTTP_DURATION, LAG, LAST_TICK, NEXT_TICK, QUALITY, RECORDS,
-    RETRIES, RUNS,
+    AGE, DELIVERIES, DELIVERIES_PENDING, DELIVERY_RETRIES, DRIFT, DURATION, FAILING, HTTP_DURATION,
+    LAG, LAST_TICK, NEXT_TICK, QUALITY, RECORDS, RETRIES, RUNS,
 };
 
 /// Grid width of a dashboard row.
@@ -168,6 +168,31 @@ pub fn grafana_dashboard(project: &Project) -> Value {
             ],
         ),
         panel(
+            "Alert deliveries",
+            "timeseries",
+            "short",
+            WIDTH,
+            "Alert messages by alert and channel: delivered, failed (given up after its attempts), pending (being tried), and retries.",
+            vec![
+                (
+                    format!(
+                        "sum by (alert, channel, outcome) (increase({DELIVERIES}[$__rate_interval]))"
+                    ),
+                    "{{alert}} {{channel}} {{outcome}}",
+                ),
+                (
+                    format!("sum by (alert, channel) ({DELIVERIES_PENDING})"),
+                    "{{alert}} {{channel}} pending",
+                ),
+                (
+                    format!(
+                        "sum by (alert, channel) (increase({DELIVERY_RETRIES}[$__rate_interval]))"
+                    ),
+                    "{{alert}} {{channel}} retries",
+                ),
+            ],
+        ),
+        panel(
             "HTTP latency by route (p99)",
             "timeseries",
             "s",
@@ -244,7 +269,7 @@ pub fn grafana_dashboard(project: &Project) -> Value {
     json!({
         "title": format!("sluice: {}", project.name),
         "uid": uid,
-        "description": "Written by `sluice monitoring grafana`: runs, durations, rows by stage, quality, drift, asset ages, schedules and HTTP latency of a sluice project.",
+        "description": "Written by `sluice monitoring grafana`: runs, durations, rows by stage, quality, drift, asset ages, schedules, alert deliveries and HTTP latency of a sluice project.",
         "tags": ["sluice"],
         "timezone": "utc",
         "schemaVersion": 39,

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use sluice_project::{Asset, ExpectKind, Project, Severity};
 use sluice_validate::{ROW_RULE_PASSING_SCORE, passing_score};
 
-use crate::metrics::{AGE, DRIFT, FAILING, LAG, QUALITY, RUNS};
+use crate::metrics::{AGE, DELIVERIES, DRIFT, FAILING, LAG, QUALITY, RUNS};
 
 /// A schedule whose oldest due tick has waited this long is stalled...
 const STALL_SECONDS: u64 = 300;
@@ -21,6 +21,8 @@ const STALL_SECONDS: u64 = 300;
 const STALL_FOR: &str = "5m";
 /// The window in which a failed run alerts even if the asset recovered since.
 const FAILED_WINDOW: &str = "15m";
+/// The window in which a given-up alert delivery alerts.
+const DELIVERY_WINDOW: &str = "1h";
 /// Vector search p99 above this many seconds alerts.
 const SEARCH_P99_SECONDS: f64 = 0.5;
 /// The histogram the retrieval work will expose (not yet).
@@ -54,6 +56,7 @@ pub fn alert_rules(project: &Project) -> String {
         drift(project),
         freshness(project),
         schedules(project),
+        deliveries(project),
         retrieval(),
     ];
     let mut out = String::new();
@@ -334,6 +337,32 @@ fn schedules(project: &Project) -> Group {
         name: "sluice_schedules",
         comment: vec![
             "The scheduler stalled: a schedule's oldest due tick has not started.".into(),
+        ],
+        rules,
+    }
+}
+
+fn deliveries(project: &Project) -> Group {
+    let mut rules = Vec::new();
+    if project.alerts.values().any(|a| a.enabled) {
+        rules.push(Rule {
+            alert: "SluiceAlertDeliveryFailed",
+            expr: format!(
+                "sum by (alert, channel) (increase({DELIVERIES}{{outcome=\"failed\"}}[{DELIVERY_WINDOW}])) > 0"
+            ),
+            for_: None,
+            severity: "warning",
+            labels: Vec::new(),
+            summary: "sluice alert {{ $labels.alert }} could not reach its {{ $labels.channel }} channel".into(),
+            description: format!(
+                "A message of alert {{{{ $labels.alert }}}} to its {{{{ $labels.channel }}}} channel was given up after its attempts in the last {DELIVERY_WINDOW}: sluice's own alerts are not reaching people. `sluice alerts` shows each delivery and its last error; `sluice alerts test {{{{ $labels.alert }}}}` tries the channel now."
+            ),
+        });
+    }
+    Group {
+        name: "sluice_alerts",
+        comment: vec![
+            "sluice's own alert messages are not getting through: a delivery was given up.".into(),
         ],
         rules,
     }

@@ -54,6 +54,11 @@ retry_on = "any"
 
 [schedules.hourly]
 cron = "0 * * * *"
+
+# Never set: the failure's message is given up at its first attempt.
+[alerts.oncall]
+on = ["failure"]
+webhook = { url = "${SLUICE_TEST_NEVER_SET_HOOK}" }
 "#;
 
 /// Due time of the tick the fixture records: 2026-03-01T10:00:00Z.
@@ -88,6 +93,27 @@ async fn monitored() -> Monitored {
             std::fs::copy(&data, dir.path().join("data").join(file)).expect("copy");
         }
     }
+    // The failure's message, given up; and one delivered at its third attempt.
+    assert!(ws.outbox.wait(Duration::from_secs(60)).await);
+    let now = ws.now();
+    let id = ws
+        .metadata
+        .begin_delivery(
+            sluice_store::NewDelivery {
+                alert: "oncall",
+                asset: None,
+                run_id: None,
+                event: "test",
+                channel: "webhook",
+                owner: "fixture",
+                message: "{}",
+            },
+            now,
+        )
+        .expect("delivery");
+    ws.metadata
+        .update_delivery(id, sluice_store::DeliveryState::Delivered, 3, None, now)
+        .expect("delivered");
     let due = chrono::DateTime::from_timestamp(TICK, 0).expect("time");
     ws.metadata.schedule_enabled("hourly", due).expect("enable");
     assert!(
@@ -288,6 +314,28 @@ async fn metrics_count_attempts_retries_stages_quality_drift_age_and_ticks() {
         ) > TICK as f64
     );
     assert!(sample(&text, r#"sluice_schedule_lag_seconds{schedule="hourly"}"#) >= 0.0);
+    // Alert deliveries: the failure's message given up (its variable is not
+    // set), the fixture's delivered after two retries.
+    for (series, v) in [
+        (
+            r#"sluice_alert_deliveries_total{alert="oncall",channel="webhook",outcome="failed"}"#,
+            1.0,
+        ),
+        (
+            r#"sluice_alert_deliveries_total{alert="oncall",channel="webhook",outcome="delivered"}"#,
+            1.0,
+        ),
+        (
+            r#"sluice_alert_deliveries_pending{alert="oncall",channel="webhook"}"#,
+            0.0,
+        ),
+        (
+            r#"sluice_alert_delivery_retries_total{alert="oncall",channel="webhook"}"#,
+            2.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), v, "{series}");
+    }
     // Labels are names, never a key.
     assert!(!text.contains(&f.reader));
 
