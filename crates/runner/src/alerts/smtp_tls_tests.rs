@@ -171,14 +171,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             ("AUTH", true) => b"235 ok\r\n",
             ("DATA", _) => {
                 let _ = r.get_mut().write_all(b"354 go on\r\n").await;
-                let mut data = String::new();
-                loop {
-                    let mut l = String::new();
-                    if r.read_line(&mut l).await.unwrap_or(0) == 0 || l == ".\r\n" {
-                        break;
-                    }
-                    data.push_str(&l);
-                }
+                let data = super::tests::read_data(r).await;
                 seen.lock()
                     .expect("lock")
                     .push(format!("{mark}message:{data}"));

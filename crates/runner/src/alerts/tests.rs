@@ -118,14 +118,7 @@ impl Sink {
                             "EHLO" => say(&mut r, "250-sink\r\n250 AUTH PLAIN\r\n").await,
                             "DATA" => {
                                 say(&mut r, "354 go on\r\n").await;
-                                let mut data = String::new();
-                                loop {
-                                    let mut l = String::new();
-                                    if r.read_line(&mut l).await.unwrap_or(0) == 0 || l == ".\r\n" {
-                                        break;
-                                    }
-                                    data.push_str(&l);
-                                }
+                                let data = read_data(&mut r).await;
                                 s.messages.lock().expect("lock").push(data);
                                 say(&mut r, "250 queued\r\n").await;
                             }
@@ -153,6 +146,18 @@ impl Sink {
                     .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
             })
             .collect()
+    }
+}
+
+/// An SMTP message after DATA, up to the lone `.` (left out).
+pub(super) async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
+    let mut data = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).await.unwrap_or(0) == 0 || l == ".\r\n" {
+            return data;
+        }
+        data.push_str(&l);
     }
 }
 
