@@ -3,10 +3,10 @@
 //! the run log, by run, asset and attempt, for `sluice runs show` and
 //! `GET /v1/runs/{id}/logs`.
 //!
-//! The runner opens a span per attempt ([`asset_span`]) and one for the run
-//! ([`run_span`]); [`layer`], installed beside whatever prints logs, buffers
+//! The runner opens a span per attempt (`asset_span`) and one for the run
+//! (`run_span`); [`layer`], installed beside whatever prints logs, buffers
 //! every event of sluice's own crates at `INFO` or above inside such a span,
-//! and [`keep`] moves a span's buffer into the metadata database when its
+//! and `keep` moves a span's buffer into the metadata database when its
 //! work ends. Whatever `SLUICE_LOG` lets through to standard error, the run
 //! log keeps `INFO` and above. A process without the layer keeps nothing.
 
