@@ -12,6 +12,7 @@
 pub mod alerts;
 mod anchored;
 mod backtest;
+mod cancel;
 mod check;
 mod error;
 mod export;

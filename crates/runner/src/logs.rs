@@ -20,7 +20,9 @@ use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::{LookupSpan, SpanData};
 use tracing_subscriber::{Layer, Registry};
 
-use crate::Workspace;
+use sluice_core::AssetStatus;
+
+use crate::{AssetOutcome, Workspace};
 
 /// The target of the spans whose events are kept, and of the runner's own
 /// lines about attempts and runs (which `sluice run`'s progress already shows
@@ -80,6 +82,30 @@ pub(crate) fn keep(
             "could not keep {} log lines of run {run_id}: {e}",
             lines.len()
         );
+    }
+}
+
+/// The log line that says how an attempt ended.
+pub(crate) fn outcome(o: &AssetOutcome) {
+    let version = o.version.map(|v| format!(" v{v}")).unwrap_or_default();
+    match (o.status, &o.error) {
+        (AssetStatus::Built, _) => tracing::info!(
+            target: TARGET,
+            "built{version} in {} ms: {} rows in, {} out, {} quarantined",
+            o.duration_ms,
+            o.rows_in,
+            o.rows_out,
+            o.rows_quarantined
+        ),
+        (status, None) => {
+            tracing::info!(target: TARGET, "{status}{version} in {} ms", o.duration_ms)
+        }
+        (status, Some(error)) if status.is_ok() => {
+            tracing::warn!(target: TARGET, "{status}{version} in {} ms: {error}", o.duration_ms)
+        }
+        (status, Some(error)) => {
+            tracing::error!(target: TARGET, "{status} after {} ms: {error}", o.duration_ms)
+        }
     }
 }
 

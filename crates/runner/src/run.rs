@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::cancel::CancelWatch;
 use crate::logs::TARGET;
 use crate::outcome::{AssetOutcome, Failure, failed};
 use crate::partitions::PartitionScope;
@@ -399,33 +400,9 @@ async fn attempt(
     let outcome = attempting(ws, asset, (run_id, scope), pins, cancelled, n, observer)
         .instrument(span.clone())
         .await;
-    span.in_scope(|| log_outcome(&outcome));
+    span.in_scope(|| crate::logs::outcome(&outcome));
     crate::logs::keep(ws, run_id, Some(asset.name.as_str()), Some(n), &span);
     outcome
-}
-
-/// The log line that says how an attempt ended.
-fn log_outcome(o: &AssetOutcome) {
-    let version = o.version.map(|v| format!(" v{v}")).unwrap_or_default();
-    match (o.status, &o.error) {
-        (AssetStatus::Built, _) => tracing::info!(
-            target: TARGET,
-            "built{version} in {} ms: {} rows in, {} out, {} quarantined",
-            o.duration_ms,
-            o.rows_in,
-            o.rows_out,
-            o.rows_quarantined
-        ),
-        (status, None) => {
-            tracing::info!(target: TARGET, "{status}{version} in {} ms", o.duration_ms)
-        }
-        (status, Some(error)) if status.is_ok() => {
-            tracing::warn!(target: TARGET, "{status}{version} in {} ms: {error}", o.duration_ms)
-        }
-        (status, Some(error)) => {
-            tracing::error!(target: TARGET, "{status} after {} ms: {error}", o.duration_ms)
-        }
-    }
 }
 
 /// [`attempt`]'s work, inside its log's span.
@@ -523,56 +500,6 @@ async fn wait_unless_cancelled(delay: Duration, mut cancelled: watch::Receiver<b
 async fn until_cancelled(cancelled: &mut watch::Receiver<bool>) {
     // The sender lives as long as the run, so the wait ends only by a cancel.
     let _ = cancelled.wait_for(|c| *c).await;
-}
-
-/// Whether someone asked the run to stop (`sluice runs cancel`, `POST
-/// /v1/runs/{id}/cancel`, from any process): the run log is polled, since the
-/// request may come from another process.
-struct CancelWatch {
-    rx: watch::Receiver<bool>,
-    poller: tokio::task::JoinHandle<()>,
-}
-
-/// How often a run looks for a request to cancel it.
-const CANCEL_POLL: Duration = Duration::from_millis(200);
-
-impl CancelWatch {
-    fn start(ws: &Arc<Workspace>, run_id: i64) -> Self {
-        // A run cancelled while it was queued launches nothing.
-        let asked = ws.metadata.cancel_requested(run_id).unwrap_or(false);
-        let (tx, rx) = watch::channel(asked);
-        let ws = ws.clone();
-        let poller = tokio::spawn(async move {
-            if !asked {
-                loop {
-                    tokio::time::sleep(CANCEL_POLL).await;
-                    if ws.metadata.cancel_requested(run_id).unwrap_or(false) {
-                        tracing::info!(run = run_id, "the run was asked to stop");
-                        let _ = tx.send(true);
-                        break;
-                    }
-                }
-            }
-            // The sender lives as long as the run, so that waiting for a
-            // cancellation never ends by the channel closing.
-            std::future::pending::<()>().await;
-        });
-        CancelWatch { rx, poller }
-    }
-
-    fn receiver(&self) -> watch::Receiver<bool> {
-        self.rx.clone()
-    }
-
-    fn is_cancelled(&self) -> bool {
-        *self.rx.borrow()
-    }
-}
-
-impl Drop for CancelWatch {
-    fn drop(&mut self) {
-        self.poller.abort();
-    }
 }
 
 /// The attempt number recorded for an asset blocked by its upstream: it was
