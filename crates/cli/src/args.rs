@@ -67,6 +67,11 @@ pub(crate) enum Command {
         /// Print a machine-readable summary on standard output.
         #[arg(long)]
         json: bool,
+        /// Read this incremental source whole again, ignoring its watermark,
+        /// or empty this push source (it is refreshed, with what is downstream
+        /// of it in the request). May be given more than once.
+        #[arg(long, value_name = "SOURCE")]
+        full_refresh: Vec<String>,
     },
     /// Run read-only SQL over the assets.
     Query {

@@ -143,7 +143,46 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Command::Run { assets, json } => {
+        Command::Run {
+            mut assets,
+            json,
+            full_refresh,
+        } => {
+            let mut ws = ws;
+            for name in full_refresh {
+                let refreshable = |a: &sluice_project::Asset| {
+                    a.incremental.is_some()
+                        || matches!(&a.definition, sluice_project::Definition::Source(d)
+                            if matches!(d.as_ref(), sluice_project::SourceDef::Push(_)))
+                };
+                let incremental = ws
+                    .project
+                    .assets
+                    .values()
+                    .any(|a| a.name.as_str() == name && refreshable(a));
+                if !incremental {
+                    let known: Vec<&str> = ws
+                        .project
+                        .assets
+                        .values()
+                        .filter(|a| refreshable(a))
+                        .map(|a| a.name.as_str())
+                        .collect();
+                    eprintln!(
+                        "error: `--full-refresh {name}`: `{name}` is not an incremental or push source\n  help: {}",
+                        if known.is_empty() {
+                            "no source of this project has `incremental = { ... }` or `push = { ... }`".to_string()
+                        } else {
+                            format!("the incremental and push sources are: {}", known.join(", "))
+                        }
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+                if !assets.is_empty() && !assets.contains(&name) {
+                    assets.push(name.clone());
+                }
+                ws.full_refresh.insert(name);
+            }
             let ws = Arc::new(ws);
             sluice_runner::alerts::resume(&ws);
             let observer = output::observer(std::io::stderr().is_terminal());

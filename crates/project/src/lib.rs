@@ -17,7 +17,7 @@ use std::path::Path;
 
 pub use compile::{
     AlertDef, Asset, Cadence, Channel, DEFAULT_TRIGGER_INTERVAL, Definition, EmailDef, ExportDef,
-    ExportFormat, FilesDef, InvalidFormat, ListFilesError, Partitioning, Project, RunPolicy,
+    ExportFormat, FilesDef, Incremental, InvalidFormat, ListFilesError, Partitioning, Project, PushDef, RunPolicy,
     ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError, StepOutput, TableDef,
     TimeFormat, fingerprint,
 };
@@ -27,7 +27,8 @@ pub use features::{AsOf, FeatureBody, FeatureDef, Tiling, TimeLiteral};
 pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
 pub use raw::{
-    AlertEvent, Catchup, Delimiter, FileFormat, Literal, OnWord, RetryOn, Severity, WebhookFormat,
+    AlertEvent, Catchup, Delimiter, FileFormat, IncrementalMode, Literal, OnWord, RetryOn, Severity,
+    WebhookFormat,
 };
 pub use sql::SqlOrigin;
 

@@ -16,8 +16,8 @@ use crate::profiles::{
     check_profile_settings, check_source_overrides, choose_profile, overlay, profile_tables,
 };
 use crate::raw::{
-    AlertSection, ExportSection, FeatureSection, ModelSection, POLICY_KEYS, PolicySection,
-    ProjectSection, ScheduleSection, SourceSection, StepSection, TableSection,
+    AlertSection, ExportSection, FeatureSection, INCREMENTAL_KEY, IncrementalSection, ModelSection,
+    POLICY_KEYS, PolicySection, ProjectSection, ScheduleSection, SourceSection, StepSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -61,6 +61,9 @@ pub struct RawProject {
     /// any, by the asset's name (read out of the entry before its own section;
     /// a model's predictions' out of `[models.NAME.predictions]`).
     pub policies: BTreeMap<String, Entry<PolicySection>>,
+    /// `incremental = { ... }` of each source that has it, taken out of the
+    /// entry before the connector's keys were read.
+    pub incremental: BTreeMap<String, Entry<IncrementalSection>>,
     /// `[pools]`: how many assets of each pool may build at once.
     pub pools: BTreeMap<String, Entry<u32>>,
     /// `[schedules.NAME]` (not assets).
@@ -175,6 +178,7 @@ pub fn parse_text(
     let mut models = BTreeMap::new();
     let mut steps = BTreeMap::new();
     let mut policies = BTreeMap::new();
+    let mut incremental = BTreeMap::new();
     let mut pools = BTreeMap::new();
     let mut schedules = BTreeMap::new();
     let mut alerts = BTreeMap::new();
@@ -196,9 +200,13 @@ pub fn parse_text(
         if ASSET_SECTIONS.contains(&key.get_ref().as_ref()) {
             take_policies(&mut value, &mut policies, &mut diags, &toml_error);
         }
+        if key.get_ref().as_ref() == "sources" {
+            take_incremental(&mut value, &mut incremental, &mut diags, &toml_error);
+        }
         match key.get_ref().as_ref() {
             "sources" => {
-                read_entries(
+                read_entries_with(
+                    SourceSection::read,
                     value,
                     key_offset,
                     &mut sources,
@@ -337,6 +345,7 @@ pub fn parse_text(
         steps,
         defaults,
         policies,
+        incremental,
         pools,
         schedules,
         alerts,
@@ -409,6 +418,35 @@ fn take_policies<'a>(
     }
 }
 
+/// Reads the `incremental` key of every source entry, leaving the entries
+/// without it.
+fn take_incremental<'a>(
+    section: &mut Spanned<DeValue<'a>>,
+    out: &mut BTreeMap<String, Entry<IncrementalSection>>,
+    diags: &mut Diagnostics,
+    toml_error: &impl Fn(toml::de::Error, usize) -> Diagnostic,
+) {
+    let DeValue::Table(entries) = section.get_mut() else {
+        return;
+    };
+    for (name, entry) in entries.iter_mut() {
+        let offset = name.span().start;
+        let DeValue::Table(t) = entry.get_mut() else {
+            continue;
+        };
+        let Some(value) = t.remove(INCREMENTAL_KEY) else {
+            continue;
+        };
+        let (section, errors) = deserialize_all::<IncrementalSection>(value);
+        for e in errors {
+            diags.push(toml_error(e, offset));
+        }
+        if let Some(value) = section {
+            out.insert(name.get_ref().to_string(), Entry { offset, value });
+        }
+    }
+}
+
 pub(crate) fn within(inner: &std::ops::Range<usize>, outer: &std::ops::Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end
 }
@@ -418,6 +456,31 @@ fn deserialize<'a, T: Deserialize<'a>>(value: Spanned<DeValue<'a>>) -> Result<T,
 }
 
 fn read_entries<'a, T: Deserialize<'a>>(
+    value: Spanned<DeValue<'a>>,
+    key_offset: usize,
+    out: &mut BTreeMap<String, Entry<T>>,
+    broken: &mut BTreeSet<String>,
+    diags: &mut Diagnostics,
+    toml_error: &impl Fn(toml::de::Error, usize) -> Diagnostic,
+    loc: &impl Fn(usize) -> Location,
+) {
+    read_entries_with(
+        deserialize_all::<T>,
+        value,
+        key_offset,
+        out,
+        broken,
+        diags,
+        toml_error,
+        loc,
+    )
+}
+
+/// [`read_entries`] with the function that reads one entry (a source's
+/// chooses its connector by key first).
+#[allow(clippy::too_many_arguments)]
+fn read_entries_with<'a, T>(
+    read: impl Fn(Spanned<DeValue<'a>>) -> (Option<T>, Vec<toml::de::Error>),
     value: Spanned<DeValue<'a>>,
     key_offset: usize,
     out: &mut BTreeMap<String, Entry<T>>,
@@ -437,7 +500,7 @@ fn read_entries<'a, T: Deserialize<'a>>(
     for (name, entry) in table {
         let offset = name.span().start;
         let name = name.into_inner().into_owned();
-        let (value, errors) = deserialize_all::<T>(entry);
+        let (value, errors) = read(entry);
         for e in errors {
             diags.push(toml_error(e, key_offset.max(offset)));
         }

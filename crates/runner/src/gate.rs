@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 use sluice_project::{Asset, ExpectKind, Reference};
-use sluice_store::{AsOf, CheckRecord, CommitMeta, VersionInfo};
+use sluice_store::{AsOf, CheckRecord, CommitMeta, VersionInfo, WriteMode};
 use sluice_validate::{
     Finish, Finished, ReferenceTable, ValidationReport, Validator, validated_table,
 };
@@ -32,8 +32,9 @@ struct GateClosed;
 
 /// What a validated write produced.
 pub(crate) struct Validated {
-    /// The new version, or why there is none.
-    pub written: Result<VersionInfo, Failure>,
+    /// The new version (`None`: an append or merge that changed nothing),
+    /// or why there is none.
+    pub written: Result<Option<VersionInfo>, Failure>,
     /// The report, when validation got to the end.
     pub report: Option<ValidationReport>,
 }
@@ -46,7 +47,7 @@ pub(crate) async fn write_validated(
     plan: LogicalPlan,
     meta: &CommitMeta,
     latest: Option<&VersionInfo>,
-    replace: Option<Expr>,
+    mode: WriteMode,
 ) -> Validated {
     let name = asset.name.as_str();
     let fail = |e: Failure| Validated {
@@ -121,7 +122,26 @@ pub(crate) async fn write_validated(
         Ok(t) => t,
         Err(e) => return fail(Failure::of(&e)),
     };
+    // Bookkeeping columns (a pushed row's request and position) are judged and
+    // quarantined with the row, never published.
+    let schema = table.schema();
+    let hidden = |f: &&Arc<datafusion::arrow::datatypes::Field>| {
+        f.name().starts_with(crate::push::HIDDEN)
+    };
+    let published: Option<Vec<datafusion::prelude::Expr>> =
+        schema.fields().iter().any(|f| hidden(&f)).then(|| {
+            schema
+                .fields()
+                .iter()
+                .filter(|f| !hidden(f))
+                .map(|f| datafusion::prelude::ident(f.name()))
+                .collect()
+        });
     let plan = match LogicalPlanBuilder::scan(name, provider_as_source(table), None)
+        .and_then(|b| match published {
+            Some(columns) => b.project(columns),
+            None => Ok(b),
+        })
         .and_then(LogicalPlanBuilder::build)
     {
         Ok(p) => p,
@@ -140,7 +160,7 @@ pub(crate) async fn write_validated(
             .with_config(config)
             .build()
     };
-    let written = store_write(ws, name, plan, &state, meta, replace).await;
+    let written = store_write(ws, name, plan, &state, meta, mode).await;
     let report = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -162,29 +182,26 @@ pub(crate) async fn write_validated(
     Validated { written, report }
 }
 
-/// Writes `plan` as the asset's next version: the whole table, or with
-/// `replace` only the rows of one partition. A partition written over a table
-/// whose columns changed replaces the table whole, so the records of its
-/// other partitions are dropped (they are rebuilt).
+/// Writes `plan` into the asset's table as `mode` says. A partition written
+/// over a table whose columns changed replaces the table whole, so the records
+/// of its other partitions are dropped (they are rebuilt). `None`: an append or
+/// merge that changed nothing.
 pub(crate) async fn store_write(
     ws: &Workspace,
     name: &str,
     plan: LogicalPlan,
     state: &datafusion::execution::SessionState,
     meta: &CommitMeta,
-    replace: Option<Expr>,
-) -> sluice_store::Result<VersionInfo> {
-    let Some(predicate) = replace else {
-        return ws.store.write(name, plan, state, meta).await;
+    mode: WriteMode,
+) -> sluice_store::Result<Option<VersionInfo>> {
+    let partition = matches!(mode, WriteMode::Where(_));
+    let Some((info, whole)) = ws.store.write_with(name, plan, state, meta, mode).await? else {
+        return Ok(None);
     };
-    let (info, whole) = ws
-        .store
-        .write_partition(name, plan, state, meta, predicate)
-        .await?;
-    if whole {
+    if partition && whole {
         ws.metadata.forget_partitions(name)?;
     }
-    Ok(info)
+    Ok(Some(info))
 }
 
 /// The reference versions the contract's drift checks compare with, where they exist.

@@ -27,6 +27,7 @@ mod partitions;
 mod pins;
 mod predict;
 mod predictions;
+pub mod push;
 mod query;
 mod queue;
 mod read;
@@ -98,6 +99,11 @@ pub struct Workspace {
     /// Tile plans of the online store, parsed, with their derived features
     /// compiled: once per view and materialization, not per read.
     pub tile_readers: TileReaders,
+    /// Incremental sources this process's runs read whole again, ignoring
+    /// their watermark (`sluice run --full-refresh NAME`).
+    pub full_refresh: std::collections::BTreeSet<String>,
+    /// The queues of pushes to this process's push sources.
+    pub pushes: push::PushLanes,
 }
 
 impl Workspace {
@@ -115,6 +121,8 @@ impl Workspace {
             queue: RunQueue::default(),
             outbox: alerts::Outbox::default(),
             tile_readers: TileReaders::default(),
+            full_refresh: Default::default(),
+            pushes: Default::default(),
         })
     }
 

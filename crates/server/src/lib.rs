@@ -19,6 +19,7 @@ mod models;
 mod monitoring;
 mod openapi;
 mod predictions;
+mod push;
 mod query;
 mod runs;
 
@@ -149,6 +150,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/exports/{name}/{*key}", get(exports::entry))
         .route("/metrics", get(metrics_text))
         .route_layer(gate(Role::Reader));
+    let writer = Router::new()
+        .route("/v1/push/{source}", post(push::push))
+        .route_layer(gate(Role::Writer));
     let operator = Router::new()
         .route("/v1/assets/{name}/rows", get(assets::rows))
         .route("/v1/query", post(query::query))
@@ -163,6 +167,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(gate(Role::Admin));
     public
         .merge(reader)
+        .merge(writer)
         .merge(operator)
         .merge(admin)
         .fallback(not_found)

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assets, error, exports, features, keys, models, predictions, query, runs};
+use crate::{assets, error, exports, features, keys, models, predictions, push, query, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use crate::{assets, error, exports, features, keys, models, predictions, query, 
         assets::list, assets::detail, assets::rows,
         exports::entry,
         query::query,
+        push::push,
         runs::start, runs::list, runs::detail, runs::cancel, runs::logs,
         keys::list, keys::create, keys::revoke,
     ),
@@ -29,6 +30,7 @@ use crate::{assets, error, exports, features, keys, models, predictions, query, 
         (name = "assets", description = "Assets: metadata (reader), rows (operator)"),
         (name = "exports", description = "Entries of JSON exports keyed by entity (reader)"),
         (name = "query", description = "Read-only SQL (operator)"),
+        (name = "push", description = "Rows pushed to push sources (writer)"),
         (name = "runs", description = "Runs (operator)"),
         (name = "keys", description = "API keys (admin)"),
         (name = "health", description = "Health, readiness, this document, metrics"),

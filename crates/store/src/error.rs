@@ -29,6 +29,15 @@ pub enum Error {
         /// The asset.
         asset: String,
     },
+    /// Rows were to be added to or merged into a table whose columns are
+    /// others (the source's columns changed since the table was written).
+    #[error(
+        "the rows read for `{asset}` have other columns than its table\n  help: run `sluice run --full-refresh {asset}` to read it whole again with its new columns"
+    )]
+    ColumnsChanged {
+        /// The asset.
+        asset: String,
+    },
     /// A version or time asked for does not exist.
     #[error("`{asset}` has no version {wanted}\n  help: {help}")]
     NoSuchVersion {

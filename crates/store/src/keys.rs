@@ -18,6 +18,9 @@ use crate::{Error, Result};
 pub enum Role {
     /// Features, predictions, search and asset metadata.
     Reader,
+    /// Also pushing rows to push sources (`POST /v1/push/{source}`): the
+    /// credential of a pipeline that sends data.
+    Writer,
     /// Also rows, SQL queries and runs.
     Operator,
     /// Also key management.
@@ -29,6 +32,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Reader => "reader",
+            Role::Writer => "writer",
             Role::Operator => "operator",
             Role::Admin => "admin",
         }
@@ -47,10 +51,11 @@ impl FromStr for Role {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "reader" => Ok(Role::Reader),
+            "writer" => Ok(Role::Writer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "unknown role `{other}`: use reader, operator or admin"
+                "unknown role `{other}`: use reader, writer, operator or admin"
             )),
         }
     }

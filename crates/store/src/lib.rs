@@ -19,6 +19,7 @@ mod fresh;
 mod keys;
 mod lock;
 mod logs;
+mod merge;
 mod metadata;
 mod models;
 mod offline;
@@ -40,7 +41,7 @@ pub use lock::{FileRunLock, GoneOutbox, OutboxLock, RunGuard, RunLock};
 pub use logs::{LogLine, LogQuery, LogRecord};
 pub use metadata::{AttemptRecord, ExportRecord, Metadata, RunRecord, RunState, StepRecord};
 pub use models::{ModelVersion, model_file};
-pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo, keep_order};
+pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo, WriteMode, keep_order};
 pub use online::{
     KEY_SEPARATOR, OnlineRecord, OnlineSnapshot, OnlineStore, OnlineWrite, RedbOnlineStore,
     ViewMeta, ViewWrite, entity_key,

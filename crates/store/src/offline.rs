@@ -60,6 +60,33 @@ pub struct CommitMeta {
     /// replaced the whole table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
+    /// An incremental source's watermark: the greatest value of its
+    /// incremental column among the rows read up to this version, as text
+    /// (cast back to the column's type). In the same commit as the rows, so the
+    /// two can never disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
+}
+
+/// How a write changes the table.
+#[derive(Debug, Clone)]
+pub enum WriteMode {
+    /// The rows replace the whole table (its columns may change).
+    Whole,
+    /// The rows replace those matching the predicate (one partition); every
+    /// row written must match it.
+    Where(Expr),
+    /// The rows are added to the table.
+    Append,
+    /// The rows are merged into the table by the key columns: a row whose key
+    /// is in the table replaces that row (unless `insert_only`), others are
+    /// added. The rows' keys must be unique and not null.
+    Merge {
+        /// The key columns.
+        keys: Vec<String>,
+        /// Rows whose key is in the table are left out, not replaced.
+        insert_only: bool,
+    },
 }
 
 /// One committed version of an asset.
@@ -164,7 +191,7 @@ impl OfflineStore {
     }
 
     /// Remembers `table`, loaded or written at its newest version `info`.
-    fn remember(&self, asset: &str, table: &DeltaTable, info: &VersionInfo) {
+    pub(crate) fn remember(&self, asset: &str, table: &DeltaTable, info: &VersionInfo) {
         let Some(stamp) = Stamp::of(&self.commit_file(asset, info.version)) else {
             return;
         };
@@ -181,6 +208,21 @@ impl OfflineStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(asset.to_string(), known);
+    }
+
+    /// The table of `asset` to write its next version into: the newest held
+    /// in memory, else loaded, else a new one.
+    pub(crate) async fn for_writing(&self, asset: &str) -> Result<DeltaTable> {
+        let url = self.url(asset)?;
+        match self.known(asset) {
+            Some(known) => Ok(known.table),
+            None if self.exists(asset) => DeltaTable::try_from_url(url).await,
+            None => DeltaTableBuilder::from_url(url).and_then(|b| b.build()),
+        }
+        .map_err(|source| Error::Write {
+            asset: asset.to_string(),
+            source,
+        })
     }
 
     /// The folder of an asset's Delta table.
@@ -204,7 +246,7 @@ impl OfflineStore {
         })
     }
 
-    fn exists(&self, asset: &str) -> bool {
+    pub(crate) fn exists(&self, asset: &str) -> bool {
         self.table_path(asset).join("_delta_log").is_dir()
     }
 
@@ -387,7 +429,7 @@ impl OfflineStore {
         self.provider_over(asset, table, state).await
     }
 
-    async fn commits(
+    pub(crate) async fn commits(
         &self,
         asset: &str,
         table: &DeltaTable,
@@ -441,9 +483,32 @@ impl OfflineStore {
         state: &SessionState,
         meta: &CommitMeta,
     ) -> Result<VersionInfo> {
-        self.write_where(asset, plan, state, meta, None)
+        self.write_where(asset, plan, state, meta, WriteMode::Whole)
             .await
             .map(|(info, _)| info)
+    }
+
+    /// Writes the result of `plan` into the asset's table as `mode` says, in
+    /// one commit. For [`WriteMode::Where`] see [`OfflineStore::write_partition`].
+    /// The version's `content` is the hash of the rows written, which is the
+    /// table's only for [`WriteMode::Whole`] (the second value says whether
+    /// the table was written whole). An append or merge that changes nothing
+    /// makes no commit and gives `None`.
+    pub async fn write_with(
+        &self,
+        asset: &str,
+        plan: LogicalPlan,
+        state: &SessionState,
+        meta: &CommitMeta,
+        mode: WriteMode,
+    ) -> Result<Option<(VersionInfo, bool)>> {
+        match mode {
+            WriteMode::Merge { keys, insert_only } => {
+                self.merge(asset, plan, state, meta, &keys, insert_only)
+                    .await
+            }
+            mode => self.write_where(asset, plan, state, meta, mode).await.map(Some),
+        }
     }
 
     /// Writes the result of `plan` as the asset's new version replacing only
@@ -460,17 +525,17 @@ impl OfflineStore {
         meta: &CommitMeta,
         predicate: Expr,
     ) -> Result<(VersionInfo, bool)> {
-        self.write_where(asset, plan, state, meta, Some(predicate))
+        self.write_where(asset, plan, state, meta, WriteMode::Where(predicate))
             .await
     }
 
-    async fn write_where(
+    pub(crate) async fn write_where(
         &self,
         asset: &str,
         plan: LogicalPlan,
         state: &SessionState,
         meta: &CommitMeta,
-        predicate: Option<Expr>,
+        mode: WriteMode,
     ) -> Result<(VersionInfo, bool)> {
         let plan_err = |source| Error::Plan {
             asset: asset.to_string(),
@@ -489,17 +554,11 @@ impl OfflineStore {
         let plan = hashed_table(physical, hash.clone())
             .and_then(|t| LogicalPlanBuilder::scan(asset, provider_as_source(t), None)?.build())
             .map_err(plan_err)?;
-        let url = self.url(asset)?;
         let write_err = |source| Error::Write {
             asset: asset.to_string(),
             source,
         };
-        let table = match self.known(asset) {
-            Some(known) => Ok(known.table),
-            None if self.exists(asset) => DeltaTable::try_from_url(url).await,
-            None => DeltaTableBuilder::from_url(url).and_then(|b| b.build()),
-        }
-        .map_err(write_err)?;
+        let table = self.for_writing(asset).await?;
         // Delta's writer plans through its own extension nodes, so the session must
         // carry Delta's query planner on top of sluice's configuration.
         let mut state = SessionStateBuilder::new_from_existing(state.clone())
@@ -508,40 +567,31 @@ impl OfflineStore {
             config.options_mut().execution.target_partitions = 1;
         }
         let state = state.build();
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
-            ))
-            .build();
-        let commit = CommitProperties::default().with_metadata([(
-            COMMIT_KEY.to_string(),
-            serde_json::to_value(meta).map_err(|e| write_err(DeltaTableError::from(e)))?,
-        )]);
+        let commit = commit_properties(meta).map_err(write_err)?;
         // A partition replaces its rows only where the table keeps its columns;
         // with other columns, every partition was stale anyway.
-        let predicate = predicate.filter(|_| {
-            table.snapshot().is_ok_and(|s| {
-                let have = s.snapshot().arrow_schema();
-                have.fields().len() == schema.fields().len()
-                    && have
-                        .fields()
-                        .iter()
-                        .zip(schema.fields())
-                        .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
-            })
-        });
-        let partial = predicate.is_some();
-        let mut write = table
+        let mode = match mode {
+            WriteMode::Where(_) if !same_columns(&table, &schema) => WriteMode::Whole,
+            mode => mode,
+        };
+        let partial = !matches!(mode, WriteMode::Whole);
+        // Appended rows are not the table's: their hash is not its content.
+        let appends = matches!(mode, WriteMode::Append);
+        let write = table
             .write(Vec::new())
             .with_input_plan(plan)
             .with_session_state(Arc::new(state))
-            .with_save_mode(SaveMode::Overwrite)
-            .with_writer_properties(properties)
+            .with_writer_properties(writer_properties())
             .with_commit_properties(commit)
             .with_table_name(asset);
-        write = match predicate {
-            Some(p) => write.with_replace_where(p),
-            None => write.with_schema_mode(SchemaMode::Overwrite),
+        let write = match mode {
+            WriteMode::Where(p) => write
+                .with_save_mode(SaveMode::Overwrite)
+                .with_replace_where(p),
+            WriteMode::Append => write.with_save_mode(SaveMode::Append),
+            WriteMode::Whole | WriteMode::Merge { .. } => write
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(SchemaMode::Overwrite),
         };
         let table = write.await.map_err(write_err)?;
         let written = self.commits(asset, &table, Some(1)).await?;
@@ -559,7 +609,7 @@ impl OfflineStore {
                 (
                     // With a partition, the hash of its rows, not the table's.
                     VersionInfo {
-                        content: Some(content),
+                        content: (!appends).then_some(content),
                         ..v
                     },
                     !partial,
@@ -637,8 +687,40 @@ fn own_versions(history: Vec<VersionInfo>, kind: AssetKind) -> Vec<VersionInfo> 
         .collect()
 }
 
+/// How sluice writes Parquet files: zstd level 3.
+pub(crate) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        .build()
+}
+
+/// A commit carrying sluice's provenance.
+pub(crate) fn commit_properties(
+    meta: &CommitMeta,
+) -> std::result::Result<CommitProperties, DeltaTableError> {
+    Ok(CommitProperties::default().with_metadata([(
+        COMMIT_KEY.to_string(),
+        serde_json::to_value(meta).map_err(DeltaTableError::from)?,
+    )]))
+}
+
+/// Whether `table` holds the columns of `schema`, by name and type, in order.
+pub(crate) fn same_columns(table: &DeltaTable, schema: &datafusion::arrow::datatypes::Schema) -> bool {
+    table.snapshot().is_ok_and(|s| {
+        let have = s.snapshot().arrow_schema();
+        have.fields().len() == schema.fields().len()
+            && have
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+    })
+}
+
 /// Casts the plan's columns to types Delta can hold, where they differ.
-fn storable(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
+pub(crate) fn storable(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
     let schema = plan.schema().clone();
     let needs_cast = schema
         .fields()

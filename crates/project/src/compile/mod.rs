@@ -7,7 +7,9 @@
 mod alerts;
 mod exports;
 mod partitions;
+mod incremental;
 mod policy;
+mod push;
 mod refs;
 mod schedules;
 mod sources;
@@ -30,7 +32,9 @@ use crate::raw::ContractSection;
 pub use alerts::{AlertDef, Channel, EmailDef};
 pub use exports::{ExportDef, ExportFormat};
 pub use partitions::Partitioning;
+pub use incremental::Incremental;
 pub use policy::RunPolicy;
+pub use push::PushDef;
 pub use schedules::{Cadence, DEFAULT_MAX_CATCHUP, ScheduleDef, ScheduleTarget};
 pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
 pub use steps::{StepDef, StepFilesError, StepOutput};
@@ -97,6 +101,8 @@ pub struct Asset {
     pub tags: Vec<String>,
     /// Built one time partition at a time (sources and tables that say so).
     pub partitioned: Option<Partitioning>,
+    /// A source that reads only the rows past its watermark at each run.
+    pub incremental: Option<Incremental>,
 }
 
 impl Asset {
@@ -214,6 +220,7 @@ impl<'r> Builder<'r> {
             policy: RunPolicy::default(),
             tags: Vec::new(),
             partitioned: None,
+            incremental: None,
         })
     }
 }
@@ -249,6 +256,7 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     for (name, entry) in &raw.steps {
         steps::compile(&mut b, name, entry);
     }
+    incremental::apply(&mut b);
     let pools = policy::apply(&mut b);
     refs::resolve(&mut b);
     let schedules = schedules::compile(&mut b);

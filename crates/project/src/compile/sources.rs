@@ -20,6 +20,8 @@ const READ_RULES: &str = "source-read-2";
 pub enum SourceDef {
     /// Files on disk.
     Files(FilesDef),
+    /// Rows applications push.
+    Push(super::push::PushDef),
 }
 
 /// A compiled file source.
@@ -98,12 +100,17 @@ impl ListFilesError {
 /// Compiles `[sources.NAME]`: its format (set, or by the file extension), its
 /// options, whether any file matches, its contract.
 pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSection>) {
+    let config = match entry.value.clone() {
+        SourceSection::Files(config) => config,
+        SourceSection::Push(section) => {
+            return super::push::compile(b, name, entry.offset, section);
+        }
+    };
     let raw = b.raw;
     let at = raw.location(entry.offset);
     let Some(asset_name) = b.claim(name, AssetKind::Source, &at) else {
         return;
     };
-    let SourceSection::Files(config) = entry.value.clone();
     let path_at = raw.location(config.path.span().start);
     let pattern = raw.dir.join(config.path.get_ref());
     let format = match config

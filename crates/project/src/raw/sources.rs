@@ -27,6 +27,8 @@ pub enum FileFormat {
 pub enum SourceSection {
     /// Files on disk, by path or glob: `path = "data/*.csv"`.
     Files(FileSourceSection),
+    /// Rows applications send: `push = { key = ["id"] }`.
+    Push(PushSourceSection),
 }
 
 impl SourceSection {
@@ -34,6 +36,7 @@ impl SourceSection {
     pub fn contract(&self) -> Option<&ContractSection> {
         match self {
             SourceSection::Files(f) => f.contract.as_ref(),
+            SourceSection::Push(p) => p.contract.as_ref(),
         }
     }
 
@@ -41,14 +44,42 @@ impl SourceSection {
     pub fn description(&self) -> Option<&String> {
         match self {
             SourceSection::Files(f) => f.description.as_ref(),
+            SourceSection::Push(p) => p.description.as_ref(),
+        }
+    }
+
+    /// Reads an entry, choosing the connector by the key that names it
+    /// (`push`; none: files), so that each connector's mistakes are reported
+    /// with that connector's keys — a file source with a typo is told the keys
+    /// files take. Every mistake of the entry is reported, as
+    /// [`crate::parse::deserialize_all`] does.
+    pub(crate) fn read(
+        value: Spanned<toml::de::DeValue<'_>>,
+    ) -> (Option<Self>, Vec<toml::de::Error>) {
+        use crate::parse::deserialize_all;
+        let has = |key: &str| match value.get_ref() {
+            toml::de::DeValue::Table(t) => t.get(key).is_some(),
+            _ => false,
+        };
+        fn map<T>(
+            (v, e): (Option<T>, Vec<toml::de::Error>),
+            f: impl FnOnce(T) -> SourceSection,
+        ) -> (Option<SourceSection>, Vec<toml::de::Error>) {
+            (v.map(f), e)
+        }
+        if has("push") {
+            map(deserialize_all(value), SourceSection::Push)
+        } else {
+            map(deserialize_all(value), SourceSection::Files)
         }
     }
 }
 
 impl<'de> Deserialize<'de> for SourceSection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // One connector so far: every source is read as files, so that a key
-        // of another connector is named as unknown with the keys files take.
+        // The project file is read through `SourceSection::read`, which looks
+        // at the keys first (a serde deserializer cannot be peeked without
+        // losing the spans of the values). Read directly, a section is files.
         FileSourceSection::deserialize(d).map(SourceSection::Files)
     }
 }

@@ -41,6 +41,7 @@ fn orders(project: &sluice_project::Project) -> (sluice_project::FilesDef, Strin
     match &asset.definition {
         Definition::Source(def) => match def.as_ref() {
             SourceDef::Files(f) => (f.clone(), asset.fingerprint.clone()),
+            _ => unreachable!("orders is a file source"),
         },
         _ => unreachable!("orders is a source"),
     }

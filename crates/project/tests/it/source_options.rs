@@ -27,6 +27,7 @@ fn source_config(section: &str) -> Result<sluice_project::FilesDef, String> {
     {
         Definition::Source(def) => match def.as_ref() {
             sluice_project::SourceDef::Files(def) => Ok(def.clone()),
+            _ => unreachable!("the only asset is a file source"),
         },
         _ => unreachable!("the only asset is a source"),
     }

@@ -5,7 +5,7 @@
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use sluice_core::AssetStatus;
-use sluice_store::{CommitMeta, VersionInfo};
+use sluice_store::{CommitMeta, VersionInfo, WriteMode};
 
 use super::{Job, Published};
 use crate::Workspace;
@@ -35,12 +35,33 @@ pub(crate) async fn published(ws: &Workspace, name: &str) -> crate::Result<Optio
 /// commit; through the quality gate when the asset has a contract. For a
 /// partition, only `plan`'s rows inside it, replacing the table's rows there.
 pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan) -> AssetOutcome {
+    // A partition publishes its own rows, replacing the rows of its range only.
+    let (plan, replace) = match crate::partitions::restrict(plan, job) {
+        Ok(restricted) => restricted,
+        Err(e) => return job.failed(e),
+    };
+    let mode = replace.map_or(WriteMode::Whole, WriteMode::Where);
+    write_with(job, ctx, plan, mode, None).await
+}
+
+/// Writes `plan` into the asset's table as `mode` says, through the quality
+/// gate when the asset has a contract, with an incremental source's
+/// `watermark` in the same commit. An append or merge that changes nothing
+/// leaves the published version, up to date.
+pub(crate) async fn write_with(
+    job: &Job<'_>,
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    mode: WriteMode,
+    watermark: Option<String>,
+) -> AssetOutcome {
     let meta = CommitMeta {
         fingerprint: job.fingerprint.clone(),
         run_id: job.run_id,
         inputs: job.pins.clone(),
         kind: Some(job.asset.kind()),
         partition: job.partition.map(|p| p.label()),
+        watermark,
     };
     let asset = job.asset;
     // A record left for the version this write will make (by a table that
@@ -57,14 +78,9 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
             class: e.class(),
         });
     }
-    // A partition publishes its own rows, replacing the rows of its range only.
-    let (plan, replace) = match crate::partitions::restrict(plan, job) {
-        Ok(restricted) => restricted,
-        Err(e) => return job.failed(e),
-    };
     if !asset.contract.is_empty() {
         let out =
-            crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest(), replace)
+            crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest(), mode)
                 .await;
         let (rows_in, rows_out, rows_quarantined, warnings) =
             out.report.as_ref().map_or((0, 0, 0, 0), |r| {
@@ -76,7 +92,8 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
                 )
             });
         let base = match out.written {
-            Ok(info) => built(job, &info, rows_out),
+            Ok(Some(info)) => built(job, &info, rows_out),
+            Ok(None) => job.up_to_date(),
             Err(e) => job.failed(e),
         };
         return AssetOutcome {
@@ -87,17 +104,11 @@ pub(crate) async fn write(job: &Job<'_>, ctx: &SessionContext, plan: LogicalPlan
             ..base
         };
     }
-    match crate::gate::store_write(
-        job.ws,
-        asset.name.as_str(),
-        plan,
-        &ctx.state(),
-        &meta,
-        replace,
-    )
-    .await
+    match crate::gate::store_write(job.ws, asset.name.as_str(), plan, &ctx.state(), &meta, mode)
+        .await
     {
-        Ok(info) => built(job, &info, info.rows.unwrap_or(0)),
+        Ok(Some(info)) => built(job, &info, info.rows.unwrap_or(0)),
+        Ok(None) => job.up_to_date(),
         Err(e) => job.failed(Failure {
             message: root_cause(&e),
             class: e.class(),

@@ -11,17 +11,21 @@
 pub(crate) mod delta;
 mod export;
 mod features;
+mod incremental;
 mod model;
 mod predictions;
+mod push;
 mod source;
 mod step;
 mod table;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::TableProvider;
 use datafusion::prelude::SessionContext;
 use sluice_core::{AssetName, AssetStatus};
 use sluice_project::{Asset, Definition, Diagnostic, Project, SourceDef};
@@ -149,6 +153,12 @@ pub(crate) trait Kind: Send + Sync {
         false
     }
 
+    /// A source's rows as the connector reads them, for an incremental load
+    /// to read past its watermark; `None` for kinds that are not sources.
+    async fn rows(&self) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
+        Ok(None)
+    }
+
     /// Plans the asset against its inputs' schemas, registered in `ctx`; the
     /// schema it would publish, or `None` when it is not a table.
     async fn check(
@@ -160,9 +170,23 @@ pub(crate) trait Kind: Send + Sync {
 
 /// The kind of `asset`: the one place that matches on a definition to dispatch.
 pub(crate) fn of(asset: &Asset) -> Box<dyn Kind + '_> {
+    let kind = connector(asset);
+    match &asset.incremental {
+        Some(inc) => Box::new(incremental::Incremental {
+            inner: kind,
+            asset,
+            inc,
+        }),
+        None => kind,
+    }
+}
+
+/// The kind of `asset` as its definition says, before `incremental`.
+fn connector(asset: &Asset) -> Box<dyn Kind + '_> {
     match &asset.definition {
         Definition::Source(def) => match def.as_ref() {
             SourceDef::Files(def) => Box::new(source::Source { asset, def }),
+            SourceDef::Push(def) => Box::new(push::Push { asset, def }),
         },
         Definition::Table(def) => Box::new(table::Table { asset, def }),
         Definition::Features(def) => Box::new(features::Features { asset, def }),
@@ -263,7 +287,7 @@ pub(crate) async fn materialize(
 
 /// The columns of a schema checked plan, as an Arrow schema.
 pub(crate) fn arrow_schema(plan: &datafusion::logical_expr::LogicalPlan) -> SchemaRef {
-    std::sync::Arc::new(plan.schema().as_arrow().clone())
+    Arc::new(plan.schema().as_arrow().clone())
 }
 
 #[cfg(test)]

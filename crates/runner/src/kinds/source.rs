@@ -1,9 +1,11 @@
 //! Sources: files read from outside the project. Their fingerprint hashes the
 //! files' contents, so a changed file is a new version.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::provider_as_source;
+use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
 use datafusion::prelude::SessionContext;
 use sluice_project::{Asset, Diagnostic, FilesDef, Project, fingerprint};
@@ -81,6 +83,11 @@ impl Kind for Source<'_> {
 
     async fn keep(&self, job: &Job<'_>) -> AssetOutcome {
         delta::with_quarantined(job, job.up_to_date()).await
+    }
+
+    async fn rows(&self) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
+        let source = open(self.def).await?;
+        source.table_provider().map(Some).map_err(|e| Failure::of(&e))
     }
 
     async fn check(

@@ -266,7 +266,11 @@ async fn upstream_reason(
     let asset = &ws.project.assets[name];
     let seen = match &asset.definition {
         Definition::Source(def) => {
-            let SourceDef::Files(files) = def.as_ref();
+            // Only files change where sluice can look; other sources have no
+            // upstream to watch.
+            let SourceDef::Files(files) = def.as_ref() else {
+                return Ok(None);
+            };
             let files = files.clone();
             let now = tokio::task::spawn_blocking(move || listing(&files))
                 .await

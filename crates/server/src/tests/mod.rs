@@ -39,6 +39,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     ws: Arc<Workspace>,
     reader: String,
+    writer: String,
     operator: String,
     admin: String,
     revoked: String,
@@ -71,6 +72,10 @@ path = "weather.parquet"
 path = "odd.csv"
 columns = { at = "timestamp" }
 
+[sources.readings]
+push = { key = ["station"] }
+columns = { station = "string", temp = "float64" }
+
 [features.origin_weather]
 sql = "SELECT origin, time_hour, temp, humid FROM weather"
 entity = "origin"
@@ -101,6 +106,7 @@ timestamp = "at"
     assert!(summary.ok, "{summary:#?}");
     let key = |role, name: &str| ws.metadata.create_key(role, name).expect("key").secret;
     let reader = key(Role::Reader, "reader");
+    let writer = key(Role::Writer, "writer");
     let operator = key(Role::Operator, "operator");
     let admin = key(Role::Admin, "admin");
     let revoked = key(Role::Admin, "gone");
@@ -109,6 +115,7 @@ timestamp = "at"
         _dir: dir,
         ws,
         reader,
+        writer,
         operator,
         admin,
         revoked,

@@ -124,6 +124,13 @@ pub(super) fn matrix_routes() -> Vec<Route<'static>> {
             Some(Role::Operator),
             StatusCode::CONFLICT,
         ),
+        (
+            "POST",
+            "/v1/push/readings",
+            Some(json!([{"station": "JFK", "temp": 3.5}])),
+            Some(Role::Writer),
+            StatusCode::OK,
+        ),
         ("GET", "/v1/keys", None, Some(Role::Admin), StatusCode::OK),
         (
             "POST",
@@ -158,6 +165,7 @@ async fn every_route_answers_exactly_the_roles_allowed() {
         ("junk", Some("Bearer ' OR 1=1 --".into()), None),
         ("revoked key", Some(bearer(&f.revoked)), None),
         ("reader", Some(bearer(&f.reader)), Some(Role::Reader)),
+        ("writer", Some(bearer(&f.writer)), Some(Role::Writer)),
         ("operator", Some(bearer(&f.operator)), Some(Role::Operator)),
         ("admin", Some(bearer(&f.admin)), Some(Role::Admin)),
     ];
