@@ -17,9 +17,9 @@ use std::path::Path;
 
 pub use compile::{
     AlertDef, Asset, Cadence, Channel, DEFAULT_TRIGGER_INTERVAL, Definition, EmailDef, ExportDef,
-    ExportFormat, FilesDef, Incremental, InvalidFormat, ListFilesError, Partitioning, Project, PushDef, RunPolicy,
-    ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError, StepOutput, TableDef,
-    TimeFormat, fingerprint,
+    ExportFormat, FilesDef, Incremental, InvalidFormat, ListFilesError, Partitioning, Project,
+    PushDef, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError,
+    StepOutput, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
@@ -27,8 +27,8 @@ pub use features::{AsOf, FeatureBody, FeatureDef, Tiling, TimeLiteral};
 pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
 pub use raw::{
-    AlertEvent, Catchup, Delimiter, FileFormat, IncrementalMode, Literal, OnWord, RetryOn, Severity,
-    WebhookFormat,
+    AlertEvent, Catchup, Delimiter, FileFormat, IncrementalMode, Literal, OnWord, RetryOn,
+    Severity, WebhookFormat,
 };
 pub use sql::SqlOrigin;
 

@@ -17,7 +17,8 @@ use crate::profiles::{
 };
 use crate::raw::{
     AlertSection, ExportSection, FeatureSection, INCREMENTAL_KEY, IncrementalSection, ModelSection,
-    POLICY_KEYS, PolicySection, ProjectSection, ScheduleSection, SourceSection, StepSection, TableSection,
+    POLICY_KEYS, PolicySection, ProjectSection, ScheduleSection, SourceSection, StepSection,
+    TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.

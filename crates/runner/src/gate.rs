@@ -125,9 +125,8 @@ pub(crate) async fn write_validated(
     // Bookkeeping columns (a pushed row's request and position) are judged and
     // quarantined with the row, never published.
     let schema = table.schema();
-    let hidden = |f: &&Arc<datafusion::arrow::datatypes::Field>| {
-        f.name().starts_with(crate::push::HIDDEN)
-    };
+    let hidden =
+        |f: &&Arc<datafusion::arrow::datatypes::Field>| f.name().starts_with(crate::push::HIDDEN);
     let published: Option<Vec<datafusion::prelude::Expr>> =
         schema.fields().iter().any(|f| hidden(&f)).then(|| {
             schema

@@ -66,7 +66,9 @@ pub enum PushError {
         help: String,
     },
     /// The asset is not a push source.
-    #[error("`{0}` is not a push source\n  help: declare it with `push = {{ ... }}` and its `columns` to push rows to it")]
+    #[error(
+        "`{0}` is not a push source\n  help: declare it with `push = {{ ... }}` and its `columns` to push rows to it"
+    )]
     NotPush(String),
     /// A row does not fit the source's columns; nothing was kept.
     #[error("{0}")]
@@ -166,7 +168,12 @@ fn push_def<'a>(ws: &'a Workspace, source: &str) -> Result<&'a PushDef, PushErro
             format!("the push sources are: {}", names.join(", "))
         }
     };
-    let Some(asset) = ws.project.assets.values().find(|a| a.name.as_str() == source) else {
+    let Some(asset) = ws
+        .project
+        .assets
+        .values()
+        .find(|a| a.name.as_str() == source)
+    else {
         return Err(PushError::Unknown {
             name: source.to_string(),
             help: push_sources(),
@@ -277,7 +284,12 @@ async fn write_rows(
     def: &PushDef,
     pending: &[Pending],
 ) -> Result<(Option<u64>, Rejected), crate::outcome::Failure> {
-    let Some(asset) = ws.project.assets.values().find(|a| a.name.as_str() == source) else {
+    let Some(asset) = ws
+        .project
+        .assets
+        .values()
+        .find(|a| a.name.as_str() == source)
+    else {
         return Err(format!("no source `{source}`").into());
     };
     let batch = numbered(def, pending).map_err(|e| crate::outcome::Failure::of(&e))?;
@@ -332,7 +344,12 @@ async fn write_rows(
 
 /// The requests' rows in one batch, each with its request and position.
 fn numbered(def: &PushDef, pending: &[Pending]) -> datafusion::error::Result<RecordBatch> {
-    let mut fields: Vec<Field> = def.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = def
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new(REQUEST, DataType::UInt32, false));
     fields.push(Field::new(ROW, DataType::UInt32, false));
     let schema = Arc::new(Schema::new(fields));

@@ -74,14 +74,14 @@ pub(crate) async fn push(
         .map_err(|e| match e {
             PushError::Unknown { .. } => ApiError::not_found(e.to_string()),
             PushError::NotPush(_) | PushError::BadRows(_) => ApiError::bad_request(e.to_string()),
-            PushError::Failed { class, .. } if class.is_transient() => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-            }
-            PushError::Failed { .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "rejected",
+            PushError::Failed { class, .. } if class.is_transient() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
                 e.to_string(),
             ),
+            PushError::Failed { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", e.to_string())
+            }
         })?;
     Ok(Json(PushResponse {
         source,

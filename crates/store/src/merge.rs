@@ -89,13 +89,7 @@ impl OfflineStore {
         // again rows already merged (a lookback) makes no new version.
         let differs = others
             .iter()
-            .map(|c| {
-                binary_expr(
-                    side(TARGET, c),
-                    Operator::IsDistinctFrom,
-                    side(SOURCE, c),
-                )
-            })
+            .map(|c| binary_expr(side(TARGET, c), Operator::IsDistinctFrom, side(SOURCE, c)))
             .reduce(Expr::or);
         if let (false, Some(differs)) = (insert_only, differs) {
             merge = merge

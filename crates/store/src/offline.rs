@@ -507,7 +507,10 @@ impl OfflineStore {
                 self.merge(asset, plan, state, meta, &keys, insert_only)
                     .await
             }
-            mode => self.write_where(asset, plan, state, meta, mode).await.map(Some),
+            mode => self
+                .write_where(asset, plan, state, meta, mode)
+                .await
+                .map(Some),
         }
     }
 
@@ -707,7 +710,10 @@ pub(crate) fn commit_properties(
 }
 
 /// Whether `table` holds the columns of `schema`, by name and type, in order.
-pub(crate) fn same_columns(table: &DeltaTable, schema: &datafusion::arrow::datatypes::Schema) -> bool {
+pub(crate) fn same_columns(
+    table: &DeltaTable,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> bool {
     table.snapshot().is_ok_and(|s| {
         let have = s.snapshot().arrow_schema();
         have.fields().len() == schema.fields().len()

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, RecordBatch, TimestampMicrosecondArray};
-use datafusion::arrow::compute::{and, filter_record_batch};
 use datafusion::arrow::compute::kernels::cmp::{gt_eq, lt};
+use datafusion::arrow::compute::{and, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -71,7 +71,10 @@ incremental = { column = "time_hour" }
 
 /// The watermark in the newest commit of `asset`'s table.
 fn watermark(project: &Path, asset: &str) -> Option<String> {
-    let log = project.join(".sluice/tables").join(asset).join("_delta_log");
+    let log = project
+        .join(".sluice/tables")
+        .join(asset)
+        .join("_delta_log");
     let mut commits: Vec<_> = std::fs::read_dir(&log)
         .expect("log")
         .map(|e| e.expect("entry").path())
@@ -93,8 +96,9 @@ fn differences(project: &Path) -> (i64, i64) {
     let q = |sql: &str| scalar(project, sql);
     // The files, read whole by a second source.
     let count = q("SELECT count(*) FROM flights") - q("SELECT count(*) FROM flights_files");
-    let missing = q("SELECT count(*) FROM (SELECT * FROM flights_files EXCEPT SELECT * FROM flights)")
-        + q("SELECT count(*) FROM (SELECT * FROM flights EXCEPT SELECT * FROM flights_files)");
+    let missing =
+        q("SELECT count(*) FROM (SELECT * FROM flights_files EXCEPT SELECT * FROM flights)")
+            + q("SELECT count(*) FROM (SELECT * FROM flights EXCEPT SELECT * FROM flights_files)");
     (count, missing)
 }
 
@@ -118,7 +122,10 @@ fn appends_only_what_is_past_the_watermark_and_reads_whole_on_request() {
     let first = write_flights(&all, day(0), day(90), &dir.join("data/q1.parquet"));
     let (ok1, s1) = run_json(dir, &[]);
     assert!(ok1, "{s1}");
-    assert_eq!(asset(&s1, "flights")["rows_out"].as_u64(), Some(first as u64));
+    assert_eq!(
+        asset(&s1, "flights")["rows_out"].as_u64(),
+        Some(first as u64)
+    );
     let w1 = watermark(dir, "flights").expect("a watermark");
     assert!(w1.starts_with("2013-03-31T"), "{w1}");
 
@@ -132,25 +139,39 @@ fn appends_only_what_is_past_the_watermark_and_reads_whole_on_request() {
     let (ok3, s3) = run_json(dir, &[]);
     assert!(ok3, "{s3}");
     assert_eq!(asset(&s3, "flights")["status"], "built");
-    assert_eq!(asset(&s3, "flights")["rows_out"].as_u64(), Some(second as u64));
+    assert_eq!(
+        asset(&s3, "flights")["rows_out"].as_u64(),
+        Some(second as u64)
+    );
     assert_eq!(
         scalar(dir, "SELECT count(*) FROM flights"),
         (first + second) as i64
     );
-    assert!(watermark(dir, "flights").expect("w").starts_with("2013-06-30T"));
+    assert!(
+        watermark(dir, "flights")
+            .expect("w")
+            .starts_with("2013-06-30T")
+    );
 
     // A row older than the watermark, without a key and lookback, is not read
     // again; `--full-refresh` reads everything whole.
     with_reference(dir);
     let (ok4, s4) = run_json(dir, &["--full-refresh", "flights"]);
     assert!(ok4, "{s4}");
-    assert_eq!(asset(&s4, "flights")["rows_out"].as_u64(), Some((first + second) as u64));
+    assert_eq!(
+        asset(&s4, "flights")["rows_out"].as_u64(),
+        Some((first + second) as u64)
+    );
     assert_eq!(differences(dir), (0, 0));
 
     // `--full-refresh` of something that is not incremental is refused.
     let out = sluice(dir, &["run", "--full-refresh", "flights_files"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not an incremental or push source"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not an incremental or push source"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("flights"), "{}", stderr(&out));
 }
 
@@ -208,7 +229,10 @@ fn merges_updates_and_late_rows_by_key_exactly_once() {
         rows,
         "id,status,amount\n1,new,10.5\n2,shipped,20.0\n3,new,30.0\n4,new,40.0\n5,new,50.0\n"
     );
-    assert_eq!(watermark(dir, "orders").as_deref(), Some("2024-05-01T14:00:00Z"));
+    assert_eq!(
+        watermark(dir, "orders").as_deref(),
+        Some("2024-05-01T14:00:00Z")
+    );
 
     // Read again within the lookback, nothing differs: no new version.
     let (_, s3) = run_json(dir, &[]);
@@ -221,7 +245,10 @@ fn merges_updates_and_late_rows_by_key_exactly_once() {
     std::fs::write(dir.join("orders.csv"), text).expect("write");
     let (ok4, s4) = run_json(dir, &[]);
     assert!(!ok4);
-    let error = asset(&s4, "orders")["error"].as_str().unwrap_or_default().to_string();
+    let error = asset(&s4, "orders")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(error.contains("no value in key column(s) `id`"), "{error}");
     assert!(error.contains("required = true"), "{error}");
     assert_eq!(scalar(dir, "SELECT count(*) FROM orders"), 5);
@@ -260,7 +287,12 @@ fn killed_loads_neither_skip_nor_repeat_rows() {
     let mut killed = 0;
     for trial in 1..=20 {
         let (from, to) = (day(trial * 17 - 7), day(trial * 17 + 10));
-        write_flights(&all, from, to, &dir.join(format!("data/p{trial:02}.parquet")));
+        write_flights(
+            &all,
+            from,
+            to,
+            &dir.join(format!("data/p{trial:02}.parquet")),
+        );
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -295,7 +327,10 @@ fn killed_loads_neither_skip_nor_repeat_rows() {
                 ],
             );
             let newest = newest.lines().nth(1).unwrap_or_default().to_string();
-            assert_eq!(newest, w, "trial {trial}: the watermark is not the newest row's");
+            assert_eq!(
+                newest, w,
+                "trial {trial}: the watermark is not the newest row's"
+            );
         }
         let (done, s) = run_json(dir, &[]);
         assert!(done, "trial {trial}: {s}");

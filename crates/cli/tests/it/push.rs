@@ -55,9 +55,12 @@ fn setup() -> (tempfile::TempDir, String, String) {
     assert_eq!(asset(&summary, "readings")["status"], "built");
     assert_eq!(scalar(p.path(), "SELECT count(*) FROM readings"), 0);
     let key = |role: &str| {
-        ok(p.path(), &["keys", "create", "--role", role, "--name", role])
-            .trim()
-            .to_string()
+        ok(
+            p.path(),
+            &["keys", "create", "--role", role, "--name", role],
+        )
+        .trim()
+        .to_string()
     };
     let (writer, reader) = (key("writer"), key("reader"));
     (p, writer, reader)
@@ -71,14 +74,24 @@ fn a_writer_pushes_rows_checked_by_the_contract_and_a_reader_cannot() {
     let server = Server::start(dir);
     let body = |rows: &serde_json::Value| serde_json::json!({ "rows": rows }).to_string();
 
-    let (status, answer) = server.request("POST", "/v1/push/readings", Some(&reader), Some(&body(&serde_json::json!(rows))));
+    let (status, answer) = server.request(
+        "POST",
+        "/v1/push/readings",
+        Some(&reader),
+        Some(&body(&serde_json::json!(rows))),
+    );
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("writer"), "{answer}");
 
     // The second row is out of range: refused in the answer, quarantined, the others kept.
     let mut pushed = rows.clone();
     pushed[1]["temp"] = serde_json::json!(999.0);
-    let (status, answer) = server.request("POST", "/v1/push/readings", Some(&writer), Some(&body(&serde_json::json!(pushed))));
+    let (status, answer) = server.request(
+        "POST",
+        "/v1/push/readings",
+        Some(&writer),
+        Some(&body(&serde_json::json!(pushed))),
+    );
     assert_eq!(status, 200, "{answer}");
     let answer: serde_json::Value = serde_json::from_str(&answer).expect("json");
     assert_eq!(answer["accepted"], 2, "{answer}");
@@ -87,11 +100,21 @@ fn a_writer_pushes_rows_checked_by_the_contract_and_a_reader_cannot() {
     assert_eq!(rejected[0]["row"], 1, "{answer}");
     assert_eq!(rejected[0]["column"], "temp", "{answer}");
     assert_eq!(rejected[0]["temp"], 999.0, "{answer}");
-    assert!(rejected[0]["reason"].as_str().is_some_and(|r| r.contains("130")), "{answer}");
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("130")),
+        "{answer}"
+    );
 
     // A row that does not fit the columns refuses the request, naming it.
     let bad = serde_json::json!([rows[0], {"origin": "JFK", "time_hour": "2013-01-01T00:00:00Z", "temp": "hot"}]);
-    let (status, answer) = server.request("POST", "/v1/push/readings", Some(&writer), Some(&bad.to_string()));
+    let (status, answer) = server.request(
+        "POST",
+        "/v1/push/readings",
+        Some(&writer),
+        Some(&bad.to_string()),
+    );
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("rows[1]"), "{answer}");
     let (status, answer) = server.request(

@@ -33,21 +33,29 @@ pub(super) fn apply(b: &mut Builder<'_>) {
             .as_ref()
             .map(|k| k.get_ref().clone())
             .unwrap_or_default();
-        let mode = section.mode.as_ref().map(|m| *m.get_ref()).unwrap_or_default();
+        let mode = section
+            .mode
+            .as_ref()
+            .map(|m| *m.get_ref())
+            .unwrap_or_default();
         let lookback = section.lookback.as_ref().map(|l| l.get_ref().value);
         let mut ok = true;
         if section.column.get_ref().is_empty() {
             b.diags.push(
-                Diagnostic::new(raw.location(section.column.span().start), "`column` is empty")
-                    .with_help("name the column that grows with new rows, like `updated_at`"),
+                Diagnostic::new(
+                    raw.location(section.column.span().start),
+                    "`column` is empty",
+                )
+                .with_help("name the column that grows with new rows, like `updated_at`"),
             );
             ok = false;
         }
         if key.is_empty() && (mode == IncrementalMode::Merge || lookback.is_some()) {
             let (why, offset) = match (&section.mode, &section.lookback) {
-                (Some(m), _) if mode == IncrementalMode::Merge => {
-                    ("`mode = \"merge\"` replaces rows by their key", m.span().start)
-                }
+                (Some(m), _) if mode == IncrementalMode::Merge => (
+                    "`mode = \"merge\"` replaces rows by their key",
+                    m.span().start,
+                ),
                 (_, Some(l)) => (
                     "rows read again within `lookback` are told apart from those already loaded by their key",
                     l.span().start,
@@ -55,8 +63,13 @@ pub(super) fn apply(b: &mut Builder<'_>) {
                 _ => ("rows are told apart by their key", entry.offset),
             };
             b.diags.push(
-                Diagnostic::new(raw.location(offset), format!("source `{name}`: `incremental` needs a `key`: {why}"))
-                    .with_help("add `key = [\"id\"]` (the columns that identify a row) to `incremental`"),
+                Diagnostic::new(
+                    raw.location(offset),
+                    format!("source `{name}`: `incremental` needs a `key`: {why}"),
+                )
+                .with_help(
+                    "add `key = [\"id\"]` (the columns that identify a row) to `incremental`",
+                ),
             );
             ok = false;
         }

@@ -6,8 +6,8 @@
 
 mod alerts;
 mod exports;
-mod partitions;
 mod incremental;
+mod partitions;
 mod policy;
 mod push;
 mod refs;
@@ -31,8 +31,8 @@ use crate::raw::ContractSection;
 
 pub use alerts::{AlertDef, Channel, EmailDef};
 pub use exports::{ExportDef, ExportFormat};
-pub use partitions::Partitioning;
 pub use incremental::Incremental;
+pub use partitions::Partitioning;
 pub use policy::RunPolicy;
 pub use push::PushDef;
 pub use schedules::{Cadence, DEFAULT_MAX_CATCHUP, ScheduleDef, ScheduleTarget};

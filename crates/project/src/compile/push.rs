@@ -57,8 +57,11 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, offset: usize, section: P
         if !section.columns.contains_key(k) {
             let known: Vec<&str> = section.columns.keys().map(String::as_str).collect();
             b.diags.push(
-                Diagnostic::new(push_at.clone(), format!("key column `{k}` is not among `columns`"))
-                    .with_help(format!("the columns are: {}", known.join(", "))),
+                Diagnostic::new(
+                    push_at.clone(),
+                    format!("key column `{k}` is not among `columns`"),
+                )
+                .with_help(format!("the columns are: {}", known.join(", "))),
             );
         }
     }

@@ -80,8 +80,7 @@ pub(crate) async fn write_with(
     }
     if !asset.contract.is_empty() {
         let out =
-            crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest(), mode)
-                .await;
+            crate::gate::write_validated(job.ws, asset, ctx, plan, &meta, job.latest(), mode).await;
         let (rows_in, rows_out, rows_quarantined, warnings) =
             out.report.as_ref().map_or((0, 0, 0, 0), |r| {
                 (

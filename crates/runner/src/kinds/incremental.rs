@@ -130,7 +130,8 @@ impl Incremental<'_> {
             None => scan,
         };
         // The upper bound, and the rows without a key, in one pass.
-        let (upper, keyless) = self.bounds(&ctx, past.clone().build().map_err(|e| Failure::of(&e))?)
+        let (upper, keyless) = self
+            .bounds(&ctx, past.clone().build().map_err(|e| Failure::of(&e))?)
             .await?;
         if keyless > 0 && !self.asset_drops_keyless() {
             return Err(Failure {
@@ -236,7 +237,10 @@ impl Incremental<'_> {
             )
             .into());
         }
-        let times = matches!(ty, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64);
+        let times = matches!(
+            ty,
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+        );
         if self.inc.lookback.is_some() && !times {
             return Err(format!(
                 "source `{name}`: `lookback` needs a time or date column, and `{column}` is {ty}\n  \
@@ -387,7 +391,11 @@ fn minus(w: ScalarValue, back: std::time::Duration) -> Result<ScalarValue, Failu
             ScalarValue::Date64(Some(ms.saturating_sub(i64::from(days) * 86_400_000)))
         }
         other => {
-            return Err(format!("`lookback` cannot move a watermark of type {}", other.data_type()).into());
+            return Err(format!(
+                "`lookback` cannot move a watermark of type {}",
+                other.data_type()
+            )
+            .into());
         }
     };
     Ok(moved)
@@ -445,7 +453,10 @@ mod tests {
         let w = ScalarValue::TimestampMicrosecond(Some(10_000_000_000), Some("UTC".into()));
         assert_eq!(
             minus(w, hour).expect("moved"),
-            ScalarValue::TimestampMicrosecond(Some(10_000_000_000 - 3_600_000_000), Some("UTC".into()))
+            ScalarValue::TimestampMicrosecond(
+                Some(10_000_000_000 - 3_600_000_000),
+                Some("UTC".into())
+            )
         );
         assert_eq!(
             minus(ScalarValue::Date32(Some(100)), hour).expect("moved"),

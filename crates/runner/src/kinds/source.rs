@@ -87,7 +87,10 @@ impl Kind for Source<'_> {
 
     async fn rows(&self) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
         let source = open(self.def).await?;
-        source.table_provider().map(Some).map_err(|e| Failure::of(&e))
+        source
+            .table_provider()
+            .map(Some)
+            .map_err(|e| Failure::of(&e))
     }
 
     async fn check(

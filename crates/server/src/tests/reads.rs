@@ -304,6 +304,6 @@ async fn query_is_read_only_and_bounded() {
     assert!(a["columns"].as_array().is_some_and(|c| c.len() == 5), "{a}");
     let (status, l) = call(&app, "GET", "/v1/assets", k, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(l["assets"].as_array().map(Vec::len), Some(5));
+    assert_eq!(l["assets"].as_array().map(Vec::len), Some(6));
     assert_eq!(l["assets"][0]["stale"], false);
 }
