@@ -375,7 +375,7 @@ fn plan(def: &PushDef, batch: RecordBatch, gated: bool) -> datafusion::error::Re
     let mut plan = LogicalPlanBuilder::scan("pushed", provider_as_source(Arc::new(table)), None)?;
     if !def.key.is_empty() {
         let rank = row_number()
-            .partition_by(def.key.iter().map(|k| ident(k)).collect())
+            .partition_by(def.key.iter().map(ident).collect())
             .order_by(vec![
                 SortExpr::new(col(REQUEST), false, false),
                 SortExpr::new(col(ROW), false, false),

@@ -296,7 +296,7 @@ fn killed_loads_neither_skip_nor_repeat_rows() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait = Duration::from_millis(seed % 1_500);
+        let wait = Duration::from_millis(seed % 700);
         let mut child = sluice_cmd(dir)
             .args(["run", "flights"])
             .stdout(std::process::Stdio::null())

@@ -16,6 +16,9 @@ use crate::raw::{Delimiter, FileFormat, FileSourceSection, SourceSection};
 const READ_RULES: &str = "source-read-2";
 
 /// A compiled source: one variant per connector, as in [`SourceSection`].
+// One per source, made once when the project compiles: boxing the files
+// variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum SourceDef {
     /// Files on disk.

@@ -24,6 +24,8 @@ pub enum FileFormat {
 /// key that names it (`postgres = { ... }`), chosen in `Deserialize` below.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(untagged)]
+// One per source, read once: boxing the files variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SourceSection {
     /// Files on disk, by path or glob: `path = "data/*.csv"`.
     Files(FileSourceSection),

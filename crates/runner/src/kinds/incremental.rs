@@ -328,7 +328,7 @@ impl Incremental<'_> {
             .map(Expr::Column)
             .collect();
         let rank = row_number()
-            .partition_by(self.inc.key.iter().map(|k| ident(k)).collect())
+            .partition_by(self.inc.key.iter().map(ident).collect())
             .order_by(vec![SortExpr::new(ident(&self.inc.column), false, false)])
             .build()?
             .alias(RANK);
