@@ -168,12 +168,7 @@ fn push_def<'a>(ws: &'a Workspace, source: &str) -> Result<&'a PushDef, PushErro
             format!("the push sources are: {}", names.join(", "))
         }
     };
-    let Some(asset) = ws
-        .project
-        .assets
-        .values()
-        .find(|a| a.name.as_str() == source)
-    else {
+    let Some(asset) = ws.project.asset(source) else {
         return Err(PushError::Unknown {
             name: source.to_string(),
             help: push_sources(),
@@ -284,12 +279,7 @@ async fn write_rows(
     def: &PushDef,
     pending: &[Pending],
 ) -> Result<(Option<u64>, Rejected), crate::outcome::Failure> {
-    let Some(asset) = ws
-        .project
-        .assets
-        .values()
-        .find(|a| a.name.as_str() == source)
-    else {
+    let Some(asset) = ws.project.asset(source) else {
         return Err(format!("no source `{source}`").into());
     };
     let batch = numbered(def, pending).map_err(|e| crate::outcome::Failure::of(&e))?;

@@ -30,6 +30,7 @@ mod quality;
 mod schedules;
 mod types;
 mod warehouse;
+mod writes;
 
 pub use alerts::Incident;
 pub use content::ContentHash;

@@ -9,10 +9,8 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, Operator, binary_expr};
 use deltalake_core::delta_datafusion::planner::DeltaPlanner;
 
-use crate::offline::{
-    CommitMeta, OfflineStore, VersionInfo, WriteMode, commit_properties, same_columns, storable,
-    writer_properties,
-};
+use crate::offline::{CommitMeta, OfflineStore, VersionInfo};
+use crate::writes::{WriteMode, commit_properties, same_columns, storable, writer_properties};
 use crate::{Error, Result};
 
 /// The aliases of the two sides in the merge's expressions.

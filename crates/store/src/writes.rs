@@ -1,0 +1,92 @@
+//! How a write changes an asset's table ([`WriteMode`]), and what every
+//! write of the offline store shares: the Parquet settings, sluice's commit
+//! metadata, the column check, and the casts to types Delta holds.
+
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
+use deltalake_core::kernel::transaction::CommitProperties;
+use deltalake_core::parquet::basic::{Compression, ZstdLevel};
+use deltalake_core::parquet::file::properties::WriterProperties;
+use deltalake_core::{DeltaTable, DeltaTableError};
+
+use crate::offline::{COMMIT_KEY, CommitMeta};
+use crate::types::delta_type;
+
+/// How a write changes the table.
+#[derive(Debug, Clone)]
+pub enum WriteMode {
+    /// The rows replace the whole table (its columns may change).
+    Whole,
+    /// The rows replace those matching the predicate (one partition); every
+    /// row written must match it.
+    Where(Expr),
+    /// The rows are added to the table.
+    Append,
+    /// The rows are merged into the table by the key columns: a row whose key
+    /// is in the table replaces that row (unless `insert_only`), others are
+    /// added. The rows' keys must be unique and not null.
+    Merge {
+        /// The key columns.
+        keys: Vec<String>,
+        /// Rows whose key is in the table are left out, not replaced.
+        insert_only: bool,
+    },
+}
+
+/// How sluice writes Parquet files: zstd level 3.
+pub(crate) fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        .build()
+}
+
+/// A commit carrying sluice's provenance.
+pub(crate) fn commit_properties(meta: &CommitMeta) -> Result<CommitProperties, DeltaTableError> {
+    Ok(CommitProperties::default().with_metadata([(
+        COMMIT_KEY.to_string(),
+        serde_json::to_value(meta).map_err(DeltaTableError::from)?,
+    )]))
+}
+
+/// Whether `table` holds the columns of `schema`, by name and type, in order.
+pub(crate) fn same_columns(
+    table: &DeltaTable,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> bool {
+    table.snapshot().is_ok_and(|s| {
+        let have = s.snapshot().arrow_schema();
+        have.fields().len() == schema.fields().len()
+            && have
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+    })
+}
+
+/// Casts the plan's columns to types Delta can hold, where they differ.
+pub(crate) fn storable(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
+    let schema = plan.schema().clone();
+    let needs_cast = schema
+        .fields()
+        .iter()
+        .any(|f| delta_type(f.data_type()) != *f.data_type());
+    if !needs_cast {
+        return Ok(plan);
+    }
+    let exprs: Vec<Expr> = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(Column::from((qualifier, field)));
+            let target = delta_type(field.data_type());
+            if target == *field.data_type() {
+                column
+            } else {
+                cast(column, target).alias(field.name())
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
