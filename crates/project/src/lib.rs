@@ -16,10 +16,10 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    AlertDef, Asset, Cadence, Channel, DEFAULT_TRIGGER_INTERVAL, Definition, EmailDef, ExportDef,
-    ExportFormat, FilesDef, Incremental, InvalidFormat, ListFilesError, Partitioning, Project,
-    PushDef, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError,
-    StepOutput, TableDef, TimeFormat, fingerprint,
+    AlertDef, Asset, Cadence, Channel, DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition, EmailDef,
+    Engine, ExportDef, ExportFormat, FilesDef, Incremental, InvalidFormat, ListFilesError,
+    Partitioning, Project, PushDef, RangeSplit, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef,
+    StepDef, StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};

@@ -200,7 +200,12 @@ pub(crate) fn check_source_overrides(
         }
         let mut merged = entry.clone();
         overlay(&mut merged, overrides);
-        for e in deserialize_with_policy::<SourceSection>(merged) {
+        let policy = crate::parse::take_policy(&mut merged);
+        let mut errors = SourceSection::read(merged).1;
+        if let Some(policy) = policy {
+            errors.extend(crate::parse::deserialize_all::<crate::raw::PolicySection>(policy).1);
+        }
+        for e in errors {
             if e.span().is_some_and(|s| profile.covers(&s)) {
                 diags.push(toml_error(e, profile.span.start));
             }

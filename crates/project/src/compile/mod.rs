@@ -5,6 +5,7 @@
 //! and adds itself through one `Builder`; `refs.rs` turns references into inputs.
 
 mod alerts;
+mod db_sources;
 mod exports;
 mod incremental;
 mod partitions;
@@ -30,6 +31,7 @@ use crate::parse::RawProject;
 use crate::raw::ContractSection;
 
 pub use alerts::{AlertDef, Channel, EmailDef};
+pub use db_sources::{DatabaseDef, Engine, RangeSplit};
 pub use exports::{ExportDef, ExportFormat};
 pub use incremental::Incremental;
 pub use partitions::Partitioning;

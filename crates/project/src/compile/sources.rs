@@ -25,6 +25,12 @@ pub enum SourceDef {
     Files(FilesDef),
     /// Rows applications push.
     Push(super::push::PushDef),
+    /// A PostgreSQL query or table.
+    Postgres(super::DatabaseDef),
+    /// A MySQL or MariaDB query or table.
+    Mysql(super::DatabaseDef),
+    /// A SQLite query or table.
+    Sqlite(super::DatabaseDef),
 }
 
 /// A compiled file source.
@@ -107,6 +113,10 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSecti
         SourceSection::Files(config) => config,
         SourceSection::Push(section) => {
             return super::push::compile(b, name, entry.offset, section);
+        }
+        section => {
+            let at = b.raw.location(entry.offset);
+            return super::db_sources::compile(b, name, at, &section);
         }
     };
     let raw = b.raw;

@@ -31,6 +31,12 @@ pub enum SourceSection {
     Files(FileSourceSection),
     /// Rows applications send: `push = { key = ["id"] }`.
     Push(PushSourceSection),
+    /// A PostgreSQL query or table: `postgres = { url = "${PG_URL}", table = "orders" }`.
+    Postgres(DatabaseSourceSection),
+    /// A MySQL or MariaDB query or table: `mysql = { url = "${MYSQL_URL}", query = "..." }`.
+    Mysql(DatabaseSourceSection),
+    /// A SQLite database file of the project: `sqlite = { path = "app.db", table = "runs" }`.
+    Sqlite(SqliteSourceSection),
 }
 
 impl SourceSection {
@@ -39,6 +45,8 @@ impl SourceSection {
         match self {
             SourceSection::Files(f) => f.contract.as_ref(),
             SourceSection::Push(p) => p.contract.as_ref(),
+            SourceSection::Postgres(d) | SourceSection::Mysql(d) => d.contract.as_ref(),
+            SourceSection::Sqlite(d) => d.contract.as_ref(),
         }
     }
 
@@ -47,14 +55,16 @@ impl SourceSection {
         match self {
             SourceSection::Files(f) => f.description.as_ref(),
             SourceSection::Push(p) => p.description.as_ref(),
+            SourceSection::Postgres(d) | SourceSection::Mysql(d) => d.description.as_ref(),
+            SourceSection::Sqlite(d) => d.description.as_ref(),
         }
     }
 
     /// Reads an entry, choosing the connector by the key that names it
-    /// (`push`; none: files), so that each connector's mistakes are reported
-    /// with that connector's keys — a file source with a typo is told the keys
-    /// files take. Every mistake of the entry is reported, as
-    /// [`crate::parse::deserialize_all`] does.
+    /// (`push`, `postgres`, `mysql`, `sqlite`; none of them: files), so that
+    /// each connector's mistakes are reported with that connector's keys — a
+    /// file source with a typo is told the keys files take. Every mistake of
+    /// the entry is reported, as [`crate::parse::deserialize_all`] does.
     pub(crate) fn read(
         value: Spanned<toml::de::DeValue<'_>>,
     ) -> (Option<Self>, Vec<toml::de::Error>) {
@@ -71,6 +81,12 @@ impl SourceSection {
         }
         if has("push") {
             map(deserialize_all(value), SourceSection::Push)
+        } else if has("postgres") {
+            map(deserialize_all(value), SourceSection::Postgres)
+        } else if has("mysql") {
+            map(deserialize_all(value), SourceSection::Mysql)
+        } else if has("sqlite") {
+            map(deserialize_all(value), SourceSection::Sqlite)
         } else {
             map(deserialize_all(value), SourceSection::Files)
         }
@@ -84,6 +100,85 @@ impl<'de> Deserialize<'de> for SourceSection {
         // losing the spans of the values). Read directly, a section is files.
         FileSourceSection::deserialize(d).map(SourceSection::Files)
     }
+}
+
+/// `postgres = { ... }` or `mysql = { ... }`: a database source.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSourceSection {
+    /// The connection and what to read, under the connector's key.
+    #[serde(alias = "mysql")]
+    pub postgres: Spanned<DatabaseOptions>,
+    /// What the rows must be; see [`ContractSection`].
+    #[serde(default)]
+    pub contract: Option<ContractSection>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The keys of `postgres = { ... }` and `mysql = { ... }`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseOptions {
+    /// The connection URL, with the password from the environment:
+    /// `postgres://app:${PG_PASSWORD}@db:5432/sales`.
+    pub url: sluice_core::Secret,
+    /// A query whose rows the source reads. Not with `table`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// A table (or view) read whole, optionally `schema.table`. Not with `query`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Read in this many parallel ranges of `partition_column`. Default: 1.
+    #[serde(default)]
+    pub partitions: Option<usize>,
+    /// The integer column whose min..max range `partitions` splits.
+    #[serde(default)]
+    pub partition_column: Option<String>,
+    /// PostgreSQL `numeric`: `"decimal"` (exact, needs a declared precision
+    /// up to 38) or `"float"` (float64). Default: `"decimal"`.
+    #[serde(default)]
+    pub numeric: Option<NumericMode>,
+}
+
+/// How a database's arbitrary-precision numbers are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumericMode {
+    /// Decimal128 with the column's declared precision and scale.
+    #[default]
+    Decimal,
+    /// Float64: approximate, for numbers without a declared precision.
+    Float,
+}
+
+/// `sqlite = { ... }`: a SQLite database file.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSourceSection {
+    /// The database file and what to read.
+    pub sqlite: Spanned<SqliteOptions>,
+    /// What the rows must be; see [`ContractSection`].
+    #[serde(default)]
+    pub contract: Option<ContractSection>,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The keys of `sqlite = { ... }`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteOptions {
+    /// The database file, relative to the project folder.
+    pub path: String,
+    /// A query whose rows the source reads. Not with `table`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// A table (or view) read whole. Not with `query`.
+    #[serde(default)]
+    pub table: Option<String>,
 }
 
 /// `[sources.NAME]` with `path`: files read from outside the project.

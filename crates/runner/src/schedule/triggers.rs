@@ -266,8 +266,9 @@ async fn upstream_reason(
     let asset = &ws.project.assets[name];
     let seen = match &asset.definition {
         Definition::Source(def) => {
-            // Only files change where sluice can look; other sources have no
-            // upstream to watch.
+            // A database cannot be listed cheaply, and a database source is
+            // read at every run: polling it would read it every interval.
+            // A schedule reads it.
             let SourceDef::Files(files) = def.as_ref() else {
                 return Ok(None);
             };
