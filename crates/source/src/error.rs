@@ -88,6 +88,17 @@ pub enum Error {
         #[source]
         source: datafusion::arrow::error::ArrowError,
     },
+    /// A database source could not be read: the message names the source, the
+    /// database (host, port, name; never a password) and what to do.
+    #[error("{message}")]
+    Database {
+        /// What happened, with the database's own message.
+        message: String,
+        /// The network error underneath, which decides the class (a refused
+        /// or reset connection is transient); `None`: permanent.
+        #[source]
+        cause: Option<std::io::Error>,
+    },
     /// A record could not be read. `line` and `column` are 1-based; 0 when unknown.
     #[error("{}{}: {message}{}", path.display(), position(*line, *column), help.as_deref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
     Read {
@@ -115,6 +126,10 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Open { source, .. } => ErrorClass::of_io(source),
+            Error::Database {
+                cause: Some(io), ..
+            } => ErrorClass::of_io(io),
+            Error::Database { cause: None, .. } => ErrorClass::Permanent,
             Error::ListFiles { source } => source.class(),
             Error::CastColumns { source, .. } => ErrorClass::of_error(source),
             Error::Read {

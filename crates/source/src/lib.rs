@@ -5,12 +5,14 @@
 //! error names the file and, where the format has them, the line and column.
 
 mod convert;
+mod db;
 mod error;
 mod file;
 mod infer;
 mod layout;
 mod readers;
 
+pub use db::{DbSource, DbTable};
 pub use error::Error;
 pub use file::{FileSource, content_hash};
 pub use sluice_core::parse_type;

@@ -8,6 +8,7 @@
 //! Adding a kind: a `Definition` variant (crates/project), a module here with its
 //! `Kind`, and one arm in [`of`].
 
+mod db_source;
 pub(crate) mod delta;
 mod export;
 mod features;
@@ -187,6 +188,9 @@ fn connector(asset: &Asset) -> Box<dyn Kind + '_> {
         Definition::Source(def) => match def.as_ref() {
             SourceDef::Files(def) => Box::new(source::Source { asset, def }),
             SourceDef::Push(def) => Box::new(push::Push { asset, def }),
+            SourceDef::Postgres(def) | SourceDef::Mysql(def) | SourceDef::Sqlite(def) => {
+                Box::new(db_source::DbSourceKind { asset, def })
+            }
         },
         Definition::Table(def) => Box::new(table::Table { asset, def }),
         Definition::Features(def) => Box::new(features::Features { asset, def }),
