@@ -6,6 +6,7 @@ mod bad_input;
 mod common;
 mod contract;
 mod crash;
+mod databases;
 mod describe;
 mod example;
 mod exports;

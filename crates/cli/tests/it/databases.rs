@@ -1,0 +1,237 @@
+//! Database sources end to end: a PostgreSQL table (read in ranges) and a
+//! SQLite file become published assets that SQL reads; a database source is
+//! read at every run; a connection error names the server and never the
+//! password — not in the output, the run's log lines or the run record.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// The test database's URL, or `None` (outside CI) to skip.
+fn pg_url() -> Option<String> {
+    for user in ["postgres", "root"] {
+        let url = format!("postgres://{user}@127.0.0.1:5432/test");
+        if pg(&url, "SELECT 1").is_ok() {
+            return Some(url);
+        }
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI needs PostgreSQL at 127.0.0.1:5432 with a database `test` (user postgres or root)"
+    );
+    eprintln!("skipped: no PostgreSQL at 127.0.0.1:5432");
+    None
+}
+
+/// Runs `sql` (several statements) in the test database.
+fn pg(url: &str, sql: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        client.batch_execute(sql).await.map_err(|e| e.to_string())
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+fn run_env(p: &Path, args: &[&str], url: &str) -> std::process::Output {
+    sluice_cmd(p)
+        .args(args)
+        .env("SLUICE_TEST_PG_URL", url)
+        .output()
+        .expect("sluice runs")
+}
+
+#[test]
+fn a_postgres_table_read_in_ranges_is_published_and_read_again_each_run() {
+    let Some(url) = pg_url() else { return };
+    let schema = unique("sluice_it_pg");
+    pg(
+        &url,
+        &format!(
+            "CREATE SCHEMA {schema};
+             CREATE TABLE {schema}.orders (id int8, customer text, amount numeric(12,2),
+               at timestamptz, tags text[]);
+             INSERT INTO {schema}.orders
+               SELECT g, 'c' || (g % 7), g * 1.25, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute',
+                      ARRAY['a', 'b']
+               FROM generate_series(1, 5000) g;
+             INSERT INTO {schema}.orders VALUES (NULL, 'Zoë', 0.01, NULL, NULL);"
+        ),
+    )
+    .expect("setup");
+    let toml = format!(
+        r#"
+[project]
+name = "db"
+
+[sources.orders]
+postgres = {{ url = "${{SLUICE_TEST_PG_URL}}", table = "{schema}.orders", partitions = 3, partition_column = "id" }}
+
+[tables.by_customer]
+sql = "SELECT customer, count(*) AS n, sum(amount) AS total FROM orders GROUP BY customer"
+"#
+    );
+    let dir = project(&[("sluice.toml", toml.as_bytes())]);
+    let p = dir.path();
+    let o = run_env(p, &["check"], &url);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let o = run_env(p, &["run", "--json"], &url);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(scalar(p, "SELECT count(*) FROM orders"), 5001);
+    assert_eq!(scalar(p, "SELECT count(DISTINCT id) FROM orders"), 5000);
+    assert_eq!(
+        scalar(p, "SELECT CAST(sum(amount) * 100 AS BIGINT) FROM orders"),
+        (1..=5000i64).map(|g| g * 125).sum::<i64>() + 1
+    );
+    let out = ok(
+        p,
+        &["query", "--format", "csv", "SELECT customer, at, tags FROM orders WHERE id = 60"],
+    );
+    assert!(out.contains("c4,2024-01-01T01:00:00Z,"), "{out}");
+    let out = ok(p, &["query", "--format", "csv", "SELECT customer FROM orders WHERE id IS NULL"]);
+    assert!(out.contains("Zoë"), "{out}");
+
+    // Nothing changed in the project, but a database changes without telling.
+    pg(&url, &format!("INSERT INTO {schema}.orders VALUES (5001, 'c1', 1, NULL, NULL)")).expect("insert");
+    let o = run_env(p, &["status"], &url);
+    let text = stdout(&o);
+    assert!(text.contains("a database source is read at every run"), "{text}");
+    let o = run_env(p, &["run"], &url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(scalar(p, "SELECT count(*) FROM orders"), 5002);
+    assert_eq!(scalar(p, "SELECT sum(n) FROM by_customer"), 5002);
+    pg(&url, &format!("DROP SCHEMA {schema} CASCADE")).expect("drop");
+}
+
+#[test]
+fn a_connection_error_names_the_server_and_never_the_password() {
+    let secret = "hunter2-never-shown";
+    let toml = format!(
+        r#"
+[project]
+name = "db"
+
+[sources.orders]
+postgres = {{ url = "postgres://app:{secret}@127.0.0.1:1/sales", table = "orders" }}
+"#
+    );
+    let dir = project(&[("sluice.toml", toml.as_bytes())]);
+    let p = dir.path();
+    let o = sluice(p, &["run"]);
+    assert!(!o.status.success());
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("cannot connect to PostgreSQL at 127.0.0.1:1, database `sales`"), "{all}");
+    assert!(!all.contains(secret), "{all}");
+    let o = sluice(p, &["runs", "show", "1"]);
+    let shown = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(shown.contains("127.0.0.1:1"), "the log holds the error: {shown}");
+    assert!(!shown.contains(secret), "{shown}");
+    let o = sluice(p, &["runs", "show", "1", "--json"]);
+    assert!(!stdout(&o).contains(secret));
+    // Nothing the run stored holds it, in any file of the warehouse.
+    for entry in walk(&p.join(".sluice")) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(secret), "{} holds the password", entry.display());
+    }
+    let o = sluice(p, &["check"]);
+    assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains(secret));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_sqlite_file_of_the_project_is_a_source() {
+    let dir = project(&[(
+        "sluice.toml",
+        br#"
+[project]
+name = "races"
+
+[sources.results]
+sqlite = { path = "data/races.db", query = "SELECT race, horse, position, finished_at FROM results WHERE position IS NOT NULL" }
+
+[tables.winners]
+sql = "SELECT race, horse FROM results WHERE position = 1"
+"#,
+    )]);
+    let p = dir.path();
+    let conn = rusqlite::Connection::open(p.join("data/races.db")).expect("create");
+    conn.execute_batch(
+        "CREATE TABLE results (race INTEGER, horse TEXT, position INTEGER, finished_at DATETIME);
+         INSERT INTO results VALUES (1, 'Śnieżka', 1, '2024-05-01 14:03:22.5'), (1, 'Blue', 2, '2024-05-01 14:03:23'),
+           (2, 'Blue', 1, '2024-05-02 15:00:00'), (2, 'Nope', NULL, NULL);",
+    )
+    .expect("setup");
+    drop(conn);
+    ok(p, &["run"]);
+    assert_eq!(scalar(p, "SELECT count(*) FROM results"), 3);
+    let out = ok(p, &["query", "--format", "csv", "SELECT horse, finished_at FROM winners JOIN results USING (race, horse) ORDER BY race"]);
+    assert!(out.contains("Śnieżka,2024-05-01T14:03:22.500"), "{out}");
+}
+
+#[test]
+fn database_source_mistakes_are_reported_with_their_keys() {
+    let dir = project(&[(
+        "sluice.toml",
+        br#"
+[project]
+name = "bad"
+
+[sources.both]
+postgres = { url = "${PG_URL}", table = "a", query = "SELECT 1" }
+
+[sources.typo]
+postgres = { url = "${PG_URL}", tabel = "a" }
+
+[sources.ranges]
+postgres = { url = "mysql://x@h/db", table = "a", partitions = 4 }
+
+[sources.file_typo]
+pth = "x.csv"
+
+[sources.lite]
+sqlite = { path = "missing.db", table = "t" }
+"#,
+    )]);
+    let o = sluice(dir.path(), &["check"]);
+    assert!(!o.status.success());
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    for expected in [
+        "`postgres` has both `query` and `table`",
+        "unknown field `tabel`",
+        "`postgres.partitions` needs `partition_column`",
+        "is not a postgres URL",
+        "unknown field `pth`, expected one of `path`",
+        "no SQLite file `missing.db`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
