@@ -136,14 +136,15 @@ fn query_of(
         (Some(q), None) if !q.trim().is_empty() => {
             Some(q.trim().trim_end_matches(';').trim().to_string())
         }
-        (None, Some(t)) if !t.trim().is_empty() => Some(format!(
-            "SELECT * FROM {}",
-            engine.quote_table(t.trim())
-        )),
+        (None, Some(t)) if !t.trim().is_empty() => {
+            Some(format!("SELECT * FROM {}", engine.quote_table(t.trim())))
+        }
         (Some(_), Some(_)) => {
             b.diags.push(
                 Diagnostic::new(at.clone(), format!("`{key}` has both `query` and `table`"))
-                    .with_help("keep one: `table` reads a whole table, `query` the rows of a query"),
+                    .with_help(
+                        "keep one: `table` reads a whole table, `query` the rows of a query",
+                    ),
             );
             None
         }
@@ -202,8 +203,13 @@ fn database(
         }),
         (Some(_), None) => {
             b.diags.push(
-                Diagnostic::new(at.clone(), format!("`{key}.partitions` needs `partition_column`"))
-                    .with_help("name the integer column whose range is split: `partition_column = \"id\"`"),
+                Diagnostic::new(
+                    at.clone(),
+                    format!("`{key}.partitions` needs `partition_column`"),
+                )
+                .with_help(
+                    "name the integer column whose range is split: `partition_column = \"id\"`",
+                ),
             );
             None
         }

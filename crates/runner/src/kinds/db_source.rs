@@ -45,15 +45,16 @@ impl Kind for DbSourceKind<'_> {
         // encoding uses every core.
         let cores = ctx.state().config().target_partitions();
         let ranges = self.def.partitions.as_ref().map_or(1, |p| p.count);
-        let plan = LogicalPlanBuilder::scan(name, provider_as_source(source.table_provider()), None)
-            .and_then(|scan| {
-                if ranges < cores {
-                    scan.repartition(Partitioning::RoundRobinBatch(cores))?
-                        .build()
-                } else {
-                    scan.build()
-                }
-            });
+        let plan =
+            LogicalPlanBuilder::scan(name, provider_as_source(source.table_provider()), None)
+                .and_then(|scan| {
+                    if ranges < cores {
+                        scan.repartition(Partitioning::RoundRobinBatch(cores))?
+                            .build()
+                    } else {
+                        scan.build()
+                    }
+                });
         match plan {
             Ok(plan) => delta::write(job, &ctx, plan).await,
             Err(e) => job.failed(Failure::of(&e)),

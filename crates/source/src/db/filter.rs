@@ -59,7 +59,11 @@ pub(crate) fn conditions(
     Some(out)
 }
 
-fn condition(expr: &Expr, columns: &[(String, Option<ArrowKind>)], text_ok: bool) -> Option<Condition> {
+fn condition(
+    expr: &Expr,
+    columns: &[(String, Option<ArrowKind>)],
+    text_ok: bool,
+) -> Option<Condition> {
     let Expr::BinaryExpr(b) = expr else {
         return None;
     };
@@ -120,9 +124,9 @@ fn literal(value: &ScalarValue, kind: &ArrowKind, text_ok: bool) -> Option<Liter
             let text = t.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
             Some(Literal::Text(if *utc { text + "+00" } else { text }))
         }
-        (ArrowKind::Decimal(..), S::Decimal128(Some(v), p, s)) if text_ok => Some(Literal::Text(
-            Decimal128Type::format_decimal(*v, *p, *s),
-        )),
+        (ArrowKind::Decimal(..), S::Decimal128(Some(v), p, s)) if text_ok => {
+            Some(Literal::Text(Decimal128Type::format_decimal(*v, *p, *s)))
+        }
         _ => None,
     }
 }
@@ -151,7 +155,10 @@ mod tests {
         assert_eq!((c[1].op, &c[1].value), ("<", &Literal::Int(10)));
         let at = ScalarValue::TimestampMicrosecond(Some(1_700_000_000_000_000), Some("UTC".into()));
         let c = conditions(&col("at").gt_eq(lit(at)), &columns(), true).expect("pushed");
-        assert_eq!(c[0].value, Literal::Text("2023-11-14 22:13:20.000000+00".into()));
+        assert_eq!(
+            c[0].value,
+            Literal::Text("2023-11-14 22:13:20.000000+00".into())
+        );
     }
 
     #[test]
@@ -159,9 +166,19 @@ mod tests {
         let cols = columns();
         assert!(conditions(&col("id").not_eq(lit(5i64)), &cols, true).is_none());
         assert!(conditions(&col("id").gt(col("id")), &cols, true).is_none());
-        assert!(conditions(&col("id").gt(lit(5i64)).or(col("id").lt(lit(1i64))), &cols, true).is_none());
+        assert!(
+            conditions(
+                &col("id").gt(lit(5i64)).or(col("id").lt(lit(1i64))),
+                &cols,
+                true
+            )
+            .is_none()
+        );
         assert!(conditions(&col("missing").gt(lit(5i64)), &cols, true).is_none());
-        assert!(conditions(&col("doc").eq(lit("{}")), &cols, true).is_none(), "jsonb");
+        assert!(
+            conditions(&col("doc").eq(lit("{}")), &cols, true).is_none(),
+            "jsonb"
+        );
         // A timestamp is text in the database; where that cannot compare exactly, not pushed.
         let at = ScalarValue::TimestampMicrosecond(Some(0), Some("UTC".into()));
         assert!(conditions(&col("at").gt(lit(at)), &cols, false).is_none());

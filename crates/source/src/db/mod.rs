@@ -77,7 +77,11 @@ pub(crate) trait Backend: fmt::Debug + Send + Sync {
     fn text_literals(&self) -> bool;
     /// The smallest and largest value of `column` among the rows `conditions`
     /// keep (`None`: no such rows).
-    async fn min_max(&self, column: &str, conditions: &[Condition]) -> Result<Option<(i64, i64)>, Error>;
+    async fn min_max(
+        &self,
+        column: &str,
+        conditions: &[Condition],
+    ) -> Result<Option<(i64, i64)>, Error>;
     /// The rows of `read`, as batches of `schema`.
     fn stream(&self, read: Read, schema: SchemaRef) -> SendableRecordBatchStream;
 }
@@ -122,7 +126,8 @@ impl DbSource {
         let partitions = def.partitions.as_ref().map(|p| (p.count, p.column.clone()));
         if let Some((_, column)) = &partitions {
             let ok = backend.columns().iter().any(|c| {
-                &c.name == column && matches!(c.kind, ArrowKind::I16 | ArrowKind::I32 | ArrowKind::I64)
+                &c.name == column
+                    && matches!(c.kind, ArrowKind::I16 | ArrowKind::I32 | ArrowKind::I64)
             });
             if !ok {
                 return Err(Error::Database {
@@ -321,7 +326,12 @@ pub(crate) fn select_sql(
     let mut wheres = vec![];
     for (n, c) in read.conditions.iter().enumerate() {
         let column = &columns[c.column];
-        wheres.push(format!("q.{} {} {}", q(&column.name), c.op, param(n + 1, column)));
+        wheres.push(format!(
+            "q.{} {} {}",
+            q(&column.name),
+            c.op,
+            param(n + 1, column)
+        ));
     }
     if let Some(r) = &read.range {
         let col = format!("q.{}", q(&r.column));
@@ -366,7 +376,11 @@ mod tests {
             assert_eq!(hits, 1, "{v}");
         }
         assert!(ranges[0].nulls && !ranges[1].nulls);
-        assert_eq!(split("id", 8, Some((5, 6))).len(), 2, "no more ranges than values");
+        assert_eq!(
+            split("id", 8, Some((5, 6))).len(),
+            2,
+            "no more ranges than values"
+        );
         assert_eq!(split("id", 8, None), vec![None]);
         let wide = split("id", 3, Some((i64::MIN, i64::MAX)));
         assert_eq!(wide.len(), 3);

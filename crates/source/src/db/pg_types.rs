@@ -45,8 +45,15 @@ pub(crate) struct Unmapped {
 }
 
 /// The decoder and Arrow type of a column of type `ty` with modifier `typmod`.
-pub(crate) fn map(ty: &Type, typmod: i32, numeric: NumericMode) -> Result<(PgKind, ArrowKind), Unmapped> {
-    let unmapped = |reason: String| Unmapped { reason, cast: "text" };
+pub(crate) fn map(
+    ty: &Type,
+    typmod: i32,
+    numeric: NumericMode,
+) -> Result<(PgKind, ArrowKind), Unmapped> {
+    let unmapped = |reason: String| Unmapped {
+        reason,
+        cast: "text",
+    };
     Ok(match *ty {
         Type::BOOL => (PgKind::Bool, ArrowKind::Bool),
         Type::INT2 => (PgKind::Int2, ArrowKind::I16),
@@ -100,7 +107,12 @@ pub(crate) fn map(ty: &Type, typmod: i32, numeric: NumericMode) -> Result<(PgKin
                 })?;
                 (PgKind::Array(Box::new(k)), ArrowKind::List(Box::new(a)))
             }
-            _ => return Err(unmapped(format!("`{}` has no Arrow type in sluice", ty.name()))),
+            _ => {
+                return Err(unmapped(format!(
+                    "`{}` has no Arrow type in sluice",
+                    ty.name()
+                )));
+            }
         },
     })
 }
@@ -157,7 +169,10 @@ pub(crate) fn decode(kind: &PgKind, sink: &mut Sink, v: Option<&[u8]>) -> Result
             if t == i64::MAX || t == i64::MIN {
                 return Err("the timestamp is infinity, which Arrow cannot hold".into());
             }
-            b.append_value(t.checked_add(PG_EPOCH_MICROS).ok_or("timestamp out of range")?)
+            b.append_value(
+                t.checked_add(PG_EPOCH_MICROS)
+                    .ok_or("timestamp out of range")?,
+            )
         }
         (PgKind::Interval, Sink::Utf8(b)) => {
             let micros = i64::from_be_bytes(be(v)?);
@@ -191,7 +206,11 @@ fn time_text(micros: i64) -> String {
 fn interval_text(months: i32, days: i32, micros: i64) -> String {
     let mut s = String::from("P");
     let (y, m) = (months / 12, months % 12);
-    for (n, unit) in [(i64::from(y), 'Y'), (i64::from(m), 'M'), (i64::from(days), 'D')] {
+    for (n, unit) in [
+        (i64::from(y), 'Y'),
+        (i64::from(m), 'M'),
+        (i64::from(days), 'D'),
+    ] {
         if n != 0 {
             s.push_str(&format!("{n}{unit}"));
         }
@@ -263,7 +282,9 @@ fn numeric_parts(v: &[u8]) -> Result<(i16, u16, Vec<u16>), String> {
     let sign = u16::from_be_bytes(be(v.get(4..).unwrap_or_default())?);
     let mut digits = Vec::with_capacity(ndigits.max(0) as usize);
     for i in 0..ndigits.max(0) as usize {
-        digits.push(u16::from_be_bytes(be(v.get(8 + 2 * i..).unwrap_or_default())?));
+        digits.push(u16::from_be_bytes(be(v
+            .get(8 + 2 * i..)
+            .unwrap_or_default())?));
     }
     Ok((weight, sign, digits))
 }
@@ -277,7 +298,9 @@ const NUMERIC_NINF: u16 = 0xF000;
 fn numeric_i128(v: &[u8], scale: i8) -> Result<i128, String> {
     let (weight, sign, digits) = numeric_parts(v)?;
     if matches!(sign, NUMERIC_NAN | NUMERIC_PINF | NUMERIC_NINF) {
-        return Err("NaN or infinity, which a decimal cannot hold (use `numeric = \"float\"`)".into());
+        return Err(
+            "NaN or infinity, which a decimal cannot hold (use `numeric = \"float\"`)".into(),
+        );
     }
     let overflow = || "a number with more digits than its declared precision".to_string();
     let mut acc: i128 = 0;
@@ -324,7 +347,8 @@ fn numeric_f64(v: &[u8]) -> Result<f64, String> {
     }
     let exp = 4 * (i32::from(weight) + 1 - digits.len() as i32);
     s.push_str(&format!("e{exp}"));
-    s.parse::<f64>().map_err(|e| format!("a number that is not one ({e})"))
+    s.parse::<f64>()
+        .map_err(|e| format!("a number that is not one ({e})"))
 }
 
 #[cfg(test)]
@@ -364,8 +388,14 @@ mod tests {
     #[test]
     fn times_and_intervals_print_as_postgres_does_in_iso_style() {
         assert_eq!(time_text(0), "00:00:00");
-        assert_eq!(time_text(((13 * 60 + 5) * 60 + 9) * 1_000_000 + 250_000), "13:05:09.25");
-        assert_eq!(interval_text(14, 3, 4 * 3_600_000_000 + 5 * 60_000_000 + 6_500_000), "P1Y2M3DT4H5M6.5S");
+        assert_eq!(
+            time_text(((13 * 60 + 5) * 60 + 9) * 1_000_000 + 250_000),
+            "13:05:09.25"
+        );
+        assert_eq!(
+            interval_text(14, 3, 4 * 3_600_000_000 + 5 * 60_000_000 + 6_500_000),
+            "P1Y2M3DT4H5M6.5S"
+        );
         assert_eq!(interval_text(0, 0, 0), "PT0S");
         assert_eq!(interval_text(-1, 0, -1_000_000), "P-1MT-1S");
     }

@@ -57,7 +57,10 @@ impl Postgres {
             message,
             cause: None,
         };
-        let url = def.url.as_ref().ok_or_else(|| fail(format!("source `{name}`: no `url`")))?;
+        let url = def
+            .url
+            .as_ref()
+            .ok_or_else(|| fail(format!("source `{name}`: no `url`")))?;
         let exposed = url.expose().map_err(|e| {
             fail(format!(
                 "source `{name}`: `postgres.url`: {e}\n  help: set it before running, e.g. `export {}=postgres://...`",
@@ -162,7 +165,13 @@ impl Backend for Postgres {
             conditions: conditions.to_vec(),
             ..Read::default()
         };
-        let filtered = select_sql(Engine::Postgres, &inner.query, &inner.columns, &read, &param);
+        let filtered = select_sql(
+            Engine::Postgres,
+            &inner.query,
+            &inner.columns,
+            &read,
+            &param,
+        );
         let col = Engine::Postgres.quote(column);
         let sql = format!(
             "SELECT min(q.{col})::int8, max(q.{col})::int8 FROM ({}) AS q",
@@ -203,7 +212,9 @@ impl Backend for Postgres {
                 Err(e) => Some(Err(e)),
             };
             if let Some(last) = last {
-                let _ = tx.send(last.map_err(|e| DataFusionError::External(Box::new(e)))).await;
+                let _ = tx
+                    .send(last.map_err(|e| DataFusionError::External(Box::new(e))))
+                    .await;
             }
         });
         Box::pin(RecordBatchStreamAdapter::new(stream_schema, rx))
@@ -232,8 +243,16 @@ impl Batches {
                 .iter()
                 .map(|i| Sink::new(&inner.columns[*i].kind, BATCH_ROWS))
                 .collect(),
-            kinds: read.columns.iter().map(|i| inner.kinds[*i].clone()).collect(),
-            names: read.columns.iter().map(|i| inner.columns[*i].name.clone()).collect(),
+            kinds: read
+                .columns
+                .iter()
+                .map(|i| inner.kinds[*i].clone())
+                .collect(),
+            names: read
+                .columns
+                .iter()
+                .map(|i| inner.columns[*i].name.clone())
+                .collect(),
             rows: 0,
             done: 0,
         }
@@ -266,7 +285,8 @@ impl Batches {
 
     fn take(&mut self) -> Result<RecordBatch, Error> {
         let columns = self.sinks.iter_mut().map(Sink::finish).collect();
-        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(self.rows));
+        let options =
+            datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(self.rows));
         self.done += self.rows;
         self.rows = 0;
         RecordBatch::try_new_with_options(self.schema.clone(), columns, &options).map_err(|e| {
@@ -316,7 +336,10 @@ impl Inner {
                     }
                     _ => String::new(),
                 };
-                let hint = db.hint().map(|h| format!("\n  hint: {h}")).unwrap_or_default();
+                let hint = db
+                    .hint()
+                    .map(|h| format!("\n  hint: {h}"))
+                    .unwrap_or_default();
                 (
                     format!("{}: {}{at}{hint}", db.severity(), db.message()),
                     "fix the query; it runs as written in PostgreSQL",
@@ -359,12 +382,18 @@ impl Inner {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.query_error(&e, offset))?;
             let used = if pending.is_empty() {
-                let used = parser.parse(&chunk, out, tx).await.map_err(|m| self.bad_value(m))?;
+                let used = parser
+                    .parse(&chunk, out, tx)
+                    .await
+                    .map_err(|m| self.bad_value(m))?;
                 pending.extend_from_slice(&chunk[used..]);
                 continue;
             } else {
                 pending.extend_from_slice(&chunk);
-                parser.parse(&pending, out, tx).await.map_err(|m| self.bad_value(m))?
+                parser
+                    .parse(&pending, out, tx)
+                    .await
+                    .map_err(|m| self.bad_value(m))?
             };
             pending.drain(..used);
         }
@@ -402,7 +431,8 @@ impl Inner {
             }
             for row in &rows {
                 for i in 0..row.len() {
-                    let raw: RawValue<'_> = row.try_get(i).map_err(|e| self.query_error(&e, offset))?;
+                    let raw: RawValue<'_> =
+                        row.try_get(i).map_err(|e| self.query_error(&e, offset))?;
                     out.value(i, raw.0).map_err(|m| self.bad_value(m))?;
                 }
                 if let Some(batch) = out.row_done() {
@@ -448,7 +478,12 @@ const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 impl CopyParser {
     /// Decodes the complete rows at the start of `data`; returns how many
     /// bytes they took.
-    async fn parse(&mut self, data: &[u8], out: &mut Batches, tx: &mut Tx) -> Result<usize, String> {
+    async fn parse(
+        &mut self,
+        data: &[u8],
+        out: &mut Batches,
+        tx: &mut Tx,
+    ) -> Result<usize, String> {
         let mut at = 0;
         if !self.header_done {
             if data.len() < 19 {
@@ -515,10 +550,7 @@ fn chars_before(sql: &str, query: &str) -> usize {
 struct RawValue<'a>(Option<&'a [u8]>);
 
 impl<'a> FromSql<'a> for RawValue<'a> {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(RawValue(Some(raw)))
     }
 
@@ -636,11 +668,17 @@ mod tests {
         let config: Config = "postgres://app:s3cr%40t@db.example:6543/sales"
             .parse()
             .expect("url");
-        assert_eq!(target_of(&config), "db.example:6543, database `sales` (user `app`)");
+        assert_eq!(
+            target_of(&config),
+            "db.example:6543, database `sales` (user `app`)"
+        );
         assert_eq!(
             password_of("postgres://app:s3cr%40t@db.example:6543/sales").as_deref(),
             Some("s3cr@t")
         );
-        assert_eq!(scrub("password s3cr@t rejected", Some("s3cr@t")), "password *** rejected");
+        assert_eq!(
+            scrub("password s3cr@t rejected", Some("s3cr@t")),
+            "password *** rejected"
+        );
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
-    Float64Builder, Int16Builder, Int32Builder, Int64Builder,     ListArray, StringBuilder, TimestampMicrosecondBuilder,
+    Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListArray, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
@@ -93,7 +94,9 @@ impl Sink {
                 Sink::Decimal(Decimal128Builder::with_capacity(capacity), *p, *s)
             }
             ArrowKind::Utf8 => Sink::Utf8(StringBuilder::with_capacity(capacity, capacity * 16)),
-            ArrowKind::Binary => Sink::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16)),
+            ArrowKind::Binary => {
+                Sink::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16))
+            }
             ArrowKind::Date => Sink::Date(Date32Builder::with_capacity(capacity)),
             ArrowKind::Timestamp(utc) => {
                 Sink::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity), *utc)
@@ -176,7 +179,9 @@ impl ListSink {
     pub(crate) fn close(&mut self, n: usize) -> Result<(), String> {
         let last = self.offsets.last().copied().unwrap_or(0);
         let n = i32::try_from(n).map_err(|_| "an array too long for one batch")?;
-        let next = last.checked_add(n).ok_or("an array column too large for one batch")?;
+        let next = last
+            .checked_add(n)
+            .ok_or("an array column too large for one batch")?;
         self.offsets.push(next);
         self.valid.push(true);
         Ok(())

@@ -196,7 +196,10 @@ impl Inner {
             .query(rusqlite::params_from_iter(params))
             .map_err(|e| self.query_error(e))?;
         let kinds: Vec<&DbColumn> = read.columns.iter().map(|i| &self.columns[*i]).collect();
-        let mut sinks: Vec<Sink> = kinds.iter().map(|c| Sink::new(&c.kind, BATCH_ROWS)).collect();
+        let mut sinks: Vec<Sink> = kinds
+            .iter()
+            .map(|c| Sink::new(&c.kind, BATCH_ROWS))
+            .collect();
         let mut n = 0usize;
         let mut done = 0usize;
         let mut flush = |sinks: &mut Vec<Sink>, n: &mut usize| -> Result<(), Error> {
@@ -248,7 +251,12 @@ fn declared_kind(decl: &str) -> Result<ArrowKind, ()> {
     if d.contains("INT") {
         return Ok(ArrowKind::I64);
     }
-    if d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") || d.contains("JSON") || d.contains("UUID") {
+    if d.contains("CHAR")
+        || d.contains("CLOB")
+        || d.contains("TEXT")
+        || d.contains("JSON")
+        || d.contains("UUID")
+    {
         return Ok(ArrowKind::Utf8);
     }
     if d.contains("BLOB") || d.is_empty() {
@@ -270,7 +278,11 @@ fn declared_kind(decl: &str) -> Result<ArrowKind, ()> {
         let args = d
             .split_once('(')
             .and_then(|(_, r)| r.strip_suffix(')'))
-            .map(|a| a.split(',').map(|x| x.trim().parse::<u8>()).collect::<Vec<_>>());
+            .map(|a| {
+                a.split(',')
+                    .map(|x| x.trim().parse::<u8>())
+                    .collect::<Vec<_>>()
+            });
         return match args.as_deref() {
             Some([Ok(p), Ok(s)]) if (1..=38).contains(p) && s <= p => {
                 Ok(ArrowKind::Decimal(*p, *s as i8))
@@ -352,7 +364,12 @@ fn timestamp_micros(s: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)) {
         return Some(t.timestamp_micros());
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc().timestamp_micros());
         }
@@ -413,7 +430,10 @@ mod tests {
         assert_eq!(declared_kind("BOOLEAN"), Ok(ArrowKind::Bool));
         assert_eq!(declared_kind("DATETIME"), Ok(ArrowKind::Timestamp(false)));
         assert_eq!(declared_kind("DATE"), Ok(ArrowKind::Date));
-        assert_eq!(declared_kind("DECIMAL(12,2)"), Ok(ArrowKind::Decimal(12, 2)));
+        assert_eq!(
+            declared_kind("DECIMAL(12,2)"),
+            Ok(ArrowKind::Decimal(12, 2))
+        );
         assert_eq!(declared_kind("NUMERIC(50,2)"), Err(()));
         assert_eq!(declared_kind("GEOMETRY"), Err(()));
         assert_eq!(timestamp_micros("1970-01-01 00:00:01.5"), Some(1_500_000));
