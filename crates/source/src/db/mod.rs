@@ -7,6 +7,7 @@
 //! partition each. `sink.rs` holds the Arrow builders every connector fills.
 
 mod filter;
+mod pg_errors;
 mod pg_types;
 mod postgres;
 mod sink;
