@@ -203,7 +203,7 @@ pub(crate) fn check_source_overrides(
         let policy = crate::parse::take_policy(&mut merged);
         let mut errors = SourceSection::read(merged).1;
         if let Some(policy) = policy {
-            errors.extend(crate::parse::deserialize_all::<crate::raw::PolicySection>(policy).1);
+            errors.extend(deserialize_all::<crate::raw::PolicySection>(policy).1);
         }
         for e in errors {
             if e.span().is_some_and(|s| profile.covers(&s)) {
