@@ -233,6 +233,12 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The raw zone: what a source read over the network (`http`, `crawl`)
+    /// fetched, as fetched.
+    Raw {
+        #[command(subcommand)]
+        command: RawCommand,
+    },
     /// Write what watches the project from outside, over `sluice serve`'s
     /// /metrics: Prometheus alert rules and a Grafana dashboard.
     Monitoring {
@@ -322,6 +328,23 @@ pub(crate) enum AlertsCommand {
     Test {
         /// The alert (`[alerts.NAME]`).
         name: String,
+    },
+}
+
+/// `sluice raw ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RawCommand {
+    /// List a source's stored payloads, newest run first: URL, status, fetch
+    /// time, ETag, size, content hash and file.
+    Ls {
+        /// The source.
+        source: String,
+        /// Only this run's fetch.
+        #[arg(long)]
+        run: Option<i64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -8,6 +8,7 @@ mod describe;
 mod init;
 mod models;
 mod output;
+mod raw;
 mod runs;
 mod schedules;
 
@@ -482,6 +483,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             models::backtest(&ws, &req, json).await
         }
         Command::Schedules { json } => schedules::list(&ws, json),
+        Command::Raw {
+            command: args::RawCommand::Ls { source, run, json },
+        } => raw::ls(&ws, &source, run, json),
         Command::Alerts {
             action: Some(args::AlertsCommand::Test { name }),
             ..

@@ -116,6 +116,86 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A request failed without an answer (timeout, connection refused or
+    /// lost), after its retries.
+    #[error("{url}: {message} (after {attempts} attempt{s})\n  help: {help}", s = if *attempts == 1 { "" } else { "s" })]
+    Request {
+        /// The URL, secrets masked.
+        url: String,
+        /// What went wrong, secrets masked.
+        message: String,
+        /// Requests made.
+        attempts: u32,
+        /// Whether trying later may succeed (a timeout, a lost connection).
+        transient: bool,
+        /// What to do.
+        help: String,
+    },
+    /// A request was answered with an error status (after its retries, for
+    /// 429 and 5xx).
+    #[error("{url}: HTTP {status}{linked} (after {attempts} attempt{s}){answer}\n  help: {help}",
+        linked = referrer.as_deref().map(|r| format!(", linked from {r}")).unwrap_or_default(),
+        s = if *attempts == 1 { "" } else { "s" },
+        answer = if body.is_empty() { String::new() } else { format!(": {body}") })]
+    Status {
+        /// The URL, secrets masked.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Requests made.
+        attempts: u32,
+        /// The start of the answer's body, secrets masked.
+        body: String,
+        /// The page that linked to the URL, for a crawl.
+        referrer: Option<String>,
+        /// What to do.
+        help: String,
+    },
+    /// A fetched page could not be parsed. `line` and `column` are 1-based
+    /// (0 when unknown); `record` is the record's index in the page, 1-based.
+    #[error("{url} (page {page}{at}): {message}\n  help: {help}",
+        at = page_position(*line, *column, *record))]
+    Page {
+        /// The URL, secrets masked.
+        url: String,
+        /// The page number.
+        page: u64,
+        /// The line in the payload.
+        line: usize,
+        /// The column in the payload.
+        column: usize,
+        /// The record in the page.
+        record: usize,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        help: String,
+    },
+    /// A setting refers to an environment variable that is not set.
+    #[error("`{key}` reads the environment variable `{variable}`, which is not set\n  help: set it in the environment sluice runs in")]
+    Unset {
+        /// The setting.
+        key: String,
+        /// The variable.
+        variable: String,
+    },
+    /// A setting cannot be used as written.
+    #[error("`{key}`: {message}\n  help: {help}")]
+    Setting {
+        /// The setting.
+        key: String,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        help: String,
+    },
+    /// The raw zone could not store or give back a payload.
+    #[error("the raw zone: {source}")]
+    Raw {
+        /// The store's error.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl Error {
@@ -136,6 +216,18 @@ impl Error {
                 source: Some(source),
                 ..
             } => ErrorClass::of_error(source.as_ref()),
+            Error::Request { transient, .. } => {
+                if *transient {
+                    ErrorClass::Transient
+                } else {
+                    ErrorClass::Permanent
+                }
+            }
+            Error::Status { status, .. } => ErrorClass::of_http_status(*status),
+            Error::Raw { source } => ErrorClass::of_error(source.as_ref()),
+            Error::Page { .. } | Error::Unset { .. } | Error::Setting { .. } => {
+                ErrorClass::Permanent
+            }
             Error::Read { source: None, .. }
             | Error::NoFiles { .. }
             | Error::EmptyFile { .. }
@@ -145,6 +237,20 @@ impl Error {
             | Error::SchemaMismatch { .. } => ErrorClass::Permanent,
         }
     }
+}
+
+fn page_position(line: usize, column: usize, record: usize) -> String {
+    let mut out = String::new();
+    if line > 0 {
+        out.push_str(&format!(", line {line}"));
+        if column > 0 {
+            out.push_str(&format!(", column {column}"));
+        }
+    }
+    if record > 0 {
+        out.push_str(&format!(", record {record}"));
+    }
+    out
 }
 
 fn position(line: usize, column: usize) -> String {

@@ -60,6 +60,12 @@ impl FileSource {
     /// first, inference for the rest.
     pub fn open(def: &FilesDef) -> Result<Self> {
         let files = def.files().map_err(|source| Error::ListFiles { source })?;
+        Self::open_files(def, files)
+    }
+
+    /// [`FileSource::open`] over the given files rather than the ones `def`
+    /// matches (the payloads a network source stored), read with `def`'s options.
+    pub fn open_files(def: &FilesDef, files: Vec<PathBuf>) -> Result<Self> {
         let Some(first) = files.first() else {
             return Err(Error::NoFiles {
                 pattern: def.pattern.display().to_string(),

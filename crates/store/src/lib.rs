@@ -27,6 +27,7 @@ mod online;
 mod partitions;
 mod pipelines;
 mod quality;
+mod raw;
 mod schedules;
 mod types;
 mod warehouse;
@@ -50,6 +51,7 @@ pub use online::{
 pub use partitions::PartitionRecord;
 pub use pipelines::{DURATION_BUCKETS_MS, DurationCounts, PipelineTotals, StageRows};
 pub use quality::{CheckHistory, CheckRecord, RunQuality};
+pub use raw::{RawManifest, RawRecord, RawZone};
 pub use schedules::{TickRecord, TickState};
 pub use types::delta_type;
 pub use warehouse::Warehouse;

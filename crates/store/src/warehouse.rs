@@ -8,6 +8,9 @@
 //!   models/<model>/vN/         model artifacts
 //!   logs/<step>/run-N.log      a step's stdout and stderr, one run per file
 //!   scratch/run-N/<step>/      a step's inputs as Parquet, while it runs
+//!   raw/<source>/run-N/        payloads an HTTP or crawl source fetched, as
+//!                              fetched (named by content hash), and
+//!                              `manifest.json`: URL, status, time, ETag per payload
 //!   sluice.db                  metadata (run log, registry, keys)
 //!   online.redb                online store
 //!   run.lock                   run lock
@@ -108,6 +111,17 @@ impl Warehouse {
             .join("scratch")
             .join(format!("run-{run_id}"))
             .join(asset)
+    }
+
+    /// The raw zone of a source fetched over the network: one folder per run
+    /// that fetched ([`crate::RawZone`]).
+    pub fn raw_dir(&self, source: &str) -> PathBuf {
+        self.root.join("raw").join(source)
+    }
+
+    /// The folder of one run's payloads of a source, and its manifest.
+    pub fn raw_run_dir(&self, source: &str, run_id: i64) -> PathBuf {
+        self.raw_dir(source).join(format!("run-{run_id}"))
     }
 
     /// The metadata database file.

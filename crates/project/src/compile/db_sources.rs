@@ -101,7 +101,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, at: Location, section: &S
             let options_at = raw.location(s.sqlite.span().start);
             sqlite(b, s.sqlite.get_ref(), &options_at)
         }
-        SourceSection::Files(_) => None,
+        _ => None,
     };
     let Some(def) = def else { return };
     let written = serde_json::to_string(section).unwrap_or_default();

@@ -31,6 +31,10 @@ pub enum SourceDef {
     Mysql(super::DatabaseDef),
     /// A SQLite query or table.
     Sqlite(super::DatabaseDef),
+    /// An HTTP API.
+    Http(Box<super::network::HttpDef>),
+    /// Web pages crawled.
+    Crawl(Box<super::network::CrawlDef>),
 }
 
 /// A compiled file source.
@@ -109,18 +113,23 @@ impl ListFilesError {
 /// Compiles `[sources.NAME]`: its format (set, or by the file extension), its
 /// options, whether any file matches, its contract.
 pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<SourceSection>) {
+    let raw = b.raw;
+    let at = raw.location(entry.offset);
     let config = match entry.value.clone() {
         SourceSection::Files(config) => config,
         SourceSection::Push(section) => {
             return super::push::compile(b, name, entry.offset, section);
         }
-        section => {
-            let at = b.raw.location(entry.offset);
+        SourceSection::Http(config) => return super::network::compile_http(b, name, at, *config),
+        SourceSection::Crawl(config) => {
+            return super::network::compile_crawl(b, name, at, *config);
+        }
+        section @ (SourceSection::Postgres(_)
+        | SourceSection::Mysql(_)
+        | SourceSection::Sqlite(_)) => {
             return super::db_sources::compile(b, name, at, &section);
         }
     };
-    let raw = b.raw;
-    let at = raw.location(entry.offset);
     let Some(asset_name) = b.claim(name, AssetKind::Source, &at) else {
         return;
     };

@@ -19,9 +19,9 @@ pub enum FileFormat {
 }
 
 /// `[sources.NAME]`: where a source's rows come from. A closed set of
-/// connectors, each with its own keys (`deny_unknown_fields` per connector):
-/// files today; a database or an HTTP API is a new variant, told apart by the
-/// key that names it (`postgres = { ... }`), chosen in `Deserialize` below.
+/// connectors, each with its own keys (`deny_unknown_fields` per connector),
+/// told apart by the key that names it (`postgres = { ... }`, `http = { ... }`;
+/// none: files): see [`SourceSection::read`].
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(untagged)]
 // One per source, read once: boxing the files variant would buy nothing.
@@ -37,6 +37,10 @@ pub enum SourceSection {
     Mysql(DatabaseSourceSection),
     /// A SQLite database file of the project: `sqlite = { path = "app.db", table = "runs" }`.
     Sqlite(SqliteSourceSection),
+    /// An HTTP API: `http = { url = "..." }`.
+    Http(Box<HttpSourceSection>),
+    /// Web pages crawled from start pages: `crawl = { start = [...] }`.
+    Crawl(Box<CrawlSourceSection>),
 }
 
 impl SourceSection {
@@ -47,6 +51,8 @@ impl SourceSection {
             SourceSection::Push(p) => p.contract.as_ref(),
             SourceSection::Postgres(d) | SourceSection::Mysql(d) => d.contract.as_ref(),
             SourceSection::Sqlite(d) => d.contract.as_ref(),
+            SourceSection::Http(h) => h.contract.as_ref(),
+            SourceSection::Crawl(c) => c.contract.as_ref(),
         }
     }
 
@@ -57,12 +63,14 @@ impl SourceSection {
             SourceSection::Push(p) => p.description.as_ref(),
             SourceSection::Postgres(d) | SourceSection::Mysql(d) => d.description.as_ref(),
             SourceSection::Sqlite(d) => d.description.as_ref(),
+            SourceSection::Http(h) => h.description.as_ref(),
+            SourceSection::Crawl(c) => c.description.as_ref(),
         }
     }
 
     /// Reads an entry, choosing the connector by the key that names it
-    /// (`push`, `postgres`, `mysql`, `sqlite`; none of them: files), so that
-    /// each connector's mistakes are reported with that connector's keys — a
+    /// (`push`, `postgres`, `mysql`, `sqlite`, `http`, `crawl`; none of them:
+    /// files), so that each connector's mistakes are reported with that connector's keys — a
     /// file source with a typo is told the keys files take. Every mistake of
     /// the entry is reported, as [`crate::parse::deserialize_all`] does.
     pub(crate) fn read(
@@ -87,6 +95,10 @@ impl SourceSection {
             map(deserialize_all(value), SourceSection::Mysql)
         } else if has("sqlite") {
             map(deserialize_all(value), SourceSection::Sqlite)
+        } else if has("http") {
+            map(deserialize_all(value), |v| SourceSection::Http(Box::new(v)))
+        } else if has("crawl") {
+            map(deserialize_all(value), |v| SourceSection::Crawl(Box::new(v)))
         } else {
             map(deserialize_all(value), SourceSection::Files)
         }

@@ -5,6 +5,7 @@ use std::path::Path;
 use sluice_project::{Definition, load};
 
 mod mistakes;
+mod network;
 mod policy;
 mod profiles;
 mod source_options;

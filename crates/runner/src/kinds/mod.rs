@@ -14,8 +14,10 @@ mod export;
 mod features;
 mod incremental;
 mod model;
+mod network;
 mod predictions;
 mod push;
+mod raw_sink;
 mod source;
 mod step;
 mod table;
@@ -191,6 +193,14 @@ fn connector(asset: &Asset) -> Box<dyn Kind + '_> {
             SourceDef::Postgres(def) | SourceDef::Mysql(def) | SourceDef::Sqlite(def) => {
                 Box::new(db_source::DbSourceKind { asset, def })
             }
+            SourceDef::Http(def) => Box::new(network::Network {
+                asset,
+                def: network::NetDef::Http(def),
+            }),
+            SourceDef::Crawl(def) => Box::new(network::Network {
+                asset,
+                def: network::NetDef::Crawl(def),
+            }),
         },
         Definition::Table(def) => Box::new(table::Table { asset, def }),
         Definition::Features(def) => Box::new(features::Features { asset, def }),

@@ -266,10 +266,9 @@ async fn upstream_reason(
     let asset = &ws.project.assets[name];
     let seen = match &asset.definition {
         Definition::Source(def) => {
-            // A database cannot be listed cheaply, and a database source is
-            // read at every run: polling it would read it every interval.
-            // A schedule reads it.
             let SourceDef::Files(files) = def.as_ref() else {
+                // A source read over the network is not polled: reading it is
+                // fetching it, which its schedule does.
                 return Ok(None);
             };
             let files = files.clone();

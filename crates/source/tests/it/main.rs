@@ -2,6 +2,7 @@
 //! and types the table yields. Issue 15, items 4 and 5.
 
 mod formats;
+mod http;
 mod inference;
 mod layouts;
 
