@@ -41,7 +41,14 @@ pub fn ls(ws: &Workspace, source: &str, run: Option<i64>, json: bool) -> anyhow:
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = table(&[
-        "run", "fetched at", "status", "bytes", "etag", "content hash", "url", "file",
+        "run",
+        "fetched at",
+        "status",
+        "bytes",
+        "etag",
+        "content hash",
+        "url",
+        "file",
     ]);
     for m in &manifests {
         for r in &m.records {

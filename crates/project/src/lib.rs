@@ -16,17 +16,11 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-<<<<<<< HEAD
-    AlertDef, Asset, Cadence, Channel, DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition, EmailDef,
-    Engine, ExportDef, ExportFormat, FilesDef, Incremental, InvalidFormat, ListFilesError,
-    Partitioning, Project, PushDef, RangeSplit, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef,
-    StepDef, StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
-=======
-    AlertDef, Asset, Cadence, Channel, CrawlDef, DEFAULT_TRIGGER_INTERVAL, Definition, EmailDef,
-    ExportDef, ExportFormat, FilesDef, HttpDef, JsonPath, PathStep, InvalidFormat, ListFilesError, Partitioning, Project, RunPolicy,
+    AlertDef, Asset, Cadence, Channel, CrawlDef, DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition,
+    EmailDef, Engine, ExportDef, ExportFormat, FilesDef, HttpDef, Incremental, InvalidFormat,
+    JsonPath, ListFilesError, Partitioning, PathStep, Project, PushDef, RangeSplit, RunPolicy,
     ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError, StepOutput, TableDef,
     TimeFormat, fingerprint,
->>>>>>> http and crawl sources with a raw zone: fetch into raw/<source>/run-N, parse from the stored payloads, ETags, since_param pushdown, robots.txt; sluice raw ls
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
@@ -34,12 +28,8 @@ pub use features::{AsOf, FeatureBody, FeatureDef, Tiling, TimeLiteral};
 pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
 pub use raw::{
-<<<<<<< HEAD
-    AlertEvent, Catchup, Delimiter, FileFormat, IncrementalMode, Literal, OnWord, RetryOn,
-    Severity, WebhookFormat,
-=======
-    AlertEvent, Catchup, Delimiter, FileFormat, HttpFormat, Literal, PagingStyle, OnWord, RetryOn, Severity, WebhookFormat,
->>>>>>> http and crawl sources with a raw zone: fetch into raw/<source>/run-N, parse from the stored payloads, ETags, since_param pushdown, robots.txt; sluice raw ls
+    AlertEvent, Catchup, Delimiter, FileFormat, HttpFormat, IncrementalMode, Literal, OnWord,
+    PagingStyle, RetryOn, Severity, WebhookFormat,
 };
 pub use sql::SqlOrigin;
 

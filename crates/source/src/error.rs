@@ -172,7 +172,9 @@ pub enum Error {
         help: String,
     },
     /// A setting refers to an environment variable that is not set.
-    #[error("`{key}` reads the environment variable `{variable}`, which is not set\n  help: set it in the environment sluice runs in")]
+    #[error(
+        "`{key}` reads the environment variable `{variable}`, which is not set\n  help: set it in the environment sluice runs in"
+    )]
     Unset {
         /// The setting.
         key: String,

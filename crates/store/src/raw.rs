@@ -77,7 +77,11 @@ impl RawManifest {
     /// out): equal hashes, equal input.
     pub fn content_hash(&self) -> String {
         let mut h = blake3::Hasher::new();
-        for r in self.records.iter().filter(|r| r.role.as_deref() != Some("robots")) {
+        for r in self
+            .records
+            .iter()
+            .filter(|r| r.role.as_deref() != Some("robots"))
+        {
             h.update(r.url.as_bytes());
             h.update(&[0]);
             h.update(r.content_hash.as_bytes());
@@ -110,14 +114,23 @@ impl RawZone {
 
     /// Stores a payload fetched in `run_id` (unless that run already holds
     /// the same bytes): its file relative to the source's folder, and its hash.
-    pub fn put_payload(&self, run_id: i64, bytes: &[u8], extension: &str) -> Result<(String, String)> {
+    pub fn put_payload(
+        &self,
+        run_id: i64,
+        bytes: &[u8],
+        extension: &str,
+    ) -> Result<(String, String)> {
         let hash = blake3::hash(bytes).to_hex()[..32].to_string();
         let ext: String = extension
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .take(8)
             .collect();
-        let ext = if ext.is_empty() { "bin".to_string() } else { ext };
+        let ext = if ext.is_empty() {
+            "bin".to_string()
+        } else {
+            ext
+        };
         let name = format!("{hash}.{ext}");
         let path = self.warehouse.raw_run_dir(&self.source, run_id).join(&name);
         if !path.exists() {

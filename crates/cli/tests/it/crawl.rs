@@ -81,7 +81,12 @@ fn project(crawl: &str) -> tempfile::TempDir {
 fn players(dir: &std::path::Path) -> Vec<Value> {
     let out = ok(
         dir,
-        &["query", "SELECT \"Player\", \"HR\" FROM batting ORDER BY \"Player\"", "--format", "json"],
+        &[
+            "query",
+            "SELECT \"Player\", \"HR\" FROM batting ORDER BY \"Player\"",
+            "--format",
+            "json",
+        ],
     );
     serde_json::from_str(&out).expect("json")
 }
@@ -111,17 +116,27 @@ fn tables_are_extracted_from_followed_pages_within_robots_txt() {
     assert_eq!(web.count("/private/payroll.html"), 0);
     assert_eq!(web.count("/teams/nyy-1927.html"), 0);
     assert!(
-        seen.iter()
-            .all(|r| r.header("user-agent").is_some_and(|a| a.starts_with("sluice/"))),
+        seen.iter().all(|r| r
+            .header("user-agent")
+            .is_some_and(|a| a.starts_with("sluice/"))),
         "{seen:?}"
     );
     let pages = ok(
         dir.path(),
-        &["query", "SELECT DISTINCT page FROM batting ORDER BY page", "--format", "csv"],
+        &[
+            "query",
+            "SELECT DISTINCT page FROM batting ORDER BY page",
+            "--format",
+            "csv",
+        ],
     );
     assert_eq!(
         pages,
-        format!("page\n{}\n{}\n", web.url("/teams/bos.html"), web.url("/teams/nyy.html"))
+        format!(
+            "page\n{}\n{}\n",
+            web.url("/teams/bos.html"),
+            web.url("/teams/nyy.html")
+        )
     );
     // Every page fetched, robots.txt included, is in the raw zone.
     let raw: Vec<Value> =
@@ -150,7 +165,10 @@ fn links_are_followed_to_the_depth_asked() {
         .iter()
         .map(|p| p["Player"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(names, ["Garciaparra", "Jeter", "Ruth", "Vaughn", "Williams"]);
+    assert_eq!(
+        names,
+        ["Garciaparra", "Jeter", "Ruth", "Vaughn", "Williams"]
+    );
     assert_eq!(web.count("/teams/nyy-1927.html"), 1);
 }
 
@@ -165,10 +183,19 @@ fn linked_files_are_downloaded_and_read() {
     assert!(ok_, "{summary}");
     let out = ok(
         dir.path(),
-        &["query", "SELECT team, wins FROM batting ORDER BY team", "--format", "csv"],
+        &[
+            "query",
+            "SELECT team, wins FROM batting ORDER BY team",
+            "--format",
+            "csv",
+        ],
     );
     assert_eq!(out, "team,wins\nBOS,92\nNYY,114\n");
-    assert_eq!(web.count("/teams/nyy.html"), 0, "no `follow`: only the start page");
+    assert_eq!(
+        web.count("/teams/nyy.html"),
+        0,
+        "no `follow`: only the start page"
+    );
 }
 
 #[test]
@@ -181,8 +208,14 @@ fn a_broken_page_is_reported_with_its_url_and_where_it_is_linked() {
     ));
     let (ok_, summary) = run_json(dir.path(), &[]);
     assert!(!ok_);
-    let err = asset(&summary, "batting")["error"].as_str().unwrap_or_default().to_string();
+    let err = asset(&summary, "batting")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(err.contains(&web.url("/teams/gone.html")), "{err}");
     assert!(err.contains("HTTP 404"), "{err}");
-    assert!(err.contains(&format!("linked from {}", web.url("/index.html"))), "{err}");
+    assert!(
+        err.contains(&format!("linked from {}", web.url("/index.html"))),
+        "{err}"
+    );
 }

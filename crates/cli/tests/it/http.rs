@@ -51,8 +51,15 @@ fn error_of(summary: &Value) -> String {
 fn page_number_paging_reads_until_a_short_page() {
     let web = serve(|r: &Req| {
         let page: usize = r.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let size: usize = r.param("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
-        let items: Vec<Value> = users().into_iter().skip((page - 1) * size).take(size).collect();
+        let size: usize = r
+            .param("per_page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(10);
+        let items: Vec<Value> = users()
+            .into_iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .collect();
         Resp::json(json!({"data": {"items": items}}).to_string())
     });
     let dir = project(&format!(
@@ -65,6 +72,7 @@ fn page_number_paging_reads_until_a_short_page() {
     assert_eq!(ids(dir.path()), (1..=23).collect::<Vec<_>>());
     // 10 + 10 + 3: the short third page is the last.
     assert_eq!(web.count("/users"), 3);
+    assert!(web.seen().iter().all(|r| r.method == "GET"));
     let first = rows(dir.path(), "SELECT name, score FROM users WHERE id = 2");
     assert_eq!(first, vec![json!({"name": "user 2", "score": 0.5})]);
 }
@@ -166,7 +174,10 @@ fn server_errors_are_retried_then_fail_naming_the_url() {
     assert!(!ok_);
     let err = error_of(&summary);
     assert!(err.contains(&web.url("/users?team=a")), "{err}");
-    assert!(err.contains("HTTP 500") && err.contains("after 3 attempts"), "{err}");
+    assert!(
+        err.contains("HTTP 500") && err.contains("after 3 attempts"),
+        "{err}"
+    );
     assert_eq!(web.count("/users"), 3);
     // 5xx after retries is transient: the runner's own retries may try again.
     assert_eq!(asset(&summary, "users")["status"], "failed");
@@ -215,7 +226,10 @@ fn a_request_that_times_out_fails_naming_the_url() {
     assert!(!ok_);
     let err = error_of(&summary);
     assert!(err.contains(&web.url("/slow")), "{err}");
-    assert!(err.contains("did not answer in time") && err.contains("after 2 attempts"), "{err}");
+    assert!(
+        err.contains("did not answer in time") && err.contains("after 2 attempts"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -246,9 +260,15 @@ fn an_unchanged_page_is_skipped_by_its_etag_and_parse_changes_refetch_nothing() 
     let listed: Vec<Value> =
         serde_json::from_str(&ok(dir.path(), &["raw", "ls", "users", "--json"])).expect("json");
     assert_eq!(listed[0]["records"][0]["status"], 304);
-    assert_eq!(listed[0]["records"][0]["file"], listed[1]["records"][0]["file"]);
+    assert_eq!(
+        listed[0]["records"][0]["file"],
+        listed[1]["records"][0]["file"]
+    );
     let table = ok(dir.path(), &["raw", "ls", "users"]);
-    assert!(table.contains("304") && table.contains(&web.url("/users")), "{table}");
+    assert!(
+        table.contains("304") && table.contains(&web.url("/users")),
+        "{table}"
+    );
 
     // Only a parse option changes: the stored payload is parsed again, and
     // nothing is fetched.
@@ -310,7 +330,10 @@ fn no_secret_appears_in_errors_logs_or_the_raw_zone() {
     let out = stdout(&o) + &stderr(&o);
     let summary: Value = serde_json::from_str(&stdout(&o)).expect("json summary");
     let err = error_of(&summary);
-    assert!(err.contains("HTTP 403") && err.contains("api_key=***"), "{err}");
+    assert!(
+        err.contains("HTTP 403") && err.contains("api_key=***"),
+        "{err}"
+    );
     assert_eq!(asset(&summary, "admins")["status"], "built", "{summary}");
     let runs = ok(dir.path(), &["runs", "show", "1"]);
     let raw = ok(dir.path(), &["raw", "ls", "admins", "--json"])

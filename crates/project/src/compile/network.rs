@@ -12,9 +12,7 @@ use sluice_core::{AssetKind, Location, Secret, parse_type};
 
 use super::{Builder, Definition, SourceDef, fingerprint};
 use crate::diag::Diagnostic;
-use crate::raw::{
-    CrawlSection, CrawlSourceSection, HttpFormat, HttpSourceSection, PagingStyle,
-};
+use crate::raw::{CrawlSection, CrawlSourceSection, HttpFormat, HttpSourceSection, PagingStyle};
 
 /// Bumped when parsing the same payloads gives other rows than before.
 const PARSE_RULES: &str = "network-parse-1";
@@ -118,7 +116,12 @@ impl JsonPath {
 }
 
 /// Compiles an HTTP source.
-pub(super) fn compile_http(b: &mut Builder<'_>, name: &str, at: Location, config: HttpSourceSection) {
+pub(super) fn compile_http(
+    b: &mut Builder<'_>,
+    name: &str,
+    at: Location,
+    config: HttpSourceSection,
+) {
     let Some(asset_name) = b.claim(name, AssetKind::Source, &at) else {
         return;
     };
@@ -143,11 +146,16 @@ pub(super) fn compile_http(b: &mut Builder<'_>, name: &str, at: Location, config
     let format = config.format.unwrap_or(HttpFormat::Json);
     check_http(&config, format, &mut problems);
     for (message, help) in problems {
-        b.diags.push(Diagnostic::new(at.clone(), message).with_help(help));
+        b.diags
+            .push(Diagnostic::new(at.clone(), message).with_help(help));
     }
     check_columns(b, &at, config.columns.iter(), config.timezone.as_deref());
 
-    let fetch = fetch_fingerprint("http", &config.http, &["rate_limit", "concurrency", "timeout", "retries", "backoff"]);
+    let fetch = fetch_fingerprint(
+        "http",
+        &config.http,
+        &["rate_limit", "concurrency", "timeout", "retries", "backoff"],
+    );
     let mut parse_part = serde_json::to_value(&config).unwrap_or_default();
     if let Some(o) = parse_part.as_object_mut() {
         o.remove("http");
@@ -175,14 +183,21 @@ pub(super) fn compile_http(b: &mut Builder<'_>, name: &str, at: Location, config
 }
 
 /// The mistakes compiling can see in an HTTP source, as (message, help).
-fn check_http(config: &HttpSourceSection, format: HttpFormat, problems: &mut Vec<(String, String)>) {
+fn check_http(
+    config: &HttpSourceSection,
+    format: HttpFormat,
+    problems: &mut Vec<(String, String)>,
+) {
     let http = &config.http;
     let mut say = |m: String, h: &str| problems.push((m, h.to_string()));
     check_url(&http.url, "http.url", &mut say);
     if let Some(m) = &http.method
         && !matches!(m.to_ascii_uppercase().as_str(), "GET" | "POST")
     {
-        say(format!("`http.method` = `{m}` is not supported"), "write `GET` or `POST`");
+        say(
+            format!("`http.method` = `{m}` is not supported"),
+            "write `GET` or `POST`",
+        );
     }
     if let Some(auth) = &http.auth {
         let kinds = [
@@ -204,7 +219,11 @@ fn check_http(config: &HttpSourceSection, format: HttpFormat, problems: &mut Vec
                 "write both",
             );
         }
-        for (key, secret) in [("bearer", &auth.bearer), ("password", &auth.password), ("value", &auth.value)] {
+        for (key, secret) in [
+            ("bearer", &auth.bearer),
+            ("password", &auth.password),
+            ("value", &auth.value),
+        ] {
             if let Some(s) = secret
                 && s.variables().is_empty()
             {
@@ -228,22 +247,38 @@ fn check_http(config: &HttpSourceSection, format: HttpFormat, problems: &mut Vec
             _ => {}
         }
         if p.max_pages == Some(0) || p.limit == Some(0) {
-            say("`paging`: `max_pages` and `limit` must be at least 1".into(), "raise it");
+            say(
+                "`paging`: `max_pages` and `limit` must be at least 1".into(),
+                "raise it",
+            );
         }
     }
     if let Some(r) = http.rate_limit
         && !(r > 0.0 && r.is_finite())
     {
-        say(format!("`http.rate_limit` = {r}: requests per second must be more than 0"), "write e.g. `rate_limit = 5`");
+        say(
+            format!("`http.rate_limit` = {r}: requests per second must be more than 0"),
+            "write e.g. `rate_limit = 5`",
+        );
     }
     if http.concurrency == Some(0) {
-        say("`http.concurrency` must be at least 1".into(), "write e.g. `concurrency = 4`");
+        say(
+            "`http.concurrency` must be at least 1".into(),
+            "write e.g. `concurrency = 4`",
+        );
     }
     if format != HttpFormat::Json {
         if config.records.is_some() {
-            say("`records` applies only to `format = \"json\"`".into(), "remove it");
+            say(
+                "`records` applies only to `format = \"json\"`".into(),
+                "remove it",
+            );
         }
-        if http.paging.as_ref().is_some_and(|p| p.cursor.is_some() || p.total.is_some()) {
+        if http
+            .paging
+            .as_ref()
+            .is_some_and(|p| p.cursor.is_some() || p.total.is_some())
+        {
             say(
                 "`paging.cursor` and `paging.total` read a JSON response".into(),
                 "use page, offset or link paging for NDJSON and CSV",
@@ -251,7 +286,10 @@ fn check_http(config: &HttpSourceSection, format: HttpFormat, problems: &mut Vec
         }
     }
     if format != HttpFormat::Csv && (config.delimiter.is_some() || !config.null.is_empty()) {
-        say("`delimiter` and `null` apply only to `format = \"csv\"`".into(), "remove them");
+        say(
+            "`delimiter` and `null` apply only to `format = \"csv\"`".into(),
+            "remove them",
+        );
     }
 }
 
@@ -281,8 +319,13 @@ fn check_columns<'c>(
     for (column, word) in columns {
         if parse_type(word, timezone.unwrap_or("UTC")).is_none() {
             b.diags.push(
-                Diagnostic::new(at.clone(), format!("column `{column}`: unknown type `{word}`"))
-                    .with_help("use one of string, bool, int32, int64, float64, date, timestamp, decimal(P,S)"),
+                Diagnostic::new(
+                    at.clone(),
+                    format!("column `{column}`: unknown type `{word}`"),
+                )
+                .with_help(
+                    "use one of string, bool, int32, int64, float64, date, timestamp, decimal(P,S)",
+                ),
             );
         }
     }
@@ -301,20 +344,31 @@ fn fetch_fingerprint<T: serde::Serialize>(kind: &str, section: &T, how: &[&str])
 }
 
 /// Compiles a crawl source.
-pub(super) fn compile_crawl(b: &mut Builder<'_>, name: &str, at: Location, config: CrawlSourceSection) {
+pub(super) fn compile_crawl(
+    b: &mut Builder<'_>,
+    name: &str,
+    at: Location,
+    config: CrawlSourceSection,
+) {
     let Some(asset_name) = b.claim(name, AssetKind::Source, &at) else {
         return;
     };
     let mut problems: Vec<(String, String)> = vec![];
     check_crawl(&config.crawl, &mut problems);
     for (message, help) in problems {
-        b.diags.push(Diagnostic::new(at.clone(), message).with_help(help));
+        b.diags
+            .push(Diagnostic::new(at.clone(), message).with_help(help));
     }
     check_columns(b, &at, config.columns.iter(), None);
-    let fetch = fetch_fingerprint("crawl", &config.crawl, &["extract", "delay", "timeout", "retries"]);
+    let fetch = fetch_fingerprint(
+        "crawl",
+        &config.crawl,
+        &["extract", "delay", "timeout", "retries"],
+    );
     let parse = fingerprint(&[
         "crawl-parse",
-        &serde_json::to_string(&(&config.crawl.extract, &config.columns, &config.contract)).unwrap_or_default(),
+        &serde_json::to_string(&(&config.crawl.extract, &config.columns, &config.contract))
+            .unwrap_or_default(),
         PARSE_RULES,
     ]);
     let description = config.description.clone();
@@ -337,7 +391,10 @@ pub(super) fn compile_crawl(b: &mut Builder<'_>, name: &str, at: Location, confi
 fn check_crawl(crawl: &CrawlSection, problems: &mut Vec<(String, String)>) {
     let mut say = |m: String, h: &str| problems.push((m, h.to_string()));
     if crawl.start.is_empty() {
-        say("`crawl.start` lists no page".into(), "write `start = [\"https://example.com/stats/\"]`");
+        say(
+            "`crawl.start` lists no page".into(),
+            "write `start = [\"https://example.com/stats/\"]`",
+        );
     }
     for url in &crawl.start {
         check_url(&Secret::new(url.clone()), "crawl.start", &mut say);
@@ -346,7 +403,10 @@ fn check_crawl(crawl: &CrawlSection, problems: &mut Vec<(String, String)>) {
         if let Some(re) = re
             && let Err(e) = regex::Regex::new(re)
         {
-            say(format!("`crawl.{key}` is not a valid regex: {e}"), "fix the pattern");
+            say(
+                format!("`crawl.{key}` is not a valid regex: {e}"),
+                "fix the pattern",
+            );
         }
     }
     match (&crawl.extract, &crawl.download) {
@@ -355,7 +415,8 @@ fn check_crawl(crawl: &CrawlSection, problems: &mut Vec<(String, String)>) {
             "a crawl either extracts HTML tables or downloads files: keep one",
         ),
         (None, None) => say(
-            "a crawl needs `extract = { table = \"css selector\" }` or `download = \"regex\"`".into(),
+            "a crawl needs `extract = { table = \"css selector\" }` or `download = \"regex\"`"
+                .into(),
             "say what the crawl reads: the tables of its pages, or the files they link",
         ),
         _ => {}

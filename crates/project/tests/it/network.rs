@@ -74,7 +74,8 @@ fn a_crawl_must_extract_or_download_and_its_regexes_compile() {
     assert!(err.contains("`crawl.follow` is not a valid regex"), "{err}");
     assert!(err.contains("needs `extract"), "{err}");
     assert!(
-        compile("crawl = { start = [\"https://x.test/\"], extract = { table = \"table\" } }\n").is_ok()
+        compile("crawl = { start = [\"https://x.test/\"], extract = { table = \"table\" } }\n")
+            .is_ok()
     );
 }
 
@@ -83,14 +84,16 @@ fn fetch_and_parse_options_are_fingerprinted_apart() {
     let base = "http = { url = \"https://api.test/u\", retries = 1 }\n";
     let (fetch, parse) = fingerprints(base);
     // How requests are sent is in neither.
-    let (f2, p2) = fingerprints("http = { url = \"https://api.test/u\", retries = 5, rate_limit = 2 }\n");
+    let (f2, p2) =
+        fingerprints("http = { url = \"https://api.test/u\", retries = 5, rate_limit = 2 }\n");
     assert_eq!((&f2, &p2), (&fetch, &parse));
     // A parse option moves only the parse fingerprint.
     let (f3, p3) = fingerprints(&format!("columns = {{ id = \"int64\" }}\n{base}"));
     assert_eq!(f3, fetch);
     assert_ne!(p3, parse);
     // A fetch option moves only the fetch fingerprint.
-    let (f4, p4) = fingerprints("http = { url = \"https://api.test/u\", params = { q = \"a\" } }\n");
+    let (f4, p4) =
+        fingerprints("http = { url = \"https://api.test/u\", params = { q = \"a\" } }\n");
     assert_ne!(f4, fetch);
     assert_eq!(p4, parse);
 }

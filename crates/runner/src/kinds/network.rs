@@ -63,7 +63,10 @@ impl NetDef<'_> {
 
     /// Parses stored pages on a blocking thread (JSON and HTML parsing is
     /// CPU work).
-    async fn parse(&self, pages: Vec<RawPage>) -> Result<(SchemaRef, Arc<dyn TableProvider>), Failure> {
+    async fn parse(
+        &self,
+        pages: Vec<RawPage>,
+    ) -> Result<(SchemaRef, Arc<dyn TableProvider>), Failure> {
         let span = tracing::Span::current();
         let parsed = match self {
             NetDef::Http(d) => {
@@ -81,7 +84,9 @@ impl NetDef<'_> {
                 .await
             }
         };
-        parsed.map_err(Failure::task)?.map_err(|e| source_failure(&e))
+        parsed
+            .map_err(Failure::task)?
+            .map_err(|e| source_failure(&e))
     }
 
     /// The columns `columns` declares, when it declares any.
@@ -95,7 +100,9 @@ impl NetDef<'_> {
         }
         let fields: Option<Vec<Field>> = columns
             .iter()
-            .map(|(c, w)| sluice_core::parse_type(w, tz.unwrap_or("UTC")).map(|t| Field::new(c, t, true)))
+            .map(|(c, w)| {
+                sluice_core::parse_type(w, tz.unwrap_or("UTC")).map(|t| Field::new(c, t, true))
+            })
             .collect();
         fields.map(|f| Arc::new(Schema::new(f)))
     }
@@ -146,7 +153,8 @@ impl Network<'_> {
             message: e.to_string(),
             class: e.class(),
         };
-        let sink = ZoneSink::new(zone, job.run_id, self.def.fetch_fingerprint()).map_err(store_failure)?;
+        let sink =
+            ZoneSink::new(zone, job.run_id, self.def.fetch_fingerprint()).map_err(store_failure)?;
         match self.def.fetch(&sink).await {
             Ok(_) => sink.finish(true).map_err(store_failure),
             Err(e) => {
@@ -245,7 +253,8 @@ impl Kind for Network<'_> {
             Ok(p) => p,
             Err(f) => return job.failed(f),
         };
-        let plan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None).and_then(|b| b.build());
+        let plan = LogicalPlanBuilder::scan(name, provider_as_source(provider), None)
+            .and_then(|b| b.build());
         let plan = match plan {
             Ok(p) => p,
             Err(e) => return job.failed(Failure::of(&e)),
@@ -276,7 +285,9 @@ impl Kind for Network<'_> {
         let name = self.asset.name.as_str();
         // The newest fetch's payloads, parsed as the source now says.
         let zone = RawZone::new(&Warehouse::local(&project.warehouse), name);
-        if let Ok(Some(m)) = zone.manifests().map(|all| all.into_iter().find(|m| m.complete))
+        if let Ok(Some(m)) = zone
+            .manifests()
+            .map(|all| all.into_iter().find(|m| m.complete))
             && let Ok(pages) = pages_of(&zone, &m)
         {
             return match self.def.parse(pages).await {

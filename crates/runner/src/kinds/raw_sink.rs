@@ -27,7 +27,11 @@ pub(crate) struct ZoneSink {
 
 impl ZoneSink {
     /// A fetch of run `run_id` with the fetch options `fetch_fingerprint`.
-    pub(crate) fn new(zone: RawZone, run_id: i64, fetch_fingerprint: &str) -> sluice_store::Result<Self> {
+    pub(crate) fn new(
+        zone: RawZone,
+        run_id: i64,
+        fetch_fingerprint: &str,
+    ) -> sluice_store::Result<Self> {
         let previous = zone
             .newest(fetch_fingerprint)?
             .map(|m| m.records.into_iter().map(|r| (r.url.clone(), r)).collect())
@@ -114,7 +118,10 @@ impl RawSink for ZoneSink {
             status: p.status,
             fetched_at: Utc::now(),
             etag: p.etag.clone().or_else(|| prev.etag.clone()),
-            last_modified: p.last_modified.clone().or_else(|| prev.last_modified.clone()),
+            last_modified: p
+                .last_modified
+                .clone()
+                .or_else(|| prev.last_modified.clone()),
             content_type: prev.content_type.clone(),
             content_hash: prev.content_hash.clone(),
             bytes: prev.bytes,

@@ -54,7 +54,12 @@ pub(super) fn links(body: &[u8], base: &url::Url) -> Vec<url::Url> {
     };
     select(&dom, None, "a[href]")
         .into_iter()
-        .filter_map(|a| a.attributes().get("href").flatten().map(|h| decode(&h.as_utf8_str())))
+        .filter_map(|a| {
+            a.attributes()
+                .get("href")
+                .flatten()
+                .map(|h| decode(&h.as_utf8_str()))
+        })
         .filter_map(|h| base.join(h.trim()).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(|mut u| {
@@ -95,7 +100,9 @@ pub(super) fn tables(
         return Err(Error::Setting {
             key: "crawl.extract.table".into(),
             message: format!("`{}` is not a CSS selector sluice reads", ex.table),
-            help: "write a selector of tags, `#id`, `.class` and `[attr=value]`, e.g. `table.stats`".into(),
+            help:
+                "write a selector of tags, `#id`, `.class` and `[attr=value]`, e.g. `table.stats`"
+                    .into(),
         });
     }
     let mut names: Vec<String> = vec![];
@@ -119,8 +126,11 @@ pub(super) fn tables(
                 if cs.is_empty() {
                     continue;
                 }
-                let all_th = cs.iter().all(|c| c.name().as_utf8_str().eq_ignore_ascii_case("th"));
-                let texts: Vec<String> = cs.iter().map(|c| text_of(&c.inner_text(parser))).collect();
+                let all_th = cs
+                    .iter()
+                    .all(|c| c.name().as_utf8_str().eq_ignore_ascii_case("th"));
+                let texts: Vec<String> =
+                    cs.iter().map(|c| text_of(&c.inner_text(parser))).collect();
                 if all_th {
                     if header.is_none() {
                         header = Some(column_indexes(&texts, &mut names, &mut columns, rows));
@@ -174,7 +184,12 @@ pub(super) fn tables(
     }
     if let Some(c) = &ex.url_column {
         names.push(c.clone());
-        columns.push(origins.iter().map(|o| Some(pages[o.page].url.clone())).collect());
+        columns.push(
+            origins
+                .iter()
+                .map(|o| Some(pages[o.page].url.clone()))
+                .collect(),
+        );
     }
     if names.is_empty() {
         return Err(Error::Setting {
@@ -216,17 +231,21 @@ pub(super) fn tables(
         message: e.to_string(),
         help: "check `columns`".into(),
     })?;
-    let table = MemTable::try_new(schema.clone(), vec![vec![batch]]).map_err(|e| Error::Setting {
-        key: "crawl.extract".into(),
-        message: e.to_string(),
-        help: "check `columns`".into(),
-    })?;
+    let table =
+        MemTable::try_new(schema.clone(), vec![vec![batch]]).map_err(|e| Error::Setting {
+            key: "crawl.extract".into(),
+            message: e.to_string(),
+            help: "check `columns`".into(),
+        })?;
     Ok((schema, Arc::new(table)))
 }
 
 /// A cell's text with runs of whitespace as one space.
 fn text_of(inner: &str) -> String {
-    decode(inner).split_whitespace().collect::<Vec<_>>().join(" ")
+    decode(inner)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The column of each header cell, adding columns not seen yet (filled with
@@ -329,7 +348,10 @@ mod tests {
         let got: Vec<String> = links(body, &base).iter().map(|u| u.to_string()).collect();
         assert_eq!(
             got,
-            ["http://127.0.0.1:1/teams/nyy.html", "http://127.0.0.1:1/about"]
+            [
+                "http://127.0.0.1:1/teams/nyy.html",
+                "http://127.0.0.1:1/about"
+            ]
         );
     }
 

@@ -80,7 +80,10 @@ pub async fn crawl(def: &CrawlDef, sink: &dyn RawSink) -> Result<Vec<RawPage>, E
     let agent = c.user_agent.clone().unwrap_or_else(default_user_agent);
     let client = Client::new(
         ClientOptions {
-            timeout: c.timeout.as_ref().map_or(crate::http::DEFAULT_TIMEOUT, |t| t.value),
+            timeout: c
+                .timeout
+                .as_ref()
+                .map_or(crate::http::DEFAULT_TIMEOUT, |t| t.value),
             retries: c.retries.unwrap_or(crate::http::DEFAULT_RETRIES),
             backoff: Duration::from_secs(1),
             rate_limit: None,
@@ -177,7 +180,8 @@ pub async fn crawl(def: &CrawlDef, sink: &dyn RawSink) -> Result<Vec<RawPage>, E
             extension,
         };
         let (path, body) = if r.status == 304 {
-            sink.confirm(&payload).map_err(|source| Error::Raw { source })?
+            sink.confirm(&payload)
+                .map_err(|source| Error::Raw { source })?
         } else {
             let path = sink
                 .store(&payload, &r.body)
@@ -301,7 +305,9 @@ async fn robots(
                     Ok(host(Robots::Rules(Box::new(robot)), delay.max(crawl_delay)))
                 }
                 Err(e) => {
-                    tracing::warn!("{robots_url} cannot be read ({e}); the crawl follows no rule of it");
+                    tracing::warn!(
+                        "{robots_url} cannot be read ({e}); the crawl follows no rule of it"
+                    );
                     Ok(host(Robots::AllowAll, delay))
                 }
             }
@@ -321,7 +327,10 @@ async fn robots(
 
 /// Reads the crawled payloads into a table: the tables `extract` selects, or
 /// the downloaded files.
-pub fn parse(def: &CrawlDef, pages: &[RawPage]) -> Result<(SchemaRef, Arc<dyn TableProvider>), Error> {
+pub fn parse(
+    def: &CrawlDef,
+    pages: &[RawPage],
+) -> Result<(SchemaRef, Arc<dyn TableProvider>), Error> {
     if let Some(ex) = &def.config.crawl.extract {
         return extract::tables(def, ex, pages);
     }
@@ -367,7 +376,8 @@ pub fn parse(def: &CrawlDef, pages: &[RawPage]) -> Result<(SchemaRef, Arc<dyn Ta
         format,
         pattern: first.path.clone(),
     };
-    let source = FileSource::open_files(&files_def, files.iter().map(|p| p.path.clone()).collect())?;
+    let source =
+        FileSource::open_files(&files_def, files.iter().map(|p| p.path.clone()).collect())?;
     let provider = source.table_provider().map_err(|e| Error::Setting {
         key: "crawl.download".into(),
         message: e.to_string(),

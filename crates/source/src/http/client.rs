@@ -335,7 +335,9 @@ enum Outcome {
 /// What to do about a refusal.
 fn status_help(status: u16) -> String {
     match status {
-        401 | 403 => "check the credentials in `auth` (and the environment variables they read)".into(),
+        401 | 403 => {
+            "check the credentials in `auth` (and the environment variables they read)".into()
+        }
         404 | 410 => "check the URL and its parameters".into(),
         _ => "check the request: URL, parameters, headers and body".into(),
     }

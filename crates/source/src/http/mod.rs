@@ -67,7 +67,12 @@ pub(crate) fn masker<'s>(secrets: impl IntoIterator<Item = &'s Secret>) -> Maske
     Masker::new(
         secrets
             .into_iter()
-            .flat_map(|s| s.variables().into_iter().map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|s| {
+                s.variables()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .filter_map(|v| std::env::var(v).ok()),
     )
 }
@@ -81,7 +86,11 @@ pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
     secrets.extend(http.params.values());
     secrets.extend(http.body.iter());
     if let Some(a) = &http.auth {
-        secrets.extend([&a.bearer, &a.user, &a.password, &a.value].into_iter().flatten());
+        secrets.extend(
+            [&a.bearer, &a.user, &a.password, &a.value]
+                .into_iter()
+                .flatten(),
+        );
     }
     let masker = masker(secrets);
     let written = expose("http.url", &http.url)?;
@@ -93,7 +102,10 @@ pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
     if !matches!(base.scheme(), "http" | "https") {
         return Err(Error::Setting {
             key: "http.url".into(),
-            message: format!("`{}` is not an http:// or https:// URL", masker.mask(&written)),
+            message: format!(
+                "`{}` is not an http:// or https:// URL",
+                masker.mask(&written)
+            ),
             help: "write the full URL, e.g. `https://api.example.com/v1/users`".into(),
         });
     }
@@ -114,7 +126,10 @@ pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
             ));
         }
         if let (Some(u), Some(p)) = (&a.user, &a.password) {
-            basic = Some((expose("http.auth.user", u)?, expose("http.auth.password", p)?));
+            basic = Some((
+                expose("http.auth.user", u)?,
+                expose("http.auth.password", p)?,
+            ));
         }
         if let (Some(h), Some(v)) = (&a.header, &a.value) {
             headers.push((h.clone(), expose("http.auth.value", v)?));
@@ -125,7 +140,12 @@ pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
         .as_ref()
         .map(|b| expose("http.body", b))
         .transpose()?;
-    let method = match http.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
+    let method = match http
+        .method
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         None | Some("GET") => reqwest::Method::GET,
         Some("POST") => reqwest::Method::POST,
         Some(other) => {

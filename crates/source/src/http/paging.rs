@@ -110,7 +110,11 @@ impl Walk<'_> {
         Ok((raw, info, r.link))
     }
 
-    async fn get(&self, url: url::Url, page: u64) -> Result<(RawPage, PageInfo, Option<String>), Error> {
+    async fn get(
+        &self,
+        url: url::Url,
+        page: u64,
+    ) -> Result<(RawPage, PageInfo, Option<String>), Error> {
         let r = self.send(url.clone()).await?;
         self.keep(&url, page, r)
     }
@@ -282,8 +286,12 @@ mod tests {
 
     #[test]
     fn the_next_link_is_found_among_others() {
-        let h = r#"<https://api.test/x?page=1>; rel="first", <https://api.test/x?page=3>; rel="next""#;
+        let h =
+            r#"<https://api.test/x?page=1>; rel="first", <https://api.test/x?page=3>; rel="next""#;
         assert_eq!(next_link(h).as_deref(), Some("https://api.test/x?page=3"));
-        assert_eq!(next_link(r#"<https://api.test/x?page=1>; rel="prev""#), None);
+        assert_eq!(
+            next_link(r#"<https://api.test/x?page=1>; rel="prev""#),
+            None
+        );
     }
 }

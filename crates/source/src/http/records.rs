@@ -65,7 +65,10 @@ pub(crate) fn records_of<'d>(
             let keys = match doc {
                 Value::Object(o) => format!(
                     "; the page has the keys {}",
-                    o.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    o.keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 _ => String::new(),
             };
@@ -82,7 +85,10 @@ pub(crate) fn records_of<'d>(
         Value::Null => vec![],
         other => {
             return Err(refuse(
-                format!("the records are {}, not an array of objects", kind_of(other)),
+                format!(
+                    "the records are {}, not an array of objects",
+                    kind_of(other)
+                ),
                 "set `records` to the path of the array of records",
             ));
         }
@@ -213,7 +219,11 @@ fn infer(def: &HttpDef, pages: &[PageRecords]) -> Result<SchemaRef, Error> {
         None | Some(0) => usize::MAX,
         Some(n) => n,
     };
-    let sample = pages.iter().flat_map(|p| p.records.iter()).take(limit).map(Ok);
+    let sample = pages
+        .iter()
+        .flat_map(|p| p.records.iter())
+        .take(limit)
+        .map(Ok);
     let inferred = infer_json_schema_from_iterator(sample).map_err(|e| Error::Setting {
         key: "records".into(),
         message: format!("cannot infer the columns of the records: {e}"),
@@ -250,7 +260,8 @@ fn infer(def: &HttpDef, pages: &[PageRecords]) -> Result<SchemaRef, Error> {
         return Err(Error::Setting {
             key: "columns".into(),
             message: "no page held a record, so there are no columns to infer".into(),
-            help: "declare the columns in `columns = { id = \"int64\", ... }`, or check `records`".into(),
+            help: "declare the columns in `columns = { id = \"int64\", ... }`, or check `records`"
+                .into(),
         });
     }
     Ok(Arc::new(Schema::new(fields)))
@@ -258,21 +269,31 @@ fn infer(def: &HttpDef, pages: &[PageRecords]) -> Result<SchemaRef, Error> {
 
 /// Decodes records into a batch; a record that does not fit its columns is an
 /// error naming it.
-fn decode(schema: &SchemaRef, p: &PageRecords, records: &[Value], first: usize) -> Result<RecordBatch, Error> {
+fn decode(
+    schema: &SchemaRef,
+    p: &PageRecords,
+    records: &[Value],
+    first: usize,
+) -> Result<RecordBatch, Error> {
     let attempt = |rows: &[Value]| -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
         let mut d = ReaderBuilder::new(schema.clone())
             .with_batch_size(rows.len().max(1))
             .with_coerce_primitive(true)
             .build_decoder()?;
         d.serialize(rows)?;
-        Ok(d.flush()?.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
+        Ok(d.flush()?
+            .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
     };
     attempt(records).map_err(|whole| {
         // Find the record: decode them one at a time (only on failure).
         let (record, message) = records
             .iter()
             .enumerate()
-            .find_map(|(i, r)| attempt(std::slice::from_ref(r)).err().map(|e| (i, e.to_string())))
+            .find_map(|(i, r)| {
+                attempt(std::slice::from_ref(r))
+                    .err()
+                    .map(|e| (i, e.to_string()))
+            })
             .unwrap_or((0, whole.to_string()));
         Error::Page {
             url: p.url.clone(),
@@ -281,13 +302,17 @@ fn decode(schema: &SchemaRef, p: &PageRecords, records: &[Value], first: usize) 
             column: 0,
             record: first + record + 1,
             message: format!("the record does not fit its columns: {message}"),
-            help: "fix the type in `columns`, or leave the column out of `columns` to infer it".into(),
+            help: "fix the type in `columns`, or leave the column out of `columns` to infer it"
+                .into(),
         }
     })
 }
 
 /// CSV pages through the file readers: the pages' files as one source.
-fn parse_csv(def: &HttpDef, pages: &[RawPage]) -> Result<(SchemaRef, Arc<dyn TableProvider>), Error> {
+fn parse_csv(
+    def: &HttpDef,
+    pages: &[RawPage],
+) -> Result<(SchemaRef, Arc<dyn TableProvider>), Error> {
     let c = &def.config;
     let first = pages.first().map(|p| p.path.clone()).unwrap_or_default();
     let config = FileSourceSection {
@@ -314,13 +339,11 @@ fn parse_csv(def: &HttpDef, pages: &[RawPage]) -> Result<(SchemaRef, Arc<dyn Tab
     };
     let paths = pages.iter().map(|p| p.path.clone()).collect();
     let source = FileSource::open_files(&files, paths)?;
-    let provider = source
-        .table_provider()
-        .map_err(|e| Error::Setting {
-            key: "format".into(),
-            message: e.to_string(),
-            help: "check the CSV options".into(),
-        })?;
+    let provider = source.table_provider().map_err(|e| Error::Setting {
+        key: "format".into(),
+        message: e.to_string(),
+        help: "check the CSV options".into(),
+    })?;
     Ok((source.schema(), provider))
 }
 
@@ -330,12 +353,19 @@ mod tests {
 
     #[test]
     fn paths_select_keys_and_indexes() {
-        let doc: Value = serde_json::json!({"data": {"items": [{"id": 1}, {"id": 2}]}, "next": null});
+        let doc: Value =
+            serde_json::json!({"data": {"items": [{"id": 1}, {"id": 2}]}, "next": null});
         let p = JsonPath::parse("$.data.items[*]").expect("path");
-        assert_eq!(select(&doc, &p).and_then(Value::as_array).map(Vec::len), Some(2));
+        assert_eq!(
+            select(&doc, &p).and_then(Value::as_array).map(Vec::len),
+            Some(2)
+        );
         let p = JsonPath::parse("data.items[1].id").expect("path");
         assert_eq!(select(&doc, &p), Some(&serde_json::json!(2)));
-        assert_eq!(select(&doc, &JsonPath::parse("$").expect("root")), Some(&doc));
+        assert_eq!(
+            select(&doc, &JsonPath::parse("$").expect("root")),
+            Some(&doc)
+        );
         assert!(JsonPath::parse("$..items[?(@.id)]").is_err());
     }
 }

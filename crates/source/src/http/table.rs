@@ -12,7 +12,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_plan::ExecutionPlan;
 use sluice_project::HttpDef;
 
@@ -93,9 +95,9 @@ fn bound_text(v: &ScalarValue) -> String {
         ScalarValue::TimestampMillisecond(x, _) => instant(x.map(|x| x.saturating_mul(1_000_000))),
         ScalarValue::TimestampMicrosecond(x, _) => instant(x.map(|x| x.saturating_mul(1_000))),
         ScalarValue::TimestampNanosecond(x, _) => instant(*x),
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Some(s.clone())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
         _ => None,
     };
     text.unwrap_or_else(|| v.to_string())
@@ -111,7 +113,10 @@ impl TableProvider for HttpTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         let pushed = self.def.config.http.since_param.is_some();
         Ok(filters
             .iter()

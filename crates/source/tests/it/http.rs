@@ -57,7 +57,11 @@ fn api() -> (u16, Arc<Mutex<Vec<String>>>) {
                     break;
                 }
             }
-            let target = first.split_whitespace().nth(1).unwrap_or_default().to_string();
+            let target = first
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
             s.lock().expect("lock").push(target.clone());
             let param = |name: &str| {
                 target.split_once('?').and_then(|(_, q)| {
@@ -127,7 +131,8 @@ async fn a_watermark_filter_is_sent_as_the_since_parameter() {
     ]));
     let table = HttpTable::new(Arc::new((**def).clone()), sink.clone(), schema);
     let ctx = SessionContext::new();
-    ctx.register_table("changes", Arc::new(table)).expect("register");
+    ctx.register_table("changes", Arc::new(table))
+        .expect("register");
     let batches = ctx
         .sql("SELECT id FROM changes WHERE updated_at >= TIMESTAMP '2024-01-04T00:00:00Z' ORDER BY id")
         .await
@@ -148,11 +153,21 @@ async fn a_watermark_filter_is_sent_as_the_since_parameter() {
         .collect();
     assert_eq!(ids, [4, 5, 6]);
     let seen = seen.lock().expect("lock").clone();
-    assert_eq!(seen.len(), 2, "two pages of the three changed records: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "two pages of the three changed records: {seen:?}"
+    );
     assert!(
-        seen.iter().all(|t| t.contains("updated_since=2024-01-04T00:00:00Z")),
+        seen.iter().all(|t| t
+            .replace("%3A", ":")
+            .contains("updated_since=2024-01-04T00:00:00Z")),
         "{seen:?}"
     );
     assert!(seen[1].contains("after=2"), "{seen:?}");
-    assert_eq!(sink.stored.lock().expect("lock").len(), 2, "every page stored");
+    assert_eq!(
+        sink.stored.lock().expect("lock").len(),
+        2,
+        "every page stored"
+    );
 }
