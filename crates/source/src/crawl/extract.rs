@@ -308,8 +308,12 @@ fn inferred(values: &ArrayRef) -> DataType {
             && v.parse::<i64>().is_ok()
     };
     let number = |v: &str| {
-        v.bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e' | b'E'))
+        let unsigned = v.strip_prefix('-').unwrap_or(v);
+        // `007` would lose its zeros as a number, as it would as an integer.
+        let padded = unsigned.len() > 1 && unsigned.starts_with('0') && !unsigned.starts_with("0.");
+        !padded
+            && v.bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e' | b'E'))
             && v.parse::<f64>().is_ok()
     };
     if present.iter().all(|v| plain_int(v)) {
