@@ -52,6 +52,12 @@ impl Secret {
     pub fn redacted(&self) -> String {
         redact_userinfo(&self.written)
     }
+
+    /// Whether a URL's password is written in the text itself rather than as
+    /// a `${VAR}` reference (a secret in the project file).
+    pub fn has_written_password(&self) -> bool {
+        self.redacted() != self.written
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -164,6 +170,9 @@ mod tests {
     fn an_inline_password_is_masked() {
         let s = Secret::new("postgres://app:hunter2@db/sales?sslmode=require");
         assert_eq!(s.to_string(), "postgres://app:***@db/sales?sslmode=require");
+        assert!(s.has_written_password());
+        assert!(!Secret::new("postgres://app:${PW}@db/sales").has_written_password());
+        assert!(!Secret::new("${PG_URL}").has_written_password());
         assert!(!format!("{s:?}").contains("hunter2"));
         assert_eq!(
             Secret::new("redis://127.0.0.1:6379/0").to_string(),

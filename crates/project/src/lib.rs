@@ -17,10 +17,10 @@ use std::path::Path;
 
 pub use compile::{
     AlertDef, Asset, Cadence, Channel, CrawlDef, DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition,
-    EmailDef, Engine, ExportDef, ExportFormat, FilesDef, HttpDef, Incremental, InvalidFormat,
-    JsonPath, ListFilesError, Partitioning, PathStep, Project, PushDef, RangeSplit, RunPolicy,
-    ScheduleDef, ScheduleTarget, SourceDef, StepDef, StepFilesError, StepOutput, TableDef,
-    TimeFormat, fingerprint,
+    EmailDef, Engine, ExportDef, ExportFormat, ExportTarget, FileTarget, FilesDef, HttpDef,
+    Incremental, InvalidFormat, JsonPath, ListFilesError, Partitioning, PathStep, PostgresTarget,
+    Project, PushDef, RangeSplit, RedisTarget, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef,
+    StepDef, StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};
@@ -29,7 +29,7 @@ pub use models::{Learner, Metric, ModelDef, PredictionsDef, Split, Task};
 pub use parse::{PROJECT_FILE, RawProject};
 pub use raw::{
     AlertEvent, Catchup, Delimiter, FileFormat, HttpFormat, IncrementalMode, Literal, OnWord,
-    PagingStyle, RetryOn, Severity, WebhookFormat,
+    PagingStyle, PostgresMode, RedisFormat, RetryOn, Severity, WebhookFormat,
 };
 pub use sql::SqlOrigin;
 

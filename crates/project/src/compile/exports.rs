@@ -1,41 +1,44 @@
-//! `[exports.NAME]`: an asset's rows written to a file on every refresh.
-
-use std::path::PathBuf;
+//! `[exports.NAME]`: an asset's rows written on every refresh — its query and
+//! key here, where they go (a file, a PostgreSQL table, Redis keys) in `targets.rs`.
 
 use sluice_core::{AssetKind, Location};
 
+use super::targets::{self, ExportFormat, ExportTarget, FileTarget};
 use super::{Builder, Definition, TableDef, fingerprint};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::{Entry, RawProject};
 use crate::raw::ExportSection;
 use crate::sql::SqlOrigin;
 
-/// The format of an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    /// JSON: an object keyed by entity, or an array of rows.
-    Json,
-    /// CSV with a header line.
-    Csv,
-    /// Parquet.
-    Parquet,
-}
-
 /// A compiled export.
 #[derive(Debug, Clone)]
 pub struct ExportDef {
     /// The query whose rows are written.
     pub query: TableDef,
-    /// The file.
-    pub path: PathBuf,
-    /// Its format.
-    pub format: ExportFormat,
-    /// JSON: the key columns, outermost first (empty: an array of rows).
+    /// Where they are written.
+    pub target: ExportTarget,
+    /// The key columns: a JSON file's keys, outermost first (empty: an array
+    /// of rows); the columns whose values fill a Redis key's `{id}`; a
+    /// PostgreSQL table's unique key (upsert's conflict target).
     pub key: Vec<String>,
     /// The feature view it exports (`from` a view): its newest row per entity,
     /// whose windows a view that keeps tiles reads as of the run.
     pub view: Option<String>,
+}
+
+impl ExportDef {
+    /// The file it writes, when it writes one.
+    pub fn file(&self) -> Option<&FileTarget> {
+        match &self.target {
+            ExportTarget::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Whether it is a JSON file keyed by entity (what `sluice get` reads).
+    pub fn is_keyed_json(&self) -> bool {
+        self.file().is_some_and(|f| f.format == ExportFormat::Json) && !self.key.is_empty()
+    }
 }
 
 /// Compiles `[exports.NAME]`.
@@ -46,7 +49,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<ExportSecti
         return;
     };
     let section = &entry.value;
-    let Some(def) = compile_export(raw, section, &at, &mut b.diags) else {
+    let Some(def) = compile_export(raw, name, section, &at, &mut b.diags) else {
         return;
     };
     let fingerprint = fingerprint(&[
@@ -64,56 +67,14 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, entry: &Entry<ExportSecti
 }
 
 /// Compiles `[exports.NAME]`: its query (`from` becomes a `SELECT`; a feature
-/// view's newest row per entity), its file, format and JSON key.
+/// view's newest row per entity), its target and key.
 fn compile_export(
     raw: &RawProject,
+    name: &str,
     section: &ExportSection,
     at: &Location,
     diags: &mut Diagnostics,
 ) -> Option<ExportDef> {
-    let path_text = section.path.get_ref();
-    let path_at = raw.location(section.path.span().start);
-    if path_text.is_empty() {
-        diags.push(Diagnostic::new(
-            path_at.clone(),
-            "the export's `path` is empty",
-        ));
-    }
-    let path = raw.dir.join(path_text);
-    let format = match &section.format {
-        Some(f) => match f.get_ref().as_str() {
-            "json" => Some(ExportFormat::Json),
-            "csv" => Some(ExportFormat::Csv),
-            "parquet" => Some(ExportFormat::Parquet),
-            other => {
-                diags.push(
-                    Diagnostic::new(
-                        raw.location(f.span().start),
-                        format!("unknown export format `{other}`"),
-                    )
-                    .with_help("write `format = \"json\"`, `\"csv\"` or `\"parquet\"`"),
-                );
-                None
-            }
-        },
-        None => match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => Some(ExportFormat::Json),
-            Some("csv") => Some(ExportFormat::Csv),
-            Some("parquet") => Some(ExportFormat::Parquet),
-            _ => {
-                diags.push(
-                    Diagnostic::new(
-                        path_at.clone(),
-                        format!("cannot tell the format of `{path_text}`"),
-                    )
-                    .with_help(
-                        "end the path in .json, .csv or .parquet, or add `format = \"json\"`",
-                    ),
-                );
-                None
-            }
-        },
-    };
     // A feature view exports the newest row of each entity.
     let view = section
         .from
@@ -168,33 +129,13 @@ fn compile_export(
             return None;
         }
     };
-    let key = match (&section.key, view) {
-        (Some(k), _) => k.get_ref().to_vec(),
-        (None, Some(v)) => v.entity.get_ref().to_vec(),
-        (None, None) => Vec::new(),
-    };
-    if let Some(k) = &section.key {
-        if format.is_some_and(|f| f != ExportFormat::Json) {
-            diags.push(
-                Diagnostic::new(
-                    raw.location(k.span().start),
-                    "`key` applies to JSON exports only",
-                )
-                .with_help("remove it, or write the export as JSON"),
-            );
-        } else if key.is_empty() || key.iter().any(String::is_empty) {
-            diags.push(Diagnostic::new(
-                raw.location(k.span().start),
-                "`key` names no column",
-            ));
-        }
-    }
+    let entity = view.map(|v| v.entity.get_ref().to_vec());
+    let (target, key) = targets::compile(raw, name, section, entity, at, diags);
     // With a mistake reported above the project does not load, but the export
     // is still added, so that its references are checked too.
     Some(ExportDef {
         query: TableDef { sql, origin },
-        path,
-        format: format.unwrap_or(ExportFormat::Json),
+        target,
         key,
         view: view.and(section.from.as_ref()).map(|f| f.get_ref().clone()),
     })

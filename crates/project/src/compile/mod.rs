@@ -17,6 +17,7 @@ mod schedules;
 mod sources;
 mod steps;
 mod tables;
+mod targets;
 mod time_format;
 
 use std::collections::BTreeMap;
@@ -33,9 +34,10 @@ use crate::raw::ContractSection;
 
 pub use alerts::{AlertDef, Channel, EmailDef};
 pub use db_sources::{DatabaseDef, Engine, RangeSplit};
-pub use exports::{ExportDef, ExportFormat};
+pub use exports::ExportDef;
 pub use incremental::Incremental;
 pub use network::{CrawlDef, HttpDef, JsonPath, PathStep};
+pub use targets::{ExportFormat, ExportTarget, FileTarget, PostgresTarget, RedisTarget};
 pub use partitions::Partitioning;
 pub use policy::RunPolicy;
 pub use push::PushDef;

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 mod alerts;
 mod contract;
+mod exports;
 mod features;
 mod incremental;
 mod models;
@@ -21,6 +22,7 @@ mod steps;
 
 pub use alerts::*;
 pub use contract::*;
+pub use exports::*;
 pub use features::*;
 pub use incremental::*;
 pub use models::*;
@@ -112,33 +114,6 @@ impl serde::Serialize for DurationWord {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.text)
     }
-}
-
-/// `[exports.NAME]`: rows written to a file on every refresh: JSON keyed by entity
-/// (`{"A-san": {...}}`, the shape of a Firebase export), a JSON array, CSV or Parquet.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportSection {
-    /// The asset exported, every column. A feature view is exported as the
-    /// newest row of each entity (what the online store holds).
-    #[serde(default)]
-    pub from: Option<Spanned<String>>,
-    /// Or a query over assets.
-    #[serde(default)]
-    pub sql: Option<Spanned<String>>,
-    /// The file to write, relative to the project folder.
-    pub path: Spanned<String>,
-    /// `json`, `csv` or `parquet`. Default: from the path's extension.
-    #[serde(default)]
-    pub format: Option<Spanned<String>>,
-    /// JSON: the column (or columns, nested in that order) whose values key the
-    /// object. Default: a feature view's entity; otherwise none, and the file
-    /// holds an array of rows.
-    #[serde(default)]
-    pub key: Option<Spanned<OneOrMany>>,
-    /// Free text for people.
-    #[serde(default)]
-    pub description: Option<String>,
 }
 
 /// A name or a list of names.

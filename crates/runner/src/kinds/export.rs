@@ -1,12 +1,16 @@
-//! Exports: an asset's rows written to a file. A file has no commit to carry its
-//! fingerprint, so what wrote it is recorded in the metadata (`exports`). An
-//! export of a view that keeps tiles is read as of the run, and its fingerprint
-//! names the tile the clock was in.
+//! Exports: an asset's rows written to a file, a PostgreSQL table or Redis keys.
+//! A target has no commit to carry the fingerprint, so what wrote it is recorded
+//! in the metadata (`exports`); a target gone since (a file deleted, a table
+//! dropped, a Redis pointer expired) makes the export stale. An export of a view
+//! that keeps tiles is read as of the run, and its fingerprint names the tile the
+//! clock was in.
+
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
-use sluice_project::{Asset, Diagnostic, ExportDef, Project};
+use sluice_project::{Asset, Diagnostic, ExportDef, ExportTarget, Project};
 
 use super::{Job, Kind, Published, arrow_schema};
 use crate::Workspace;
@@ -17,15 +21,20 @@ use crate::pins::{Pins, pinned_fingerprint};
 pub(crate) struct Export<'a> {
     pub asset: &'a Asset,
     pub def: &'a ExportDef,
+    /// Why the target is gone, asked of it (a server, for a table or keys) when
+    /// `published` reads the export log, and read by `outdated`, which
+    /// staleness always asks after `published`.
+    pub gone: OnceLock<Option<String>>,
 }
 
 #[async_trait]
 impl Kind for Export<'_> {
     async fn published(&self, ws: &Workspace) -> crate::Result<Option<Published>> {
-        Ok(ws
-            .metadata
-            .latest_export(self.asset.name.as_str())?
-            .map(|w| Published {
+        let latest = ws.metadata.latest_export(self.asset.name.as_str())?;
+        if latest.is_some() && self.gone.get().is_none() {
+            let _ = self.gone.set(crate::export::gone(self.def).await);
+        }
+        Ok(latest.map(|w| Published {
                 version: Some(w.version),
                 rows: Some(w.rows),
                 committed_at: Some(w.written_at),
@@ -54,7 +63,7 @@ impl Kind for Export<'_> {
     }
 
     fn outdated(&self, _published: &Published) -> Option<String> {
-        (!self.def.path.exists()).then(|| format!("{} is missing", self.def.path.display()))
+        self.gone.get().cloned().flatten()
     }
 
     async fn build(&self, job: &Job<'_>) -> AssetOutcome {
@@ -71,6 +80,17 @@ impl Kind for Export<'_> {
             .await
             .map_err(sluice_transform::Error::into_diagnostic)?;
         let schema = arrow_schema(&plan);
+        if let ExportTarget::Postgres(t) = &def.target
+            && let Err(e) = crate::export::pg_columns(&schema)
+        {
+            return Err(Diagnostic::new(
+                asset.location.clone(),
+                format!(
+                    "export `{}` cannot be written to PostgreSQL table `{}`.`{}`: {e}",
+                    asset.name, t.schema, t.table
+                ),
+            ));
+        }
         match def.key.iter().find(|k| schema.field_with_name(k).is_err()) {
             Some(k) => Err(Diagnostic::new(
                 asset.location.clone(),

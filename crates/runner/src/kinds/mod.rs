@@ -205,7 +205,11 @@ fn connector(asset: &Asset) -> Box<dyn Kind + '_> {
         Definition::Table(def) => Box::new(table::Table { asset, def }),
         Definition::Features(def) => Box::new(features::Features { asset, def }),
         Definition::Predictions(def) => Box::new(predictions::Predictions { asset, def }),
-        Definition::Export(def) => Box::new(export::Export { asset, def }),
+        Definition::Export(def) => Box::new(export::Export {
+            asset,
+            def,
+            gone: Default::default(),
+        }),
         Definition::Model(def) => Box::new(model::Model { asset, def }),
         Definition::Step(def) => Box::new(step::Step { asset, def }),
     }

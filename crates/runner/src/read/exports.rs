@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::Value;
-use sluice_project::{Definition, ExportFormat};
+use sluice_project::Definition;
 
 use super::ReadError;
 use crate::Workspace;
@@ -40,16 +40,20 @@ pub fn read_export_entry(
         ws.project
             .assets
             .values()
-            .filter(|a| matches!(&a.definition, Definition::Export(e) if e.format == ExportFormat::Json && !e.key.is_empty()))
+            .filter(|a| matches!(&a.definition, Definition::Export(e) if e.is_keyed_json()))
             .map(|a| a.name.to_string())
             .collect::<Vec<_>>()
     };
-    let def = match ws.project.asset(name).map(|a| &a.definition) {
-        Some(Definition::Export(def))
-            if def.format == ExportFormat::Json && !def.key.is_empty() =>
-        {
-            def
-        }
+    let (def, file) = match ws.project.asset(name).map(|a| &a.definition) {
+        Some(Definition::Export(def)) if def.is_keyed_json() => match def.file() {
+            Some(file) => (def, file),
+            None => {
+                return Err(ReadError::NotAKeyedExport {
+                    name: name.to_string(),
+                    exports: exports(),
+                });
+            }
+        },
         _ => {
             return Err(ReadError::NotAKeyedExport {
                 name: name.to_string(),
@@ -65,7 +69,7 @@ pub fn read_export_entry(
             given: key.len(),
         });
     }
-    let root = cache.file(&def.path, name)?;
+    let root = cache.file(&file.path, name)?;
     let mut at = root.as_ref();
     for k in &key {
         match at.get(k) {

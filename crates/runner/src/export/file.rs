@@ -1,4 +1,4 @@
-//! Exports: an asset's rows written to a file on every refresh, replaced
+//! File exports: an asset's rows written to a file on every refresh, replaced
 //! atomically (a temporary file beside it, synced, then renamed), so a reader
 //! never sees half a file and a crash leaves the previous one. JSON keyed by
 //! entity is the seed's Firebase shape: `{"A-san": {...}, "B-san": {...}}`.
@@ -11,59 +11,12 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use serde_json::{Map, Value};
-use sluice_core::AssetStatus;
-use sluice_project::{ExportDef, ExportFormat};
+use sluice_project::{ExportFormat, FileTarget};
 
-use crate::kinds::Job;
-use crate::outcome::{AssetOutcome, Failure};
-use crate::pins::register_inputs;
-
-/// Writes the export's rows to its file and records the write.
-pub(crate) async fn build(job: &Job<'_>, def: &ExportDef) -> AssetOutcome {
-    let asset = job.asset;
-    let ctx = sluice_transform::session();
-    if let Err(e) = register_inputs(job.ws, &ctx, job.pins).await {
-        return job.failed(e);
-    }
-    let plan = match sluice_transform::plan_table(&ctx, asset, &def.query).await {
-        Ok(p) => p,
-        Err(d) => return job.failed(d.to_string()),
-    };
-    let mut df = DataFrame::new(ctx.state(), plan);
-    if let Some(view) = crate::export_windows::tiled_view(job.ws, def)
-        && let Some(version) = job.pins.get(view.name()).copied()
-    {
-        let now = job.ws.clock.now_micros();
-        df = match crate::export_windows::as_of(job.ws, &ctx, df, &view, version, now).await {
-            Ok(df) => df,
-            Err(e) => return job.failed(e),
-        };
-    }
-    let rows = match write(df, def).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            return job.failed(Failure {
-                message: format!("cannot write {}: {e}", def.path.display()),
-                ..e
-            });
-        }
-    };
-    match job.ws.metadata.record_export(
-        asset.name.as_str(),
-        &job.fingerprint,
-        job.run_id,
-        rows,
-        &def.path.display().to_string(),
-    ) {
-        Ok(version) => {
-            AssetOutcome::new(asset, AssetStatus::Built, Some(version), rows, job.started)
-        }
-        Err(e) => job.failed(crate::Error::from(e)),
-    }
-}
+use crate::outcome::Failure;
 
 /// Writes the rows through a temporary file and renames it over the target.
-async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, Failure> {
+pub(super) async fn write(df: DataFrame, def: &FileTarget, key: &[String]) -> Result<u64, Failure> {
     let dir = def
         .path
         .parent()
@@ -78,7 +31,7 @@ async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, Failure> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.sluice-{}.tmp", std::process::id()));
-    let result = write_to(df, def, &tmp).await;
+    let result = write_to(df, def, key, &tmp).await;
     let rows = match result {
         Ok(rows) => rows,
         Err(e) => {
@@ -97,13 +50,18 @@ async fn write(df: DataFrame, def: &ExportDef) -> Result<u64, Failure> {
     Ok(rows)
 }
 
-async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Failure> {
+async fn write_to(
+    df: DataFrame,
+    def: &FileTarget,
+    key: &[String],
+    tmp: &Path,
+) -> Result<u64, Failure> {
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await.map_err(|e| Failure::of(&e))?;
     let file = std::fs::File::create(tmp).map_err(|e| Failure::of(&e))?;
     let mut out = std::io::BufWriter::new(file);
     let mut rows = 0u64;
-    match (def.format, def.key.is_empty()) {
+    match (def.format, key.is_empty()) {
         (ExportFormat::Parquet, _) => {
             use datafusion::parquet::basic::{Compression, ZstdLevel};
             // zstd, as the warehouse's own tables: exports are snapshots people copy around.
@@ -147,7 +105,7 @@ async fn write_to(df: DataFrame, def: &ExportDef, tmp: &Path) -> Result<u64, Fai
                 let batch = batch.map_err(|e| Failure::of(&e))?;
                 for row in json_rows(std::slice::from_ref(&batch)).map_err(|e| Failure::of(&e))? {
                     rows += 1;
-                    insert_keyed(&mut root, row, &def.key, rows)?;
+                    insert_keyed(&mut root, row, key, rows)?;
                 }
             }
             serde_json::to_writer(&mut out, &root).map_err(|e| Failure::of(&e))?;
