@@ -381,7 +381,9 @@ fn redis(
                 None
             } else {
                 // Whole seconds, rounded up.
-                Some(Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0)))
+                Some(Duration::from_secs(
+                    d.as_secs() + u64::from(d.subsec_nanos() > 0),
+                ))
             }
         }
         None => None,
@@ -436,7 +438,10 @@ mod tests {
         assert_eq!(key, vec!["id"]);
         match target(&p, "pg2").0 {
             ExportTarget::Postgres(t) => {
-                assert_eq!((t.schema.as_str(), t.mode), ("public", PostgresMode::Replace));
+                assert_eq!(
+                    (t.schema.as_str(), t.mode),
+                    ("public", PostgresMode::Replace)
+                );
             }
             other => panic!("{other:?}"),
         }

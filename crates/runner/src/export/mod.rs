@@ -79,7 +79,9 @@ pub(crate) async fn build(job: &Job<'_>, def: &ExportDef) -> AssetOutcome {
 /// run's write would fail the same way.
 pub(crate) async fn gone(def: &ExportDef) -> Option<String> {
     match &def.target {
-        ExportTarget::File(f) => (!f.path.exists()).then(|| format!("{} is missing", f.path.display())),
+        ExportTarget::File(f) => {
+            (!f.path.exists()).then(|| format!("{} is missing", f.path.display()))
+        }
         ExportTarget::Postgres(t) => postgres::gone(t).await,
         ExportTarget::Redis(t) => redis::gone(t).await,
     }
@@ -117,7 +119,10 @@ mod tests {
             scrub("auth failed for s@cret and s%40cret".into(), url),
             "auth failed for *** and ***"
         );
-        assert_eq!(scrub("no password".into(), "redis://db:6379"), "no password");
+        assert_eq!(
+            scrub("no password".into(), "redis://db:6379"),
+            "no password"
+        );
         assert_eq!(scrub("x".into(), "not a url"), "x");
     }
 }

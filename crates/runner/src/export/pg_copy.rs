@@ -15,9 +15,7 @@ use datafusion::arrow::array::{
     RecordBatch, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
-use datafusion::arrow::datatypes::{
-    DataType, Field, IntervalUnit, Schema, TimeUnit, UInt64Type,
-};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit, UInt64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -149,7 +147,9 @@ impl Column {
             D::Dictionary(_, v) => return Column::of(name, &to(array, v.as_ref().clone())?),
             D::Null => Column::Null,
             D::Boolean => Column::Bool(array.as_boolean().clone()),
-            D::Int8 | D::Int16 | D::UInt8 => Column::I16(to(array, D::Int16)?.as_primitive().clone()),
+            D::Int8 | D::Int16 | D::UInt8 => {
+                Column::I16(to(array, D::Int16)?.as_primitive().clone())
+            }
             D::Int32 | D::UInt16 => Column::I32(to(array, D::Int32)?.as_primitive().clone()),
             D::Int64 | D::UInt32 => Column::I64(to(array, D::Int64)?.as_primitive().clone()),
             D::UInt64 => Column::Numeric(
@@ -198,10 +198,8 @@ impl Column {
             ),
             dt if pg_type(dt).as_deref() == Some("jsonb") => {
                 let field = Field::new(name, dt.clone(), true);
-                let batch = RecordBatch::try_new(
-                    Arc::new(Schema::new(vec![field])),
-                    vec![array.clone()],
-                )?;
+                let batch =
+                    RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![array.clone()])?;
                 let rows = super::json_rows(&[batch])?;
                 Column::Json(
                     rows.into_iter()
@@ -250,9 +248,9 @@ impl Column {
             Column::Text(_) | Column::Bytes(_) => out.extend_from_slice(&(-1i32).to_be_bytes()),
             Column::Date(a) => fixed!(a, |d: i32| d.wrapping_sub(PG_EPOCH_DAYS).to_be_bytes()),
             Column::Time(a) => fixed!(a, i64::to_be_bytes),
-            Column::Timestamp(a) => fixed!(a, |t: i64| t
-                .saturating_sub(PG_EPOCH_MICROS)
-                .to_be_bytes()),
+            Column::Timestamp(a) => {
+                fixed!(a, |t: i64| t.saturating_sub(PG_EPOCH_MICROS).to_be_bytes())
+            }
             Column::Duration(a) => fixed!(a, |us: i64| interval(us, 0, 0)),
             Column::Interval(a) => fixed!(
                 a,
@@ -306,7 +304,10 @@ fn numeric(text: &str, out: &mut Vec<u8>) {
         .collect();
     let mut digits: Vec<u16> = all
         .chunks(4)
-        .map(|c| c.iter().fold(0u16, |n, d| n * 10 + u16::from(d.wrapping_sub(b'0'))))
+        .map(|c| {
+            c.iter()
+                .fold(0u16, |n, d| n * 10 + u16::from(d.wrapping_sub(b'0')))
+        })
         .collect();
     let mut weight = ((pad_left + int.len()) / 4) as i16 - 1;
     while digits.first() == Some(&0) {
@@ -376,7 +377,10 @@ mod tests {
         assert_eq!(numeric_of("0.0001"), (1, -1, 0, 4, vec![1]));
         assert_eq!(numeric_of("0.00001"), (1, -2, 0, 5, vec![1000]));
         assert_eq!(numeric_of("100000000"), (1, 2, 0, 0, vec![1]));
-        assert_eq!(numeric_of("18446744073709551615").4, vec![1844, 6744, 737, 955, 1615]);
+        assert_eq!(
+            numeric_of("18446744073709551615").4,
+            vec![1844, 6744, 737, 955, 1615]
+        );
         assert_eq!(numeric_of("-0.00"), (0, 0, 0, 2, vec![]));
     }
 
@@ -387,7 +391,10 @@ mod tests {
             (D::Int8, "smallint"),
             (D::UInt32, "bigint"),
             (D::Decimal128(12, 2), "numeric(12, 2)"),
-            (D::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), "timestamptz"),
+            (
+                D::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                "timestamptz",
+            ),
             (D::Timestamp(TimeUnit::Second, None), "timestamp"),
             (D::Utf8View, "text"),
             (D::Dictionary(Box::new(D::Int32), Box::new(D::Utf8)), "text"),
@@ -404,6 +411,9 @@ mod tests {
             true,
         )]);
         let e = pg_columns(&schema).expect_err("no type");
-        assert!(e.contains("column `u` is") && e.contains("CAST(\"u\" AS VARCHAR)"), "{e}");
+        assert!(
+            e.contains("column `u` is") && e.contains("CAST(\"u\" AS VARCHAR)"),
+            "{e}"
+        );
     }
 }

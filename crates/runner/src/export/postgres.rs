@@ -113,7 +113,11 @@ fn failure(doing: &str, at: &Where, e: &tokio_postgres::Error, url: &Option<Stri
     match e.as_db_error() {
         Some(db) => {
             message.push_str(db.message());
-            for (label, part) in [("detail", db.detail()), ("hint", db.hint()), ("context", db.where_())] {
+            for (label, part) in [
+                ("detail", db.detail()),
+                ("hint", db.hint()),
+                ("context", db.where_()),
+            ] {
                 if let Some(p) = part {
                     message.push_str(&format!("\n  {label}: {p}"));
                 }
@@ -123,7 +127,9 @@ fn failure(doing: &str, at: &Where, e: &tokio_postgres::Error, url: &Option<Stri
     }
     let class = class(e);
     if class.is_transient() {
-        message.push_str("\n  help: the server could not be reached or was busy; the run may retry it (`retry`)");
+        message.push_str(
+            "\n  help: the server could not be reached or was busy; the run may retry it (`retry`)",
+        );
     }
     Failure {
         message: match url {
@@ -164,7 +170,10 @@ async fn connect(config: &Config, at: &Where, url: &Option<String>) -> Result<Cl
         .map_err(|e| failure("connect to", at, &e, url))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
-            tracing::debug!("a PostgreSQL connection ended: {}", crate::error::root_cause(&e));
+            tracing::debug!(
+                "a PostgreSQL connection ended: {}",
+                crate::error::root_cause(&e)
+            );
         }
     });
     Ok(client)
@@ -183,17 +192,15 @@ pub(super) async fn write(
     let schema = df.schema().as_arrow().clone();
     let columns = pg_copy::pg_columns(&schema)
         .map_err(|e| Failure::from(format!("cannot export to {at}: {e}")))?;
-    let key_index: Vec<usize> = key
-        .iter()
-        .filter_map(|k| schema.index_of(k).ok())
-        .collect();
+    let key_index: Vec<usize> = key.iter().filter_map(|k| schema.index_of(k).ok()).collect();
     let mut client = connect(&config, &at, &url).await?;
     let tx = client
         .transaction()
         .await
         .map_err(|e| failure("start a transaction on", &at, &e, &url))?;
     let (at_ref, url_ref) = (&at, &url);
-    let run = |doing: &'static str| move |e: tokio_postgres::Error| failure(doing, at_ref, &e, url_ref);
+    let run =
+        |doing: &'static str| move |e: tokio_postgres::Error| failure(doing, at_ref, &e, url_ref);
     let target = qualified(&t.schema, &t.table);
     let col_list = columns
         .iter()
@@ -208,9 +215,12 @@ pub(super) async fn write(
                 .map_err(run("create the schema of"))?;
             let staging_name = format!("sluice_staging_{run_id}");
             let staging = qualified(&t.schema, &staging_name);
-            tx.batch_execute(&format!("DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({})", definition(&columns)))
-                .await
-                .map_err(run("create the staging table of"))?;
+            tx.batch_execute(&format!(
+                "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({})",
+                definition(&columns)
+            ))
+            .await
+            .map_err(run("create the staging table of"))?;
             let rows = copy(&tx, &staging, &col_list, df, &key_index, key, &at, &url).await?;
             let index = format!("{}_sluice_key", cut(&t.table, 50));
             let mut swap = String::new();
@@ -248,10 +258,12 @@ pub(super) async fn write(
                 .await
                 .map_err(run("look up"))?;
             if exists {
-                check_existing(&tx, t, &columns, key, &at).await.map_err(|e| match e {
-                    Checked::Db(e) => failure("look up", &at, &e, &url),
-                    Checked::Mismatch(f) => f,
-                })?;
+                check_existing(&tx, t, &columns, key, &at)
+                    .await
+                    .map_err(|e| match e {
+                        Checked::Db(e) => failure("look up", &at, &e, &url),
+                        Checked::Mismatch(f) => f,
+                    })?;
             } else {
                 ensure_schema(&tx, &t.schema)
                     .await
@@ -366,11 +378,19 @@ async fn check_existing(
     if !missing.is_empty() {
         return Err(Checked::Mismatch(Failure::from(format!(
             "cannot upsert into {at}: it has no column {}\n  help: add {}: {}",
-            missing.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", "),
+            missing
+                .iter()
+                .map(|c| format!("`{}`", c.name))
+                .collect::<Vec<_>>()
+                .join(", "),
             if missing.len() == 1 { "it" } else { "them" },
             missing
                 .iter()
-                .map(|c| format!("ALTER TABLE {name} ADD COLUMN {} {};", ident(&c.name), c.pg_type))
+                .map(|c| format!(
+                    "ALTER TABLE {name} ADD COLUMN {} {};",
+                    ident(&c.name),
+                    c.pg_type
+                ))
                 .collect::<Vec<_>>()
                 .join(" ")
         ))));
@@ -437,9 +457,8 @@ async fn copy(
             }
         }
         seen += batch.num_rows() as u64;
-        pg_copy::encode(&batch, &mut buf).map_err(|e| {
-            Failure::from(format!("cannot export to {at}: {e}"))
-        })?;
+        pg_copy::encode(&batch, &mut buf)
+            .map_err(|e| Failure::from(format!("cannot export to {at}: {e}")))?;
         if buf.len() >= CHUNK {
             let chunk = std::mem::take(&mut buf);
             sink.send(std::io::Cursor::new(chunk))

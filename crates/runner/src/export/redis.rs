@@ -102,7 +102,10 @@ impl Conn {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT));
         let mut conn = Conn {
-            con: match client.get_multiplexed_async_connection_with_config(&config).await {
+            con: match client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     return Err(failure("connect to", &at, &e, &url));
@@ -223,7 +226,9 @@ async fn write_rows(
     let mut queued = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| Failure::of(&e))?;
-        for mut row in super::json_rows(std::slice::from_ref(&batch)).map_err(|e| Failure::of(&e))? {
+        for mut row in
+            super::json_rows(std::slice::from_ref(&batch)).map_err(|e| Failure::of(&e))?
+        {
             rows += 1;
             let mut id = Vec::with_capacity(key.len());
             for k in key {
@@ -424,7 +429,10 @@ mod tests {
     #[test]
     fn patterns_and_places_are_written_safely() {
         assert_eq!(glob_escape("a*b?[c]\\:"), "a\\*b\\?\\[c\\]\\\\:");
-        assert_eq!(describe("redis://:pw@10.1.2.3:6380/2"), "Redis at 10.1.2.3:6380/2");
+        assert_eq!(
+            describe("redis://:pw@10.1.2.3:6380/2"),
+            "Redis at 10.1.2.3:6380/2"
+        );
         assert_eq!(describe("redis://127.0.0.1"), "Redis at 127.0.0.1:6379/0");
         assert_eq!(text(Value::String("a".into())), "a");
         assert_eq!(text(serde_json::json!(1.5)), "1.5");

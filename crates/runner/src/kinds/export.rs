@@ -35,12 +35,12 @@ impl Kind for Export<'_> {
             let _ = self.gone.set(crate::export::gone(self.def).await);
         }
         Ok(latest.map(|w| Published {
-                version: Some(w.version),
-                rows: Some(w.rows),
-                committed_at: Some(w.written_at),
-                fingerprint: Some(w.fingerprint),
-                delta: None,
-            }))
+            version: Some(w.version),
+            rows: Some(w.rows),
+            committed_at: Some(w.written_at),
+            fingerprint: Some(w.fingerprint),
+            delta: None,
+        }))
     }
 
     /// An export of a view that keeps tiles is read as of the run: its
