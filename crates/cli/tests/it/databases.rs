@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::common::*;
 
 /// The test database's URL, or `None` (outside CI) to skip.
-fn pg_url() -> Option<String> {
+pub(crate) fn pg_url() -> Option<String> {
     for user in ["postgres", "root"] {
         let url = format!("postgres://{user}@127.0.0.1:5432/test");
         if pg(&url, "SELECT 1").is_ok() {
@@ -24,7 +24,7 @@ fn pg_url() -> Option<String> {
 }
 
 /// Runs `sql` (several statements) in the test database.
-fn pg(url: &str, sql: &str) -> Result<(), String> {
+pub(crate) fn pg(url: &str, sql: &str) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -134,6 +134,158 @@ sql = "SELECT customer, count(*) AS n, sum(amount) AS total FROM orders GROUP BY
     assert_eq!(scalar(p, "SELECT count(*) FROM orders"), 5002);
     assert_eq!(scalar(p, "SELECT sum(n) FROM by_customer"), 5002);
     pg(&url, &format!("DROP SCHEMA {schema} CASCADE")).expect("drop");
+}
+
+/// The test MariaDB/MySQL server's URL, or `None` (outside CI) to skip.
+fn mysql_url() -> Option<String> {
+    let url = "mysql://root@127.0.0.1:3306/test".to_string();
+    if mysql(&url, "SELECT 1").is_ok() {
+        return Some(url);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI needs MariaDB or MySQL at 127.0.0.1:3306 with a database `test` (user root, no password)"
+    );
+    eprintln!("skipped: no MySQL at 127.0.0.1:3306");
+    None
+}
+
+/// Runs `sql` (statements separated by `;` at line ends) in the test database.
+fn mysql(url: &str, sql: &str) -> Result<(), String> {
+    use mysql_async::prelude::Queryable;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let opts = mysql_async::Opts::from_url(url).map_err(|e| e.to_string())?;
+        let mut conn = mysql_async::Conn::new(opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        for statement in sql.split(";\n").filter(|s| !s.trim().is_empty()) {
+            conn.query_drop(statement).await.map_err(|e| e.to_string())?;
+        }
+        conn.disconnect().await.map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn a_mysql_table_of_every_common_type_is_read_in_ranges_and_incrementally() {
+    let Some(url) = mysql_url() else { return };
+    let table = unique("sluice_it_my");
+    mysql(
+        &url,
+        &format!(
+            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, small SMALLINT, big_u BIGINT UNSIGNED,
+               amount DECIMAL(12,2), ratio DOUBLE, name VARCHAR(40), note TEXT, flag BOOLEAN,
+               born DATE, seen DATETIME(6), at TIMESTAMP(3) NULL, took TIME, doc JSON, raw BLOB);
+             INSERT INTO {table} VALUES
+               (1, -3, 18446744073709551615, 12.34, 0.5, 'Zoë', 'first', TRUE, '1990-02-03',
+                '2024-01-01 10:00:00.250000', '2024-01-01 10:00:00.125', '-01:02:03', '{{\"a\": 1}}', x'00ff'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2024-01-02 00:00:00', NULL, NULL, NULL, NULL);
+             INSERT INTO {table} (id, name, amount, seen)
+               SELECT seq, CONCAT('n', seq), seq * 1.25, TIMESTAMP '2024-02-01 00:00:00' + INTERVAL seq MINUTE
+               FROM seq_3_to_3000;
+"
+        ),
+    )
+    .expect("setup");
+    let toml = format!(
+        r#"
+[project]
+name = "my"
+
+[sources.orders]
+mysql = {{ url = "${{SLUICE_TEST_MY_URL}}", table = "{table}", partitions = 3, partition_column = "id" }}
+
+[sources.recent]
+mysql = {{ url = "${{SLUICE_TEST_MY_URL}}", table = "{table}" }}
+incremental = {{ column = "seen", key = ["id"], mode = "merge", lookback = "1h" }}
+"#
+    );
+    let dir = project(&[("sluice.toml", toml.as_bytes())]);
+    let p = dir.path();
+    let env_run = |args: &[&str]| {
+        sluice_cmd(p)
+            .args(args)
+            .env("SLUICE_TEST_MY_URL", &url)
+            .output()
+            .expect("sluice runs")
+    };
+    let o = env_run(&["check"]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let o = env_run(&["run"]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(scalar(p, "SELECT count(*) FROM orders"), 3000);
+    assert_eq!(scalar(p, "SELECT count(DISTINCT id) FROM orders"), 3000);
+    assert_eq!(
+        scalar(p, "SELECT CAST(sum(amount) * 100 AS BIGINT) FROM orders"),
+        (3..=3000i64).map(|g| g * 125).sum::<i64>() + 1234
+    );
+    let out = ok(
+        p,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT small, big_u, amount, ratio, name, flag, born, seen, at, took, doc, raw FROM orders WHERE id = 1",
+        ],
+    );
+    assert!(
+        out.contains(
+            "-3,18446744073709551615,12.34,0.5,Zoë,true,1990-02-03,2024-01-01T10:00:00.250,2024-01-01T10:00:00.125Z,-01:02:03,"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("00ff"), "{out}");
+    let out = ok(
+        p,
+        &["query", "--format", "csv", "SELECT arrow_typeof(small), arrow_typeof(big_u), arrow_typeof(at) FROM orders LIMIT 1"],
+    );
+    assert!(out.contains("Int16,\"Decimal128(20, 0)\",\"Timestamp(Microsecond, Some(\"\"UTC\"\"))\""), "{out}");
+    assert_eq!(scalar(p, "SELECT count(*) FROM recent"), 3000);
+
+    // A late update inside the lookback, and new rows: merged by key.
+    mysql(
+        &url,
+        &format!(
+            "UPDATE {table} SET name = 'late', seen = TIMESTAMP '2024-02-03 01:30:00' WHERE id = 3000;
+             INSERT INTO {table} (id, name, seen) VALUES (3001, 'new', TIMESTAMP '2024-02-03 02:00:00');
+"
+        ),
+    )
+    .expect("update");
+    let o = env_run(&["run", "recent"]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(scalar(p, "SELECT count(*) FROM recent"), 3001);
+    assert_eq!(scalar(p, "SELECT count(*) FROM recent WHERE name = 'late'"), 1);
+    mysql(&url, &format!("DROP TABLE {table}")).expect("drop");
+}
+
+#[test]
+fn a_mysql_connection_error_names_the_server_and_never_the_password() {
+    let secret = "hunter3-never-shown";
+    let toml = format!(
+        r#"
+[project]
+name = "db"
+
+[sources.orders]
+mysql = {{ url = "mysql://app:{secret}@127.0.0.1:1/sales", table = "orders" }}
+"#
+    );
+    let dir = project(&[("sluice.toml", toml.as_bytes())]);
+    let p = dir.path();
+    let o = sluice(p, &["run"]);
+    assert!(!o.status.success());
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("cannot connect to MySQL at 127.0.0.1:1, database `sales` (user `app`)"),
+        "{all}"
+    );
+    assert!(!all.contains(secret), "{all}");
+    let o = sluice(p, &["runs", "show", "1", "--json"]);
+    assert!(!stdout(&o).contains(secret));
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! version. A database cannot be content-hashed cheaply, so such a source is
 //! read at every run it is part of.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::provider_as_source;
+use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
 use datafusion::prelude::SessionContext;
 use sluice_project::{Asset, DatabaseDef, Diagnostic, Project};
@@ -59,6 +61,15 @@ impl Kind for DbSourceKind<'_> {
             Ok(plan) => delta::write(job, &ctx, plan).await,
             Err(e) => job.failed(Failure::of(&e)),
         }
+    }
+
+    async fn rows(&self, _job: &Job<'_>) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
+        // The table answers the watermark's bounds at the database, as
+        // bound parameters (`filter.rs`), so only new rows cross the wire.
+        let source = DbSource::open(self.asset.name.as_str(), self.def)
+            .await
+            .map_err(|e| Failure::of(&e))?;
+        Ok(Some(source.table_provider()))
     }
 
     async fn check(

@@ -95,8 +95,8 @@ impl Kind for Incremental<'_> {
         Ok(schema)
     }
 
-    async fn rows(&self) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
-        self.inner.rows().await
+    async fn rows(&self, job: &Job<'_>) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
+        self.inner.rows(job).await
     }
 }
 
@@ -106,7 +106,7 @@ impl Incremental<'_> {
     async fn load(&self, job: &Job<'_>) -> Result<AssetOutcome, Failure> {
         let name = self.asset.name.as_str();
         let column = self.inc.column.as_str();
-        let Some(provider) = self.inner.rows().await? else {
+        let Some(provider) = self.inner.rows(job).await? else {
             return Err(format!("source `{name}` cannot be read incrementally").into());
         };
         let ty = self.columns(&provider.schema())?;
@@ -129,10 +129,24 @@ impl Incremental<'_> {
                 .map_err(|e| Failure::of(&e))?,
             None => scan,
         };
-        // The upper bound, and the rows without a key, in one pass.
-        let (upper, keyless) = self
+        // The upper bound, the rows without a key and those without a value
+        // of the column, in one pass.
+        let (upper, keyless, unstamped) = self
             .bounds(&ctx, past.clone().build().map_err(|e| Failure::of(&e))?)
             .await?;
+        if unstamped > 0 {
+            // Only a whole read sees them (a bound leaves NULLs out): the
+            // first load refuses rather than leave them out of every load.
+            return Err(Failure {
+                message: format!(
+                    "{unstamped} rows of source `{name}` have no value in `{column}`, the column \
+                     its incremental loads read by: no load would ever read them\n  help: give \
+                     them a value in the source's query (`COALESCE({column}, ...)`), or leave \
+                     them out (`WHERE {column} IS NOT NULL`)"
+                ),
+                class: ErrorClass::Permanent,
+            });
+        }
         if keyless > 0 && !self.asset_drops_keyless() {
             return Err(Failure {
                 message: format!(
@@ -267,19 +281,27 @@ impl Incremental<'_> {
     }
 
     /// The greatest value of the column among `plan`'s rows (`None`: no
-    /// row), and how many rows have a null key column.
+    /// row), how many rows have a null key column, and how many a null
+    /// incremental column.
     async fn bounds(
         &self,
         ctx: &SessionContext,
         plan: LogicalPlan,
-    ) -> Result<(Option<ScalarValue>, u64), Failure> {
+    ) -> Result<(Option<ScalarValue>, u64, u64), Failure> {
         let keyless = self
             .inc
             .key
             .iter()
             .map(|k| ident(k).is_null())
             .reduce(Expr::or);
-        let mut aggregates = vec![max(ident(&self.inc.column)).alias("upper")];
+        let mut aggregates = vec![
+            max(ident(&self.inc.column)).alias("upper"),
+            count(lit(1))
+                .filter(ident(&self.inc.column).is_null())
+                .build()
+                .map_err(|e| Failure::of(&e))?
+                .alias("unstamped"),
+        ];
         if let Some(keyless) = keyless {
             aggregates.push(
                 count(lit(1))
@@ -301,17 +323,19 @@ impl Incremental<'_> {
             .await
             .map_err(|e| Failure::of(&e))?;
         let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
-            return Ok((None, 0));
+            return Ok((None, 0, 0));
         };
         let upper = ScalarValue::try_from_array(batch.column(0), 0).map_err(|e| Failure::of(&e))?;
-        let keyless = match batch.num_columns() {
-            2 => match ScalarValue::try_from_array(batch.column(1), 0) {
+        let count_at = |i: usize| {
+            if i >= batch.num_columns() {
+                return 0;
+            }
+            match ScalarValue::try_from_array(batch.column(i), 0) {
                 Ok(ScalarValue::Int64(Some(n))) => n.max(0) as u64,
                 _ => 0,
-            },
-            _ => 0,
+            }
         };
-        Ok(((!upper.is_null()).then_some(upper), keyless))
+        Ok(((!upper.is_null()).then_some(upper), count_at(2), count_at(1)))
     }
 
     /// With a key, one row per key: the one with the greatest incremental

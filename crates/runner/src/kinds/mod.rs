@@ -158,7 +158,7 @@ pub(crate) trait Kind: Send + Sync {
 
     /// A source's rows as the connector reads them, for an incremental load
     /// to read past its watermark; `None` for kinds that are not sources.
-    async fn rows(&self) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
+    async fn rows(&self, _job: &Job<'_>) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
         Ok(None)
     }
 

@@ -54,9 +54,13 @@ impl NetDef<'_> {
         }
     }
 
-    async fn fetch(&self, sink: &dyn RawSink) -> Result<Vec<RawPage>, sluice_source::Error> {
+    async fn fetch(
+        &self,
+        sink: &dyn RawSink,
+        since: Option<&str>,
+    ) -> Result<Vec<RawPage>, sluice_source::Error> {
         match self {
-            NetDef::Http(d) => sluice_source::http::fetch(d, None, sink).await,
+            NetDef::Http(d) => sluice_source::http::fetch(d, since, sink).await,
             NetDef::Crawl(d) => sluice_source::crawl::crawl(d, sink).await,
         }
     }
@@ -148,14 +152,19 @@ pub(crate) struct Network<'a> {
 
 impl Network<'_> {
     /// Fetches into this run's folder of the raw zone; the manifest says what.
-    async fn fetch(&self, job: &Job<'_>, zone: RawZone) -> Result<RawManifest, Failure> {
+    async fn fetch(
+        &self,
+        job: &Job<'_>,
+        zone: RawZone,
+        since: Option<&str>,
+    ) -> Result<RawManifest, Failure> {
         let store_failure = |e: sluice_store::Error| Failure {
             message: e.to_string(),
             class: e.class(),
         };
         let sink =
             ZoneSink::new(zone, job.run_id, self.def.fetch_fingerprint()).map_err(store_failure)?;
-        match self.def.fetch(&sink).await {
+        match self.def.fetch(&sink, since).await {
             Ok(_) => sink.finish(true).map_err(store_failure),
             Err(e) => {
                 if let Err(w) = sink.finish(false) {
@@ -164,6 +173,46 @@ impl Network<'_> {
                 Err(source_failure(&e))
             }
         }
+    }
+}
+
+impl Network<'_> {
+    /// What an incremental load asks an API with a `since_param` for: the
+    /// watermark its published version was loaded up to, moved back by the
+    /// lookback, a time in RFC 3339. `None`: everything (the first load, a
+    /// full refresh, or no `since_param`).
+    fn since(&self, job: &Job<'_>) -> Option<String> {
+        let NetDef::Http(d) = &self.def else {
+            return None;
+        };
+        d.config.http.since_param.as_ref()?;
+        let inc = self.asset.incremental.as_ref()?;
+        if job.ws.full_refresh.contains(self.asset.name.as_str()) {
+            return None;
+        }
+        let meta = job.latest()?.meta.as_ref()?;
+        if meta.fingerprint != job.fingerprint {
+            return None;
+        }
+        let w = meta.watermark.as_deref()?;
+        let back = inc
+            .lookback
+            .and_then(|b| chrono::Duration::from_std(b).ok())
+            .unwrap_or_default();
+        let instant = chrono::DateTime::parse_from_rfc3339(w)
+            .map(|t| t.to_utc())
+            .ok()
+            .or_else(|| {
+                ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                    .iter()
+                    .find_map(|f| chrono::NaiveDateTime::parse_from_str(w, f).ok())
+                    .map(|t| t.and_utc())
+            });
+        Some(match instant {
+            Some(t) => (t - back).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            // Not a time (a number, a date): as stored.
+            None => w.to_string(),
+        })
     }
 }
 
@@ -226,7 +275,7 @@ impl Kind for Network<'_> {
                 );
                 m
             }
-            None => match self.fetch(job, zone.clone()).await {
+            None => match self.fetch(job, zone.clone(), None).await {
                 Ok(m) => m,
                 Err(f) => return job.failed(f),
             },
@@ -275,6 +324,18 @@ impl Kind for Network<'_> {
 
     async fn keep(&self, job: &Job<'_>) -> AssetOutcome {
         delta::with_quarantined(job, job.up_to_date()).await
+    }
+
+    async fn rows(&self, job: &Job<'_>) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
+        // One fetch, into the raw zone with its manifest as any run's, asking
+        // the API for what changed since the watermark where it can be asked
+        // (`since_param`); the incremental load keeps the rows past it.
+        let name = self.asset.name.as_str();
+        let zone = RawZone::new(&job.ws.warehouse, name);
+        let since = self.since(job);
+        let manifest = self.fetch(job, zone.clone(), since.as_deref()).await?;
+        let pages = pages_of(&zone, &manifest)?;
+        Ok(Some(self.parse(pages).await?.1))
     }
 
     async fn check(

@@ -85,7 +85,7 @@ impl Kind for Source<'_> {
         delta::with_quarantined(job, job.up_to_date()).await
     }
 
-    async fn rows(&self) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
+    async fn rows(&self, _job: &Job<'_>) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
         let source = open(self.def).await?;
         source
             .table_provider()

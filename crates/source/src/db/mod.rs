@@ -1,4 +1,5 @@
-//! Database sources: PostgreSQL (`postgres.rs`) and SQLite (`sqlite.rs`)
+//! Database sources: PostgreSQL (`postgres.rs`), MySQL and MariaDB
+//! (`mysql.rs`) and SQLite (`sqlite.rs`)
 //! read into Arrow record batches, streaming with bounded memory, behind one
 //! DataFusion [`TableProvider`] ([`DbTable`]). The schema comes from the
 //! query's description before any row is read. Filters of a column against a
@@ -7,6 +8,7 @@
 //! partition each. `sink.rs` holds the Arrow builders every connector fills.
 
 mod filter;
+mod mysql;
 mod pg_errors;
 mod pg_types;
 mod postgres;
@@ -102,14 +104,7 @@ impl DbSource {
         let backend: Arc<dyn Backend> = match def.engine {
             Engine::Postgres => Arc::new(postgres::Postgres::open(name, def).await?),
             Engine::Sqlite => Arc::new(sqlite::Sqlite::open(name, def).await?),
-            Engine::Mysql => {
-                return Err(Error::Database {
-                    message: format!(
-                        "source `{name}`: MySQL and MariaDB sources are not built yet\n  help: read the rows into a file, or through PostgreSQL, until they are"
-                    ),
-                    cause: None,
-                });
-            }
+            Engine::Mysql => Arc::new(mysql::Mysql::open(name, def).await?),
         };
         let mut fields = vec![];
         for c in backend.columns() {
