@@ -335,7 +335,7 @@ impl Kind for Network<'_> {
         let since = self.since(job);
         let manifest = self.fetch(job, zone.clone(), since.as_deref()).await?;
         let pages = pages_of(&zone, &manifest)?;
-        Ok(Some(self.parse(pages).await?.1))
+        Ok(Some(self.def.parse(pages).await?.1))
     }
 
     async fn check(

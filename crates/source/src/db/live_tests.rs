@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::Int32Type;
-use datafusion::physical_plan::displayable;
+use datafusion::physical_plan::{ExecutionPlanProperties, displayable};
 use datafusion::prelude::SessionContext;
 use sluice_core::{ErrorClass, Secret};
 use sluice_project::raw::NumericMode;

@@ -15,7 +15,6 @@ mod postgres;
 mod sink;
 mod sqlite;
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -174,10 +173,6 @@ impl DbTable {
 
 #[async_trait]
 impl TableProvider for DbTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         self.source.schema.clone()
     }

@@ -390,7 +390,6 @@ impl Inner {
 fn cause(e: &mysql_async::Error) -> Option<std::io::Error> {
     match e {
         mysql_async::Error::Io(mysql_async::IoError::Io(io)) => Some(std::io::Error::from(io.kind())),
-        mysql_async::Error::Io(_) => Some(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
         mysql_async::Error::Server(s) if matches!(s.code, 1040 | 1053 | 1205 | 1213 | 2006 | 2013) => {
             Some(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
         }
