@@ -7,8 +7,8 @@
 //! [`RawSink`] and parse what it stored, so every error names the URL.
 
 mod convert;
-mod db;
 pub mod crawl;
+mod db;
 mod error;
 mod file;
 pub mod http;

@@ -163,7 +163,9 @@ fn mysql(url: &str, sql: &str) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         for statement in sql.split(";\n").filter(|s| !s.trim().is_empty()) {
-            conn.query_drop(statement).await.map_err(|e| e.to_string())?;
+            conn.query_drop(statement)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         conn.disconnect().await.map_err(|e| e.to_string())
     })
@@ -240,9 +242,17 @@ incremental = {{ column = "seen", key = ["id"], mode = "merge", lookback = "1h" 
     assert!(out.contains("00ff"), "{out}");
     let out = ok(
         p,
-        &["query", "--format", "csv", "SELECT arrow_typeof(small), arrow_typeof(big_u), arrow_typeof(at) FROM orders LIMIT 1"],
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT arrow_typeof(small), arrow_typeof(big_u), arrow_typeof(at) FROM orders LIMIT 1",
+        ],
     );
-    assert!(out.contains("Int16,\"Decimal128(20, 0)\",\"Timestamp(Microsecond, Some(\"\"UTC\"\"))\""), "{out}");
+    assert!(
+        out.contains("Int16,\"Decimal128(20, 0)\",\"Timestamp(µs, \"\"UTC\"\")\""),
+        "{out}"
+    );
     assert_eq!(scalar(p, "SELECT count(*) FROM recent"), 3000);
 
     // A late update inside the lookback, and new rows: merged by key.
@@ -258,7 +268,10 @@ incremental = {{ column = "seen", key = ["id"], mode = "merge", lookback = "1h" 
     let o = env_run(&["run", "recent"]);
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(scalar(p, "SELECT count(*) FROM recent"), 3001);
-    assert_eq!(scalar(p, "SELECT count(*) FROM recent WHERE name = 'late'"), 1);
+    assert_eq!(
+        scalar(p, "SELECT count(*) FROM recent WHERE name = 'late'"),
+        1
+    );
     mysql(&url, &format!("DROP TABLE {table}")).expect("drop");
 }
 
@@ -364,6 +377,7 @@ sql = "SELECT race, horse FROM results WHERE position = 1"
 "#,
     )]);
     let p = dir.path();
+    std::fs::create_dir_all(p.join("data")).expect("data folder");
     let conn = rusqlite::Connection::open(p.join("data/races.db")).expect("create");
     conn.execute_batch(
         "CREATE TABLE results (race INTEGER, horse TEXT, position INTEGER, finished_at DATETIME);

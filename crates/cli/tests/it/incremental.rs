@@ -408,15 +408,32 @@ postgres = {{ url = "{url}", table = "{table}" }}
         if let Some(w) = watermark(dir, "orders") {
             let newest = ok(
                 dir,
-                &["query", "--format", "csv", "SELECT CAST(max(updated_at) AS VARCHAR) AS m FROM orders"],
+                &[
+                    "query",
+                    "--format",
+                    "csv",
+                    "SELECT CAST(max(updated_at) AS VARCHAR) AS m FROM orders",
+                ],
             );
-            assert_eq!(newest.lines().nth(1).unwrap_or_default(), w, "trial {trial}");
+            assert_eq!(
+                newest.lines().nth(1).unwrap_or_default(),
+                w,
+                "trial {trial}"
+            );
         }
         let (done, s) = run_json(dir, &[]);
         assert!(done, "trial {trial}: {s}");
         let q = |sql: &str| scalar(dir, sql);
-        assert_eq!(q("SELECT count(*) FROM orders"), q("SELECT count(*) FROM orders_all"), "trial {trial}");
-        assert_eq!(q("SELECT count(DISTINCT id) FROM orders"), q("SELECT count(*) FROM orders"), "trial {trial}");
+        assert_eq!(
+            q("SELECT count(*) FROM orders"),
+            q("SELECT count(*) FROM orders_all"),
+            "trial {trial}"
+        );
+        assert_eq!(
+            q("SELECT count(DISTINCT id) FROM orders"),
+            q("SELECT count(*) FROM orders"),
+            "trial {trial}"
+        );
         assert_eq!(
             q("SELECT count(*) FROM (SELECT * FROM orders_all EXCEPT SELECT * FROM orders)"),
             0,

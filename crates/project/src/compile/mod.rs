@@ -37,7 +37,6 @@ pub use db_sources::{DatabaseDef, Engine, RangeSplit};
 pub use exports::ExportDef;
 pub use incremental::Incremental;
 pub use network::{CrawlDef, HttpDef, JsonPath, PathStep};
-pub use targets::{ExportFormat, ExportTarget, FileTarget, PostgresTarget, RedisTarget};
 pub use partitions::Partitioning;
 pub use policy::RunPolicy;
 pub use push::PushDef;
@@ -46,6 +45,7 @@ pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
 pub use steps::{StepDef, StepFilesError, StepOutput};
 pub use tables::TableDef;
 pub(crate) use tables::sql_or_file;
+pub use targets::{ExportFormat, ExportTarget, FileTarget, PostgresTarget, RedisTarget};
 pub use time_format::{InvalidFormat, TimeFormat};
 
 /// Bumped when the way sluice materializes assets changes, so that every asset's

@@ -98,7 +98,9 @@ impl SourceSection {
         } else if has("http") {
             map(deserialize_all(value), |v| SourceSection::Http(Box::new(v)))
         } else if has("crawl") {
-            map(deserialize_all(value), |v| SourceSection::Crawl(Box::new(v)))
+            map(deserialize_all(value), |v| {
+                SourceSection::Crawl(Box::new(v))
+            })
         } else {
             map(deserialize_all(value), SourceSection::Files)
         }

@@ -335,7 +335,11 @@ impl Incremental<'_> {
                 _ => 0,
             }
         };
-        Ok(((!upper.is_null()).then_some(upper), count_at(2), count_at(1)))
+        Ok((
+            (!upper.is_null()).then_some(upper),
+            count_at(2),
+            count_at(1),
+        ))
     }
 
     /// With a key, one row per key: the one with the greatest incremental

@@ -15,8 +15,8 @@ use futures::SinkExt;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Params, Value};
-use sluice_project::{DatabaseDef, Engine};
 use sluice_project::raw::NumericMode;
+use sluice_project::{DatabaseDef, Engine};
 
 use super::pg_errors::{password_of, scrub};
 use super::{ArrowKind, BATCH_ROWS, Backend, Condition, DbColumn, Literal, Read, Sink, select_sql};
@@ -168,13 +168,13 @@ fn map(
         T::MYSQL_TYPE_DECIMAL | T::MYSQL_TYPE_NEWDECIMAL => {
             let scale = c.decimals();
             // The display length counts the sign and the point.
-            let precision = c.column_length() as i64
-                - i64::from(scale > 0)
-                - i64::from(!unsigned);
+            let precision = c.column_length() as i64 - i64::from(scale > 0) - i64::from(!unsigned);
             let ty = format!("decimal({precision},{scale})");
             match numeric {
                 NumericMode::Float => Ok((ArrowKind::F64, ty)),
-                NumericMode::Decimal if (1..=38).contains(&precision) && i64::from(scale) <= precision => {
+                NumericMode::Decimal
+                    if (1..=38).contains(&precision) && i64::from(scale) <= precision =>
+                {
                     Ok((ArrowKind::Decimal(precision as u8, scale as i8), ty))
                 }
                 NumericMode::Decimal => Err((
@@ -241,9 +241,13 @@ impl Backend for Mysql {
             conditions: conditions.to_vec(),
             ..Read::default()
         };
-        let filtered = select_sql(Engine::Mysql, &inner.query, &inner.columns, &read, &|_, _| {
-            "?".into()
-        });
+        let filtered = select_sql(
+            Engine::Mysql,
+            &inner.query,
+            &inner.columns,
+            &read,
+            &|_, _| "?".into(),
+        );
         let col = Engine::Mysql.quote(column);
         let sql = format!(
             "SELECT CAST(min(q.{col}) AS SIGNED), CAST(max(q.{col}) AS SIGNED) FROM ({}) AS q",
@@ -311,9 +315,9 @@ impl Inner {
                     Literal::Float(f) => Value::Double(*f),
                     Literal::Bool(b) => Value::Int(i64::from(*b)),
                     // A UTC timestamp's offset: the session is in UTC already.
-                    Literal::Text(s) => Value::Bytes(
-                        s.strip_suffix("+00").unwrap_or(s).as_bytes().to_vec(),
-                    ),
+                    Literal::Text(s) => {
+                        Value::Bytes(s.strip_suffix("+00").unwrap_or(s).as_bytes().to_vec())
+                    }
                 })
                 .collect(),
         )
@@ -372,7 +376,12 @@ impl Inner {
         Ok(())
     }
 
-    fn batch(&self, schema: &SchemaRef, sinks: &mut [Sink], rows: usize) -> Result<RecordBatch, Error> {
+    fn batch(
+        &self,
+        schema: &SchemaRef,
+        sinks: &mut [Sink],
+        rows: usize,
+    ) -> Result<RecordBatch, Error> {
         let columns = sinks.iter_mut().map(Sink::finish).collect();
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(schema.clone(), columns, &options).map_err(|e| {
@@ -389,8 +398,12 @@ impl Inner {
 /// timeout, a server shutting down), as the class of the failure.
 fn cause(e: &mysql_async::Error) -> Option<std::io::Error> {
     match e {
-        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => Some(std::io::Error::from(io.kind())),
-        mysql_async::Error::Server(s) if matches!(s.code, 1040 | 1053 | 1205 | 1213 | 2006 | 2013) => {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+            Some(std::io::Error::from(io.kind()))
+        }
+        mysql_async::Error::Server(s)
+            if matches!(s.code, 1040 | 1053 | 1205 | 1213 | 2006 | 2013) =>
+        {
             Some(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
         }
         _ => None,
@@ -399,7 +412,8 @@ fn cause(e: &mysql_async::Error) -> Option<std::io::Error> {
 
 /// One value of the binary protocol into a column of `kind`.
 fn put(sink: &mut Sink, kind: &ArrowKind, v: Value) -> Result<(), String> {
-    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| format!("text that is not UTF-8 ({e})"));
+    let text =
+        |b: Vec<u8>| String::from_utf8(b).map_err(|e| format!("text that is not UTF-8 ({e})"));
     let wide = |i: i128| -> Result<i64, String> {
         i64::try_from(i).map_err(|_| format!("{i} is out of range for {}", kind.data_type()))
     };
@@ -408,23 +422,36 @@ fn put(sink: &mut Sink, kind: &ArrowKind, v: Value) -> Result<(), String> {
         (Sink::Bool(b), Value::Int(i @ (0 | 1))) => b.append_value(i == 1),
         (Sink::Bool(b), Value::UInt(u @ (0 | 1))) => b.append_value(u == 1),
         (Sink::Bool(b), Value::Bytes(x)) if x.len() == 1 && x[0] <= 1 => b.append_value(x[0] == 1),
-        (Sink::I16(b), Value::Int(i)) => b.append_value(i16::try_from(i).map_err(|_| format!("{i} is out of range for Int16"))?),
-        (Sink::I16(b), Value::UInt(u)) => b.append_value(i16::try_from(u).map_err(|_| format!("{u} is out of range for Int16"))?),
-        (Sink::I32(b), Value::Int(i)) => b.append_value(i32::try_from(i).map_err(|_| format!("{i} is out of range for Int32"))?),
-        (Sink::I32(b), Value::UInt(u)) => b.append_value(i32::try_from(u).map_err(|_| format!("{u} is out of range for Int32"))?),
+        (Sink::I16(b), Value::Int(i)) => {
+            b.append_value(i16::try_from(i).map_err(|_| format!("{i} is out of range for Int16"))?)
+        }
+        (Sink::I16(b), Value::UInt(u)) => {
+            b.append_value(i16::try_from(u).map_err(|_| format!("{u} is out of range for Int16"))?)
+        }
+        (Sink::I32(b), Value::Int(i)) => {
+            b.append_value(i32::try_from(i).map_err(|_| format!("{i} is out of range for Int32"))?)
+        }
+        (Sink::I32(b), Value::UInt(u)) => {
+            b.append_value(i32::try_from(u).map_err(|_| format!("{u} is out of range for Int32"))?)
+        }
         (Sink::I64(b), Value::Int(i)) => b.append_value(i),
         (Sink::I64(b), Value::UInt(u)) => b.append_value(wide(i128::from(u))?),
         // BIT(n): big-endian bytes.
-        (Sink::I64(b), Value::Bytes(x)) if x.len() <= 8 => {
-            b.append_value(wide(x.iter().fold(0i128, |acc, byte| (acc << 8) | i128::from(*byte)))?)
-        }
+        (Sink::I64(b), Value::Bytes(x)) if x.len() <= 8 => b.append_value(wide(
+            x.iter()
+                .fold(0i128, |acc, byte| (acc << 8) | i128::from(*byte)),
+        )?),
         (Sink::F32(b), Value::Float(f)) => b.append_value(f),
         (Sink::F32(b), Value::Double(f)) => b.append_value(f as f32),
         (Sink::F64(b), Value::Double(f)) => b.append_value(f),
         (Sink::F64(b), Value::Float(f)) => b.append_value(f64::from(f)),
         (Sink::F64(b), Value::Bytes(x)) => {
             let s = text(x)?;
-            b.append_value(s.trim().parse::<f64>().map_err(|_| format!("`{s}` is not a number"))?)
+            b.append_value(
+                s.trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("`{s}` is not a number"))?,
+            )
         }
         (Sink::Decimal(b, p, s), v) => {
             let written = match v {
@@ -443,7 +470,11 @@ fn put(sink: &mut Sink, kind: &ArrowKind, v: Value) -> Result<(), String> {
         (Sink::Utf8(b), Value::Time(negative, days, h, m, s, us)) => {
             let hours = u64::from(days) * 24 + u64::from(h);
             let sign = if negative { "-" } else { "" };
-            let frac = if us > 0 { format!(".{us:06}") } else { String::new() };
+            let frac = if us > 0 {
+                format!(".{us:06}")
+            } else {
+                String::new()
+            };
             b.append_value(format!("{sign}{hours:02}:{m:02}:{s:02}{frac}"))
         }
         (Sink::Utf8(b), Value::Int(i)) => b.append_value(i.to_string()),
@@ -457,7 +488,9 @@ fn put(sink: &mut Sink, kind: &ArrowKind, v: Value) -> Result<(), String> {
         }
         (Sink::Timestamp(b, _), Value::Date(y, mo, d, h, mi, s, us)) => {
             let t = chrono::NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d))
-                .and_then(|date| date.and_hms_micro_opt(u32::from(h), u32::from(mi), u32::from(s), us))
+                .and_then(|date| {
+                    date.and_hms_micro_opt(u32::from(h), u32::from(mi), u32::from(s), us)
+                })
                 .ok_or_else(|| zero_date(y, mo, d))?;
             b.append_value(t.and_utc().timestamp_micros())
         }
@@ -493,10 +526,18 @@ mod tests {
     #[test]
     fn values_land_in_their_columns_or_are_named() {
         let mut s = Sink::new(&ArrowKind::Timestamp(true), 4);
-        put(&mut s, &ArrowKind::Timestamp(true), Value::Date(1970, 1, 1, 0, 0, 1, 500_000))
-            .expect("a timestamp");
-        let err = put(&mut s, &ArrowKind::Timestamp(true), Value::Date(0, 0, 0, 0, 0, 0, 0))
-            .expect_err("a zero date");
+        put(
+            &mut s,
+            &ArrowKind::Timestamp(true),
+            Value::Date(1970, 1, 1, 0, 0, 1, 500_000),
+        )
+        .expect("a timestamp");
+        let err = put(
+            &mut s,
+            &ArrowKind::Timestamp(true),
+            Value::Date(0, 0, 0, 0, 0, 0, 0),
+        )
+        .expect_err("a zero date");
         assert!(err.contains("NULLIF"), "{err}");
         let a = s.finish();
         assert_eq!(a.len(), 1);
