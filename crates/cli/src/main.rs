@@ -536,7 +536,11 @@ fn init_logging() -> anyhow::Result<()> {
     // By default warnings, but not the run log's own lines about attempts and
     // runs: `run` prints those as progress already.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("warn,{}=off", sluice_runner::logs::TARGET))
+        tracing_subscriber::EnvFilter::new(format!(
+            // Delta's merge warns of its own metrics; sluice reports what matters.
+            "warn,deltalake_core::operations::merge=error,{}=off",
+            sluice_runner::logs::TARGET
+        ))
     });
     let format = std::env::var("SLUICE_LOG_FORMAT").unwrap_or_default();
     let stderr = match format.as_str() {

@@ -150,6 +150,15 @@ impl From<String> for Failure {
     }
 }
 
+impl From<sluice_store::Error> for Failure {
+    fn from(e: sluice_store::Error) -> Self {
+        Failure {
+            message: e.to_string(),
+            class: e.class(),
+        }
+    }
+}
+
 impl From<crate::Error> for Failure {
     fn from(e: crate::Error) -> Self {
         Failure::runner(&e)

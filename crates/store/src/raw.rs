@@ -199,7 +199,7 @@ impl RawZone {
                 out.push(m);
             }
         }
-        out.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+        out.sort_by_key(|m| std::cmp::Reverse(m.run_id));
         Ok(out)
     }
 

@@ -95,6 +95,10 @@ impl Kind for Incremental<'_> {
         Ok(schema)
     }
 
+    fn schema_unknown_until_built(&self) -> bool {
+        self.inner.schema_unknown_until_built()
+    }
+
     async fn rows(&self, job: &Job<'_>) -> Result<Option<Arc<dyn TableProvider>>, Failure> {
         self.inner.rows(job).await
     }

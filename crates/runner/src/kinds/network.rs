@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::LogicalPlanBuilder;
@@ -92,24 +92,6 @@ impl NetDef<'_> {
             .map_err(Failure::task)?
             .map_err(|e| source_failure(&e))
     }
-
-    /// The columns `columns` declares, when it declares any.
-    fn declared(&self) -> Option<SchemaRef> {
-        let (columns, tz) = match self {
-            NetDef::Http(d) => (&d.config.columns, d.config.timezone.as_deref()),
-            NetDef::Crawl(d) => (&d.config.columns, None),
-        };
-        if columns.is_empty() {
-            return None;
-        }
-        let fields: Option<Vec<Field>> = columns
-            .iter()
-            .map(|(c, w)| {
-                sluice_core::parse_type(w, tz.unwrap_or("UTC")).map(|t| Field::new(c, t, true))
-            })
-            .collect();
-        fields.map(|f| Arc::new(Schema::new(f)))
-    }
 }
 
 /// A source error as a failure: its message (URL first) and its own class.
@@ -158,17 +140,12 @@ impl Network<'_> {
         zone: RawZone,
         since: Option<&str>,
     ) -> Result<RawManifest, Failure> {
-        let store_failure = |e: sluice_store::Error| Failure {
-            message: e.to_string(),
-            class: e.class(),
-        };
-        let sink =
-            ZoneSink::new(zone, job.run_id, self.def.fetch_fingerprint()).map_err(store_failure)?;
+        let sink = ZoneSink::new(zone, job.run_id, self.def.fetch_fingerprint())?;
         match self.def.fetch(&sink, since).await {
-            Ok(_) => sink.finish(true).map_err(store_failure),
+            Ok(_) => sink.finish(true),
             Err(e) => {
                 if let Err(w) = sink.finish(false) {
-                    tracing::warn!("could not write the raw zone's manifest: {w}");
+                    tracing::warn!("could not write the raw zone's manifest: {}", w.message);
                 }
                 Err(source_failure(&e))
             }
@@ -228,10 +205,7 @@ fn pages_of(zone: &RawZone, m: &RawManifest) -> Result<Vec<RawPage>, Failure> {
                 page: r.page.unwrap_or(i as u64 + 1),
                 depth: r.depth,
                 role: r.role.clone().unwrap_or_else(|| "page".into()),
-                path: zone.path_of(&r.file).map_err(|e| Failure {
-                    message: e.to_string(),
-                    class: e.class(),
-                })?,
+                path: zone.path_of(&r.file)?,
             })
         })
         .collect()
@@ -359,16 +333,14 @@ impl Kind for Network<'_> {
                 )),
             };
         }
-        match self.def.declared() {
-            Some(schema) => Ok(Some(schema)),
-            None => Err(Diagnostic::new(
-                self.asset.location.clone(),
-                format!("source `{name}`: its columns are known once it is fetched"),
-            )
-            .with_help(format!(
-                "run `sluice run {name}` once, or declare its columns in `columns = {{ ... }}`"
-            ))),
-        }
+        // Never fetched: its columns are known once it is (`columns` only
+        // sets the types of some), so what reads it is planned after a run.
+        tracing::debug!("source `{name}` has not been fetched: its columns are not known yet");
+        Ok(None)
+    }
+
+    fn schema_unknown_until_built(&self) -> bool {
+        true
     }
 }
 

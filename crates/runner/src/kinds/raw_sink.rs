@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use sluice_source::{Payload, RawSink, Validators};
 use sluice_store::{RawManifest, RawRecord, RawZone};
 
+use crate::outcome::Failure;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One run's fetch into a source's raw zone.
@@ -31,7 +33,7 @@ impl ZoneSink {
         zone: RawZone,
         run_id: i64,
         fetch_fingerprint: &str,
-    ) -> sluice_store::Result<Self> {
+    ) -> Result<Self, Failure> {
         let previous = zone
             .newest(fetch_fingerprint)?
             .map(|m| m.records.into_iter().map(|r| (r.url.clone(), r)).collect())
@@ -48,7 +50,7 @@ impl ZoneSink {
 
     /// Writes the run's manifest: what was fetched, and whether the fetch
     /// completed.
-    pub(crate) fn finish(&self, complete: bool) -> sluice_store::Result<RawManifest> {
+    pub(crate) fn finish(&self, complete: bool) -> Result<RawManifest, Failure> {
         let records = self
             .records
             .lock()
