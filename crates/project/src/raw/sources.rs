@@ -21,7 +21,7 @@ pub enum FileFormat {
 /// `[sources.NAME]`: where a source's rows come from. A closed set of
 /// connectors, each with its own keys (`deny_unknown_fields` per connector),
 /// told apart by the key that names it (`postgres = { ... }`, `http = { ... }`;
-/// none: files): see [`SourceSection::read`].
+/// none: files): see `SourceSection::read`.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(untagged)]
 // One per source, read once: boxing the files variant would buy nothing.
