@@ -303,26 +303,38 @@ fn numeric_i128(v: &[u8], scale: i8) -> Result<i128, String> {
         );
     }
     let overflow = || "a number with more digits than its declared precision".to_string();
+    let places = || format!("a number with more than {scale} decimal places");
+    let scale = i32::from(scale);
+    // Digits below 10^-scale are dropped as they come (they must be zeros),
+    // so that a value that fits i128 is never overflowed by the zeros that
+    // pad its last base-10000 digit.
     let mut acc: i128 = 0;
-    for d in &digits {
-        acc = acc
-            .checked_mul(10_000)
-            .and_then(|a| a.checked_add(i128::from(*d)))
-            .ok_or_else(overflow)?;
-    }
-    // `acc` is the value times 10^exp.
-    let exp = 4 * (digits.len() as i32 - 1 - i32::from(weight));
-    let shift = i32::from(scale) - exp;
-    if shift >= 0 {
-        acc = acc
-            .checked_mul(10i128.checked_pow(shift as u32).ok_or_else(overflow)?)
-            .ok_or_else(overflow)?;
-    } else {
-        let div = 10i128.checked_pow((-shift) as u32).unwrap_or(i128::MAX);
-        if acc % div != 0 {
-            return Err(format!("a number with more than {scale} decimal places"));
+    // The power of ten of `acc`'s last digit.
+    let mut last = 4 * (i32::from(weight) + 1);
+    for (i, d) in digits.iter().enumerate() {
+        // The power of ten of this base-10000 digit's last decimal digit.
+        let low = 4 * (i32::from(weight) - i as i32);
+        let drop = (-(low + scale)).clamp(0, 4) as u32;
+        let unit = 10i128.pow(drop);
+        let d = i128::from(*d);
+        if d % unit != 0 {
+            return Err(places());
         }
-        acc /= div;
+        if drop == 4 {
+            continue;
+        }
+        acc = acc
+            .checked_mul(10i128.pow(4 - drop))
+            .and_then(|a| a.checked_add(d / unit))
+            .ok_or_else(overflow)?;
+        last = low + drop as i32;
+    }
+    // The value is `acc` times 10^last; the decimal is the value times 10^scale.
+    let shift = (last + scale).max(0) as u32;
+    if acc != 0 {
+        acc = acc
+            .checked_mul(10i128.checked_pow(shift).ok_or_else(overflow)?)
+            .ok_or_else(overflow)?;
     }
     Ok(if sign == NUMERIC_NEG { -acc } else { acc })
 }
@@ -379,6 +391,18 @@ mod tests {
         assert_eq!(numeric_i128(&numeric(0, 0, 0, &[]), 3), Ok(0));
         // 1e20: one digit of weight 5
         assert_eq!(numeric_i128(&numeric(5, 0, 0, &[1]), 0), Ok(10i128.pow(20)));
+        // 38 digits, numeric(38,10): the zeros padding the last base-10000
+        // digit would overflow i128 if they were multiplied in first.
+        let wide = numeric(
+            6,
+            0,
+            10,
+            &[1234, 5678, 9012, 3456, 7890, 1234, 5678, 123, 4567, 8900],
+        );
+        assert_eq!(
+            numeric_i128(&wide, 10),
+            Ok(12_345_678_901_234_567_890_123_456_780_123_456_789)
+        );
         assert_eq!(numeric_f64(&v), Ok(12345.67));
         assert_eq!(numeric_f64(&neg), Ok(-0.05));
         assert!(numeric_f64(&numeric(0, NUMERIC_NAN, 0, &[])).is_ok_and(f64::is_nan));
