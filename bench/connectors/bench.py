@@ -156,7 +156,7 @@ def run_sluice(sluice_bin: Path, rows: int, project: Path, partitions: int) -> N
     asset = next((a for a in summary.get("assets", []) if a.get("name") == "orders"), None)
     if asset is None or asset.get("status") != "built":
         raise BenchError(f"sluice did not build `orders`: {proc.stdout}")
-    check("sluice", int(asset.get("rows", -1)), rows)
+    check("sluice", int(asset.get("rows_out", -1)), rows)
 
 
 def time_it(fn: Callable[[], None]) -> float:
