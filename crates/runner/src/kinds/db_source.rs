@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::{TableProvider, provider_as_source};
-use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
+use datafusion::datasource::TableProvider;
 use datafusion::prelude::SessionContext;
 use sluice_project::{Asset, DatabaseDef, Diagnostic, Project};
 use sluice_source::DbSource;
@@ -43,20 +42,9 @@ impl Kind for DbSourceKind<'_> {
             Ok(s) => s,
             Err(e) => return job.failed(Failure::of(&e)),
         };
-        // One reading stream per range; spread the batches so that Parquet
-        // encoding uses every core.
-        let cores = ctx.state().config().target_partitions();
+        // One reading stream per range.
         let ranges = self.def.partitions.as_ref().map_or(1, |p| p.count);
-        let plan =
-            LogicalPlanBuilder::scan(name, provider_as_source(source.table_provider()), None)
-                .and_then(|scan| {
-                    if ranges < cores {
-                        scan.repartition(Partitioning::RoundRobinBatch(cores))?
-                            .build()
-                    } else {
-                        scan.build()
-                    }
-                });
+        let plan = delta::spread_scan(&ctx, name, source.table_provider(), ranges);
         match plan {
             Ok(plan) => delta::write(job, &ctx, plan).await,
             Err(e) => job.failed(Failure::of(&e)),

@@ -169,3 +169,28 @@ pub(crate) async fn with_quarantined(job: &Job<'_>, mut done: AssetOutcome) -> A
     }
     done
 }
+
+/// A scan of `provider` as `name` that reads `streams` partitions; when there
+/// are fewer than cores, its batches are spread so that Parquet encoding
+/// uses every core.
+pub(crate) fn spread_scan(
+    ctx: &SessionContext,
+    name: &str,
+    provider: std::sync::Arc<dyn datafusion::datasource::TableProvider>,
+    streams: usize,
+) -> datafusion::error::Result<LogicalPlan> {
+    let cores = ctx.state().config().target_partitions();
+    let scan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+        name,
+        datafusion::datasource::provider_as_source(provider),
+        None,
+    )?;
+    if streams < cores {
+        scan.repartition(datafusion::logical_expr::Partitioning::RoundRobinBatch(
+            cores,
+        ))?
+        .build()
+    } else {
+        scan.build()
+    }
+}

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::{TableProvider, provider_as_source};
-use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
+use datafusion::datasource::TableProvider;
 use datafusion::prelude::SessionContext;
 use sluice_project::{Asset, Diagnostic, FilesDef, Project, fingerprint};
 use sluice_source::{FileSource, content_hash};
@@ -61,20 +60,12 @@ impl Kind for Source<'_> {
             Ok(s) => s,
             Err(e) => return job.failed(e),
         };
-        // Files are parsed one thread each; when there are fewer files than
-        // cores, spread the batches so that Parquet encoding uses every core.
-        let cores = ctx.state().config().target_partitions();
+        // Files are parsed one thread each.
         let files = source.files().len();
         let name = self.asset.name.as_str();
-        let plan = source.table_provider().and_then(|p| {
-            let scan = LogicalPlanBuilder::scan(name, provider_as_source(p), None)?;
-            if files < cores {
-                scan.repartition(Partitioning::RoundRobinBatch(cores))?
-                    .build()
-            } else {
-                scan.build()
-            }
-        });
+        let plan = source
+            .table_provider()
+            .and_then(|p| delta::spread_scan(&ctx, name, p, files));
         match plan {
             Ok(plan) => delta::write(job, &ctx, plan).await,
             Err(e) => job.failed(Failure::of(&e)),
