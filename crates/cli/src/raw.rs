@@ -1,6 +1,7 @@
 //! `sluice raw ls SOURCE`: the payloads a network source (`http`, `crawl`)
-//! fetched into the raw zone, newest run first — URL (secrets masked when
-//! fetched), status, fetch time, `ETag`, size, content hash and file.
+//! fetched into the raw zone, newest run first (and the partition, for a
+//! partitioned source) — URL (secrets masked when fetched), status, fetch
+//! time, `ETag`, size, content hash and file.
 
 use std::process::ExitCode;
 
@@ -53,7 +54,15 @@ pub fn ls(ws: &Workspace, source: &str, run: Option<i64>, json: bool) -> anyhow:
     for m in &manifests {
         for r in &m.records {
             t.add_row(vec![
-                format!("{}{}", m.run_id, if m.complete { "" } else { " (failed)" }),
+                format!(
+                    "{}{}{}",
+                    m.run_id,
+                    m.partition
+                        .as_ref()
+                        .map(|p| format!(" · {p}"))
+                        .unwrap_or_default(),
+                    if m.complete { "" } else { " (failed)" }
+                ),
                 instant(r.fetched_at),
                 r.status.to_string(),
                 r.bytes.to_string(),

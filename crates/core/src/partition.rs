@@ -159,6 +159,108 @@ impl Partition {
     }
 }
 
+/// A partition's bound written into a text: `{start}` or `{end}`, bare (in
+/// the grain's default form) or with a chrono strftime format after a colon
+/// (`{start:%Y%m%d}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Placeholder<'a> {
+    /// Where it is in the text, braces included.
+    at: std::ops::Range<usize>,
+    /// `{end}` rather than `{start}`.
+    end: bool,
+    /// The format written after the colon.
+    format: Option<&'a str>,
+}
+
+/// The placeholders of `text`, in order.
+fn placeholders(text: &str) -> Vec<Placeholder<'_>> {
+    let mut out = vec![];
+    let mut from = 0;
+    while let Some(i) = text[from..].find('{').map(|i| i + from) {
+        from = i + 1;
+        // `${start}` is an environment variable.
+        if text[..i].ends_with('$') {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let (end, after) = if let Some(r) = rest.strip_prefix("start") {
+            (false, r)
+        } else if let Some(r) = rest.strip_prefix("end") {
+            (true, r)
+        } else {
+            continue;
+        };
+        let taken = rest.len() - after.len();
+        let (format, len) = if after.starts_with('}') {
+            (None, taken + 2)
+        } else if let Some(f) = after.strip_prefix(':')
+            && let Some(close) = f.find('}')
+        {
+            (Some(&f[..close]), taken + 1 + close + 2)
+        } else {
+            continue;
+        };
+        out.push(Placeholder {
+            at: i..i + len,
+            end,
+            format,
+        });
+        from = i + len;
+    }
+    out
+}
+
+/// Whether `text` holds `{start}` or `{end}` placeholders; an error names a
+/// format chrono cannot write.
+pub fn check_placeholders(text: &str) -> Result<bool, String> {
+    let found = placeholders(text);
+    for p in &found {
+        if let Some(f) = p.format
+            && chrono::format::StrftimeItems::new(f)
+                .any(|i| matches!(i, chrono::format::Item::Error))
+        {
+            return Err(format!(
+                "`{}`: `{f}` is not a strftime format",
+                &text[p.at.clone()]
+            ));
+        }
+    }
+    Ok(!found.is_empty())
+}
+
+impl Partition {
+    /// `text` with its `{start}` and `{end}` written as this partition's
+    /// bounds: bare, a date for day and month partitions (`2024-01-05`) and a
+    /// UTC time for hours (`2024-01-05T13:00:00Z`); `{end}` is the first time
+    /// after the partition.
+    pub fn fill(&self, text: &str) -> Result<String, String> {
+        use std::fmt::Write as _;
+        let default = match self.grain {
+            Grain::Hour => "%Y-%m-%dT%H:%M:%SZ",
+            Grain::Day | Grain::Month => "%Y-%m-%d",
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for p in placeholders(text) {
+            out.push_str(&text[last..p.at.start]);
+            let t = if p.end { self.end } else { self.start };
+            let format = p.format.unwrap_or(default);
+            let items = chrono::format::StrftimeItems::new(format);
+            if items
+                .clone()
+                .any(|i| matches!(i, chrono::format::Item::Error))
+            {
+                return Err(format!("`{format}` is not a strftime format"));
+            }
+            write!(out, "{}", t.format_with_items(items))
+                .map_err(|_| format!("`{format}` cannot write {t}"))?;
+            last = p.at.end;
+        }
+        out.push_str(&text[last..]);
+        Ok(out)
+    }
+}
+
 impl fmt::Display for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label())
@@ -208,5 +310,33 @@ mod tests {
             Grain::Month.range(t("2024-01-31"), t("2024-03-01")).len(),
             3
         );
+    }
+
+    #[test]
+    fn placeholders_are_filled_with_the_bounds_in_the_grain_s_form_or_as_written() {
+        let day = Grain::Day.partition(t("2024-02-29 10:00"));
+        assert_eq!(
+            day.fill("/games?from={start}&to={end}").as_deref(),
+            Ok("/games?from=2024-02-29&to=2024-03-01")
+        );
+        assert_eq!(
+            day.fill("/d/{start:%Y%m%d}.json").as_deref(),
+            Ok("/d/20240229.json")
+        );
+        let hour = Grain::Hour.partition(t("2024-03-31 23:10"));
+        assert_eq!(
+            hour.fill("{start}..{end}").as_deref(),
+            Ok("2024-03-31T23:00:00Z..2024-04-01T00:00:00Z")
+        );
+        // JSON braces and other words in braces are left alone.
+        let body = r#"{"start": 1, "x": "{starts}", "y": "{start:%Y}"}"#;
+        assert_eq!(
+            day.fill(body).as_deref(),
+            Ok(r#"{"start": 1, "x": "{starts}", "y": "2024"}"#)
+        );
+        assert_eq!(check_placeholders(body), Ok(true));
+        assert_eq!(check_placeholders("https://x/{id}"), Ok(false));
+        assert_eq!(check_placeholders("https://x/${start}"), Ok(false));
+        assert!(check_placeholders("/{end:%Q}").is_err());
     }
 }

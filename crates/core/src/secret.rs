@@ -48,6 +48,12 @@ impl Secret {
         out
     }
 
+    /// The setting with `edit` applied to its text as written (before any
+    /// `${VAR}` is expanded): a partition's bounds filled in, say.
+    pub fn edited<E>(&self, edit: impl FnOnce(&str) -> Result<String, E>) -> Result<Secret, E> {
+        Ok(Secret::new(edit(&self.written)?))
+    }
+
     /// The text as written, with a URL's inline password replaced by `***`.
     pub fn redacted(&self) -> String {
         redact_userinfo(&self.written)

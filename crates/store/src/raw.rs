@@ -68,6 +68,10 @@ pub struct RawManifest {
     pub finished_at: DateTime<Utc>,
     /// Whether the fetch succeeded: only complete fetches are parsed.
     pub complete: bool,
+    /// The partition fetched (its label), for a partitioned source: a run
+    /// building several keeps a manifest for each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
     /// The payloads, in the order they are parsed.
     pub records: Vec<RawRecord>,
 }
@@ -165,12 +169,16 @@ impl RawZone {
     }
 
     /// Writes a run's manifest (replacing the one an earlier attempt of the
-    /// same run wrote).
+    /// same run, and partition, wrote).
     pub fn put_manifest(&self, manifest: &RawManifest) -> Result<()> {
+        let name = match &manifest.partition {
+            Some(label) => format!("manifest-{label}.json"),
+            None => MANIFEST.to_string(),
+        };
         let path = self
             .warehouse
             .raw_run_dir(&self.source, manifest.run_id)
-            .join(MANIFEST);
+            .join(name);
         let json = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Io {
             path: path.clone(),
             source: std::io::Error::other(e),
@@ -178,8 +186,9 @@ impl RawZone {
         self.warehouse.put(&path, &json)
     }
 
-    /// Every run's manifest, newest run first. A folder without a readable
-    /// manifest (a fetch killed before its end) is left out.
+    /// Every run's manifests (one per partition a run fetched), newest
+    /// first. A folder without a readable manifest (a fetch killed before its
+    /// end) is left out.
     pub fn manifests(&self) -> Result<Vec<RawManifest>> {
         let dir = self.dir();
         let entries = match std::fs::read_dir(&dir) {
@@ -188,18 +197,27 @@ impl RawZone {
             Err(source) => return Err(Error::Io { path: dir, source }),
         };
         let mut out = vec![];
-        for entry in entries.flatten() {
-            let path = entry.path().join(MANIFEST);
-            let Ok(text) = std::fs::read(&path) else {
+        for run in entries.flatten() {
+            let Ok(files) = std::fs::read_dir(run.path()) else {
                 continue;
             };
-            // A manifest that does not parse was not written by this
-            // version of sluice (or was edited): it is not a fetch to reuse.
-            if let Ok(m) = serde_json::from_slice::<RawManifest>(&text) {
-                out.push(m);
+            for file in files.flatten() {
+                let name = file.file_name();
+                let name = name.to_string_lossy();
+                if !(name.starts_with("manifest") && name.ends_with(".json")) {
+                    continue;
+                }
+                let Ok(text) = std::fs::read(file.path()) else {
+                    continue;
+                };
+                // A manifest that does not parse was not written by this
+                // version of sluice (or was edited): it is not a fetch to reuse.
+                if let Ok(m) = serde_json::from_slice::<RawManifest>(&text) {
+                    out.push(m);
+                }
             }
         }
-        out.sort_by_key(|m| std::cmp::Reverse(m.run_id));
+        out.sort_by_key(|m| std::cmp::Reverse((m.run_id, m.finished_at)));
         Ok(out)
     }
 
@@ -250,6 +268,7 @@ mod tests {
                 started_at: Utc::now(),
                 finished_at: Utc::now(),
                 complete,
+                partition: None,
                 records: vec![record(&file, &hash)],
             })
             .expect("manifest");
@@ -257,6 +276,24 @@ mod tests {
         let all = zone.manifests().expect("list");
         assert_eq!(all.iter().map(|m| m.run_id).collect::<Vec<_>>(), [2, 1]);
         assert_eq!(zone.newest("f").expect("newest").map(|m| m.run_id), Some(1));
+        // Two partitions fetched in one run keep a manifest each.
+        for label in ["2024-01-01", "2024-01-02"] {
+            zone.put_manifest(&RawManifest {
+                run_id: 3,
+                fetch_fingerprint: format!("f@{label}"),
+                started_at: Utc::now(),
+                finished_at: Utc::now(),
+                complete: true,
+                partition: Some(label.into()),
+                records: vec![record(&file, &hash)],
+            })
+            .expect("manifest");
+        }
+        assert_eq!(zone.manifests().expect("list").len(), 4);
+        for label in ["2024-01-01", "2024-01-02"] {
+            let m = zone.newest(&format!("f@{label}")).expect("newest");
+            assert_eq!(m.and_then(|m| m.partition).as_deref(), Some(label));
+        }
         assert_eq!(zone.newest("other").expect("newest"), None);
         assert!(zone.path_of("../../sluice.db").is_err());
     }

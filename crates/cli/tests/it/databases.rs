@@ -1,6 +1,7 @@
 //! Database sources end to end: a PostgreSQL table (read in ranges) and a
 //! SQLite file become published assets that SQL reads; a database source is
-//! read at every run; a connection error names the server and never the
+//! read at every run; a partitioned one reads each partition's rows with its
+//! bounds applied in the database; a connection error names the server and never the
 //! password — not in the output, the run's log lines or the run record.
 
 use std::path::Path;
@@ -133,6 +134,74 @@ sql = "SELECT customer, count(*) AS n, sum(amount) AS total FROM orders GROUP BY
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(scalar(p, "SELECT count(*) FROM orders"), 5002);
     assert_eq!(scalar(p, "SELECT sum(n) FROM by_customer"), 5002);
+    pg(&url, &format!("DROP SCHEMA {schema} CASCADE")).expect("drop");
+}
+
+#[test]
+fn a_partitioned_postgres_source_reads_each_partition_s_rows_at_the_database() {
+    let Some(url) = pg_url() else { return };
+    let schema = unique("sluice_it_pgpart");
+    pg(
+        &url,
+        &format!(
+            "CREATE SCHEMA {schema};
+             CREATE TABLE {schema}.events (id int8, day date);
+             INSERT INTO {schema}.events
+               SELECT g, DATE '2024-01-01' + (g % 3) FROM generate_series(1, 300) g;"
+        ),
+    )
+    .expect("setup");
+    // Every row of 1 January divides by zero: PostgreSQL fails as soon as it
+    // computes one. So a day that builds was read with its bounds applied in
+    // the database, not read whole and filtered by sluice.
+    let toml = format!(
+        r#"
+[project]
+name = "db"
+
+[sources.events]
+postgres = {{ url = "${{SLUICE_TEST_PG_URL}}", query = "SELECT id, day, 100 / (CASE WHEN day = DATE '2024-01-01' THEN 0 ELSE 1 END) AS v FROM {schema}.events" }}
+partitioned = {{ by = "day", column = "day", start = "2024-01-01", end = "2024-01-03" }}
+"#
+    );
+    let dir = project(&[("sluice.toml", toml.as_bytes())]);
+    let p = dir.path();
+    let o = run_env(
+        p,
+        &[
+            "backfill",
+            "events",
+            "--from",
+            "2024-01-02",
+            "--to",
+            "2024-01-03",
+        ],
+        &url,
+    );
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(scalar(p, "SELECT count(*) FROM events"), 200);
+    assert_eq!(scalar(p, "SELECT sum(v) FROM events"), 200 * 100);
+    assert_eq!(
+        scalar(
+            p,
+            "SELECT count(*) FROM events WHERE day = DATE '2024-01-03'"
+        ),
+        100
+    );
+
+    // A run builds what is missing: 1 January, which cannot be read.
+    let o = run_env(p, &["run"], &url);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        text.contains("division by zero") && text.contains("2024-01-01"),
+        "{text}"
+    );
+    assert_eq!(
+        scalar(p, "SELECT count(*) FROM events"),
+        200,
+        "the built days are kept"
+    );
     pg(&url, &format!("DROP SCHEMA {schema} CASCADE")).expect("drop");
 }
 

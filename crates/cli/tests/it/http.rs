@@ -421,3 +421,133 @@ fn a_cursor_paged_api_is_read_incrementally_from_its_watermark() {
         vec![json!({"name": "renamed"})]
     );
 }
+
+/// Events of 1–3 March 2024, four a day, as an API that answers a date range.
+fn events_between(from: &str, to: &str) -> Vec<Value> {
+    (1..=3)
+        .flat_map(|d| (0..4).map(move |i| (d, i)))
+        .map(|(d, i)| json!({"id": d * 10 + i, "day": format!("2024-03-{d:02}")}))
+        .filter(|e| {
+            let day = e["day"].as_str().unwrap_or_default();
+            day >= from && day < to
+        })
+        .collect()
+}
+
+#[test]
+fn a_partitioned_api_is_asked_for_each_partition_s_bounds() {
+    let web = serve(|r: &Req| {
+        let from = r.param("from").unwrap_or_default();
+        let to = r.param("to").unwrap_or_default();
+        let mut events = events_between(&from, &to);
+        // The API also answers an event of another day: the partition keeps
+        // only its own rows.
+        events.push(json!({"id": 99, "day": "2024-02-28"}));
+        Resp::json(json!({"events": events}).to_string())
+    });
+    let dir = project(&format!(
+        "records = \"events\"\ncolumns = {{ day = \"date\" }}\n\
+         partitioned = {{ by = \"day\", column = \"day\", start = \"2024-03-01\", end = \"2024-03-03\" }}\n\
+         [sources.users.http]\nurl = \"{}\"\n\
+         params = {{ from = \"{{start}}\", to = \"{{end}}\", stamp = \"{{start:%Y%m%d}}\" }}\n",
+        web.url("/events/{start:%Y}")
+    ));
+    let (ok_, summary) = run_json(dir.path(), &[]);
+    assert!(ok_, "{summary}");
+    let asked: Vec<(String, Option<String>, Option<String>, Option<String>)> = web
+        .seen()
+        .iter()
+        .map(|r| {
+            (
+                r.path().to_string(),
+                r.param("from"),
+                r.param("to"),
+                r.param("stamp"),
+            )
+        })
+        .collect();
+    let day = |from: &str, to: &str, stamp: &str| {
+        (
+            "/events/2024".to_string(),
+            Some(from.to_string()),
+            Some(to.to_string()),
+            Some(stamp.to_string()),
+        )
+    };
+    let mut sorted = asked.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec![
+            day("2024-03-01", "2024-03-02", "20240301"),
+            day("2024-03-02", "2024-03-03", "20240302"),
+            day("2024-03-03", "2024-03-04", "20240303"),
+        ]
+    );
+    assert_eq!(
+        ids(dir.path()),
+        vec![10, 11, 12, 13, 20, 21, 22, 23, 30, 31, 32, 33]
+    );
+    // Each partition's fetch has its own manifest in the run's raw folder.
+    let listed: Value =
+        serde_json::from_str(&ok(dir.path(), &["raw", "ls", "users", "--json"])).expect("json");
+    let mut labels: Vec<&str> = listed
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter_map(|m| m["partition"].as_str())
+        .collect();
+    labels.sort_unstable();
+    assert_eq!(labels, ["2024-03-01", "2024-03-02", "2024-03-03"]);
+
+    // The days have ended: a second run keeps them and asks for nothing.
+    let (ok_, summary) = run_json(dir.path(), &[]);
+    assert!(ok_, "{summary}");
+    assert_eq!(web.seen().len(), 3, "{:?}", web.seen());
+}
+
+#[test]
+fn a_partition_that_has_not_ended_is_fetched_again_at_each_run() {
+    let today = chrono::Utc::now().date_naive();
+    let web = serve(move |r: &Req| {
+        let n = r
+            .param("n")
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0);
+        Resp::json(json!([{"id": n, "day": today.to_string()}]).to_string())
+    });
+    let dir = project(&format!(
+        "columns = {{ day = \"date\" }}\n\
+         partitioned = {{ by = \"day\", column = \"day\", start = \"{today}\" }}\n\
+         [sources.users.http]\nurl = \"{}?day={{start}}\"\n",
+        web.url("/today")
+    ));
+    for run in 1..=2 {
+        let (ok_, summary) = run_json(dir.path(), &[]);
+        assert!(ok_, "{summary}");
+        assert_eq!(web.count("/today"), run, "today is still open: asked again");
+    }
+    let asked = web.seen();
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.param("day").as_deref() == Some(today.to_string().as_str())),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn a_bound_in_an_unpartitioned_source_is_refused_at_load() {
+    let dir = project("[sources.users.http]\nurl = \"https://api.example.com/d/{start}\"\n");
+    let o = sluice_cmd(dir.path())
+        .args(["check"])
+        .output()
+        .expect("sluice runs");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("sluice.toml:") && err.contains("`http.url` holds `{start}`"),
+        "{err}"
+    );
+    assert!(err.contains("partitioned = {"), "{err}");
+}

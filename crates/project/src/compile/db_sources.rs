@@ -108,6 +108,11 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, at: Location, section: &S
     let fingerprint = fingerprint(&["source", def.engine.key(), &written, DB_READ_RULES]);
     let contract = b.contract(section.contract());
     let description = section.description().cloned();
+    // Its partition's bounds reach the database as the filters it is read
+    // with (`WHERE column >= $1 AND column < $2`, bound as parameters).
+    let partitioned = section
+        .partitioned()
+        .and_then(|p| super::partitions::compile(b, p));
     let source = match def.engine {
         Engine::Postgres => super::SourceDef::Postgres(def),
         Engine::Mysql => super::SourceDef::Mysql(def),
@@ -121,6 +126,7 @@ pub(super) fn compile(b: &mut Builder<'_>, name: &str, at: Location, section: &S
     );
     asset.contract = contract;
     asset.description = description;
+    asset.partitioned = partitioned;
 }
 
 /// The query of `query` or `table`, exactly one of them.

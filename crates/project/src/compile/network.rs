@@ -145,6 +145,7 @@ pub(super) fn compile_http(
     let total = path("paging.total", paging.and_then(|p| p.total.as_ref()));
     let format = config.format.unwrap_or(HttpFormat::Json);
     check_http(&config, format, &mut problems);
+    check_bounds(&config, &mut problems);
     for (message, help) in problems {
         b.diags
             .push(Diagnostic::new(at.clone(), message).with_help(help));
@@ -163,6 +164,10 @@ pub(super) fn compile_http(
     let parse = fingerprint(&["http-parse", &parse_part.to_string(), PARSE_RULES]);
     let description = config.description.clone();
     let contract = b.contract(config.contract.as_ref());
+    let partitioned = config
+        .partitioned
+        .as_ref()
+        .and_then(|p| super::partitions::compile(b, p));
     let def = HttpDef {
         config,
         format,
@@ -180,6 +185,33 @@ pub(super) fn compile_http(
     );
     asset.contract = contract;
     asset.description = description;
+    asset.partitioned = partitioned;
+}
+
+/// `{start}` and `{end}` in the request: well formed, and only in a
+/// partitioned source, whose partition's bounds they are.
+fn check_bounds(config: &HttpSourceSection, problems: &mut Vec<(String, String)>) {
+    let http = &config.http;
+    let texts = std::iter::once(("http.url".to_string(), &http.url))
+        .chain(
+            http.params
+                .iter()
+                .map(|(k, v)| (format!("http.params.{k}"), v)),
+        )
+        .chain(http.body.iter().map(|b| ("http.body".to_string(), b)));
+    for (key, text) in texts {
+        match sluice_core::partition::check_placeholders(&text.redacted()) {
+            Ok(true) if config.partitioned.is_none() => problems.push((
+                format!("`{key}` holds `{{start}}` or `{{end}}`, the bounds of a partition, but the source is not partitioned"),
+                "add `partitioned = { by = \"day\", column = \"...\", start = \"...\" }` to the source".into(),
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push((
+                format!("`{key}`: {e}"),
+                "write `{start}`, `{end}` or a chrono format such as `{start:%Y%m%d}`".into(),
+            )),
+        }
+    }
 }
 
 /// The mistakes compiling can see in an HTTP source, as (message, help).

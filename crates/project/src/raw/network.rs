@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{ContractSection, Delimiter, DurationWord};
+use super::{ContractSection, Delimiter, DurationWord, PartitionedSection};
 use sluice_core::Secret;
 
 /// How an HTTP source's payloads are written.
@@ -51,6 +51,11 @@ pub struct HttpSourceSection {
     /// The time zone of timestamps written without an offset. Default: `UTC`.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Read one time partition at a time, `{start}` and `{end}` in the URL,
+    /// its parameters or its body written as the partition's bounds; see
+    /// [`PartitionedSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioned: Option<PartitionedSection>,
     /// What the rows must be; see [`ContractSection`].
     #[serde(default)]
     pub contract: Option<ContractSection>,

@@ -56,6 +56,17 @@ impl SourceSection {
         }
     }
 
+    /// Read one time partition at a time (file, database and HTTP sources).
+    pub fn partitioned(&self) -> Option<&PartitionedSection> {
+        match self {
+            SourceSection::Files(f) => f.partitioned.as_ref(),
+            SourceSection::Postgres(d) | SourceSection::Mysql(d) => d.partitioned.as_ref(),
+            SourceSection::Sqlite(d) => d.partitioned.as_ref(),
+            SourceSection::Http(h) => h.partitioned.as_ref(),
+            SourceSection::Push(_) | SourceSection::Crawl(_) => None,
+        }
+    }
+
     /// Free text for people.
     pub fn description(&self) -> Option<&String> {
         match self {
@@ -123,6 +134,9 @@ pub struct DatabaseSourceSection {
     /// The connection and what to read, under the connector's key.
     #[serde(alias = "mysql")]
     pub postgres: Spanned<DatabaseOptions>,
+    /// Read one time partition at a time; see [`PartitionedSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioned: Option<PartitionedSection>,
     /// What the rows must be; see [`ContractSection`].
     #[serde(default)]
     pub contract: Option<ContractSection>,
@@ -173,6 +187,9 @@ pub enum NumericMode {
 pub struct SqliteSourceSection {
     /// The database file and what to read.
     pub sqlite: Spanned<SqliteOptions>,
+    /// Read one time partition at a time; see [`PartitionedSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioned: Option<PartitionedSection>,
     /// What the rows must be; see [`ContractSection`].
     #[serde(default)]
     pub contract: Option<ContractSection>,

@@ -35,6 +35,10 @@ impl Kind for DbSourceKind<'_> {
         "its definition changed"
     }
 
+    fn reads_elsewhere(&self) -> bool {
+        true
+    }
+
     async fn build(&self, job: &Job<'_>) -> AssetOutcome {
         let ctx = sluice_transform::session();
         let name = self.asset.name.as_str();

@@ -140,6 +140,13 @@ pub(crate) trait Kind: Send + Sync {
         None
     }
 
+    /// Whether its rows live outside sluice (a database, an API) and may
+    /// change with no sign sluice can see: a partition of it that had not
+    /// ended when it was built is built again at the next run.
+    fn reads_elsewhere(&self) -> bool {
+        false
+    }
+
     /// Builds and publishes a new version.
     async fn build(&self, job: &Job<'_>) -> AssetOutcome;
 

@@ -21,6 +21,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::SessionContext;
+use sluice_core::partition::Partition;
 use sluice_project::{Asset, CrawlDef, Diagnostic, HttpDef, Project};
 use sluice_source::{RawPage, RawSink};
 use sluice_store::{RawManifest, RawZone, Warehouse};
@@ -58,9 +59,10 @@ impl NetDef<'_> {
         &self,
         sink: &dyn RawSink,
         since: Option<&str>,
+        window: Option<&Partition>,
     ) -> Result<Vec<RawPage>, sluice_source::Error> {
         match self {
-            NetDef::Http(d) => sluice_source::http::fetch(d, since, sink).await,
+            NetDef::Http(d) => sluice_source::http::fetch(d, since, window, sink).await,
             NetDef::Crawl(d) => sluice_source::crawl::crawl(d, sink).await,
         }
     }
@@ -133,6 +135,17 @@ pub(crate) struct Network<'a> {
 }
 
 impl Network<'_> {
+    /// What is fetched for `job`: the source's fetch fingerprint, and for a
+    /// partition its label too — each partition asks for its own bounds, and
+    /// its payloads must be found again as its own, never another's.
+    fn fetch_fingerprint(&self, job: &Job<'_>) -> String {
+        let fp = self.def.fetch_fingerprint();
+        match &job.partition {
+            Some(p) => format!("{fp}@{}", p.label()),
+            None => fp.to_string(),
+        }
+    }
+
     /// Fetches into this run's folder of the raw zone; the manifest says what.
     async fn fetch(
         &self,
@@ -140,8 +153,13 @@ impl Network<'_> {
         zone: RawZone,
         since: Option<&str>,
     ) -> Result<RawManifest, Failure> {
-        let sink = ZoneSink::new(zone, job.run_id, self.def.fetch_fingerprint())?;
-        match self.def.fetch(&sink, since).await {
+        let sink = ZoneSink::new(
+            zone,
+            job.run_id,
+            &self.fetch_fingerprint(job),
+            job.partition.map(|p| p.label()),
+        )?;
+        match self.def.fetch(&sink, since, job.partition.as_ref()).await {
             Ok(_) => sink.finish(true),
             Err(e) => {
                 if let Err(w) = sink.finish(false) {
@@ -225,12 +243,24 @@ impl Kind for Network<'_> {
         "its definition changed"
     }
 
+    fn reads_elsewhere(&self) -> bool {
+        true
+    }
+
     async fn build(&self, job: &Job<'_>) -> AssetOutcome {
         let name = self.asset.name.as_str();
         let zone = RawZone::new(&job.ws.warehouse, name);
-        let fetch_fp = self.def.fetch_fingerprint().to_string();
+        let fetch_fp = self.fetch_fingerprint(job);
         let parse_fp = self.def.parse_fingerprint().to_string();
-        let published_fp = job.published.as_ref().and_then(|p| p.fingerprint.clone());
+        // A partition is kept by its own record (its definition and label),
+        // not by the table's newest commit, which may be another partition's:
+        // it is fetched and written whenever it is built.
+        let partition = job.partition.is_some();
+        let published_fp = job
+            .published
+            .as_ref()
+            .filter(|_| !partition)
+            .and_then(|p| p.fingerprint.clone());
         let was = published_fp.as_deref().and_then(Parts::read);
         let reparse = match &was {
             Some(p) if p.fetch == fetch_fp && p.parse != parse_fp => zone
@@ -288,7 +318,11 @@ impl Kind for Network<'_> {
             asset: job.asset,
             run_id: job.run_id,
             pins: job.pins,
-            fingerprint: now,
+            fingerprint: if partition {
+                job.fingerprint.clone()
+            } else {
+                now
+            },
             published: job.published.clone(),
             started: job.started,
             partition: job.partition,

@@ -21,6 +21,8 @@ pub(crate) struct ZoneSink {
     zone: RawZone,
     run_id: i64,
     fetch_fingerprint: String,
+    /// The partition fetched (its label), for a partitioned source.
+    partition: Option<String>,
     started_at: DateTime<Utc>,
     /// The newest complete fetch's payloads, by URL.
     previous: HashMap<String, RawRecord>,
@@ -28,11 +30,13 @@ pub(crate) struct ZoneSink {
 }
 
 impl ZoneSink {
-    /// A fetch of run `run_id` with the fetch options `fetch_fingerprint`.
+    /// A fetch of run `run_id` (of one `partition`) with the fetch options
+    /// `fetch_fingerprint`.
     pub(crate) fn new(
         zone: RawZone,
         run_id: i64,
         fetch_fingerprint: &str,
+        partition: Option<String>,
     ) -> Result<Self, Failure> {
         let previous = zone
             .newest(fetch_fingerprint)?
@@ -42,6 +46,7 @@ impl ZoneSink {
             zone,
             run_id,
             fetch_fingerprint: fetch_fingerprint.to_string(),
+            partition,
             started_at: Utc::now(),
             previous,
             records: Mutex::new(vec![]),
@@ -62,6 +67,7 @@ impl ZoneSink {
             started_at: self.started_at,
             finished_at: Utc::now(),
             complete,
+            partition: self.partition.clone(),
             records,
         };
         self.zone.put_manifest(&manifest)?;

@@ -160,11 +160,21 @@ impl PartitionJob<'_> {
             inputs.push((input, records));
         }
         let described = self.partitioning.describe();
+        // A partition still open, of rows kept elsewhere, is never up to
+        // date: what it holds can grow until it ends. Built once more after
+        // its end, it is then kept.
+        let now = DateTime::from_timestamp_micros(ws.clock.now_micros())
+            .unwrap_or_default()
+            .naive_utc();
+        let open_mark = format!("open in run {}", self.run_id);
         Ok(partitions
             .iter()
             .map(|x| {
                 let label = x.label();
                 let mut parts = vec![base.clone(), described.clone(), label.clone()];
+                if self.kind.reads_elsewhere() && x.end > now {
+                    parts.push(open_mark.clone());
+                }
                 for (input, records) in &inputs {
                     let hash = records.get(&label).map_or("none", String::as_str);
                     parts.push(format!("{input}[{label}]#{hash}"));

@@ -15,6 +15,7 @@ mod table;
 use std::time::Duration;
 
 use sluice_core::Secret;
+use sluice_core::partition::Partition;
 use sluice_project::HttpDef;
 
 pub use client::{Client, ClientOptions, Masker, Request, Response, default_user_agent};
@@ -78,9 +79,20 @@ pub(crate) fn masker<'s>(secrets: impl IntoIterator<Item = &'s Secret>) -> Maske
 }
 
 /// Expands the source's request: URL with its parameters, method, headers,
-/// body, authentication; and makes its client.
-pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
+/// body, authentication; and makes its client. For a partition, `{start}` and
+/// `{end}` in the URL, the parameters and the body are its bounds.
+pub(crate) fn prepare(def: &HttpDef, window: Option<&Partition>) -> Result<Prepared, Error> {
     let http = &def.config.http;
+    let fill = |key: &str, s: &Secret| -> Result<Secret, Error> {
+        match window {
+            None => Ok(s.clone()),
+            Some(w) => s.edited(|t| w.fill(t)).map_err(|message| Error::Setting {
+                key: key.to_string(),
+                message,
+                help: "write `{start}`, `{end}` or a chrono format such as `{start:%Y%m%d}`".into(),
+            }),
+        }
+    };
     let mut secrets: Vec<&Secret> = vec![&http.url];
     secrets.extend(http.headers.values());
     secrets.extend(http.params.values());
@@ -93,7 +105,7 @@ pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
         );
     }
     let masker = masker(secrets);
-    let written = expose("http.url", &http.url)?;
+    let written = expose("http.url", &fill("http.url", &http.url)?)?;
     let mut base = url::Url::parse(&written).map_err(|e| Error::Setting {
         key: "http.url".into(),
         message: format!("`{}` is not a URL: {e}", masker.mask(&written)),
@@ -110,7 +122,8 @@ pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
         });
     }
     for (k, v) in &http.params {
-        let v = expose(&format!("http.params.{k}"), v)?;
+        let key = format!("http.params.{k}");
+        let v = expose(&key, &fill(&key, v)?)?;
         base.query_pairs_mut().append_pair(k, &v);
     }
     let mut headers = vec![];
@@ -138,7 +151,7 @@ pub(crate) fn prepare(def: &HttpDef) -> Result<Prepared, Error> {
     let body = http
         .body
         .as_ref()
-        .map(|b| expose("http.body", b))
+        .map(|b| expose("http.body", &fill("http.body", b)?))
         .transpose()?;
     let method = match http
         .method

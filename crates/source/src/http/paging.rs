@@ -9,6 +9,7 @@
 
 use futures::future::join_all;
 use serde_json::Value;
+use sluice_core::partition::Partition;
 use sluice_project::raw::PagingSection;
 use sluice_project::{HttpDef, HttpFormat, PagingStyle};
 
@@ -20,14 +21,16 @@ use crate::raw::{Payload, RawPage, RawSink};
 const DEFAULT_MAX_PAGES: u64 = 10_000;
 
 /// Fetches the source's pages into `sink`, in order; `since` goes into the
-/// `since_param` of every request. Each payload is stored before it is
+/// `since_param` of every request, and a partition's bounds (`window`) into
+/// its `{start}` and `{end}`. Each payload is stored before it is
 /// looked at, so a malformed page is in the raw zone to inspect.
 pub async fn fetch(
     def: &HttpDef,
     since: Option<&str>,
+    window: Option<&Partition>,
     sink: &dyn RawSink,
 ) -> Result<Vec<RawPage>, Error> {
-    let mut p = prepare(def)?;
+    let mut p = prepare(def, window)?;
     if let (Some(param), Some(since)) = (&def.config.http.since_param, since) {
         p.base = with_param(&p.base, param, since);
     }

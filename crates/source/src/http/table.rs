@@ -139,7 +139,7 @@ impl TableProvider for HttpTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let since = self.since_of(filters);
         let external = |e: crate::Error| DataFusionError::External(Box::new(e));
-        let pages = super::fetch(&self.def, since.as_deref(), self.sink.as_ref())
+        let pages = super::fetch(&self.def, since.as_deref(), None, self.sink.as_ref())
             .await
             .map_err(external)?;
         let (_, table) =
