@@ -1,5 +1,6 @@
 //! End-to-end tests of the `sluice` binary on real data and on broken input.
 
+mod ai_pipeline;
 mod alerts;
 mod app_report;
 mod bad_input;
