@@ -257,8 +257,8 @@ pub(crate) fn compile_rules(
         };
         let keeps_columns: Vec<String> =
             keeps.column_refs().iter().map(|c| c.name.clone()).collect();
-        let keeps = state
-            .create_physical_expr(keeps, df_schema)
+        let keeps = settled(keeps, df_schema)
+            .and_then(|keeps| state.create_physical_expr(keeps, df_schema))
             .map_err(|e| compile_error(rule, &e))?;
         let returns = keeps
             .data_type(schema)
@@ -340,6 +340,21 @@ fn text_against_number(expr: &Expr, schema: &DFSchema) -> Option<(String, String
         })
     });
     found
+}
+
+/// `expr` coerced and simplified as a query's plan would be, with the time
+/// of now: `now()`, `current_date()` and the like become literals, which
+/// a physical expression cannot compute itself.
+fn settled(expr: Expr, schema: &DFSchema) -> datafusion::error::Result<Expr> {
+    use datafusion::logical_expr::simplify::SimplifyContext;
+    use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+    let context = SimplifyContext::builder()
+        .with_schema(Arc::new(schema.clone()))
+        .with_current_time()
+        .build();
+    let simplifier = ExprSimplifier::new(context);
+    let expr = simplifier.coerce(expr, schema)?;
+    simplifier.simplify(expr)
 }
 
 fn literals(values: &ArrayRef) -> Vec<Arc<dyn PhysicalExpr>> {

@@ -318,3 +318,31 @@ async fn contract_errors_name_the_rule_and_the_column() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_rule_may_compare_with_the_time_of_the_run() {
+    let ctx = session(8192).await;
+    // Before the fix, every row was rejected: "invoke should not be called on
+    // a simplified now() function" (rules skipped the planner's simplifier).
+    let c = contract(vec![
+        sql_rule(
+            "not_in_the_future",
+            "time_hour <= now() AND CAST(time_hour AS DATE) <= current_date()",
+            Severity::Quarantine,
+        ),
+        sql_rule(
+            "not_before_2013",
+            "time_hour >= now() - INTERVAL '100000 days'",
+            Severity::Quarantine,
+        ),
+    ]);
+    let sql = format!("SELECT origin, time_hour FROM {REAL}");
+    let out = validate(&ctx, &sql, &c).await.expect("validates");
+    let real = real_count(&ctx, "").await;
+    assert_eq!(out.report.rows_in, real);
+    assert_eq!(out.report.rows_quarantined, 0, "{:?}", out.report.checks);
+    // A time after the run is rejected.
+    let future = "SELECT 'JFK' AS origin, now() + INTERVAL '1 day' AS time_hour";
+    let out = validate(&ctx, future, &c).await.expect("validates");
+    assert_eq!(out.report.rows_quarantined, 1, "{:?}", out.report.checks);
+}
