@@ -56,6 +56,13 @@ fn the_report_workflow_builds_a_keyed_report_and_its_schedule_is_listed() {
     // Mike Trout's 2020 (60-game season): 17 HR, .281/.390/.603, a qualified hitter.
     let trout = &report["troutmi01"];
     assert_eq!(trout["name"], "Mike Trout");
+    // An entry keeps the query's column order (the key taken out).
+    let keys: Vec<&str> = trout
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(keys.first().copied(), Some("name"), "{trout}");
+    assert_eq!(keys.last().copied(), Some("avg_2011_2020"), "{trout}");
     assert_eq!(trout["season"], 2020);
     assert_eq!(trout["hr"], 17);
     assert_eq!(trout["qualified"], true);

@@ -146,7 +146,9 @@ fn insert_keyed(
 ) -> Result<(), String> {
     let mut path = Vec::with_capacity(key.len());
     for k in key {
-        match row.remove(k) {
+        // `shift_remove`: the other columns keep the query's order
+        // (`remove` is `swap_remove`, which moved the last column first).
+        match row.shift_remove(k) {
             Some(Value::String(s)) => path.push(s),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => path.push(v.to_string()),
             _ => {
