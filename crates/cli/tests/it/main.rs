@@ -4,6 +4,7 @@ mod ai_pipeline;
 mod alerts;
 mod app_report;
 mod bad_input;
+mod baseball;
 mod common;
 mod contract;
 mod crash;
