@@ -16,11 +16,12 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    AlertDef, Asset, Cadence, Channel, CrawlDef, DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition,
-    EmailDef, Engine, ExportDef, ExportFormat, ExportTarget, FileTarget, FilesDef, HttpDef,
-    Incremental, InvalidFormat, JsonPath, ListFilesError, Partitioning, PathStep, PostgresTarget,
-    Project, PushDef, RangeSplit, RedisTarget, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef,
-    StepDef, StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint,
+    ActionDef, AlertDef, Asset, Cadence, Channel, CrawlDef, DEFAULT_TRIGGER_INTERVAL, DatabaseDef,
+    Definition, EmailDef, Engine, ExplorerDef, ExportDef, ExportFormat, ExportTarget, FileTarget,
+    FilesDef, HttpDef, Incremental, InvalidFormat, JsonPath, ListFilesError, Partitioning,
+    PathStep, PostgresTarget, Project, PushDef, RangeSplit, RedisTarget, RunPolicy, ScheduleDef,
+    ScheduleTarget, SourceDef, StepDef, StepFilesError, StepOutput, TableDef, TimeFormat,
+    fingerprint,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};

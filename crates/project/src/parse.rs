@@ -16,9 +16,9 @@ use crate::profiles::{
     check_profile_settings, check_source_overrides, choose_profile, overlay, profile_tables,
 };
 use crate::raw::{
-    AlertSection, ExportSection, FeatureSection, INCREMENTAL_KEY, IncrementalSection, ModelSection,
-    POLICY_KEYS, PolicySection, ProjectSection, ScheduleSection, SourceSection, StepSection,
-    TableSection,
+    ActionSection, AlertSection, ExplorerSection, ExportSection, FeatureSection, INCREMENTAL_KEY,
+    IncrementalSection, ModelSection, POLICY_KEYS, PolicySection, ProjectSection, ScheduleSection,
+    SourceSection, StepSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -71,6 +71,10 @@ pub struct RawProject {
     pub schedules: BTreeMap<String, Entry<ScheduleSection>>,
     /// `[alerts.NAME]` (not assets).
     pub alerts: BTreeMap<String, Entry<AlertSection>>,
+    /// `[actions.NAME]`: dashboard buttons (not assets).
+    pub actions: BTreeMap<String, Entry<ActionSection>>,
+    /// `[explorers.NAME]`: dashboard pages of one entity over time (not assets).
+    pub explorers: BTreeMap<String, Entry<ExplorerSection>>,
     /// Entries that could not be read, by name, so that references to them are
     /// not also reported as unknown.
     pub broken: BTreeSet<String>,
@@ -183,6 +187,8 @@ pub fn parse_text(
     let mut pools = BTreeMap::new();
     let mut schedules = BTreeMap::new();
     let mut alerts = BTreeMap::new();
+    let mut actions = BTreeMap::new();
+    let mut explorers = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for (key, mut value) in root {
         let key_offset = key.span().start;
@@ -282,6 +288,26 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            // Nor is a broken action.
+            "actions" => read_entries(
+                value,
+                key_offset,
+                &mut actions,
+                &mut BTreeSet::new(),
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
+            // Nor is a broken explorer.
+            "explorers" => read_entries(
+                value,
+                key_offset,
+                &mut explorers,
+                &mut BTreeSet::new(),
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             "pools" => {
                 let span = value.span();
                 let (section, errors) = deserialize_all::<BTreeMap<String, Spanned<u32>>>(value);
@@ -296,7 +322,7 @@ pub fn parse_text(
             }
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models`, `steps`, `schedules` and `alerts`",
+                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models`, `steps`, `schedules`, `alerts`, `actions` and `explorers`",
                 ),
             ),
         }
@@ -350,6 +376,8 @@ pub fn parse_text(
         pools,
         schedules,
         alerts,
+        actions,
+        explorers,
         broken,
         diagnostics: diags,
     })

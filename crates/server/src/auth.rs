@@ -69,7 +69,7 @@ impl KeyCache {
         Ok(cached)
     }
 
-    fn has_active_keys(&self, state: &AppState) -> Result<bool, ApiError> {
+    pub(crate) fn has_active_keys(&self, state: &AppState) -> Result<bool, ApiError> {
         let mut cached = self.current(state)?;
         if let Some(active) = cached.active {
             return Ok(active);
@@ -83,7 +83,11 @@ impl KeyCache {
         Ok(active)
     }
 
-    fn verify(&self, state: &AppState, token: &str) -> Result<Option<KeyInfo>, ApiError> {
+    pub(crate) fn verify(
+        &self,
+        state: &AppState,
+        token: &str,
+    ) -> Result<Option<KeyInfo>, ApiError> {
         let presented = blake3::hash(token.as_bytes());
         let mut cached = self.current(state)?;
         if let Some(info) = cached.valid.get(&presented) {

@@ -90,6 +90,7 @@ impl From<ReadError> for ApiError {
         let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
         match e {
             ReadError::UnknownAsset { .. }
+            | ReadError::UnknownExplorer { .. }
             | ReadError::NotAFeatureView { .. }
             | ReadError::NoPredictions { .. }
             | ReadError::ViewNotMaterialized { .. }
@@ -104,7 +105,12 @@ impl From<ReadError> for ApiError {
             | ReadError::NoFeatures
             | ReadError::TooManyEntities { .. }
             | ReadError::LimitTooHigh { .. }
-            | ReadError::NotARunId { .. } => ApiError::bad_request(e.to_string()),
+            | ReadError::NotARunId { .. }
+            | ReadError::BadPeriod { .. } => ApiError::bad_request(e.to_string()),
+            // The project's mistake, which its operator fixes: said as it is.
+            ReadError::ExplorerColumn { .. } => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "project", e.to_string())
+            }
             ReadError::ReadRows { .. } => ApiError::internal("reading rows", e),
             ReadError::ExportUnreadable { .. } => ApiError::internal("reading an export", e),
             ReadError::RunEnded { .. } => conflict(e.to_string()),

@@ -1,15 +1,16 @@
 //! `sluice serve`: one axum process serving a project's online features and
 //! predictions, assets, read-only SQL and runs as JSON, with API-key roles, an OpenAPI document and
-//! Prometheus metrics, and the Prometheus alert rules and Grafana dashboard
+//! Prometheus metrics, a web dashboard for people (`dashboard/`), and the Prometheus alert rules and Grafana dashboard
 //! that watch them (`monitoring/`).
 //!
 //! Reads never wait for writes: every lookup reads one redb snapshot, and a
 //! materialization (in this process or another) commits a whole view at once.
-//! Every route but `/healthz`, `/readyz` and `/openapi.json` is behind its role
+//! Every route but `/healthz`, `/readyz`, `/openapi.json` and the dashboard's static files is behind its role
 //! (`auth.rs`); the matrix is in ARCHITECTURE.md and tested route by route.
 
 mod assets;
 mod auth;
+mod dashboard;
 mod error;
 mod exports;
 mod features;
@@ -95,6 +96,8 @@ pub struct AppState {
     keys: auth::KeyCache,
     /// Parsed JSON exports, re-read when their file changes.
     exports: sluice_runner::ExportCache,
+    /// The dashboard's browser sessions.
+    sessions: dashboard::Sessions,
 }
 
 impl AppState {
@@ -116,6 +119,7 @@ impl AppState {
             models: predictions::ModelCache::default(),
             exports: sluice_runner::ExportCache::default(),
             keys: auth::KeyCache::default(),
+            sessions: dashboard::Sessions::default(),
         }))
     }
 }
@@ -166,6 +170,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route_layer(gate(Role::Admin));
     public
+        .merge(dashboard::routes(state.clone()))
         .merge(reader)
         .merge(writer)
         .merge(operator)

@@ -163,11 +163,21 @@ pub(crate) async fn start(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<RunRequest>,
 ) -> Result<(StatusCode, Json<RunStarted>), ApiError> {
+    let started = spawn_run(&state, req.assets).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
+}
+
+/// Starts a run of `assets` (empty: all) in the background, as `POST
+/// /v1/runs` and the dashboard's buttons do; its number once it has one.
+pub(crate) async fn spawn_run(
+    state: &Arc<AppState>,
+    assets: Vec<String>,
+) -> Result<RunStarted, ApiError> {
     let (tx, rx) = oneshot::channel();
     let observer = Arc::new(Started(Mutex::new(Some(tx))));
     let ws = state.ws.clone();
     let task = tokio::spawn(async move {
-        let result = sluice_runner::run(ws, &req.assets, observer).await;
+        let result = sluice_runner::run(ws, &assets, observer).await;
         match &result {
             Ok(s) => tracing::info!(run = s.run_id, ok = s.ok, "run finished"),
             Err(e) => tracing::warn!("run did not start: {e}"),
@@ -181,13 +191,10 @@ pub(crate) async fn start(
                 .metadata
                 .run(run_id)?
                 .map_or("running", |r| r.state.as_str());
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(RunStarted {
-                    run_id,
-                    state: state.into(),
-                }),
-            ))
+            Ok(RunStarted {
+                run_id,
+                state: state.into(),
+            })
         }
         // The run ended before it had a number: it could not start.
         Err(_) => match task.await {

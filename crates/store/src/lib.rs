@@ -50,7 +50,7 @@ pub use online::{
 };
 pub use partitions::PartitionRecord;
 pub use pipelines::{DURATION_BUCKETS_MS, DurationCounts, PipelineTotals, StageRows};
-pub use quality::{CheckHistory, CheckRecord, RunQuality};
+pub use quality::{CheckHistory, CheckPoint, CheckRecord, RunQuality};
 pub use raw::{RawManifest, RawRecord, RawZone};
 pub use schedules::{TickRecord, TickState};
 pub use types::delta_type;

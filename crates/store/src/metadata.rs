@@ -574,36 +574,56 @@ impl Metadata {
     /// The attempts of a run, in the order they were recorded.
     pub fn attempts(&self, run_id: i64) -> Result<Vec<AttemptRecord>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT run_id, asset, attempt, status, started_at, duration_ms, input_versions, output_version,
-                    rows_in, rows_out, rows_quarantined, error, retry_in_ms, ended_at, coalesce(kind, ''),
-                    coalesce(rows_validated, 0), coalesce(rows_online, 0)
-                 FROM attempts WHERE run_id = ?1 ORDER BY rowid",
-            )?;
-            let rows = stmt.query_map([run_id], |row| {
-                Ok(AttemptRecord {
-                    run_id: row.get(0)?,
-                    asset: row.get(1)?,
-                    attempt: row.get(2)?,
-                    status: row.get(3)?,
-                    started_at: row.get::<_, Option<String>>(4)?.map(parse_time),
-                    duration_ms: row.get::<_, i64>(5)? as u64,
-                    input_versions: row.get(6)?,
-                    output_version: row.get::<_, Option<i64>>(7)?.map(|v| v as u64),
-                    rows_in: row.get::<_, i64>(8)? as u64,
-                    rows_out: row.get::<_, i64>(9)? as u64,
-                    rows_quarantined: row.get::<_, i64>(10)? as u64,
-                    error: row.get(11)?,
-                    retry_in_ms: row.get::<_, Option<i64>>(12)?.map(|d| d.max(0) as u64),
-                    ended_at: row.get::<_, Option<String>>(13)?.map(parse_time),
-                    kind: row.get(14)?,
-                    rows_validated: row.get::<_, i64>(15)?.max(0) as u64,
-                    rows_online: row.get::<_, i64>(16)?.max(0) as u64,
-                })
-            })?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE run_id = ?1 ORDER BY rowid"
+            ))?;
+            let rows = stmt.query_map([run_id], attempt_record)?;
             rows.collect()
         })
     }
+
+    /// Each asset's newest attempt, of any run: what the dashboard colours
+    /// its graph by (failed, blocked).
+    pub fn latest_attempts(&self) -> Result<Vec<AttemptRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM attempts
+                 WHERE rowid IN (SELECT max(rowid) FROM attempts GROUP BY asset)
+                 ORDER BY rowid"
+            ))?;
+            let rows = stmt.query_map([], attempt_record)?;
+            rows.collect()
+        })
+    }
+}
+
+/// The columns [`attempt_record`] reads, in its order.
+const ATTEMPT_COLUMNS: &str =
+    "run_id, asset, attempt, status, started_at, duration_ms, input_versions, output_version,
+    rows_in, rows_out, rows_quarantined, error, retry_in_ms, ended_at, coalesce(kind, ''),
+    coalesce(rows_validated, 0), coalesce(rows_online, 0)";
+
+/// One row of `attempts`, as [`ATTEMPT_COLUMNS`] selects it.
+fn attempt_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRecord> {
+    Ok(AttemptRecord {
+        run_id: row.get(0)?,
+        asset: row.get(1)?,
+        attempt: row.get(2)?,
+        status: row.get(3)?,
+        started_at: row.get::<_, Option<String>>(4)?.map(parse_time),
+        duration_ms: row.get::<_, i64>(5)? as u64,
+        input_versions: row.get(6)?,
+        output_version: row.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+        rows_in: row.get::<_, i64>(8)? as u64,
+        rows_out: row.get::<_, i64>(9)? as u64,
+        rows_quarantined: row.get::<_, i64>(10)? as u64,
+        error: row.get(11)?,
+        retry_in_ms: row.get::<_, Option<i64>>(12)?.map(|d| d.max(0) as u64),
+        ended_at: row.get::<_, Option<String>>(13)?.map(parse_time),
+        kind: row.get(14)?,
+        rows_validated: row.get::<_, i64>(15)?.max(0) as u64,
+        rows_online: row.get::<_, i64>(16)?.max(0) as u64,
+    })
 }
 
 pub(crate) fn parse_time(s: String) -> DateTime<Utc> {

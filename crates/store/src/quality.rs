@@ -40,6 +40,23 @@ pub struct CheckHistory {
     pub last_verdict: String,
 }
 
+/// One check of an asset in one run: a point of its series over time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckPoint {
+    /// The run.
+    pub run_id: i64,
+    /// When its report was made.
+    pub at: DateTime<Utc>,
+    /// The check's name (`drift(amount)`, `null_fraction(email)`...).
+    pub name: String,
+    /// `pass`, `fail` or `skipped`.
+    pub verdict: String,
+    /// Score in [0, 1].
+    pub score: f64,
+    /// The measured value (a drift score, a fraction...).
+    pub observed: Option<f64>,
+}
+
 /// One run's checks of an asset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunQuality {
@@ -123,6 +140,30 @@ impl Metadata {
         })
     }
 
+    /// Every check of `asset` in its newest `runs` runs with a report, oldest
+    /// first: the series the dashboard charts.
+    pub fn check_points(&self, asset: &str, runs: usize) -> Result<Vec<CheckPoint>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT run_id, created_at, name, verdict, score, observed FROM checks
+                 WHERE asset = ?1 AND run_id IN
+                   (SELECT DISTINCT run_id FROM checks WHERE asset = ?1 ORDER BY run_id DESC LIMIT ?2)
+                 ORDER BY run_id, name",
+            )?;
+            let rows = stmt.query_map(params![asset, runs as i64], |r| {
+                Ok(CheckPoint {
+                    run_id: r.get(0)?,
+                    at: parse_time(r.get(1)?),
+                    name: r.get(2)?,
+                    verdict: r.get(3)?,
+                    score: r.get(4)?,
+                    observed: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// Per run of `asset` since `since`, newest first: checks judged and passed.
     pub fn quality_runs(&self, asset: &str, since: DateTime<Utc>) -> Result<Vec<RunQuality>> {
         self.with(|c| {
@@ -182,6 +223,15 @@ mod tests {
         );
         assert_eq!(db.report("a", Some(r1)).unwrap().unwrap().0, r1);
         assert_eq!(db.report("b", None).unwrap(), None);
+        let points = db.check_points("a", 1).unwrap();
+        assert_eq!(
+            points
+                .iter()
+                .map(|p| (p.run_id, p.name.as_str(), p.verdict.as_str()))
+                .collect::<Vec<_>>(),
+            [(r2, "x", "pass"), (r2, "y", "skipped")]
+        );
+        assert_eq!(db.check_points("a", 10).unwrap().len(), 4);
         let since = Utc::now() - chrono::Duration::days(1);
         let h = db.check_history("a", since).unwrap();
         assert_eq!((h[0].judged, h[0].passed), (2, 2));

@@ -9,6 +9,7 @@ mod common;
 mod contract;
 mod crash;
 mod crawl;
+mod dashboard;
 mod databases;
 mod db_exports;
 mod describe;

@@ -4,8 +4,10 @@
 //! (`sources.rs`, `tables.rs`, `exports.rs`, `steps.rs`, `crate::features`, `crate::models`)
 //! and adds itself through one `Builder`; `refs.rs` turns references into inputs.
 
+mod actions;
 mod alerts;
 mod db_sources;
+mod explorers;
 mod exports;
 mod incremental;
 mod network;
@@ -32,8 +34,10 @@ use crate::models::{ModelDef, PredictionsDef};
 use crate::parse::RawProject;
 use crate::raw::ContractSection;
 
+pub use actions::ActionDef;
 pub use alerts::{AlertDef, Channel, EmailDef};
 pub use db_sources::{DatabaseDef, Engine, RangeSplit};
+pub use explorers::ExplorerDef;
 pub use exports::ExportDef;
 pub use incremental::Incremental;
 pub use network::{CrawlDef, HttpDef, JsonPath, PathStep};
@@ -79,6 +83,10 @@ pub struct Project {
     pub trigger_interval: std::time::Duration,
     /// `[alerts.NAME]` by name (not assets).
     pub alerts: BTreeMap<String, AlertDef>,
+    /// `[actions.NAME]` by name: the dashboard's buttons (not assets).
+    pub actions: BTreeMap<String, ActionDef>,
+    /// `[explorers.NAME]` by name: the dashboard's entity pages (not assets).
+    pub explorers: BTreeMap<String, ExplorerDef>,
     /// `[project] public_url` without a trailing `/`: where alerts link runs to.
     pub public_url: Option<String>,
 }
@@ -267,6 +275,8 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     refs::resolve(&mut b);
     let schedules = schedules::compile(&mut b);
     let alerts = alerts::compile(&mut b);
+    let actions = actions::compile(&mut b);
+    let explorers = explorers::compile(&mut b);
 
     let order = match crate::dag::topological_order(&b.assets) {
         Ok(order) => order,
@@ -300,6 +310,8 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
         schedules,
         trigger_interval: settings.trigger_interval,
         alerts,
+        actions,
+        explorers,
         public_url: settings.public_url,
     })
 }

@@ -6,8 +6,10 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+mod actions;
 mod alerts;
 mod contract;
+mod explorers;
 mod exports;
 mod features;
 mod incremental;
@@ -20,8 +22,10 @@ mod schedules;
 mod sources;
 mod steps;
 
+pub use actions::*;
 pub use alerts::*;
 pub use contract::*;
+pub use explorers::*;
 pub use exports::*;
 pub use features::*;
 pub use incremental::*;

@@ -15,12 +15,14 @@ use sluice_core::AssetKind;
 use sluice_store::AsOf;
 use sluice_validate::ValidationReport;
 
+mod explore;
 mod exports;
 mod monitoring;
 mod online;
 mod rows;
 mod runs;
 
+pub use self::explore::{Series, Suggestion, explore_label, explore_series, explore_suggest};
 pub use self::exports::{ExportCache, read_export_entry};
 pub use self::monitoring::{Monitoring, monitoring};
 pub use self::online::{
@@ -41,6 +43,34 @@ pub enum ReadError {
         name: String,
         /// The tables there are.
         known: Vec<String>,
+    },
+    /// No explorer has this name.
+    #[error("no explorer is called `{}`\n  help: {}", printable(name), if known.is_empty() { "add `[explorers.NAME]` to sluice.toml".to_string() } else { format!("the explorers are: {}", known.join(", ")) })]
+    UnknownExplorer {
+        /// The name asked for.
+        name: String,
+        /// The explorers there are.
+        known: Vec<String>,
+    },
+    /// An explorer names a column its table does not have.
+    #[error("explorer `{explorer}` reads column `{column}` of `{table}`, which has no such column\n  help: fix `[explorers.{explorer}]` in sluice.toml; the columns are: {}", columns.join(", "))]
+    ExplorerColumn {
+        /// The explorer.
+        explorer: String,
+        /// The table read.
+        table: String,
+        /// The column it names.
+        column: String,
+        /// The columns the table has.
+        columns: Vec<String>,
+    },
+    /// A period's end that does not read as the time column's kind of time.
+    #[error("`{}` is not a period's end here\n  help: {help}", printable(given))]
+    BadPeriod {
+        /// What was given.
+        given: String,
+        /// What to write instead.
+        help: String,
     },
     /// The name is not a feature view.
     #[error("no feature view is called `{}`\n  help: the feature views are: {}", printable(name), views.join(", "))]

@@ -43,10 +43,16 @@ pub fn next_tick(def: &ScheduleDef, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// everything downstream of it (`run` adds their stale upstream); empty for
 /// every asset.
 pub fn targets(project: &Project, def: &ScheduleDef) -> Vec<String> {
-    if def.assets.is_empty() {
+    selected(project, &def.assets)
+}
+
+/// The assets of a selection (a schedule's, an action's) in run order, as a
+/// run's targets; empty (every asset) for an empty selection.
+pub fn selected(project: &Project, targets: &[ScheduleTarget]) -> Vec<String> {
+    if targets.is_empty() {
         return Vec::new();
     }
-    let wanted = selection(project, &def.assets);
+    let wanted = selection(project, targets);
     project
         .order
         .iter()

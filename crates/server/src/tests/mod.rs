@@ -14,6 +14,7 @@ use tower::ServiceExt;
 
 use crate::{AppState, Limits, router};
 
+mod dashboard;
 mod docs;
 mod metrics;
 mod reads;
