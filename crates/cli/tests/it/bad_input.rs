@@ -347,3 +347,31 @@ fn a_failure_keeps_the_previous_version_and_spares_siblings() {
     assert!(ok_run, "{third}");
     assert_eq!(scalar(p.path(), "SELECT total FROM from_bad"), 60);
 }
+
+#[test]
+fn output_cut_short_by_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let dir = project(&[("sluice.toml", b"[project]\nname = \"pipe\"\n")]);
+    // As `sluice query ... | head -c 1024`: the reader goes away early.
+    for format in ["table", "csv", "json"] {
+        let mut child = sluice_cmd(dir.path())
+            .args([
+                "query",
+                "--format",
+                format,
+                "SELECT unnest(range(1, 2000000)) AS value",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sluice runs");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut first = [0u8; 1024];
+        stdout.read_exact(&mut first).expect("the first bytes");
+        drop(stdout);
+        let out = child.wait_with_output().expect("ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.is_empty(), "{format}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{format}: {err}");
+    }
+}
