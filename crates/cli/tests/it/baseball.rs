@@ -20,19 +20,6 @@ const ALL: [&str; 10] = [
     "players",
 ];
 
-/// One floating-point value from `sluice query --format csv`.
-fn number(project: &Path, sql: &str) -> f64 {
-    let out = ok(project, &["query", "--format", "csv", sql]);
-    let value = out
-        .lines()
-        .nth(1)
-        .unwrap_or_else(|| panic!("no value in {out:?}"));
-    value
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("not a number: {out:?}"))
-}
-
 /// `sluice get VIEW KEY --json`: the features of the entity's online record.
 fn online(project: &Path, view: &str, key: &str) -> serde_json::Value {
     let text = ok(project, &["get", view, key, "--json"]);

@@ -131,6 +131,16 @@ pub fn project(files: &[(&str, &[u8])]) -> tempfile::TempDir {
 
 /// One number from `sluice query --format csv` with a one-value result.
 pub fn scalar(project: &Path, sql: &str) -> i64 {
+    value_of(project, sql)
+}
+
+/// One floating-point number from `sluice query --format csv` with a
+/// one-value result.
+pub fn number(project: &Path, sql: &str) -> f64 {
+    value_of(project, sql)
+}
+
+fn value_of<T: std::str::FromStr>(project: &Path, sql: &str) -> T {
     let out = ok(project, &["query", "--format", "csv", sql]);
     let value = out
         .lines()

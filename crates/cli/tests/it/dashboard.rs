@@ -10,7 +10,7 @@
 //! `dashboard-screenshots/` at the repository's root. Under `CI=true` a missing
 //! Node.js, browser or `npm ci` fails the test.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::*;
@@ -46,6 +46,29 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// Runs the browser script `script` against `server` with `env` (and the
+/// server's URL, the browser and the screenshots' folder); fails with what it
+/// printed and the server's log.
+fn drive(script: &Path, chromium: &Path, server: &Server, env: &[(&str, &str)]) {
+    let out = Command::new("node")
+        .arg(script)
+        .env("SLUICE_URL", format!("http://{}", server.addr))
+        .env("SCREENSHOTS", repo().join("dashboard-screenshots"))
+        .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
+        .current_dir(repo().join("tests/browser"))
+        .output()
+        .expect("node runs");
+    let log = server.log.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "the browser checks failed:\n{}\n{}\nserver log:\n{log}",
+        stdout(&out),
+        stderr(&out)
+    );
+    eprintln!("{}", stdout(&out));
+}
+
 #[test]
 fn the_dashboard_works_in_a_real_browser_for_an_operator_and_a_reader() {
     let Some((script, chromium)) = browser() else {
@@ -67,25 +90,16 @@ fn the_dashboard_works_in_a_real_browser_for_an_operator_and_a_reader() {
         .collect();
     let server = Server::start_with(p, &["--no-scheduler"]);
     let shots = repo().join("dashboard-screenshots");
-    let out = Command::new("node")
-        .arg(&script)
-        .env("SLUICE_URL", format!("http://{}", server.addr))
-        .env("OPERATOR_KEY", &operator)
-        .env("READER_KEY", &reader)
-        .env("SCREENSHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .env("ASSETS", assets.join(","))
-        .current_dir(repo().join("tests/browser"))
-        .output()
-        .expect("node runs");
-    let log = server.log.lock().map(|l| l.clone()).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "the browser checks failed:\n{}\n{}\nserver log:\n{log}",
-        stdout(&out),
-        stderr(&out)
+    drive(
+        &script,
+        &chromium,
+        &server,
+        &[
+            ("OPERATOR_KEY", &operator),
+            ("READER_KEY", &reader),
+            ("ASSETS", &assets.join(",")),
+        ],
     );
-    eprintln!("{}", stdout(&out));
     for shot in ["overview", "run", "asset", "phone"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }
@@ -124,25 +138,17 @@ fn an_explorer_finds_a_player_by_name_and_draws_what_sluice_query_reads() {
     assert_eq!(pairs.len(), 7, "{expected}");
     assert!(pairs.contains(&(2001.0, 73.0)), "{expected}");
     let server = Server::start_with(p, &["--no-scheduler"]);
-    let out = Command::new("node")
-        .arg(&script)
-        .env("SLUICE_URL", format!("http://{}", server.addr))
-        .env("SCREENSHOTS", repo().join("dashboard-screenshots"))
-        .env("CHROMIUM", &chromium)
-        .env("TYPED", "barry bon")
-        .env("ENTITY", "bondsba01")
-        .env("FROM", "1998")
-        .env("TO", "2004")
-        .env("EXPECTED", serde_json::to_string(&pairs).expect("json"))
-        .current_dir(repo().join("tests/browser"))
-        .output()
-        .expect("node runs");
-    let log = server.log.lock().map(|l| l.clone()).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "the explorer checks failed:\n{}\n{}\nserver log:\n{log}",
-        stdout(&out),
-        stderr(&out)
+    let expected = serde_json::to_string(&pairs).expect("json");
+    drive(
+        &script,
+        &chromium,
+        &server,
+        &[
+            ("TYPED", "barry bon"),
+            ("ENTITY", "bondsba01"),
+            ("FROM", "1998"),
+            ("TO", "2004"),
+            ("EXPECTED", &expected),
+        ],
     );
-    eprintln!("{}", stdout(&out));
 }

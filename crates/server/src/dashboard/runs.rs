@@ -231,6 +231,19 @@ fn live_body(state: &AppState, viewer: &Viewer, id: &str) -> Result<(RunRecord, 
     Ok((run, markup))
 }
 
+/// Why an operator's POST is refused, if it is: a viewer without the role
+/// (`next`: where to come back after signing in), or a form without the
+/// session's CSRF token.
+fn refused(state: &AppState, viewer: &Viewer, form: &CsrfForm, next: &str) -> Option<Response> {
+    if !viewer.may(Role::Operator) {
+        return Some(refuse(state, viewer, Role::Operator, next));
+    }
+    if !viewer.csrf_ok(form.csrf.as_deref()) {
+        return Some(forged(state, viewer));
+    }
+    None
+}
+
 /// Starts a run of `assets` and shows its page.
 async fn start(state: &Arc<AppState>, viewer: &Viewer, assets: Vec<String>) -> Response {
     match crate::runs::spawn_run(state, assets).await {
@@ -245,11 +258,8 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !viewer.may(Role::Operator) {
-        return refuse(&state, &viewer, Role::Operator, "/runs");
-    }
-    if !viewer.csrf_ok(form.csrf.as_deref()) {
-        return forged(&state, &viewer);
+    if let Some(no) = refused(&state, &viewer, &form, "/runs") {
+        return no;
     }
     match sluice_runner::cancel_run(&state.ws, &id) {
         Ok(r) => Redirect::to(&format!("/runs/{}", r.id)).into_response(),
@@ -263,11 +273,8 @@ pub(crate) async fn rerun(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !viewer.may(Role::Operator) {
-        return refuse(&state, &viewer, Role::Operator, "/runs");
-    }
-    if !viewer.csrf_ok(form.csrf.as_deref()) {
-        return forged(&state, &viewer);
+    if let Some(no) = refused(&state, &viewer, &form, "/runs") {
+        return no;
     }
     match sluice_runner::run_detail(&state.ws, &id) {
         Ok((run, _)) => start(&state, &viewer, run.targets).await,
@@ -282,11 +289,8 @@ pub(crate) async fn action(
     Path(name): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !viewer.may(Role::Operator) {
-        return refuse(&state, &viewer, Role::Operator, "/");
-    }
-    if !viewer.csrf_ok(form.csrf.as_deref()) {
-        return forged(&state, &viewer);
+    if let Some(no) = refused(&state, &viewer, &form, "/") {
+        return no;
     }
     let Some(def) = state.ws.project.actions.get(&name) else {
         let known: Vec<&str> = state
