@@ -51,7 +51,14 @@ check(attempts > 0, `the run's page lists its assets (${attempts})`);
 await page.screenshot({ path: path.join(shots, "run.png"), fullPage: true });
 await page.goto(`${base}/`);
 await page.screenshot({ path: path.join(shots, "overview.png"), fullPage: true });
+// A backtest from the model page: four weeks of December, scored by the
+// serving version.
 await page.goto(`${base}/models/late`);
+await page.fill("form[action$='/backtest'] input[name=from]", "2013-12-01");
+await page.fill("form[action$='/backtest'] input[name=to]", "2013-12-29");
+await Promise.all([page.waitForURL(/\/backtest$/), page.click("form[action$='/backtest'] button[type=submit]")]);
+const periods = await page.locator("table.backtest tbody tr").count();
+check(periods === 5, `the backtest shows 4 weekly periods and their total (${periods} rows)`);
 await page.screenshot({ path: path.join(shots, "model.png"), fullPage: true });
 
 // Every page loads.

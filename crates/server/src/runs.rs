@@ -173,11 +173,37 @@ pub(crate) async fn spawn_run(
     state: &Arc<AppState>,
     assets: Vec<String>,
 ) -> Result<RunStarted, ApiError> {
+    spawn(state, move |ws, observer| async move {
+        sluice_runner::run(ws, &assets, observer).await
+    })
+    .await
+}
+
+/// Starts a backfill of `asset`'s partitions from the one holding `from` to
+/// the one holding `to`, as `sluice backfill` does, in the background.
+pub(crate) async fn spawn_backfill(
+    state: &Arc<AppState>,
+    asset: String,
+    (from, to): (String, String),
+) -> Result<RunStarted, ApiError> {
+    spawn(state, move |ws, observer| async move {
+        sluice_runner::backfill(ws, &asset, (&from, &to), 1, observer).await
+    })
+    .await
+}
+
+/// Runs `work` in the background; the run's number once it has one, or why it
+/// could not start.
+async fn spawn<F, Fut>(state: &Arc<AppState>, work: F) -> Result<RunStarted, ApiError>
+where
+    F: FnOnce(Arc<sluice_runner::Workspace>, Arc<dyn sluice_runner::Observer>) -> Fut,
+    Fut: Future<Output = sluice_runner::Result<sluice_runner::RunSummary>> + Send + 'static,
+{
     let (tx, rx) = oneshot::channel();
     let observer = Arc::new(Started(Mutex::new(Some(tx))));
-    let ws = state.ws.clone();
+    let future = work(state.ws.clone(), observer);
     let task = tokio::spawn(async move {
-        let result = sluice_runner::run(ws, &assets, observer).await;
+        let result = future.await;
         match &result {
             Ok(s) => tracing::info!(run = s.run_id, ok = s.ok, "run finished"),
             Err(e) => tracing::warn!("run did not start: {e}"),

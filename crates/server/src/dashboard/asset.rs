@@ -206,6 +206,15 @@ async fn body(state: &AppState, viewer: &Viewer, name: &str) -> Result<Markup, A
         @if partitioned {
             section.card {
                 h2 { "Partitions" }
+                @if viewer.may(Role::Operator) {
+                    form.filters method="post" action=(format!("/assets/{}/backfill", super::encode(name))) {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        label { "From " input type="text" name="from" required placeholder=(partitions.first().map_or("", |p| p.partition.as_str())); }
+                        label { "To " input type="text" name="to" required placeholder=(partitions.last().map_or("", |p| p.partition.as_str())); }
+                        button type="submit" { "Backfill" }
+                    }
+                    p.help { "Builds the partitions of the range that are missing, failed or stale, as " code { "sluice backfill" } " does." }
+                }
                 div.scroll { table {
                     thead { tr { th { "Partition" } th { "State" } th { "Version" } th { "Rows" } th { "Run" } th { "Error" } } }
                     tbody { @for part in partitions.iter().rev().take(200) {

@@ -42,11 +42,13 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/assets/{name}", get(asset::page))
+        .route("/assets/{name}/backfill", post(runs::backfill))
         .route("/explore", get(explore::list))
         .route("/explore/{name}", get(explore::page))
         .route("/explore/{name}/suggest", get(explore::suggest))
         .route("/models", get(models::list))
         .route("/models/{name}", get(models::page))
+        .route("/models/{name}/backtest", post(models::backtest))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::page))
         .route("/runs/{id}/live", get(runs::live))
@@ -268,6 +270,24 @@ pub(crate) fn forged(state: &AppState, viewer: &Viewer) -> Response {
         StatusCode::FORBIDDEN,
         layout(viewer, state, "Refused", body),
     )
+}
+
+/// Why an operator's POST is refused, if it is: a viewer without the role
+/// (`next`: where to come back after signing in), or a form without the
+/// session's CSRF token.
+pub(crate) fn refused(
+    state: &AppState,
+    viewer: &Viewer,
+    form: &CsrfForm,
+    next: &str,
+) -> Option<Response> {
+    if !viewer.may(Role::Operator) {
+        return Some(refuse(state, viewer, Role::Operator, next));
+    }
+    if !viewer.csrf_ok(form.csrf.as_deref()) {
+        return Some(forged(state, viewer));
+    }
+    None
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use sluice_store::{Role, RunRecord, RunState};
 
-use super::{CsrfForm, Viewer, badge, error_page, forged, layout, refuse, respond, span};
+use super::{CsrfForm, Viewer, badge, error_page, layout, refuse, refused, respond, span};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -231,19 +231,6 @@ fn live_body(state: &AppState, viewer: &Viewer, id: &str) -> Result<(RunRecord, 
     Ok((run, markup))
 }
 
-/// Why an operator's POST is refused, if it is: a viewer without the role
-/// (`next`: where to come back after signing in), or a form without the
-/// session's CSRF token.
-fn refused(state: &AppState, viewer: &Viewer, form: &CsrfForm, next: &str) -> Option<Response> {
-    if !viewer.may(Role::Operator) {
-        return Some(refuse(state, viewer, Role::Operator, next));
-    }
-    if !viewer.csrf_ok(form.csrf.as_deref()) {
-        return Some(forged(state, viewer));
-    }
-    None
-}
-
 /// Starts a run of `assets` and shows its page.
 async fn start(state: &Arc<AppState>, viewer: &Viewer, assets: Vec<String>) -> Response {
     match crate::runs::spawn_run(state, assets).await {
@@ -279,6 +266,45 @@ pub(crate) async fn rerun(
     match sluice_runner::run_detail(&state.ws, &id) {
         Ok((run, _)) => start(&state, &viewer, run.targets).await,
         Err(e) => error_page(&state, &viewer, e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BackfillForm {
+    csrf: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `POST /assets/{name}/backfill`: builds a range of a partitioned asset's
+/// partitions, as `sluice backfill NAME --from --to` does.
+pub(crate) async fn backfill(
+    State(state): State<Arc<AppState>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(name): Path<String>,
+    Form(form): Form<BackfillForm>,
+) -> Response {
+    let here = format!("/assets/{}", super::encode(&name));
+    let token = CsrfForm { csrf: form.csrf };
+    if let Some(no) = refused(&state, &viewer, &token, &here) {
+        return no;
+    }
+    let (Some(from), Some(to)) = (
+        form.from.filter(|f| !f.trim().is_empty()),
+        form.to.filter(|t| !t.trim().is_empty()),
+    ) else {
+        return error_page(
+            &state,
+            &viewer,
+            ApiError::bad_request(
+                "a backfill needs its first and last partition\n  help: write both, as labels (2013-01-05) or dates inside them",
+            ),
+        );
+    };
+    tracing::info!(asset = name, from, to, "backfill asked on the dashboard");
+    match crate::runs::spawn_backfill(&state, name, (from, to)).await {
+        Ok(started) => Redirect::to(&format!("/runs/{}", started.run_id)).into_response(),
+        Err(e) => error_page(&state, &viewer, e),
     }
 }
 

@@ -241,3 +241,86 @@ async fn without_keys_the_pages_are_open_on_loopback_and_still_need_the_token() 
     let run = a.location.expect("the run's page");
     assert!(run.starts_with("/runs/"), "{run}");
 }
+
+#[tokio::test]
+async fn an_operator_backfills_a_range_of_partitions_from_the_asset_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut csv = String::from("day,station,temp\n");
+    for d in 1..=5 {
+        for s in ["a", "b"] {
+            csv.push_str(&format!("2024-01-0{d},{s},{d}.5\n"));
+        }
+    }
+    std::fs::write(dir.path().join("readings.csv"), csv).expect("csv");
+    std::fs::write(
+        dir.path().join("sluice.toml"),
+        "[project]\nname = \"parts\"\n\n[sources.readings]\npath = \"readings.csv\"\ncolumns = { day = \"date\" }\npartitioned = { by = \"day\", column = \"day\", start = \"2024-01-01\", end = \"2024-01-05\" }\n",
+    )
+    .expect("project");
+    let project = sluice_project::load(dir.path(), None).expect("project compiles");
+    let ws = Arc::new(Workspace::open(project).expect("workspace"));
+    let app = app(&ws, true);
+    let mut b = Browser::new(&app);
+    let page = b.get("/assets/readings").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("/assets/readings/backfill"),
+        "{}",
+        page.body
+    );
+    let csrf = b.token("/assets/readings").await;
+    let a = b
+        .send(
+            "POST",
+            "/assets/readings/backfill",
+            Some(&[("from", "2024-01-02"), ("to", "2024-01-03")]),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "no token");
+    let a = b
+        .send(
+            "POST",
+            "/assets/readings/backfill",
+            Some(&[
+                ("csrf", &csrf),
+                ("from", "2024-02-30"),
+                ("to", "2024-01-03"),
+            ]),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(a.body.contains("2024-02-30"), "{}", a.body);
+    let a = b
+        .send(
+            "POST",
+            "/assets/readings/backfill",
+            Some(&[
+                ("csrf", &csrf),
+                ("from", "2024-01-02"),
+                ("to", "2024-01-03"),
+            ]),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let run: i64 = a
+        .location
+        .as_deref()
+        .and_then(|l| l.strip_prefix("/runs/"))
+        .and_then(|id| id.parse().ok())
+        .expect("the run's page");
+    for _ in 0..600 {
+        let r = ws.metadata.run(run).expect("run").expect("recorded");
+        if r.finished_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let built: Vec<String> = sluice_runner::partition_status(&ws, "readings")
+        .await
+        .expect("partitions")
+        .into_iter()
+        .filter(|p| p.state == "built")
+        .map(|p| p.partition)
+        .collect();
+    assert_eq!(built, ["2024-01-02", "2024-01-03"]);
+}
