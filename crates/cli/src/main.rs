@@ -8,6 +8,7 @@ mod describe;
 mod init;
 mod models;
 mod output;
+mod pipe;
 mod raw;
 mod runs;
 mod schedules;
@@ -23,7 +24,7 @@ use sluice_runner::Workspace;
 use crate::args::{By, Cli, Command, Format, KeysCommand, MonitoringCommand};
 
 fn main() -> ExitCode {
-    quiet_on_closed_pipe();
+    pipe::quiet_on_closed_pipe();
     let cli = Cli::parse();
     if let Err(e) = init_logging() {
         eprintln!("error: {e}");
@@ -41,42 +42,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
-        Err(e) if broken_pipe(&e) => ExitCode::from(141),
+        Err(e) if pipe::broken_pipe(&e) => ExitCode::from(pipe::EXIT),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
-}
-
-/// `sluice query ... | head` closes the pipe before everything is printed:
-/// like any Unix tool, stop there quietly (exit 141, as killed by SIGPIPE)
-/// rather than report the `println!` that failed as a crash.
-fn quiet_on_closed_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
-}
-
-/// Whether `e` is the reader of standard output going away. Arrow's CSV and
-/// JSON writers keep only the text of the I/O error they met.
-fn broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || cause.to_string().contains("Broken pipe (os error 32)")
-    })
 }
 
 fn workspace(cli: &Cli) -> anyhow::Result<Result<Workspace, ExitCode>> {
