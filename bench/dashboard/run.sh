@@ -46,7 +46,7 @@ rm -rf "$work/.sluice" "$work/exports"
 key="$(cd "$work" && "$bin" keys create --role operator --name bench | tail -1)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 last_cpu=$(( $(nproc) - 1 ))
-(cd "$work" && taskset -c "$last_cpu" "$bin" serve --no-scheduler --listen "127.0.0.1:$port" 2>"$work/serve.log" >/dev/null) &
+(cd "$work" && exec taskset -c "$last_cpu" "$bin" serve --no-scheduler --listen "127.0.0.1:$port" 2>"$work/serve.log" >/dev/null) &
 server_pid=$!
 for _ in $(seq 100); do
     grep -q "listening on" "$work/serve.log" 2>/dev/null && break

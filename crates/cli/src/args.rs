@@ -46,6 +46,8 @@ Environment:
   SLUICE_LOG_FORMAT    `text` (default) or `json`: one object per line, with
                        the run and asset it is about, for log shippers
   SLUICE_ONNXRUNTIME   the ONNX Runtime shared library, for imported models
+  SLUICE_MODELS        where embedding models are (default
+                       ~/.cache/sluice/models; scripts/fetch-model.sh fills it)
   SLUICE_NOW           the time sluice takes for now, standing still (RFC 3339
                        or a date): online windows, and exports of views that
                        keep tiles, are read as of it; for tests and for
@@ -169,6 +171,28 @@ pub(crate) enum Command {
         /// history its tiles keep.
         #[arg(long)]
         as_of: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search a collection: the chunks that best answer a question, with their
+    /// document, heading path and score.
+    Search {
+        /// The collection.
+        collection: String,
+        /// The question, in words.
+        question: String,
+        /// How many chunks to return.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// How chunks are ranked: `text` (BM25 over the text and heading
+        /// path). `vector` and `hybrid` need the chunks' embeddings.
+        #[arg(long, default_value = "text")]
+        mode: String,
+        /// A SQL predicate over the chunk table's columns that a chunk must
+        /// meet: `document_id LIKE 'docs/faq/%'`, `stars >= 4`.
+        #[arg(long)]
+        filter: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -124,13 +124,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let models = count(sluice_core::AssetKind::Model);
                 let predictions = count(sluice_core::AssetKind::Predictions);
                 let steps = count(sluice_core::AssetKind::Step);
+                let collections = count(sluice_core::AssetKind::Collection);
                 let more = |n: usize, one: &str, many: &str| match n {
                     0 => String::new(),
                     1 => format!(", 1 {one}"),
                     n => format!(", {n} {many}"),
                 };
                 println!(
-                    "ok: {} assets ({} sources, {} tables{}{}{}{}{}) plan without errors",
+                    "ok: {} assets ({} sources, {} tables{}{}{}{}{}{}) plan without errors",
                     ws.project.assets.len(),
                     count(sluice_core::AssetKind::Source),
                     count(sluice_core::AssetKind::Table),
@@ -138,7 +139,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     more(models, "model", "models"),
                     more(predictions, "predictions table", "predictions tables"),
                     more(exports, "export", "exports"),
-                    more(steps, "step", "steps")
+                    more(steps, "step", "steps"),
+                    more(collections, "collection", "collections")
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -344,6 +346,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
+            })
+        }
+        Command::Search {
+            collection,
+            question,
+            k,
+            mode,
+            filter,
+            json,
+        } => {
+            let Some(mode) = sluice_runner::SearchMode::from_word(&mode) else {
+                anyhow::bail!("`--mode {mode}`: use text, vector or hybrid");
+            };
+            let result =
+                sluice_runner::search(&ws, &collection, &question, k, mode, filter.as_deref())
+                    .await?;
+            output::print_search(&result, json)?;
+            Ok(if result.hits.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
             })
         }
         Command::TrainingSet {

@@ -45,6 +45,8 @@ pub enum AssetKind {
     /// A command (a script, a notebook) run over its inputs' rows, whose
     /// output file, if it declares one, becomes a table.
     Step,
+    /// Documents (files, or an asset's rows) cut into chunks for search.
+    Collection,
 }
 
 impl AssetKind {
@@ -58,6 +60,7 @@ impl AssetKind {
             AssetKind::Model => "model",
             AssetKind::Predictions => "predictions",
             AssetKind::Step => "step",
+            AssetKind::Collection => "collection",
         }
     }
 }

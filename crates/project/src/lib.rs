@@ -16,12 +16,12 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    ActionDef, AlertDef, Asset, Cadence, Channel, CrawlDef, DEFAULT_TRIGGER_INTERVAL, DatabaseDef,
-    Definition, EmailDef, Engine, ExplorerDef, ExportDef, ExportFormat, ExportTarget, FileTarget,
-    FilesDef, HttpDef, Incremental, InvalidFormat, JsonPath, ListFilesError, Partitioning,
-    PathStep, PostgresTarget, Project, PushDef, RangeSplit, RedisTarget, RunPolicy, ScheduleDef,
-    ScheduleTarget, SourceDef, StepDef, StepFilesError, StepOutput, TableDef, TimeFormat,
-    fingerprint,
+    ActionDef, AlertDef, Asset, Cadence, Channel, CollectionDef, CrawlDef,
+    DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition, Documents, EmailDef, Engine, ExplorerDef,
+    ExportDef, ExportFormat, ExportTarget, FileTarget, FilesDef, HttpDef, Incremental,
+    InvalidFormat, JsonPath, ListFilesError, Partitioning, PathStep, PostgresTarget, Project,
+    PushDef, RangeSplit, RedisTarget, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef, StepDef,
+    StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint, list_files,
 };
 pub use contract::{Bounds, Contract, ExpectKind, Expectation, Reference, RowRule, RuleKind};
 pub use diag::{Diagnostic, Diagnostics};

@@ -16,9 +16,9 @@ use crate::profiles::{
     check_profile_settings, check_source_overrides, choose_profile, overlay, profile_tables,
 };
 use crate::raw::{
-    ActionSection, AlertSection, ExplorerSection, ExportSection, FeatureSection, INCREMENTAL_KEY,
-    IncrementalSection, ModelSection, POLICY_KEYS, PolicySection, ProjectSection, ScheduleSection,
-    SourceSection, StepSection, TableSection,
+    ActionSection, AlertSection, CollectionSection, ExplorerSection, ExportSection, FeatureSection,
+    INCREMENTAL_KEY, IncrementalSection, ModelSection, POLICY_KEYS, PolicySection, ProjectSection,
+    ScheduleSection, SourceSection, StepSection, TableSection,
 };
 
 /// A section of the file with the byte span of its name, for messages about it.
@@ -56,6 +56,8 @@ pub struct RawProject {
     pub models: BTreeMap<String, Entry<ModelSection>>,
     /// `[steps.NAME]`.
     pub steps: BTreeMap<String, Entry<StepSection>>,
+    /// `[collections.NAME]`.
+    pub collections: BTreeMap<String, Entry<CollectionSection>>,
     /// The retry, timeout and pool keys of `[project]`: every asset's defaults.
     pub defaults: PolicySection,
     /// The retry, timeout, pool and trigger keys of each asset's entry that has
@@ -182,6 +184,7 @@ pub fn parse_text(
     let mut exports = BTreeMap::new();
     let mut models = BTreeMap::new();
     let mut steps = BTreeMap::new();
+    let mut collections = BTreeMap::new();
     let mut policies = BTreeMap::new();
     let mut incremental = BTreeMap::new();
     let mut pools = BTreeMap::new();
@@ -268,6 +271,15 @@ pub fn parse_text(
                 &toml_error,
                 &loc,
             ),
+            "collections" => read_entries(
+                value,
+                key_offset,
+                &mut collections,
+                &mut broken,
+                &mut diags,
+                &toml_error,
+                &loc,
+            ),
             // A broken schedule is no asset, so it goes in a set of its own.
             "schedules" => read_entries(
                 value,
@@ -322,7 +334,7 @@ pub fn parse_text(
             }
             other => diags.push(
                 Diagnostic::new(loc(key_offset), format!("unknown section `{other}`")).with_help(
-                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models`, `steps`, `schedules`, `alerts`, `actions` and `explorers`",
+                    "the sections are `project`, `profiles`, `pools`, `sources`, `tables`, `features`, `exports`, `models`, `steps`, `collections`, `schedules`, `alerts`, `actions` and `explorers`",
                 ),
             ),
         }
@@ -370,6 +382,7 @@ pub fn parse_text(
         exports,
         models,
         steps,
+        collections,
         defaults,
         policies,
         incremental,
@@ -384,8 +397,14 @@ pub fn parse_text(
 }
 
 /// The sections whose entries are assets, and so may carry [`POLICY_KEYS`].
-const ASSET_SECTIONS: [&str; 6] = [
-    "sources", "tables", "features", "exports", "models", "steps",
+const ASSET_SECTIONS: [&str; 7] = [
+    "sources",
+    "tables",
+    "features",
+    "exports",
+    "models",
+    "steps",
+    "collections",
 ];
 
 /// Takes the [`POLICY_KEYS`] out of a table, as a table of their own with the

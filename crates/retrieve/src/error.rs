@@ -13,4 +13,20 @@ pub enum Error {
         /// The tokenizers crate's reason.
         message: String,
     },
+    /// A text index could not be written, opened or searched.
+    #[error("text index {}: {message}\n  help: the index is made again from the chunk table at the next run; remove the folder if it is damaged", path.display())]
+    TextIndex {
+        /// Its folder.
+        path: PathBuf,
+        /// tantivy's reason.
+        message: String,
+    },
+    /// The model's files are not where sluice looks for them.
+    #[error("the embedding model `{model}` is not installed: {} is missing\n  help: run `{}` from the sluice repository (it downloads the model into $SLUICE_MODELS, by default ~/.cache/sluice/models)", path.display(), crate::model::FETCH_COMMAND)]
+    ModelMissing {
+        /// The model.
+        model: String,
+        /// The file looked for.
+        path: PathBuf,
+    },
 }

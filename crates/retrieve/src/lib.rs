@@ -1,7 +1,7 @@
 //! Collections: documents (Markdown, reStructuredText, HTML, plain text, or a
 //! table's text column) parsed into their structure ([`doc`]), cut into chunks
 //! that keep headings, paragraphs, list items, code blocks and tables whole and
-//! are sized in the embedding model's tokens ([`chunk`], [`tokens`]).
+//! are sized in the embedding model's tokens ([`mod@chunk`], [`tokens`]).
 //!
 //! Nothing here reads the warehouse: the runner hands documents in and writes
 //! the chunks it gets back as a Delta table.
@@ -9,11 +9,14 @@
 pub mod chunk;
 pub mod doc;
 mod error;
+pub mod model;
+pub mod text;
 pub mod tokens;
 
 pub use chunk::{Chunk, ChunkOptions, chunk};
 pub use doc::{Block, BlockKind, Format, Node, parse};
 pub use error::Error;
+pub use text::{TextChunk, TextIndex, build_text_index};
 pub use tokens::{Tokens, WordPiece};
 
 /// A document's or chunk's content hash: BLAKE3 of its text, in hex. A

@@ -52,7 +52,7 @@ pub use error::{Error, Result};
 pub use export::json_rows;
 pub use models::{LoadedModel, load_model, model_def};
 pub use online::{FeatureRecord, TileReaders, get_features, lookup, parse_read_time};
-pub use outcome::{AssetOutcome, ModelOutcome, OnlineOutcome};
+pub use outcome::{AssetOutcome, CollectionOutcome, ModelOutcome, OnlineOutcome};
 pub use partitions::{PartitionScope, PartitionsOutcome, backfill};
 pub use predict::{OnlinePrediction, predict_online};
 pub use predictions::{MODEL_VERSION, PREDICTED, SCORE};
@@ -60,10 +60,10 @@ pub use query::{parse_as_of, query, query_frame};
 pub use queue::RunQueue;
 pub use read::{
     AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, ExportCache,
-    Monitoring, QueryPage, ReadBounds, ReadError, RunLogs, Series, Suggestion, asset_detail,
-    asset_list, cancel_run, explore_label, explore_series, explore_suggest, latest_reports,
-    monitoring, query_page, read_export_entry, read_features, read_features_batch, read_prediction,
-    rows_page, run_detail, run_logs,
+    Monitoring, QueryPage, ReadBounds, ReadError, RunLogs, SearchHit, SearchMode, SearchResult,
+    Series, Suggestion, asset_detail, asset_list, cancel_run, explore_label, explore_series,
+    explore_suggest, latest_reports, monitoring, query_page, read_export_entry, read_features,
+    read_features_batch, read_prediction, rows_head, rows_page, run_detail, run_logs, search,
 };
 pub use registry::{ModelInfo, model_info, model_list};
 pub use run::{Observer, RunSummary, run, run_scoped};

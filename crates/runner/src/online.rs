@@ -9,7 +9,7 @@ use futures::StreamExt;
 use sluice_core::AssetStatus;
 use sluice_project::features::quote;
 use sluice_project::{Asset, Definition};
-use sluice_store::{AsOf, OnlineSnapshot, OnlineStore, OnlineWrite};
+use sluice_store::{OnlineSnapshot, OnlineStore, OnlineWrite};
 
 use crate::Workspace;
 use crate::outcome::{AssetOutcome, Failure, OnlineOutcome, failed};
@@ -149,11 +149,7 @@ async fn write(
 ) -> Result<OnlineWrite, Failure> {
     let name = asset.name.as_str();
     let ctx = sluice_transform::session();
-    let provider = ws
-        .store
-        .provider(name, AsOf::Version(version), &ctx.state())
-        .await
-        .map_err(|e| Failure::of(&e))?;
+    let provider = crate::kinds::delta::version_provider(ws, &ctx, name, version).await?;
     ctx.register_table("__view", provider)
         .map_err(|e| Failure::of(&e))?;
     let keys: Vec<String> = def.entity.iter().map(|k| quote(k)).collect();

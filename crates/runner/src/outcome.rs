@@ -44,6 +44,9 @@ pub struct AssetOutcome {
     /// For a partitioned asset: the partitions the run looked at, built and failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partitions: Option<crate::partitions::PartitionsOutcome>,
+    /// For a collection built in this run: what happened to its documents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionOutcome>,
 }
 
 impl AssetOutcome {
@@ -71,8 +74,26 @@ impl AssetOutcome {
             online: None,
             model: None,
             partitions: None,
+            collection: None,
         }
     }
+}
+
+/// What building a collection did to its documents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CollectionOutcome {
+    /// Documents there are now.
+    pub documents: u64,
+    /// Documents not in the previous version.
+    pub added: u64,
+    /// Documents whose content changed: their chunks were replaced.
+    pub changed: u64,
+    /// Documents of the previous version that are gone: their chunks left.
+    pub deleted: u64,
+    /// Documents whose content did not change: their chunks were kept.
+    pub unchanged: u64,
+    /// Chunks made in this run (of added and changed documents).
+    pub chunked: u64,
 }
 
 /// What materializing a feature view into the online store did.

@@ -15,7 +15,6 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use sluice_core::AssetStatus;
 use sluice_project::{Asset, Contract, ExpectKind};
-use sluice_store::AsOf;
 use sluice_validate::{Finish, Finished, ValidationReport, Validator, validated_table};
 
 use crate::Workspace;
@@ -78,11 +77,7 @@ async fn observe(
 ) -> Result<ValidationReport, Failure> {
     let name = asset.name.as_str();
     let ctx = sluice_transform::session();
-    let provider = ws
-        .store
-        .provider(name, AsOf::Version(version), &ctx.state())
-        .await
-        .map_err(|e| Failure::of(&e))?;
+    let provider = crate::kinds::delta::version_provider(ws, &ctx, name, version).await?;
     let mut columns: Vec<&str> = contract
         .expectations
         .iter()

@@ -104,6 +104,7 @@ mod tests {
             online: None,
             model: None,
             partitions: None,
+            collection: None,
         }
     }
 

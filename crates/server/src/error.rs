@@ -98,7 +98,10 @@ impl From<ReadError> for ApiError {
             | ReadError::ExportNotWritten { .. }
             | ReadError::NoRecord { .. }
             | ReadError::NoSuchRun { .. }
+            | ReadError::NotACollection { .. }
             | ReadError::NotInRun { .. } => ApiError::not_found(e.to_string()),
+            // Built but not indexed yet (or never built): a run fixes it.
+            ReadError::NotIndexed { .. } => conflict(e.to_string()),
             ReadError::UnknownFeature { .. }
             | ReadError::MissingKey { .. }
             | ReadError::WrongKeyCount { .. }
@@ -106,6 +109,8 @@ impl From<ReadError> for ApiError {
             | ReadError::TooManyEntities { .. }
             | ReadError::LimitTooHigh { .. }
             | ReadError::NotARunId { .. }
+            | ReadError::SearchMode { .. }
+            | ReadError::BadFilter { .. }
             | ReadError::BadPeriod { .. } => ApiError::bad_request(e.to_string()),
             // The project's mistake, which its operator fixes: said as it is.
             ReadError::ExplorerColumn { .. } => {

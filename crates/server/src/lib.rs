@@ -23,6 +23,7 @@ mod predictions;
 mod push;
 mod query;
 mod runs;
+mod search;
 
 #[cfg(test)]
 mod tests;
@@ -152,6 +153,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/assets", get(assets::list))
         .route("/v1/assets/{name}", get(assets::detail))
         .route("/v1/exports/{name}/{*key}", get(exports::entry))
+        .route("/v1/search/{collection}", post(search::search))
         .route("/metrics", get(metrics_text))
         .route_layer(gate(Role::Reader));
     let writer = Router::new()

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{assets, error, exports, features, keys, models, predictions, push, query, runs};
+use crate::{
+    assets, error, exports, features, keys, models, predictions, push, query, runs, search,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +17,7 @@ use crate::{assets, error, exports, features, keys, models, predictions, push, q
         models::list, models::detail,
         assets::list, assets::detail, assets::rows,
         exports::entry,
+        search::search,
         query::query,
         push::push,
         runs::start, runs::list, runs::detail, runs::cancel, runs::logs,
@@ -29,6 +32,7 @@ use crate::{assets, error, exports, features, keys, models, predictions, push, q
         (name = "models", description = "The model registry: versions, metrics, importance (reader)"),
         (name = "assets", description = "Assets: metadata (reader), rows (operator)"),
         (name = "exports", description = "Entries of JSON exports keyed by entity (reader)"),
+        (name = "search", description = "Searches of collections (reader)"),
         (name = "query", description = "Read-only SQL (operator)"),
         (name = "push", description = "Rows pushed to push sources (writer)"),
         (name = "runs", description = "Runs (operator)"),

@@ -6,6 +6,9 @@
 //!   tables/<asset>/            Delta tables (offline store), quarantine included
 //!   reports/<asset>/run-N.*    quality reports (JSON and HTML)
 //!   models/<model>/vN/         model artifacts
+//!   indexes/<collection>/vN/   a collection's search indexes for its version N
+//!                              (`text/`: tantivy); made in `.building-*` beside
+//!                              it and renamed into place whole
 //!   logs/<step>/run-N.log      a step's stdout and stderr, one run per file
 //!   scratch/run-N/<step>/      a step's inputs as Parquet, while it runs
 //!   raw/<source>/run-N/        payloads an HTTP or crawl source fetched, as
@@ -93,6 +96,80 @@ impl Warehouse {
             .join("models")
             .join(model)
             .join(format!("v{version}"))
+    }
+
+    /// The folder of a collection's search indexes, one folder per version.
+    pub fn indexes_dir(&self, collection: &str) -> PathBuf {
+        self.root.join("indexes").join(collection)
+    }
+
+    /// The search indexes of a collection's version `version`.
+    pub fn index_dir(&self, collection: &str, version: u64) -> PathBuf {
+        self.indexes_dir(collection).join(format!("v{version}"))
+    }
+
+    /// A fresh folder to make a version's indexes in, beside where they go;
+    /// [`Warehouse::publish_index`] moves it into place.
+    pub fn index_building_dir(&self, collection: &str, version: u64) -> Result<PathBuf> {
+        let dir = self
+            .indexes_dir(collection)
+            .join(format!(".building-v{version}-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
+        Ok(dir)
+    }
+
+    /// Moves a version's indexes made in `building` into place, whole (a
+    /// rename), and removes the indexes of versions older than `keep_from`
+    /// and folders left by builds that died.
+    pub fn publish_index(
+        &self,
+        collection: &str,
+        version: u64,
+        building: &Path,
+        keep_from: u64,
+    ) -> Result<()> {
+        let target = self.index_dir(collection, version);
+        if target.exists() {
+            std::fs::remove_dir_all(&target).map_err(|e| self.io(&target, e))?;
+        }
+        std::fs::rename(building, &target).map_err(|e| self.io(&target, e))?;
+        let dir = self.indexes_dir(collection);
+        for entry in std::fs::read_dir(&dir)
+            .map_err(|e| self.io(&dir, e))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old = name
+                .strip_prefix('v')
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|v| v < keep_from);
+            let dead = name.starts_with(".building-")
+                && !name.ends_with(&format!("-{}", std::process::id()));
+            if old || dead {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// The versions of a collection whose indexes are in place, newest first.
+    pub fn index_versions(&self, collection: &str) -> Vec<u64> {
+        let mut versions: Vec<u64> = std::fs::read_dir(self.indexes_dir(collection))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix('v')
+                    .and_then(|v| v.parse().ok())
+            })
+            .collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        versions
     }
 
     /// The log of a step's command in one run: its stdout and stderr, each
@@ -187,6 +264,30 @@ impl Warehouse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indexes_are_published_whole_and_old_ones_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = Warehouse::local(dir.path());
+        assert!(w.index_versions("docs").is_empty());
+        for version in 1..=3 {
+            let building = w.index_building_dir("docs", version).expect("building");
+            std::fs::write(building.join("marker"), version.to_string()).expect("write");
+            w.publish_index("docs", version, &building, version.saturating_sub(1))
+                .expect("publish");
+        }
+        // A build that died: its folder goes at the next publish.
+        let dead = w.indexes_dir("docs").join(".building-v9-1");
+        std::fs::create_dir_all(&dead).expect("dead");
+        let building = w.index_building_dir("docs", 4).expect("building");
+        w.publish_index("docs", 4, &building, 3).expect("publish");
+        assert_eq!(w.index_versions("docs"), [4, 3]);
+        assert!(!dead.exists());
+        assert_eq!(
+            std::fs::read_to_string(w.index_dir("docs", 3).join("marker")).expect("kept"),
+            "3"
+        );
+    }
 
     #[test]
     fn a_put_file_is_whole_and_leaves_no_temporary_file() {

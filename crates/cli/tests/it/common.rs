@@ -322,3 +322,26 @@ pub fn python() -> Option<String> {
     }
     Some(python)
 }
+
+/// Whether the embedding model collections chunk with is installed (outside
+/// CI, a test that needs it is skipped when it is not).
+pub fn model_installed() -> bool {
+    let models = std::env::var_os("SLUICE_MODELS")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sluice/models")
+        });
+    if models.join("all-minilm-l6-v2/tokenizer.json").is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must provide the embedding model: run scripts/fetch-model.sh (.ci/run does)"
+    );
+    eprintln!(
+        "skipped: no embedding model in {}; run scripts/fetch-model.sh",
+        models.display()
+    );
+    false
+}

@@ -5,6 +5,7 @@ mod alerts;
 mod app_report;
 mod bad_input;
 mod baseball;
+mod collections;
 mod common;
 mod contract;
 mod crash;

@@ -6,6 +6,7 @@
 
 mod actions;
 mod alerts;
+mod collections;
 mod db_sources;
 mod explorers;
 mod exports;
@@ -36,6 +37,7 @@ use crate::raw::ContractSection;
 
 pub use actions::ActionDef;
 pub use alerts::{AlertDef, Channel, EmailDef};
+pub use collections::{CollectionDef, Documents, FORMATS};
 pub use db_sources::{DatabaseDef, Engine, RangeSplit};
 pub use explorers::ExplorerDef;
 pub use exports::ExportDef;
@@ -45,7 +47,7 @@ pub use partitions::Partitioning;
 pub use policy::RunPolicy;
 pub use push::PushDef;
 pub use schedules::{Cadence, DEFAULT_MAX_CATCHUP, ScheduleDef, ScheduleTarget};
-pub use sources::{FilesDef, ListFilesError, SourceDef, format_of};
+pub use sources::{FilesDef, ListFilesError, SourceDef, format_of, list_files};
 pub use steps::{StepDef, StepFilesError, StepOutput};
 pub use tables::TableDef;
 pub(crate) use tables::sql_or_file;
@@ -130,6 +132,7 @@ impl Asset {
             Definition::Model(_) => AssetKind::Model,
             Definition::Predictions(_) => AssetKind::Predictions,
             Definition::Step(_) => AssetKind::Step,
+            Definition::Collection(_) => AssetKind::Collection,
         }
     }
 
@@ -161,6 +164,8 @@ pub enum Definition {
     Predictions(Box<PredictionsDef>),
     /// A command run over its inputs' rows.
     Step(Box<StepDef>),
+    /// Documents chunked for search.
+    Collection(Box<CollectionDef>),
 }
 
 /// The assets compiled so far and the problems found, shared by the per-kind
@@ -269,6 +274,9 @@ pub fn compile(raw: &RawProject) -> Result<Project, Diagnostics> {
     }
     for (name, entry) in &raw.steps {
         steps::compile(&mut b, name, entry);
+    }
+    for (name, entry) in &raw.collections {
+        collections::compile(&mut b, name, entry);
     }
     incremental::apply(&mut b);
     let pools = policy::apply(&mut b);

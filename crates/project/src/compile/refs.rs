@@ -28,6 +28,13 @@ pub(super) fn resolve(b: &mut Builder<'_>) {
                 resolved.insert(asset.name.clone(), inputs);
                 continue;
             }
+            Definition::Collection(def) => {
+                if let super::Documents::Rows { from, .. } = &def.documents {
+                    let inputs = collection_input(raw, asset, from, &names, diags);
+                    resolved.insert(asset.name.clone(), inputs);
+                }
+                continue;
+            }
             Definition::Table(def) => (&def.sql, &def.origin),
             Definition::Export(def) => (&def.query.sql, &def.query.origin),
             Definition::Model(def) => {
@@ -207,6 +214,37 @@ fn step_inputs(
         }
     }
     inputs
+}
+
+/// Resolves the asset whose rows a collection reads (`from`).
+fn collection_input(
+    raw: &RawProject,
+    asset: &Asset,
+    from: &str,
+    names: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Vec<AssetName> {
+    let at = raw
+        .collections
+        .get(asset.name.as_str())
+        .and_then(|e| e.value.from.as_ref())
+        .map_or(asset.location.clone(), |s| raw.location(s.span().start));
+    if let Some(d) = not_a_table(raw, from, None, true, &at) {
+        diags.push(d);
+    } else if !names.contains(from) {
+        diags.push(
+            Diagnostic::new(
+                at,
+                format!("unknown asset `{from}` in collection `{}`", asset.name),
+            )
+            .with_help(suggest(from, names)),
+        );
+    } else if let Ok(n) = AssetName::new(from)
+        && !raw.broken.contains(from)
+    {
+        return vec![n];
+    }
+    vec![]
 }
 
 /// Why `name` cannot be read as a table, if it cannot: a model (but `own`, a

@@ -52,31 +52,37 @@ impl FilesDef {
     /// The files the source reads now, sorted. A glob may match none, which the
     /// caller reports.
     pub fn files(&self) -> Result<Vec<PathBuf>, ListFilesError> {
-        let pattern = self.pattern.to_string_lossy();
-        if !has_glob(&pattern) {
-            return Ok(if self.pattern.exists() {
-                vec![self.pattern.clone()]
-            } else {
-                vec![]
-            });
-        }
-        let mut files = Vec::new();
-        let entries = glob::glob(&pattern).map_err(|source| ListFilesError::Pattern {
-            pattern: pattern.to_string(),
+        list_files(&self.pattern)
+    }
+}
+
+/// The files a path or glob matches now, sorted; a plain path that does not
+/// exist, or a glob that matches nothing, gives none.
+pub fn list_files(pattern: &Path) -> Result<Vec<PathBuf>, ListFilesError> {
+    let text = pattern.to_string_lossy();
+    if !has_glob(&text) {
+        return Ok(if pattern.exists() {
+            vec![pattern.to_path_buf()]
+        } else {
+            vec![]
+        });
+    }
+    let mut files = Vec::new();
+    let entries = glob::glob(&text).map_err(|source| ListFilesError::Pattern {
+        pattern: text.to_string(),
+        source,
+    })?;
+    for entry in entries {
+        let path = entry.map_err(|source| ListFilesError::Read {
+            pattern: text.to_string(),
             source,
         })?;
-        for entry in entries {
-            let path = entry.map_err(|source| ListFilesError::Read {
-                pattern: pattern.to_string(),
-                source,
-            })?;
-            if path.is_file() {
-                files.push(path);
-            }
+        if path.is_file() {
+            files.push(path);
         }
-        files.sort();
-        Ok(files)
     }
+    files.sort();
+    Ok(files)
 }
 
 /// Why a source's files could not be listed.

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 mod actions;
 mod alerts;
+mod collections;
 mod contract;
 mod explorers;
 mod exports;
@@ -24,6 +25,7 @@ mod steps;
 
 pub use actions::*;
 pub use alerts::*;
+pub use collections::*;
 pub use contract::*;
 pub use explorers::*;
 pub use exports::*;

@@ -31,6 +31,19 @@ pub(crate) async fn published(ws: &Workspace, name: &str) -> crate::Result<Optio
     }))
 }
 
+/// A table over version `version` of the stored table `name`, read in `ctx`.
+pub(crate) async fn version_provider(
+    ws: &Workspace,
+    ctx: &SessionContext,
+    name: &str,
+    version: u64,
+) -> Result<std::sync::Arc<dyn datafusion::datasource::TableProvider>, Failure> {
+    ws.store
+        .provider(name, sluice_store::AsOf::Version(version), &ctx.state())
+        .await
+        .map_err(|e| Failure::of(&e))
+}
+
 /// Writes `plan` as the asset's next version, with what produced it in the
 /// commit; through the quality gate when the asset has a contract. For a
 /// partition, only `plan`'s rows inside it, replacing the table's rows there.

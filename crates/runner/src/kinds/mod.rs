@@ -8,6 +8,8 @@
 //! Adding a kind: a `Definition` variant (crates/project), a module here with its
 //! `Kind`, and one arm in [`of`].
 
+mod collection;
+pub(crate) use collection::utf8;
 mod db_source;
 pub(crate) mod delta;
 mod export;
@@ -219,6 +221,7 @@ fn connector(asset: &Asset) -> Box<dyn Kind + '_> {
         }),
         Definition::Model(def) => Box::new(model::Model { asset, def }),
         Definition::Step(def) => Box::new(step::Step { asset, def }),
+        Definition::Collection(def) => Box::new(collection::Collection { asset, def }),
     }
 }
 

@@ -21,6 +21,7 @@ mod monitoring;
 mod online;
 mod rows;
 mod runs;
+mod search;
 
 pub use self::explore::{Series, Suggestion, explore_label, explore_series, explore_suggest};
 pub use self::exports::{ExportCache, read_export_entry};
@@ -28,8 +29,9 @@ pub use self::monitoring::{Monitoring, monitoring};
 pub use self::online::{
     BatchFeatures, BatchPrediction, read_features, read_features_batch, read_prediction,
 };
-pub use self::rows::{QueryPage, query_page, rows_page};
+pub use self::rows::{QueryPage, query_page, rows_head, rows_page};
 pub use self::runs::{RunLogs, cancel_run, run_detail, run_logs};
+pub use self::search::{SearchHit, SearchMode, SearchResult, search};
 use crate::{AssetState, Error, Workspace};
 
 /// Why a read could not answer: the request names something that is not
@@ -224,6 +226,44 @@ pub enum ReadError {
         table: String,
         /// What went wrong.
         message: String,
+    },
+    /// A search names an asset that is not a collection.
+    #[error("no collection is called `{}`\n  help: {}", printable(name), if collections.is_empty() { "add `[collections.NAME]` to sluice.toml".to_string() } else { format!("the collections are: {}", collections.join(", ")) })]
+    NotACollection {
+        /// The name asked for.
+        name: String,
+        /// The collections there are.
+        collections: Vec<String>,
+    },
+    /// A search mode the collection cannot answer yet.
+    #[error(
+        "collection `{collection}` cannot be searched by `{mode}` yet: its chunks have no embeddings\n  help: search with `text` (BM25)"
+    )]
+    SearchMode {
+        /// The collection.
+        collection: String,
+        /// The mode asked for.
+        mode: &'static str,
+    },
+    /// A collection with no version whose indexes are whole.
+    #[error(
+        "collection `{collection}` has not been indexed yet\n  help: run `sluice run {collection}`"
+    )]
+    NotIndexed {
+        /// The collection.
+        collection: String,
+    },
+    /// A search's filter is not a predicate over the chunk table.
+    #[error(
+        "filter `{filter}` on collection `{collection}`: {reason}\n  help: write a SQL predicate over the chunk table's columns (document_id, heading_path, title, tokens, and the metadata columns), e.g. `document_id LIKE 'docs/tutorial/%'`"
+    )]
+    BadFilter {
+        /// The collection.
+        collection: String,
+        /// The filter as given (shortened).
+        filter: String,
+        /// Why it could not be applied.
+        reason: String,
     },
     /// The runner or a store below it failed.
     #[error(transparent)]

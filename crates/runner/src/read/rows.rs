@@ -28,6 +28,41 @@ pub async fn rows_page(
     limit: usize,
     bounds: ReadBounds,
 ) -> Result<Vec<RecordBatch>, ReadError> {
+    read_rows(ws, name, as_of, offset, limit, bounds, Order::EveryColumn).await
+}
+
+/// The first `limit` rows of a table's newest version as stored: what a
+/// glance at a table shows (the dashboard's), without reading the whole table
+/// to order it. The same version gives the same rows: its files are read one
+/// after another, in the order its log lists them, and reading stops at
+/// `limit` rows.
+pub async fn rows_head(
+    ws: &Workspace,
+    name: &str,
+    limit: usize,
+    bounds: ReadBounds,
+) -> Result<Vec<RecordBatch>, ReadError> {
+    read_rows(ws, name, None, 0, limit, bounds, Order::Stored).await
+}
+
+/// How a read of rows orders them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// By every comparable column: stable pages, at the cost of a sort.
+    EveryColumn,
+    /// As stored, read in one stream.
+    Stored,
+}
+
+async fn read_rows(
+    ws: &Workspace,
+    name: &str,
+    as_of: Option<&str>,
+    offset: usize,
+    limit: usize,
+    bounds: ReadBounds,
+    order: Order,
+) -> Result<Vec<RecordBatch>, ReadError> {
     if !ws.tables().iter().any(|t| t == name) {
         return Err(unknown_asset(ws, name));
     }
@@ -39,21 +74,29 @@ pub async fn rows_page(
     }
     let as_of = as_of.map_or(Ok(AsOf::Latest), crate::parse_as_of)?;
     let ctx = sluice_transform::session_with_memory_limit(bounds.memory);
+    if order == Order::Stored {
+        // One partition: the files in order, stopping at the limit.
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .target_partitions = 1;
+    }
     let provider = ws.table_provider(name, as_of, &ctx.state()).await?;
-    let order: Vec<_> = provider
-        .schema()
-        .fields()
-        .iter()
-        .filter(|f| orderable(f.data_type()))
-        .map(|f| col(datafusion::common::Column::from_name(f.name())).sort(true, true))
-        .collect();
+    let sort: Vec<_> = match order {
+        Order::Stored => Vec::new(),
+        Order::EveryColumn => provider
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| orderable(f.data_type()))
+            .map(|f| col(datafusion::common::Column::from_name(f.name())).sort(true, true))
+            .collect(),
+    };
     let work = async {
         let df = ctx.read_table(provider)?;
-        let df = if order.is_empty() {
-            df
-        } else {
-            df.sort(order)?
-        };
+        let df = if sort.is_empty() { df } else { df.sort(sort)? };
         df.limit(offset, Some(limit))?.collect().await
     };
     tokio::time::timeout(bounds.time, work)

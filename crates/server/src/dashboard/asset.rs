@@ -131,7 +131,7 @@ async fn body(state: &AppState, viewer: &Viewer, name: &str) -> Result<Markup, A
     let is_table = ws.tables().iter().any(|t| t == name);
     let rows = if viewer.may(Role::Operator) && is_table && s.version.is_some() {
         let bounds = state.limits.bounds();
-        Some(sluice_runner::rows_page(ws, name, None, 0, ROWS, bounds).await?)
+        Some(sluice_runner::rows_head(ws, name, ROWS, bounds).await?)
     } else {
         None
     };

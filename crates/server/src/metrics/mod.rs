@@ -54,6 +54,10 @@ pub(crate) const DELIVERIES_PENDING: &str = "sluice_alert_deliveries_pending";
 /// Delivery attempts after the first (counter; `alert`, `channel`).
 pub(crate) const DELIVERY_RETRIES: &str = "sluice_alert_delivery_retries_total";
 
+/// Time to answer a collection search, every mode (histogram; `collection`).
+/// Not in `EXPOSED`: a process shows it once it has answered a search.
+pub(crate) const SEARCH_LATENCY: &str = "sluice_vector_search_latency_seconds";
+
 /// Every metric family `/metrics` can expose.
 #[cfg(test)]
 pub(crate) const EXPOSED: [&str; 15] = [
@@ -78,6 +82,7 @@ pub(crate) const EXPOSED: [&str; 15] = [
 pub(crate) struct Metrics {
     registry: Registry,
     http: HistogramVec,
+    search: HistogramVec,
 }
 
 impl Metrics {
@@ -95,7 +100,30 @@ impl Metrics {
             &["route", "status"],
         )?;
         registry.register(Box::new(http.clone()))?;
-        Ok(Self { registry, http })
+        let search = HistogramVec::new(
+            HistogramOpts::new(
+                SEARCH_LATENCY,
+                "Time to answer a search of a collection (every mode), by collection.",
+            )
+            .buckets(vec![
+                0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                2.5,
+            ]),
+            &["collection"],
+        )?;
+        registry.register(Box::new(search.clone()))?;
+        Ok(Self {
+            registry,
+            http,
+            search,
+        })
+    }
+
+    /// Records one search of `collection` that took `seconds`.
+    pub(crate) fn observe_search(&self, collection: &str, seconds: f64) {
+        self.search
+            .with_label_values(&[collection])
+            .observe(seconds);
     }
 
     /// The whole exposition: the process's metrics and the warehouse's.

@@ -25,8 +25,8 @@ const FAILED_WINDOW: &str = "15m";
 const DELIVERY_WINDOW: &str = "1h";
 /// Vector search p99 above this many seconds alerts.
 const SEARCH_P99_SECONDS: f64 = 0.5;
-/// The histogram the retrieval work will expose (not yet).
-const SEARCH_LATENCY: &str = "sluice_vector_search_latency_seconds";
+/// The histogram of search latency, exposed once a process answered a search.
+const SEARCH_LATENCY: &str = crate::metrics::SEARCH_LATENCY;
 
 /// One alerting rule. Rules of one alert name differ in their labels as
 /// well as their expressions (promtool's lint refuses duplicates), so each
@@ -372,8 +372,8 @@ fn retrieval() -> Group {
     Group {
         name: "sluice_retrieval",
         comment: vec![
-            format!("{SEARCH_LATENCY} is not exposed by sluice yet (collections"),
-            "come with the retrieval work): this rule stays silent until it is.".into(),
+            format!("{SEARCH_LATENCY} times every search of a collection"),
+            "(POST /v1/search); a server that answered none has no series.".into(),
         ],
         rules: vec![Rule {
             alert: "SluiceVectorSearchSlow",

@@ -46,6 +46,14 @@ pub(super) fn matrix_routes() -> Vec<Route<'static>> {
             Some(Role::Reader),
             StatusCode::OK,
         ),
+        // The fixture has no collection: allowed callers get a 404 from the handler.
+        (
+            "POST",
+            "/v1/search/nope",
+            Some(json!({"question": "late flights"})),
+            Some(Role::Reader),
+            StatusCode::NOT_FOUND,
+        ),
         (
             "GET",
             "/v1/models/nope",
