@@ -74,7 +74,7 @@ fn describe(o: &AssetOutcome) -> String {
                             c.added,
                             c.changed,
                             c.deleted,
-                            plural(c.chunked, "chunk")
+                            c.chunked
                         ));
                     }
                     parts.push(seconds(o.duration_ms));
