@@ -12,6 +12,7 @@ mod pipe;
 mod raw;
 mod runs;
 mod schedules;
+mod search;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -356,18 +357,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             filter,
             json,
         } => {
-            let Some(mode) = sluice_runner::SearchMode::from_word(&mode) else {
-                anyhow::bail!("`--mode {mode}`: use text, vector or hybrid");
-            };
-            let result =
-                sluice_runner::search(&ws, &collection, &question, k, mode, filter.as_deref())
-                    .await?;
-            output::print_search(&result, json)?;
-            Ok(if result.hits.is_empty() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            search::run(
+                &ws,
+                &collection,
+                &question,
+                k,
+                &mode,
+                filter.as_deref(),
+                json,
+            )
+            .await
         }
         Command::TrainingSet {
             spine,

@@ -492,54 +492,6 @@ pub fn write_batches(
     Ok(())
 }
 
-/// `sluice search`: each hit's rank, score, document and heading path, then
-/// its text (or JSON).
-pub fn print_search(result: &sluice_runner::SearchResult, json: bool) -> anyhow::Result<()> {
-    if json {
-        let hits: Vec<serde_json::Value> = result
-            .hits
-            .iter()
-            .map(|h| {
-                serde_json::json!({
-                    "chunk_id": h.chunk_id,
-                    "document_id": h.document_id,
-                    "heading_path": h.heading_path,
-                    "score": h.score,
-                    "text": h.text,
-                    "metadata": h.metadata,
-                })
-            })
-            .collect();
-        let body = serde_json::json!({ "version": result.version, "hits": hits });
-        println!("{}", serde_json::to_string_pretty(&body)?);
-        return Ok(());
-    }
-    if result.hits.is_empty() {
-        eprintln!("no chunk matches");
-        return Ok(());
-    }
-    for (i, h) in result.hits.iter().enumerate() {
-        println!(
-            "{}. {} · {} · score {:.3}",
-            i + 1,
-            h.document_id,
-            if h.heading_path.is_empty() {
-                "(no heading)"
-            } else {
-                &h.heading_path
-            },
-            h.score
-        );
-        for line in h.text.lines().take(6) {
-            println!("   {line}");
-        }
-        if h.text.lines().count() > 6 {
-            println!("   …");
-        }
-    }
-    Ok(())
-}
-
 /// Prints one entity's online features (or says there are none).
 pub fn print_record(
     view: &str,
