@@ -21,6 +21,23 @@ pub enum Error {
         /// tantivy's reason.
         message: String,
     },
+    /// A vector index could not be written or read.
+    #[error("vector index {}: {message}\n  help: the index is made again from the chunk table at the next run; remove the folder if it is damaged", path.display())]
+    VectorIndex {
+        /// Its folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The embedding model could not be loaded or run, or the embedding
+    /// service answered with an error.
+    #[error("embedding model {}: {message}\n  help: fetch the model again with `{}`, or check the collection's `embedding` settings", model.display(), crate::model::FETCH_COMMAND)]
+    Embedding {
+        /// The model's file or the service's URL.
+        model: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// The model's files are not where sluice looks for them.
     #[error("the embedding model `{model}` is not installed: {} is missing\n  help: run `{}` from the sluice repository (it downloads the model into $SLUICE_MODELS, by default ~/.cache/sluice/models)", path.display(), crate::model::FETCH_COMMAND)]
     ModelMissing {

@@ -8,13 +8,17 @@
 
 pub mod chunk;
 pub mod doc;
+pub mod embed;
 mod error;
+pub mod hnsw;
 pub mod model;
 pub mod text;
 pub mod tokens;
+pub mod vector;
 
 pub use chunk::{Chunk, ChunkOptions, chunk};
 pub use doc::{Block, BlockKind, Format, Node, parse};
+pub use embed::{Embedder, OnnxEmbedder};
 pub use error::Error;
 pub use text::{TextChunk, TextIndex, build_text_index};
 pub use tokens::{Tokens, WordPiece};

@@ -3,7 +3,7 @@
 //! weights are never in the repository; a missing model is an error that
 //! prints the command that fetches it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::Error;
 use crate::tokens::WordPiece;
@@ -24,16 +24,27 @@ pub fn models_dir() -> PathBuf {
     home.join(".cache/sluice/models")
 }
 
-/// The folder of model `name`, which must hold `file`.
+/// The folder of model `name`.
+pub fn model_dir(name: &str) -> PathBuf {
+    models_dir().join(name)
+}
+
+/// File `file` of model `name`, which must be there.
 pub fn model_file(name: &str, file: &str) -> Result<PathBuf, Error> {
-    let path = models_dir().join(name).join(file);
+    file_in(&model_dir(name), file)
+}
+
+/// File `file` of the model in `dir`, which must be there.
+pub fn file_in(dir: &Path, file: &str) -> Result<PathBuf, Error> {
+    let path = dir.join(file);
     if path.is_file() {
         Ok(path)
     } else {
-        Err(Error::ModelMissing {
-            model: name.to_string(),
-            path,
-        })
+        let model = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Err(Error::ModelMissing { model, path })
     }
 }
 

@@ -3,6 +3,8 @@
 //! (`SLUICE_UPDATE_GOLDEN=1` rewrites them; review the diff), and every case is
 //! held to the invariants a chunker must keep whatever its input.
 
+mod embed;
+
 use std::path::{Path, PathBuf};
 
 use sluice_retrieve::{
