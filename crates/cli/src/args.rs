@@ -186,9 +186,11 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 10)]
         k: usize,
         /// How chunks are ranked: `text` (BM25 over the text and heading
-        /// path). `vector` and `hybrid` need the chunks' embeddings.
-        #[arg(long, default_value = "text")]
-        mode: String,
+        /// path), `vector` (nearest embeddings) or `hybrid` (both, fused by
+        /// reciprocal rank). Default: hybrid, or text for a collection
+        /// without embeddings.
+        #[arg(long)]
+        mode: Option<String>,
         /// A SQL predicate over the chunk table's columns that a chunk must
         /// meet: `document_id LIKE 'docs/faq/%'`, `stars >= 4`.
         #[arg(long)]

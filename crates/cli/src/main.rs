@@ -362,7 +362,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 &collection,
                 &question,
                 k,
-                &mode,
+                mode.as_deref(),
                 filter.as_deref(),
                 json,
             )

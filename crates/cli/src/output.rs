@@ -69,12 +69,13 @@ fn describe(o: &AssetOutcome) -> String {
                     }
                     if let Some(c) = &o.collection {
                         parts.push(format!(
-                            "{}: {} added, {} changed, {} deleted; {} chunked",
+                            "{}: {} added, {} changed, {} deleted; {} chunked, {} embedded",
                             plural(c.documents, "document"),
                             c.added,
                             c.changed,
                             c.deleted,
-                            c.chunked
+                            c.chunked,
+                            c.embedded
                         ));
                     }
                     parts.push(seconds(o.duration_ms));

@@ -10,12 +10,16 @@ pub(crate) async fn run(
     collection: &str,
     question: &str,
     k: usize,
-    mode: &str,
+    mode: Option<&str>,
     filter: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let Some(mode) = SearchMode::from_word(mode) else {
-        anyhow::bail!("`--mode {mode}`: use text, vector or hybrid");
+    let mode = match mode {
+        Some(word) => match SearchMode::from_word(word) {
+            Some(mode) => Some(mode),
+            None => anyhow::bail!("`--mode {word}`: use text, vector or hybrid"),
+        },
+        None => None,
     };
     let result = sluice_runner::search(ws, collection, question, k, mode, filter).await?;
     print(&result, json)?;
@@ -44,7 +48,11 @@ fn print(result: &SearchResult, json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        let body = serde_json::json!({ "version": result.version, "hits": hits });
+        let body = serde_json::json!({
+            "version": result.version,
+            "mode": result.mode.as_str(),
+            "hits": hits,
+        });
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
     }

@@ -73,7 +73,7 @@ const INSTALL: &str = "`pip install onnxruntime` and set SLUICE_ONNXRUNTIME=<sit
 
 /// The process's ONNX Runtime, started on first use. ONNX Runtime allows one
 /// environment per process, and a failure is final for the process too.
-fn environment() -> Result<&'static Environment, Arc<OnnxError>> {
+pub fn environment() -> Result<&'static Environment, Arc<OnnxError>> {
     static RUNTIME: OnceLock<Result<Environment, Arc<OnnxError>>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| start(runtime_library()).map_err(Arc::new))

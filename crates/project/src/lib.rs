@@ -16,9 +16,9 @@ pub mod sql;
 use std::path::Path;
 
 pub use compile::{
-    ActionDef, AlertDef, Asset, Cadence, Channel, CollectionDef, CrawlDef,
-    DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition, Documents, EmailDef, Engine, ExplorerDef,
-    ExportDef, ExportFormat, ExportTarget, FileTarget, FilesDef, HttpDef, Incremental,
+    ActionDef, AlertDef, Asset, Cadence, Channel, CollectionDef, CrawlDef, DEFAULT_EMBEDDING,
+    DEFAULT_TRIGGER_INTERVAL, DatabaseDef, Definition, Documents, EmailDef, Embedding, Engine,
+    ExplorerDef, ExportDef, ExportFormat, ExportTarget, FileTarget, FilesDef, HttpDef, Incremental,
     InvalidFormat, JsonPath, ListFilesError, Partitioning, PathStep, PostgresTarget, Project,
     PushDef, RangeSplit, RedisTarget, RunPolicy, ScheduleDef, ScheduleTarget, SourceDef, StepDef,
     StepFilesError, StepOutput, TableDef, TimeFormat, fingerprint, list_files,

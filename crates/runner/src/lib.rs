@@ -14,6 +14,7 @@ mod anchored;
 mod backtest;
 mod cancel;
 mod check;
+mod embedders;
 mod error;
 mod export;
 mod export_windows;

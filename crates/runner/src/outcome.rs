@@ -94,6 +94,9 @@ pub struct CollectionOutcome {
     pub unchanged: u64,
     /// Chunks made in this run (of added and changed documents).
     pub chunked: u64,
+    /// Chunks embedded in this run: those made whose text no chunk of the
+    /// previous version had (the others' vectors are reused).
+    pub embedded: u64,
 }
 
 /// What materializing a feature view into the online store did.

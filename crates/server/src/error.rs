@@ -117,6 +117,12 @@ impl From<ReadError> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "project", e.to_string())
             }
             ReadError::ReadRows { .. } => ApiError::internal("reading rows", e),
+            // The server's setup (the model, the embedding service), not the request.
+            ReadError::Embedding { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
             ReadError::ExportUnreadable { .. } => ApiError::internal("reading an export", e),
             ReadError::RunEnded { .. } => conflict(e.to_string()),
             ReadError::Timeout { .. } => {

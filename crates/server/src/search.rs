@@ -25,8 +25,10 @@ pub struct SearchRequest {
     /// How many chunks to return (default 10, at most 100).
     #[schema(minimum = 1, maximum = 100, example = 5)]
     pub k: Option<usize>,
-    /// `text` (BM25, the default); `vector` and `hybrid` need the chunks' embeddings.
-    #[schema(example = "text")]
+    /// `text` (BM25), `vector` (nearest embeddings) or `hybrid` (both, fused by
+    /// reciprocal rank). Default: hybrid, or text for a collection without
+    /// embeddings.
+    #[schema(example = "hybrid")]
     pub mode: Option<String>,
     /// A SQL predicate over the chunk table's columns a chunk must meet.
     #[schema(example = "document_id LIKE 'docs/tutorial/%'")]
@@ -55,6 +57,8 @@ pub struct SearchHit {
 pub struct SearchResponse {
     /// The collection's version that answered.
     pub version: u64,
+    /// How the chunks were ranked: `text`, `vector` or `hybrid`.
+    pub mode: String,
     /// The chunks, best first.
     pub hits: Vec<SearchHit>,
 }
@@ -79,11 +83,16 @@ pub(crate) async fn search(
             "`k` is {k}; ask for 1 to {MAX_K} chunks"
         )));
     }
-    let word = req.mode.as_deref().unwrap_or("text");
-    let Some(mode) = sluice_runner::SearchMode::from_word(word) else {
-        return Err(ApiError::bad_request(format!(
-            "`mode` is {word:?}; use text, vector or hybrid"
-        )));
+    let mode = match req.mode.as_deref() {
+        Some(word) => match sluice_runner::SearchMode::from_word(word) {
+            Some(mode) => Some(mode),
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "`mode` is {word:?}; use text, vector or hybrid"
+                )));
+            }
+        },
+        None => None,
     };
     let started = Instant::now();
     let result = sluice_runner::search(
@@ -100,6 +109,7 @@ pub(crate) async fn search(
         .observe_search(&collection, started.elapsed().as_secs_f64());
     Ok(Json(SearchResponse {
         version: result.version,
+        mode: result.mode.as_str().to_string(),
         hits: result
             .hits
             .into_iter()

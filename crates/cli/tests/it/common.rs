@@ -323,8 +323,9 @@ pub fn python() -> Option<String> {
     Some(python)
 }
 
-/// Whether the embedding model collections chunk with is installed (outside
-/// CI, a test that needs it is skipped when it is not).
+/// Whether the embedding model collections chunk and embed with is installed,
+/// with ONNX Runtime to run it (outside CI, a test that needs them is skipped
+/// when they are not).
 pub fn model_installed() -> bool {
     let models = std::env::var_os("SLUICE_MODELS")
         .filter(|d| !d.is_empty())
@@ -332,15 +333,19 @@ pub fn model_installed() -> bool {
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sluice/models")
         });
-    if models.join("all-minilm-l6-v2/tokenizer.json").is_file() {
+    let runtime = std::env::var_os("SLUICE_ONNXRUNTIME").is_some_and(|l| Path::new(&l).is_file());
+    let model = ["tokenizer.json", "model.onnx"]
+        .iter()
+        .all(|f| models.join("all-minilm-l6-v2").join(f).is_file());
+    if model && runtime {
         return true;
     }
     assert!(
         std::env::var("CI").is_err(),
-        "CI must provide the embedding model: run scripts/fetch-model.sh (.ci/run does)"
+        "CI must provide the embedding model (scripts/fetch-model.sh) and SLUICE_ONNXRUNTIME (.ci/run does both)"
     );
     eprintln!(
-        "skipped: no embedding model in {}; run scripts/fetch-model.sh",
+        "skipped: no embedding model in {} (run scripts/fetch-model.sh) or no SLUICE_ONNXRUNTIME",
         models.display()
     );
     false

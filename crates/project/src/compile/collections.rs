@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use sluice_core::AssetKind;
+use sluice_core::{AssetKind, Secret};
 
 use super::{Builder, Definition, ListFilesError, fingerprint, list_files};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::parse::{Entry, RawProject};
-use crate::raw::CollectionSection;
+use crate::raw::{CollectionSection, EmbeddingSection};
 
 /// Bumped when the same documents and settings give other chunks (the
 /// chunker's rules changed), so that collections are chunked again.
@@ -31,7 +31,38 @@ pub struct CollectionDef {
     pub max_tokens: usize,
     /// Tokens repeated between consecutive chunks of a section.
     pub overlap: usize,
+    /// How chunks are embedded.
+    pub embedding: Embedding,
 }
+
+/// The model a collection's chunks are embedded with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Embedding {
+    /// None: the collection is searched by text only.
+    None,
+    /// A local model: a folder of `$SLUICE_MODELS` holding `model.onnx` and
+    /// `tokenizer.json`.
+    Local {
+        /// The folder's name (`all-minilm-l6-v2`).
+        model: String,
+    },
+    /// An OpenAI-compatible `/v1/embeddings` endpoint.
+    Service {
+        /// The endpoint; may hold `${ENV}`.
+        url: Secret,
+        /// The service's model name.
+        model: String,
+        /// The API key, `${ENV}`.
+        key: Option<Secret>,
+        /// Texts per request.
+        batch: usize,
+        /// Requests per second at most.
+        rate: Option<f64>,
+    },
+}
+
+/// The local model collections use unless they name another.
+pub const DEFAULT_EMBEDDING: &str = "all-minilm-l6-v2";
 
 /// Where a collection's documents come from.
 #[derive(Debug, Clone)]
@@ -244,10 +275,93 @@ fn compile_collection(
             ),
         );
     }
+    let embedding = embedding(s, name, &here, diags);
     Some(CollectionDef {
         documents,
         format,
         max_tokens,
         overlap,
+        embedding,
     })
+}
+
+fn embedding(
+    s: &CollectionSection,
+    name: &str,
+    here: &dyn Fn(Option<std::ops::Range<usize>>) -> sluice_core::Location,
+    diags: &mut Diagnostics,
+) -> Embedding {
+    let Some(setting) = &s.embedding else {
+        return Embedding::Local {
+            model: DEFAULT_EMBEDDING.to_string(),
+        };
+    };
+    let at = here(Some(setting.span()));
+    match setting.get_ref() {
+        EmbeddingSection::Name(word) if word == "none" => Embedding::None,
+        EmbeddingSection::Name(model) => {
+            let plain = !model.is_empty()
+                && model
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !model.starts_with('.');
+            if !plain {
+                diags.push(
+                    Diagnostic::new(at, format!("collection `{name}`: `embedding = {model:?}` is not a model's folder name"))
+                        .with_help(format!("write `\"{DEFAULT_EMBEDDING}\"` (the default), `\"none\"`, or `{{ url = \"...\", model = \"...\", key = \"${{API_KEY}}\" }}`")),
+                );
+            }
+            Embedding::Local {
+                model: model.clone(),
+            }
+        }
+        EmbeddingSection::Service(service) => {
+            let shown = service.url.redacted();
+            let lower = shown.to_ascii_lowercase();
+            if !(shown.starts_with("${")
+                || lower.starts_with("http://")
+                || lower.starts_with("https://"))
+            {
+                diags.push(
+                    Diagnostic::new(at.clone(), format!("collection `{name}`: `embedding.url` = `{shown}` is not an http:// or https:// URL"))
+                        .with_help("write the endpoint's full URL, e.g. `https://api.openai.com/v1/embeddings`"),
+                );
+            }
+            if let Some(key) = &service.key
+                && key.variables().is_empty()
+            {
+                diags.push(
+                    Diagnostic::new(at.clone(), format!("collection `{name}`: `embedding.key` is written in the project file"))
+                        .with_help("put the key in an environment variable and write `key = \"${NAME}\"`; the project file is not a place for secrets"),
+                );
+            }
+            let batch = service.batch.map_or(64, |b| b as usize);
+            if !(1..=2048).contains(&batch) {
+                diags.push(
+                    Diagnostic::new(
+                        at.clone(),
+                        format!(
+                            "collection `{name}`: `embedding.batch = {batch}` is outside 1..=2048"
+                        ),
+                    )
+                    .with_help("64 texts per request suits most services"),
+                );
+            }
+            if let Some(rate) = service.rate
+                && !(rate.is_finite() && rate > 0.0)
+            {
+                diags.push(
+                    Diagnostic::new(at, format!("collection `{name}`: `embedding.rate = {rate}` is not a positive number of requests per second"))
+                        .with_help("remove `rate` for no limit"),
+                );
+            }
+            Embedding::Service {
+                url: service.url.clone(),
+                model: service.model.clone(),
+                key: service.key.clone(),
+                batch,
+                rate: service.rate,
+            }
+        }
+    }
 }

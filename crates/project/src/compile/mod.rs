@@ -37,7 +37,7 @@ use crate::raw::ContractSection;
 
 pub use actions::ActionDef;
 pub use alerts::{AlertDef, Channel, EmailDef};
-pub use collections::{CollectionDef, Documents, FORMATS};
+pub use collections::{CollectionDef, DEFAULT_EMBEDDING, Documents, Embedding, FORMATS};
 pub use db_sources::{DatabaseDef, Engine, RangeSplit};
 pub use explorers::ExplorerDef;
 pub use exports::ExportDef;

@@ -40,7 +40,41 @@ pub struct CollectionSection {
     /// the same section, in whole blocks, lines or sentences. Default: 32.
     #[serde(default)]
     pub overlap: Option<Spanned<u32>>,
+    /// How chunks are embedded: a local model's name (default
+    /// `"all-minilm-l6-v2"`, from `$SLUICE_MODELS`), `"none"` (text search
+    /// only), or an OpenAI-compatible service (`{ url, model, key }`).
+    #[serde(default)]
+    pub embedding: Option<Spanned<EmbeddingSection>>,
     /// Free text for people.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// `embedding = "MODEL" | "none" | { url, model, key, batch }`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum EmbeddingSection {
+    /// A local model's folder name, or `none`.
+    Name(String),
+    /// An OpenAI-compatible `/v1/embeddings` endpoint.
+    Service(EmbeddingService),
+}
+
+/// An OpenAI-compatible embeddings endpoint.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingService {
+    /// The endpoint (`https://api.openai.com/v1/embeddings`).
+    pub url: sluice_core::Secret,
+    /// The model the service runs (`text-embedding-3-small`).
+    pub model: String,
+    /// The API key, as `${ENV_VAR}`: sent as `Authorization: Bearer`.
+    #[serde(default)]
+    pub key: Option<sluice_core::Secret>,
+    /// Texts per request. Default: 64.
+    #[serde(default)]
+    pub batch: Option<u32>,
+    /// Requests per second at most. Default: no limit.
+    #[serde(default)]
+    pub rate: Option<f64>,
 }

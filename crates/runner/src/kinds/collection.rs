@@ -5,18 +5,20 @@
 //! is chunked again; one that is gone leaves the table. The new version is one
 //! Delta commit, so a build killed at any moment leaves the previous one whole.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int32Builder, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, Float32Builder, Int32Builder, ListBuilder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use sluice_core::AssetStatus;
-use sluice_project::{Asset, CollectionDef, Diagnostic, Documents, Project, fingerprint};
+use sluice_project::{
+    Asset, CollectionDef, Diagnostic, Documents, Embedding, Project, fingerprint,
+};
 use sluice_retrieve::{ChunkOptions, Format, content_hash};
 
 use super::{Job, Kind, Published, delta};
@@ -30,9 +32,10 @@ pub(crate) struct Collection<'a> {
     pub def: &'a CollectionDef,
 }
 
-/// The columns every chunk table has, before a collection of rows' metadata.
-pub(crate) fn chunk_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+/// The columns every chunk table has (with `embedding` and `embedded_by` when
+/// the collection is embedded), before a collection of rows' metadata.
+pub(crate) fn chunk_schema(embedded: bool) -> SchemaRef {
+    let mut fields = vec![
         Field::new("document_id", DataType::Utf8, false),
         Field::new("chunk_index", DataType::Int32, false),
         Field::new("chunk_id", DataType::Utf8, false),
@@ -42,7 +45,18 @@ pub(crate) fn chunk_schema() -> SchemaRef {
         Field::new("tokens", DataType::Int32, false),
         Field::new("document_hash", DataType::Utf8, false),
         Field::new("content_hash", DataType::Utf8, false),
-    ]))
+    ];
+    if embedded {
+        fields.push(Field::new("embedding", embedding_type(), true));
+        fields.push(Field::new("embedded_by", DataType::Utf8, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// A list of f32, its item named as Delta's reader names it (so that rows
+/// read back and rows made now are one type).
+fn embedding_type() -> DataType {
+    DataType::List(Arc::new(Field::new("element", DataType::Float32, true)))
 }
 
 /// One document to chunk.
@@ -96,7 +110,15 @@ impl Kind for Collection<'_> {
         match (outcome.status, outcome.version) {
             (AssetStatus::Built, Some(version)) => {
                 let keep_from = job.previous().unwrap_or(version);
-                match index(job.ws, self.asset.name.as_str(), version, keep_from).await {
+                match index(
+                    job.ws,
+                    self.asset.name.as_str(),
+                    version,
+                    keep_from,
+                    self.embedded(),
+                )
+                .await
+                {
                     Ok(()) => outcome,
                     // The version is committed; the next run makes its indexes.
                     Err(e) => AssetOutcome {
@@ -112,7 +134,14 @@ impl Kind for Collection<'_> {
     /// An up-to-date collection whose indexes a crash left unmade gets them.
     async fn keep(&self, job: &Job<'_>) -> AssetOutcome {
         if let Some(version) = job.previous()
-            && let Err(e) = index(job.ws, self.asset.name.as_str(), version, version).await
+            && let Err(e) = index(
+                job.ws,
+                self.asset.name.as_str(),
+                version,
+                version,
+                self.embedded(),
+            )
+            .await
         {
             return job.failed(e);
         }
@@ -131,7 +160,7 @@ impl Kind for Collection<'_> {
             metadata,
         } = &self.def.documents
         else {
-            return Ok(Some(chunk_schema()));
+            return Ok(Some(chunk_schema(self.embedded())));
         };
         let at = self.asset.location.clone();
         let provider = ctx
@@ -139,7 +168,7 @@ impl Kind for Collection<'_> {
             .await
             .map_err(|e| Diagnostic::new(at.clone(), e.to_string()))?;
         let input = provider.schema();
-        let mut fields: Vec<Field> = chunk_schema()
+        let mut fields: Vec<Field> = chunk_schema(self.embedded())
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
@@ -160,7 +189,10 @@ impl Kind for Collection<'_> {
                 .with_help(format!("its columns are: {}", have.join(", "))));
             };
             if key == "metadata" {
-                if fields.iter().any(|f| f.name() == column) {
+                if fields.iter().any(|f| f.name() == column)
+                    || column == "embedding"
+                    || column == "embedded_by"
+                {
                     return Err(Diagnostic::new(
                         at,
                         format!(
@@ -178,6 +210,11 @@ impl Kind for Collection<'_> {
 }
 
 impl Collection<'_> {
+    /// Whether its chunks are embedded.
+    fn embedded(&self) -> bool {
+        self.def.embedding != Embedding::None
+    }
+
     /// The document files, at least one.
     async fn files(&self) -> Result<Vec<std::path::PathBuf>, Failure> {
         let def = self.def.clone();
@@ -204,6 +241,12 @@ impl Collection<'_> {
             .await
             .map_err(|e| Failure::runner(&e))?;
         let documents = self.documents(&ctx).await?;
+        let embedder =
+            crate::embedders::embedder(&self.def.embedding).map_err(|e| Failure::of(&e))?;
+        let identity = embedder
+            .as_ref()
+            .map(|e| e.identity().to_string())
+            .unwrap_or_default();
 
         // What the published version holds, by document.
         let previous = match job.latest() {
@@ -224,9 +267,13 @@ impl Collection<'_> {
         let mut unchanged = BTreeSet::new();
         let mut fresh = vec![];
         for doc in documents {
-            // The text under this definition: other sizes, another format or
-            // a new chunker make every document's chunks anew.
-            let hash = content_hash(&format!("{}\n{}", self.asset.fingerprint, doc.text));
+            // The text under this definition and model: other sizes, another
+            // format, a new chunker or another model's files make every
+            // document's chunks anew.
+            let hash = content_hash(&format!(
+                "{}\n{identity}\n{}",
+                self.asset.fingerprint, doc.text
+            ));
             match previous.get(&doc.id) {
                 Some(old) if *old == hash => {
                     unchanged.insert(doc.id);
@@ -246,8 +293,9 @@ impl Collection<'_> {
             max_tokens: self.def.max_tokens,
             overlap: self.def.overlap,
         };
-        let (batch, (added, changed)) = tokio::task::spawn_blocking(move || {
-            let (batch, made) = chunk_documents(&fresh, &options)?;
+        let embedded = self.embedded();
+        let (batch, inputs, (added, changed)) = tokio::task::spawn_blocking(move || {
+            let (batch, made, inputs) = chunk_documents(&fresh, &options, embedded)?;
             // A document with no chunks (blank, or only furniture) leaves no
             // trace in the table: it is not "added", then or at the next run;
             // one that had chunks and has none now changed.
@@ -260,19 +308,37 @@ impl Collection<'_> {
                     (false, false) => {}
                 }
             }
-            Ok::<_, Failure>((batch, (added, changed)))
+            Ok::<_, Failure>((batch, inputs, (added, changed)))
         })
         .await
         .map_err(Failure::task)??;
         counts.added = added;
         counts.changed = changed;
         counts.chunked = batch.num_rows() as u64;
+        let batch = match &embedder {
+            Some(embedder) => {
+                let reuse = if job.latest().is_some() {
+                    reusable(&ctx, &batch, &identity).await?
+                } else {
+                    HashMap::new()
+                };
+                let embedder = embedder.clone();
+                let (batch, embedded) = tokio::task::spawn_blocking(move || {
+                    embed(&batch, &inputs, reuse, embedder.as_ref())
+                })
+                .await
+                .map_err(Failure::task)??;
+                counts.embedded = embedded;
+                batch
+            }
+            None => batch,
+        };
         let schema = batch.schema();
         let table = MemTable::try_new(schema, vec![vec![batch]])
             .map_err(|e| Failure::from(e.to_string()))?;
         ctx.register_table("fresh", Arc::new(table))
             .map_err(|e| Failure::from(e.to_string()))?;
-        let columns = chunk_schema()
+        let columns = chunk_schema(self.embedded())
             .fields()
             .iter()
             .map(|f| format!("\"{}\"", f.name()))
@@ -326,13 +392,14 @@ impl Collection<'_> {
             .map_err(|e| Failure::from(e.to_string()))?
             .into_unoptimized_plan();
         tracing::info!(
-            "collection `{}`: {} documents checked, {} added, {} changed, {} deleted; {} chunks made",
+            "collection `{}`: {} documents checked, {} added, {} changed, {} deleted; {} chunks made, {} embedded",
             self.asset.name,
             counts.documents,
             counts.added,
             counts.changed,
             counts.deleted,
-            counts.chunked
+            counts.chunked,
+            counts.embedded
         );
         let mut outcome = delta::write(job, &ctx, plan).await;
         outcome.collection = Some(counts);
@@ -438,18 +505,30 @@ impl Collection<'_> {
 }
 
 /// Makes the search indexes of a collection's `version` from its chunk table,
-/// unless they are in place, and removes those of versions before `keep_from`.
-/// They are made in a folder of their own and renamed into place, so a search
-/// sees a version's indexes whole or not at all.
-async fn index(ws: &Workspace, name: &str, version: u64, keep_from: u64) -> Result<(), Failure> {
+/// unless they are in place, and removes those of versions before `keep_from`:
+/// the text index, and the vector index when its chunks are `embedded` (from
+/// the index of version `keep_from`, when there is one: only what changed is
+/// inserted or deleted). They are made in a folder of their own and renamed
+/// into place, so a search sees a version's indexes whole or not at all.
+async fn index(
+    ws: &Workspace,
+    name: &str,
+    version: u64,
+    keep_from: u64,
+    embedded: bool,
+) -> Result<(), Failure> {
     if ws.warehouse.index_dir(name, version).is_dir() {
         return Ok(());
     }
     let ctx = sluice_transform::session();
     let provider = delta::version_provider(ws, &ctx, name, version).await?;
+    let mut columns = vec!["chunk_id", "heading_path", "text"];
+    if embedded {
+        columns.extend(["content_hash", "embedding"]);
+    }
     let batches = ctx
         .read_table(provider)
-        .and_then(|df| df.select_columns(&["chunk_id", "heading_path", "text"]))
+        .and_then(|df| df.select_columns(&columns))
         .map_err(|e| Failure::of(&e))?
         .collect()
         .await
@@ -458,15 +537,18 @@ async fn index(ws: &Workspace, name: &str, version: u64, keep_from: u64) -> Resu
         .warehouse
         .index_building_dir(name, version)
         .map_err(|e| Failure::of(&e))?;
+    let previous = (keep_from != version)
+        .then(|| ws.warehouse.index_dir(name, keep_from).join("vector"))
+        .filter(|dir| embedded && sluice_retrieve::vector::VectorIndex::exists(dir));
     let warehouse = ws.warehouse.clone();
     let name = name.to_string();
     tokio::task::spawn_blocking(move || {
-        let mut columns = vec![];
+        let mut texts = vec![];
         for batch in &batches {
             let text = |i: usize| utf8(batch.column(i)).map_err(|e| Failure::of(&e));
-            columns.push((text(0)?, text(1)?, text(2)?));
+            texts.push((text(0)?, text(1)?, text(2)?));
         }
-        let chunks = columns.iter().flat_map(|(ids, headings, texts)| {
+        let chunks = texts.iter().flat_map(|(ids, headings, texts)| {
             (0..ids.len()).map(move |i| sluice_retrieve::TextChunk {
                 chunk_id: ids.value(i),
                 heading_path: headings.value(i),
@@ -475,12 +557,78 @@ async fn index(ws: &Workspace, name: &str, version: u64, keep_from: u64) -> Resu
         });
         sluice_retrieve::build_text_index(&building.join("text"), chunks)
             .map_err(|e| Failure::of(&e))?;
+        if embedded {
+            build_vector_index(
+                &batches,
+                &texts,
+                previous.as_deref(),
+                &building.join("vector"),
+            )?;
+        }
         warehouse
             .publish_index(&name, version, &building, keep_from)
             .map_err(|e| Failure::of(&e))
     })
     .await
     .map_err(Failure::task)?
+}
+
+/// The vector index of the chunks in `batches` (columns chunk_id,
+/// heading_path, text, content_hash, embedding), into folder `dir`, starting
+/// from the index in `previous`. A previous index that cannot be read is
+/// passed over: the index is built from the chunk table alone.
+fn build_vector_index(
+    batches: &[RecordBatch],
+    texts: &[(
+        datafusion::arrow::array::StringArray,
+        datafusion::arrow::array::StringArray,
+        datafusion::arrow::array::StringArray,
+    )],
+    previous: Option<&std::path::Path>,
+    dir: &std::path::Path,
+) -> Result<(), Failure> {
+    use sluice_retrieve::vector::{VectorChunk, VectorIndex};
+    let mut hashes = vec![];
+    for batch in batches {
+        hashes.push(utf8(batch.column(3)).map_err(|e| Failure::of(&e))?);
+    }
+    let mut chunks = vec![];
+    for ((batch, (ids, _, _)), hashes) in batches.iter().zip(texts).zip(&hashes) {
+        let lists = batch.column(4).as_list::<i32>();
+        let values = lists
+            .values()
+            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+            .values();
+        let offsets = lists.value_offsets();
+        for i in 0..batch.num_rows() {
+            if lists.is_null(i) {
+                continue;
+            }
+            chunks.push(VectorChunk {
+                chunk_id: ids.value(i),
+                content_hash: hashes.value(i),
+                vector: &values[offsets[i] as usize..offsets[i + 1] as usize],
+            });
+        }
+    }
+    let previous = previous.and_then(|p| match VectorIndex::open(p) {
+        Ok(index) => Some(index),
+        Err(e) => {
+            tracing::warn!("{e}; building the vector index from the chunk table");
+            None
+        }
+    });
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let (index, report) = VectorIndex::build(previous, chunks, threads);
+    tracing::info!(
+        "vector index: {} kept, {} inserted, {} deleted{}",
+        report.kept,
+        report.inserted,
+        report.deleted,
+        if report.rebuilt { " (built anew)" } else { "" }
+    );
+    std::fs::create_dir_all(dir).map_err(|e| Failure::from(format!("{}: {e}", dir.display())))?;
+    index.write(dir).map_err(|e| Failure::of(&e))
 }
 
 /// A string column as `Utf8`, whichever string type the reader gave.
@@ -528,11 +676,13 @@ fn ids_batch(ids: &BTreeSet<String>) -> Result<RecordBatch, Failure> {
 }
 
 /// Parses and chunks `docs` (with their content hashes) into the chunk
-/// table's rows, and how many chunks each document made.
+/// table's rows (without embeddings), how many chunks each document made, and
+/// each chunk's input to the embedding model (when `embedded`).
 fn chunk_documents(
     docs: &[(Document, String)],
     options: &ChunkOptions,
-) -> Result<(RecordBatch, Vec<usize>), Failure> {
+    embedded: bool,
+) -> Result<(RecordBatch, Vec<usize>, Vec<String>), Failure> {
     let tokens = if docs.is_empty() {
         None
     } else {
@@ -548,6 +698,7 @@ fn chunk_documents(
     let mut document_hash = StringBuilder::new();
     let mut chunk_hash = StringBuilder::new();
     let mut made = vec![0; docs.len()];
+    let mut inputs = vec![];
     if let Some(tokens) = &tokens {
         for ((doc, hash), made) in docs.iter().zip(made.iter_mut()) {
             let nodes = sluice_retrieve::parse(doc.format, &doc.text);
@@ -566,7 +717,11 @@ fn chunk_documents(
                 heading_path.append_value(chunk.heading_path());
                 token_counts.append_value(i32::try_from(chunk.tokens).unwrap_or(i32::MAX));
                 document_hash.append_value(hash);
-                chunk_hash.append_value(content_hash(&chunk.embedding_input()));
+                let input = chunk.embedding_input();
+                chunk_hash.append_value(content_hash(&input));
+                if embedded {
+                    inputs.push(input);
+                }
                 text.append_value(&chunk.text);
                 *made += 1;
             }
@@ -583,7 +738,146 @@ fn chunk_documents(
         Arc::new(document_hash.finish()),
         Arc::new(chunk_hash.finish()),
     ];
-    let batch =
-        RecordBatch::try_new(chunk_schema(), columns).map_err(|e| Failure::from(e.to_string()))?;
-    Ok((batch, made))
+    let batch = RecordBatch::try_new(chunk_schema(false), columns)
+        .map_err(|e| Failure::from(e.to_string()))?;
+    Ok((batch, made, inputs))
+}
+
+/// The vectors of the previous version's chunks whose content a chunk of
+/// `fresh` has, embedded by the same model: by content hash.
+async fn reusable(
+    ctx: &SessionContext,
+    fresh: &RecordBatch,
+    identity: &str,
+) -> Result<HashMap<String, Vec<f32>>, Failure> {
+    let previous = ctx
+        .table("previous")
+        .await
+        .map_err(|e| Failure::from(e.to_string()))?;
+    if previous
+        .schema()
+        .field_with_unqualified_name("embedding")
+        .is_err()
+        || fresh.num_rows() == 0
+    {
+        return Ok(HashMap::new());
+    }
+    let wanted: BTreeSet<&str> = utf8_values(fresh, "content_hash")?;
+    let mut b = StringBuilder::new();
+    for h in &wanted {
+        b.append_value(h);
+    }
+    let wanted = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "wanted",
+            DataType::Utf8,
+            false,
+        )])),
+        vec![Arc::new(b.finish()) as ArrayRef],
+    )
+    .map_err(|e| Failure::from(e.to_string()))?;
+    let wanted = ctx
+        .read_batch(wanted)
+        .map_err(|e| Failure::from(e.to_string()))?;
+    use datafusion::prelude::{col, lit};
+    let batches = previous
+        .filter(col("embedded_by").eq(lit(identity.to_string())))
+        .and_then(|df| df.select_columns(&["content_hash", "embedding"]))
+        .and_then(|df| {
+            df.join(
+                wanted,
+                datafusion::common::JoinType::LeftSemi,
+                &["content_hash"],
+                &["wanted"],
+                None,
+            )
+        })
+        .map_err(|e| Failure::from(e.to_string()))?
+        .collect()
+        .await
+        .map_err(|e| Failure::from(e.to_string()))?;
+    let mut out = HashMap::new();
+    for batch in &batches {
+        let hashes = utf8(batch.column(0)).map_err(|e| Failure::of(&e))?;
+        let lists = batch.column(1).as_list::<i32>();
+        for i in 0..batch.num_rows() {
+            if lists.is_null(i) {
+                continue;
+            }
+            let values = lists.value(i);
+            let values = values.as_primitive::<datafusion::arrow::datatypes::Float32Type>();
+            out.entry(hashes.value(i).to_string())
+                .or_insert_with(|| values.values().to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// The distinct values of string column `name` of `batch`.
+fn utf8_values<'b>(batch: &'b RecordBatch, name: &str) -> Result<BTreeSet<&'b str>, Failure> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| Failure::from(format!("no column `{name}`")))?;
+    let values = column
+        .as_string_opt::<i32>()
+        .ok_or_else(|| Failure::from(format!("`{name}` is not a string column")))?;
+    Ok((0..values.len()).map(|i| values.value(i)).collect())
+}
+
+/// `fresh` with its `embedding` and `embedded_by` columns: vectors of
+/// `reuse` where a chunk's content hash is there, the others embedded now
+/// (each distinct input once). Returns how many chunks were embedded.
+fn embed(
+    fresh: &RecordBatch,
+    inputs: &[String],
+    mut reuse: HashMap<String, Vec<f32>>,
+    embedder: &dyn sluice_retrieve::Embedder,
+) -> Result<(RecordBatch, u64), Failure> {
+    let hashes = utf8(
+        fresh
+            .column_by_name("content_hash")
+            .ok_or_else(|| Failure::from("no content_hash".to_string()))?,
+    )
+    .map_err(|e| Failure::of(&e))?;
+    let mut todo: Vec<usize> = vec![];
+    let mut queued = BTreeSet::new();
+    for (i, _) in inputs.iter().enumerate() {
+        let hash = hashes.value(i);
+        if !reuse.contains_key(hash) && queued.insert(hash) {
+            todo.push(i);
+        }
+    }
+    let texts: Vec<&str> = todo.iter().map(|&i| inputs[i].as_str()).collect();
+    let vectors = embedder.embed(&texts).map_err(|e| Failure::of(&e))?;
+    let dim = if texts.is_empty() {
+        0
+    } else {
+        vectors.len() / texts.len()
+    };
+    for (slot, &i) in todo.iter().enumerate() {
+        reuse.insert(
+            hashes.value(i).to_string(),
+            vectors[slot * dim..(slot + 1) * dim].to_vec(),
+        );
+    }
+    let mut list = ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
+        "element",
+        DataType::Float32,
+        true,
+    )));
+    let mut by = StringBuilder::new();
+    for i in 0..fresh.num_rows() {
+        let vector = reuse
+            .get(hashes.value(i))
+            .ok_or_else(|| Failure::from("a chunk was left without a vector".to_string()))?;
+        list.values().append_slice(vector);
+        list.append(true);
+        by.append_value(embedder.identity());
+    }
+    let mut columns = fresh.columns().to_vec();
+    columns.push(Arc::new(list.finish()));
+    columns.push(Arc::new(by.finish()));
+    let batch = RecordBatch::try_new(chunk_schema(true), columns)
+        .map_err(|e| Failure::from(e.to_string()))?;
+    Ok((batch, todo.len() as u64))
 }

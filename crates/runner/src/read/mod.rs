@@ -237,7 +237,7 @@ pub enum ReadError {
     },
     /// A search mode the collection cannot answer yet.
     #[error(
-        "collection `{collection}` cannot be searched by `{mode}` yet: its chunks have no embeddings\n  help: search with `text` (BM25)"
+        "collection `{collection}` cannot be searched by `{mode}`: its chunks are not embedded (`embedding = \"none\"`)\n  help: search with `--mode text` (BM25), or remove `embedding = \"none\"` from the collection and run it again"
     )]
     SearchMode {
         /// The collection.
@@ -252,6 +252,15 @@ pub enum ReadError {
     NotIndexed {
         /// The collection.
         collection: String,
+    },
+    /// The question could not be embedded (the model is missing, the service
+    /// failed).
+    #[error("collection `{collection}`: cannot embed the question: {message}")]
+    Embedding {
+        /// The collection.
+        collection: String,
+        /// The embedder's error, with its help.
+        message: String,
     },
     /// A search's filter is not a predicate over the chunk table.
     #[error(

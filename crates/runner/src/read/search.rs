@@ -1,13 +1,18 @@
-//! Searching a collection: the question against the text index of the newest
-//! version whose indexes are whole, a filter as a SQL predicate over that
-//! version's chunk table, and the hits' rows read from the same version — one
-//! version answers, never a mix.
+//! Searching a collection: the question against the text index (BM25), the
+//! vector index (its embedding's nearest chunks) or both fused by reciprocal
+//! rank, of the newest version whose indexes are whole; a filter as a SQL
+//! predicate over that version's chunk table; and the hits' rows read from the
+//! same version — one version answers, never a mix.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use sluice_core::AssetKind;
+use sluice_project::{Definition, Embedding};
+use sluice_retrieve::vector::VectorIndex;
 use sluice_store::AsOf;
 
 use super::{ReadError, printable};
@@ -56,7 +61,8 @@ pub struct SearchHit {
     pub heading_path: String,
     /// Its text.
     pub text: String,
-    /// How well it ranks (BM25 for text search).
+    /// How well it ranks: BM25 (text), cosine similarity (vector), or the
+    /// sum of 1 / (60 + rank) over both lists (hybrid).
     pub score: f64,
     /// The collection's metadata columns and the document's title, as text
     /// (null: absent).
@@ -68,12 +74,15 @@ pub struct SearchHit {
 pub struct SearchResult {
     /// The collection's version the hits come from.
     pub version: u64,
+    /// How they were ranked.
+    pub mode: SearchMode,
     /// The hits, best first.
     pub hits: Vec<SearchHit>,
 }
 
-/// Columns every chunk has, shown as fields of their own rather than metadata.
-const CORE: [&str; 8] = [
+/// Columns every chunk has, shown as fields of their own rather than metadata
+/// (or not at all: the embedding).
+const CORE: [&str; 10] = [
     "document_id",
     "chunk_index",
     "chunk_id",
@@ -82,7 +91,16 @@ const CORE: [&str; 8] = [
     "tokens",
     "document_hash",
     "content_hash",
+    "embedding",
+    "embedded_by",
 ];
+
+/// Reciprocal rank fusion's constant (Cormack et al., 2009): a chunk ranked
+/// r-th in a list scores 1 / (60 + r) from it.
+const RRF_K: f64 = 60.0;
+
+/// How many of each list a hybrid search fuses, at least.
+const FUSED: usize = 50;
 
 /// The `k` chunks of `collection` that best answer `question`.
 pub async fn search(
@@ -90,7 +108,7 @@ pub async fn search(
     collection: &str,
     question: &str,
     k: usize,
-    mode: SearchMode,
+    mode: Option<SearchMode>,
     filter: Option<&str>,
 ) -> Result<SearchResult, ReadError> {
     let collections: Vec<String> = ws
@@ -106,7 +124,16 @@ pub async fn search(
             collections,
         });
     }
-    if mode != SearchMode::Text {
+    let embedding = match ws.project.assets.get(collection).map(|a| &a.definition) {
+        Some(Definition::Collection(def)) => def.embedding.clone(),
+        _ => Embedding::None,
+    };
+    let mode = mode.unwrap_or(if embedding == Embedding::None {
+        SearchMode::Text
+    } else {
+        SearchMode::Hybrid
+    });
+    if mode != SearchMode::Text && embedding == Embedding::None {
         return Err(ReadError::SearchMode {
             collection: collection.to_string(),
             mode: mode.as_str(),
@@ -134,24 +161,121 @@ pub async fn search(
         Some(predicate) => Some(filtered(&ctx, collection, predicate).await?),
         None => None,
     };
-    let dir = ws.warehouse.index_dir(collection, version).join("text");
+    let query = if mode == SearchMode::Text {
+        None
+    } else {
+        let embedder =
+            crate::embedders::embedder(&embedding).map_err(|e| ReadError::Embedding {
+                collection: collection.to_string(),
+                message: e.to_string(),
+            })?;
+        let Some(embedder) = embedder else {
+            return Err(ReadError::SearchMode {
+                collection: collection.to_string(),
+                mode: mode.as_str(),
+            });
+        };
+        let question = question.to_string();
+        let vector = tokio::task::spawn_blocking(move || embedder.embed(&[question.as_str()]))
+            .await
+            .map_err(|e| read_rows(collection, &e))?
+            .map_err(|e| ReadError::Embedding {
+                collection: collection.to_string(),
+                message: e.to_string(),
+            })?;
+        Some(vector)
+    };
+    let dir = ws.warehouse.index_dir(collection, version);
     let question = question.to_string();
+    let name = collection.to_string();
     let ranked = tokio::task::spawn_blocking(move || {
-        let index = sluice_retrieve::TextIndex::open(&dir)?;
         let keep = |id: &str| allowed.as_ref().is_none_or(|a| a.contains(id));
-        index.search(&question, k, &keep)
+        let depth = if mode == SearchMode::Hybrid {
+            k.max(FUSED)
+        } else {
+            k
+        };
+        let text = if mode == SearchMode::Vector {
+            vec![]
+        } else {
+            sluice_retrieve::TextIndex::open(&dir.join("text"))
+                .and_then(|index| index.search(&question, depth, &keep))
+                .map_err(|e| read_rows(&name, &e))?
+        };
+        let vector = match &query {
+            Some(q) => {
+                let index = vector_index(&dir.join("vector")).map_err(|e| read_rows(&name, &e))?;
+                index.search(
+                    q,
+                    depth,
+                    allowed.as_ref().map(|_| &keep as &dyn Fn(&str) -> bool),
+                )
+            }
+            None => vec![],
+        };
+        Ok::<_, ReadError>(match mode {
+            SearchMode::Text => text,
+            SearchMode::Vector => vector,
+            SearchMode::Hybrid => fuse(&[text, vector], k),
+        })
     })
     .await
-    .map_err(|e| ReadError::ReadRows {
-        table: collection.to_string(),
-        message: e.to_string(),
-    })?
-    .map_err(|e| ReadError::ReadRows {
-        table: collection.to_string(),
-        message: e.to_string(),
-    })?;
+    .map_err(|e| read_rows(collection, &e))??;
     let hits = rows_of(&ctx, collection, &ranked).await?;
-    Ok(SearchResult { version, hits })
+    Ok(SearchResult {
+        version,
+        mode,
+        hits,
+    })
+}
+
+/// Reciprocal rank fusion of ranked lists: each chunk scores the sum of
+/// 1 / (60 + rank) over the lists it is in; the best `k`, ties by chunk id.
+fn fuse(lists: &[Vec<(String, f32)>], k: usize) -> Vec<(String, f32)> {
+    let mut scores: HashMap<&str, f64> = HashMap::new();
+    for list in lists {
+        for (rank, (id, _)) in list.iter().enumerate() {
+            *scores.entry(id.as_str()).or_default() += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+    }
+    let mut fused: Vec<(&str, f64)> = scores.into_iter().collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    fused
+        .into_iter()
+        .take(k)
+        .map(|(id, score)| (id.to_string(), score as f32))
+        .collect()
+}
+
+/// Loaded vector indexes: per collection's indexes folder, the index folder
+/// read and its index.
+type Loaded = Mutex<HashMap<PathBuf, (PathBuf, Arc<VectorIndex>)>>;
+
+/// The vector index in `dir`, read once per process and version: an index
+/// folder is never changed once published, and a newer version's index
+/// replaces an older one's in the cache.
+fn vector_index(dir: &Path) -> Result<Arc<VectorIndex>, sluice_retrieve::Error> {
+    static CACHE: OnceLock<Loaded> = OnceLock::new();
+    // The collection's indexes folder holds one folder per version.
+    let collection = dir
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some((at, index)) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&collection)
+        && at == dir
+    {
+        return Ok(index.clone());
+    }
+    let index = Arc::new(VectorIndex::open(dir)?);
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(collection, (dir.to_path_buf(), index.clone()));
+    Ok(index)
 }
 
 fn read_rows(collection: &str, e: &dyn std::fmt::Display) -> ReadError {

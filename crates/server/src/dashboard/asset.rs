@@ -143,6 +143,9 @@ async fn body(state: &AppState, viewer: &Viewer, name: &str) -> Result<Markup, A
     Ok(html! {
         h1 { (name) " " small { (s.kind.to_string()) } }
         @if let Some(d) = &detail.info.description { p.lead { (d) } }
+        @if s.kind == sluice_core::AssetKind::Collection {
+            p { a.button href=(format!("/search/{}", super::encode(name))) { "Search this collection" } }
+        }
         section.card {
             h2 { "State" }
             dl.facts {

@@ -16,6 +16,7 @@ mod graph;
 mod models;
 mod overview;
 mod runs;
+mod search;
 mod session;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/models", get(models::list))
         .route("/models/{name}", get(models::page))
         .route("/models/{name}/backtest", post(models::backtest))
+        .route("/search/{name}", get(search::page))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::page))
         .route("/runs/{id}/live", get(runs::live))

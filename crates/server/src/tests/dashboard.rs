@@ -113,6 +113,16 @@ async fn pages_answer_the_api_s_roles_and_posts_need_the_session_s_token() {
     assert!(nobody.cookie.is_some(), "a session for the sign-in form");
     let a = nobody.get("/runs").await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = nobody.get("/search/docs?q=x").await;
+    assert_eq!(
+        a.status,
+        StatusCode::SEE_OTHER,
+        "a collection's search needs a reader"
+    );
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/sign-in?next=%2Fsearch%2Fdocs")
+    );
     let a = nobody.get("/static/app.css").await;
     assert_eq!(a.status, StatusCode::OK, "static files are public");
 
