@@ -124,7 +124,7 @@ print(json.dumps(results))
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sluice", required=True, help="a release build of sluice")
+    ap.add_argument("--sluice", required=True, help="sluice, to chunk the example (its run time is printed; a release build for a fair figure)")
     ap.add_argument("--embed", required=True, help="the retrieve crate's `embed` example, release")
     ap.add_argument("--python", help="a Python with the peers installed")
     ap.add_argument("--threads", type=int, default=2)
@@ -180,7 +180,7 @@ def main():
         print(f"{'tool':34} {'seconds':>8} {'chunks/s':>9} {'ratio to fastest peer':>22}")
         for name, secs in rows:
             print(f"{name:34} {secs:8.2f} {len(texts) / secs:9.1f} {secs / fastest_peer:22.2f}")
-        print(f"whole `sluice run` of the example (chunk, embed, commit, index): {run_seconds:.2f} s")
+        print(f"whole `sluice run` of the example (chunk, embed, commit, index) with {a.sluice}: {run_seconds:.2f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
