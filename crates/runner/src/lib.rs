@@ -62,9 +62,10 @@ pub use queue::RunQueue;
 pub use read::{
     AssetDetail, AssetInfo, AssetVersion, BatchFeatures, BatchPrediction, ColumnInfo, ExportCache,
     Monitoring, QueryPage, ReadBounds, ReadError, RunLogs, SearchHit, SearchMode, SearchResult,
-    Series, Suggestion, asset_detail, asset_list, cancel_run, explore_label, explore_series,
-    explore_suggest, latest_reports, monitoring, query_page, read_export_entry, read_features,
-    read_features_batch, read_prediction, rows_head, rows_page, run_detail, run_logs, search,
+    Series, Suggestion, asset_detail, asset_list, cancel_run, ensure_collection, explore_label,
+    explore_series, explore_suggest, latest_reports, monitoring, query_page, read_export_entry,
+    read_features, read_features_batch, read_prediction, rows_head, rows_page, run_detail,
+    run_logs, search,
 };
 pub use registry::{ModelInfo, model_info, model_list};
 pub use run::{Observer, RunSummary, run, run_scoped};

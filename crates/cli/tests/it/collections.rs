@@ -837,3 +837,65 @@ embedding = {{ url = "http://127.0.0.1:{port}/v1/embeddings", model = "stub-embe
         "{err}"
     );
 }
+
+#[test]
+fn another_model_makes_the_collection_embed_again() {
+    if !model_installed() {
+        return;
+    }
+    // A copy of the model cache, so that the test can change the model's files.
+    let models = tempfile::tempdir().expect("tempdir");
+    let installed = std::env::var_os("SLUICE_MODELS")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/sluice/models")
+        })
+        .join("all-minilm-l6-v2");
+    let model = models.path().join("all-minilm-l6-v2");
+    std::fs::create_dir_all(&model).expect("mkdir");
+    for f in ["model.onnx", "tokenizer.json"] {
+        std::fs::copy(installed.join(f), model.join(f)).expect("copy the model");
+    }
+    let toml = "[project]\nname = \"notes\"\n\n[collections.notes]\npath = \"notes/*.md\"\n";
+    let dir = project(&[
+        ("sluice.toml", toml.as_bytes()),
+        (
+            "notes/kettle.md",
+            b"# Kettle\n\nThe kettle boils water in two minutes.\n",
+        ),
+        (
+            "notes/toaster.md",
+            b"# Toaster\n\nThe toaster browns both sides evenly.\n",
+        ),
+    ]);
+    let p = dir.path();
+    let run = || {
+        let o = sluice_cmd(p)
+            .args(["run", "--json"])
+            .env("SLUICE_MODELS", models.path())
+            .output()
+            .expect("sluice runs");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        summary
+    };
+    assert_eq!(embedded(&run(), "notes"), 2);
+    assert_eq!(asset(&run(), "notes")["status"], "up_to_date");
+    // The same bytes written again: the run looks, but nothing is embedded.
+    let tokenizer = std::fs::read(model.join("tokenizer.json")).expect("read");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(model.join("tokenizer.json"), &tokenizer).expect("rewrite");
+    let summary = run();
+    assert_eq!(embedded(&summary, "notes"), 0, "{summary}");
+    // Another tokenizer file (here: the same JSON with a trailing newline) is
+    // another model: every chunk is embedded again.
+    let mut other = tokenizer.clone();
+    other.push(b'\n');
+    std::fs::write(model.join("tokenizer.json"), other).expect("edit");
+    let summary = run();
+    assert_eq!(embedded(&summary, "notes"), 2, "{summary}");
+    let (_, _, changed, _, _) = counts(&summary, "notes");
+    assert_eq!(changed, 2, "{summary}");
+}

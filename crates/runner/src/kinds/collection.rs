@@ -53,10 +53,37 @@ pub(crate) fn chunk_schema(embedded: bool) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// Chunks embedded between two progress lines of a long build.
+const EMBED_PART: usize = 1024;
+
 /// A list of f32, its item named as Delta's reader names it (so that rows
 /// read back and rows made now are one type).
 fn embedding_type() -> DataType {
     DataType::List(Arc::new(Field::new("element", DataType::Float32, true)))
+}
+
+/// A local model's files' sizes and modification times (cheap to read at
+/// every run); empty for a service or no embedding.
+fn model_stamp(embedding: &Embedding) -> String {
+    let Embedding::Local { model } = embedding else {
+        return String::new();
+    };
+    let dir = sluice_retrieve::model::model_dir(model);
+    ["model.onnx", "tokenizer.json"]
+        .iter()
+        .map(|f| match std::fs::metadata(dir.join(f)) {
+            Ok(m) => {
+                let modified = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                format!("{f}:{}:{modified}", m.len())
+            }
+            Err(_) => format!("{f}:missing"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// One document to chunk.
@@ -78,11 +105,15 @@ impl Kind for Collection<'_> {
         asset: &Asset,
         pins: &Pins,
     ) -> Result<String, Failure> {
+        // The local model's files as they are now: fetching another model
+        // makes the collection stale (its identity, their hash, then decides
+        // which chunks are embedded again).
+        let model = model_stamp(&self.def.embedding);
         if !matches!(self.def.documents, Documents::Files { .. }) {
-            return Ok(pinned_fingerprint(ws, asset, pins));
+            return Ok(fingerprint(&[&pinned_fingerprint(ws, asset, pins), &model]));
         }
         let files = self.files().await?;
-        let asset_fp = asset.fingerprint.clone();
+        let asset_fp = fingerprint(&[&asset.fingerprint, &model]);
         // The documents' ids (their paths), not only their names and bytes:
         // a file moved to another folder is another document.
         let ids = files
@@ -323,8 +354,9 @@ impl Collection<'_> {
                     HashMap::new()
                 };
                 let embedder = embedder.clone();
+                let name = self.asset.name.to_string();
                 let (batch, embedded) = tokio::task::spawn_blocking(move || {
-                    embed(&batch, &inputs, reuse, embedder.as_ref())
+                    embed(&name, &batch, &inputs, reuse, embedder.as_ref())
                 })
                 .await
                 .map_err(Failure::task)??;
@@ -828,6 +860,7 @@ fn utf8_values<'b>(batch: &'b RecordBatch, name: &str) -> Result<BTreeSet<&'b st
 /// `reuse` where a chunk's content hash is there, the others embedded now
 /// (each distinct input once). Returns how many chunks were embedded.
 fn embed(
+    collection: &str,
     fresh: &RecordBatch,
     inputs: &[String],
     mut reuse: HashMap<String, Vec<f32>>,
@@ -848,7 +881,18 @@ fn embed(
         }
     }
     let texts: Vec<&str> = todo.iter().map(|&i| inputs[i].as_str()).collect();
-    let vectors = embedder.embed(&texts).map_err(|e| Failure::of(&e))?;
+    // In parts, so that a long first build says how far it is.
+    let mut vectors = Vec::new();
+    for (part, texts_part) in texts.chunks(EMBED_PART).enumerate() {
+        vectors.extend(embedder.embed(texts_part).map_err(|e| Failure::of(&e))?);
+        if texts.len() > EMBED_PART {
+            tracing::info!(
+                "collection `{collection}`: {} of {} chunks embedded",
+                (part * EMBED_PART + texts_part.len()),
+                texts.len()
+            );
+        }
+    }
     let dim = if texts.is_empty() {
         0
     } else {

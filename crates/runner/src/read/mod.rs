@@ -31,7 +31,7 @@ pub use self::online::{
 };
 pub use self::rows::{QueryPage, query_page, rows_head, rows_page};
 pub use self::runs::{RunLogs, cancel_run, run_detail, run_logs};
-pub use self::search::{SearchHit, SearchMode, SearchResult, search};
+pub use self::search::{SearchHit, SearchMode, SearchResult, ensure_collection, search};
 use crate::{AssetState, Error, Workspace};
 
 /// Why a read could not answer: the request names something that is not

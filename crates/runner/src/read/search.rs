@@ -114,19 +114,7 @@ pub async fn search(
     mode: Option<SearchMode>,
     filter: Option<&str>,
 ) -> Result<SearchResult, ReadError> {
-    let collections: Vec<String> = ws
-        .project
-        .assets
-        .values()
-        .filter(|a| a.kind() == AssetKind::Collection)
-        .map(|a| a.name.to_string())
-        .collect();
-    if !collections.iter().any(|c| c == collection) {
-        return Err(ReadError::NotACollection {
-            name: collection.to_string(),
-            collections,
-        });
-    }
+    ensure_collection(ws, collection)?;
     let embedding = match ws.project.assets.get(collection).map(|a| &a.definition) {
         Some(Definition::Collection(def)) => def.embedding.clone(),
         _ => Embedding::None,
@@ -230,6 +218,26 @@ pub async fn search(
         mode,
         hits,
     })
+}
+
+/// `Ok` when `name` is a collection of the project; else the error naming
+/// those it has.
+pub fn ensure_collection(ws: &Workspace, name: &str) -> Result<(), ReadError> {
+    let collections: Vec<String> = ws
+        .project
+        .assets
+        .values()
+        .filter(|a| a.kind() == AssetKind::Collection)
+        .map(|a| a.name.to_string())
+        .collect();
+    if collections.iter().any(|c| c == name) {
+        Ok(())
+    } else {
+        Err(ReadError::NotACollection {
+            name: name.to_string(),
+            collections,
+        })
+    }
 }
 
 /// Reciprocal rank fusion of ranked lists: each chunk scores the sum of

@@ -10,8 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-use sluice_core::AssetKind;
-use sluice_runner::{ReadError, SearchMode};
+use sluice_runner::SearchMode;
 use sluice_store::Role;
 
 use super::{Viewer, error_page, layout, refuse, respond};
@@ -64,22 +63,8 @@ async fn body(state: &AppState, name: &str, ask: &Ask) -> Result<Markup, ApiErro
         })?),
         None => None,
     };
-    let collections: Vec<String> = state
-        .ws
-        .project
-        .assets
-        .values()
-        .filter(|a| a.kind() == AssetKind::Collection)
-        .map(|a| a.name.to_string())
-        .collect();
     // An unknown collection is a 404 before anything is asked.
-    if !collections.iter().any(|c| c == name) {
-        return Err(ReadError::NotACollection {
-            name: name.to_string(),
-            collections,
-        }
-        .into());
-    }
+    sluice_runner::ensure_collection(&state.ws, name)?;
     let result = match question {
         Some(q) => Some(sluice_runner::search(&state.ws, name, q, HITS, mode, filter).await?),
         None => None,
