@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float32Builder, Int32Builder, ListBuilder, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, Int32Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
@@ -22,9 +22,15 @@ use sluice_project::{
 use sluice_retrieve::{ChunkOptions, Format, content_hash};
 
 use super::{Job, Kind, Published, delta};
+
+mod embedding;
+mod index;
+
 use crate::Workspace;
 use crate::outcome::{AssetOutcome, CollectionOutcome, Failure};
 use crate::pins::{Pins, pinned_fingerprint, register_inputs};
+use embedding::{embed, embedding_type, model_stamp, reusable};
+use index::index;
 
 /// `[collections.NAME]`.
 pub(crate) struct Collection<'a> {
@@ -51,39 +57,6 @@ pub(crate) fn chunk_schema(embedded: bool) -> SchemaRef {
         fields.push(Field::new("embedded_by", DataType::Utf8, true));
     }
     Arc::new(Schema::new(fields))
-}
-
-/// Chunks embedded between two progress lines of a long build.
-const EMBED_PART: usize = 1024;
-
-/// A list of f32, its item named as Delta's reader names it (so that rows
-/// read back and rows made now are one type).
-fn embedding_type() -> DataType {
-    DataType::List(Arc::new(Field::new("element", DataType::Float32, true)))
-}
-
-/// A local model's files' sizes and modification times (cheap to read at
-/// every run); empty for a service or no embedding.
-fn model_stamp(embedding: &Embedding) -> String {
-    let Embedding::Local { model } = embedding else {
-        return String::new();
-    };
-    let dir = sluice_retrieve::model::model_dir(model);
-    ["model.onnx", "tokenizer.json"]
-        .iter()
-        .map(|f| match std::fs::metadata(dir.join(f)) {
-            Ok(m) => {
-                let modified = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                format!("{f}:{}:{modified}", m.len())
-            }
-            Err(_) => format!("{f}:missing"),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// One document to chunk.
@@ -220,10 +193,7 @@ impl Kind for Collection<'_> {
                 .with_help(format!("its columns are: {}", have.join(", "))));
             };
             if key == "metadata" {
-                if fields.iter().any(|f| f.name() == column)
-                    || column == "embedding"
-                    || column == "embedded_by"
-                {
+                if fields.iter().any(|f| f.name() == column) {
                     return Err(Diagnostic::new(
                         at,
                         format!(
@@ -536,133 +506,6 @@ impl Collection<'_> {
     }
 }
 
-/// Makes the search indexes of a collection's `version` from its chunk table,
-/// unless they are in place, and removes those of versions before `keep_from`:
-/// the text index, and the vector index when its chunks are `embedded` (from
-/// the index of version `keep_from`, when there is one: only what changed is
-/// inserted or deleted). They are made in a folder of their own and renamed
-/// into place, so a search sees a version's indexes whole or not at all.
-async fn index(
-    ws: &Workspace,
-    name: &str,
-    version: u64,
-    keep_from: u64,
-    embedded: bool,
-) -> Result<(), Failure> {
-    if ws.warehouse.index_dir(name, version).is_dir() {
-        return Ok(());
-    }
-    let ctx = sluice_transform::session();
-    let provider = delta::version_provider(ws, &ctx, name, version).await?;
-    let mut columns = vec!["chunk_id", "heading_path", "text"];
-    if embedded {
-        columns.extend(["content_hash", "embedding"]);
-    }
-    let batches = ctx
-        .read_table(provider)
-        .and_then(|df| df.select_columns(&columns))
-        .map_err(|e| Failure::of(&e))?
-        .collect()
-        .await
-        .map_err(|e| Failure::of(&e))?;
-    let building = ws
-        .warehouse
-        .index_building_dir(name, version)
-        .map_err(|e| Failure::of(&e))?;
-    let previous = (keep_from != version)
-        .then(|| ws.warehouse.index_dir(name, keep_from).join("vector"))
-        .filter(|dir| embedded && sluice_retrieve::vector::VectorIndex::exists(dir));
-    let warehouse = ws.warehouse.clone();
-    let name = name.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut texts = vec![];
-        for batch in &batches {
-            let text = |i: usize| utf8(batch.column(i)).map_err(|e| Failure::of(&e));
-            texts.push((text(0)?, text(1)?, text(2)?));
-        }
-        let chunks = texts.iter().flat_map(|(ids, headings, texts)| {
-            (0..ids.len()).map(move |i| sluice_retrieve::TextChunk {
-                chunk_id: ids.value(i),
-                heading_path: headings.value(i),
-                text: texts.value(i),
-            })
-        });
-        sluice_retrieve::build_text_index(&building.join("text"), chunks)
-            .map_err(|e| Failure::of(&e))?;
-        if embedded {
-            build_vector_index(
-                &batches,
-                &texts,
-                previous.as_deref(),
-                &building.join("vector"),
-            )?;
-        }
-        warehouse
-            .publish_index(&name, version, &building, keep_from)
-            .map_err(|e| Failure::of(&e))
-    })
-    .await
-    .map_err(Failure::task)?
-}
-
-/// The vector index of the chunks in `batches` (columns chunk_id,
-/// heading_path, text, content_hash, embedding), into folder `dir`, starting
-/// from the index in `previous`. A previous index that cannot be read is
-/// passed over: the index is built from the chunk table alone.
-fn build_vector_index(
-    batches: &[RecordBatch],
-    texts: &[(
-        datafusion::arrow::array::StringArray,
-        datafusion::arrow::array::StringArray,
-        datafusion::arrow::array::StringArray,
-    )],
-    previous: Option<&std::path::Path>,
-    dir: &std::path::Path,
-) -> Result<(), Failure> {
-    use sluice_retrieve::vector::{VectorChunk, VectorIndex};
-    let mut hashes = vec![];
-    for batch in batches {
-        hashes.push(utf8(batch.column(3)).map_err(|e| Failure::of(&e))?);
-    }
-    let mut chunks = vec![];
-    for ((batch, (ids, _, _)), hashes) in batches.iter().zip(texts).zip(&hashes) {
-        let lists = batch.column(4).as_list::<i32>();
-        let values = lists
-            .values()
-            .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
-            .values();
-        let offsets = lists.value_offsets();
-        for i in 0..batch.num_rows() {
-            if lists.is_null(i) {
-                continue;
-            }
-            chunks.push(VectorChunk {
-                chunk_id: ids.value(i),
-                content_hash: hashes.value(i),
-                vector: &values[offsets[i] as usize..offsets[i + 1] as usize],
-            });
-        }
-    }
-    let previous = previous.and_then(|p| match VectorIndex::open(p) {
-        Ok(index) => Some(index),
-        Err(e) => {
-            tracing::warn!("{e}; building the vector index from the chunk table");
-            None
-        }
-    });
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let (index, report) = VectorIndex::build(previous, chunks, threads);
-    tracing::info!(
-        "vector index: {} kept, {} inserted, {} deleted{}",
-        report.kept,
-        report.inserted,
-        report.deleted,
-        if report.rebuilt { " (built anew)" } else { "" }
-    );
-    std::fs::create_dir_all(dir).map_err(|e| Failure::from(format!("{}: {e}", dir.display())))?;
-    index.write(dir).map_err(|e| Failure::of(&e))
-}
-
 /// A string column as `Utf8`, whichever string type the reader gave.
 pub(crate) fn utf8(
     column: &ArrayRef,
@@ -773,155 +616,4 @@ fn chunk_documents(
     let batch = RecordBatch::try_new(chunk_schema(false), columns)
         .map_err(|e| Failure::from(e.to_string()))?;
     Ok((batch, made, inputs))
-}
-
-/// The vectors of the previous version's chunks whose content a chunk of
-/// `fresh` has, embedded by the same model: by content hash.
-async fn reusable(
-    ctx: &SessionContext,
-    fresh: &RecordBatch,
-    identity: &str,
-) -> Result<HashMap<String, Vec<f32>>, Failure> {
-    let previous = ctx
-        .table("previous")
-        .await
-        .map_err(|e| Failure::from(e.to_string()))?;
-    if previous
-        .schema()
-        .field_with_unqualified_name("embedding")
-        .is_err()
-        || fresh.num_rows() == 0
-    {
-        return Ok(HashMap::new());
-    }
-    let wanted: BTreeSet<&str> = utf8_values(fresh, "content_hash")?;
-    let mut b = StringBuilder::new();
-    for h in &wanted {
-        b.append_value(h);
-    }
-    let wanted = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new(
-            "wanted",
-            DataType::Utf8,
-            false,
-        )])),
-        vec![Arc::new(b.finish()) as ArrayRef],
-    )
-    .map_err(|e| Failure::from(e.to_string()))?;
-    let wanted = ctx
-        .read_batch(wanted)
-        .map_err(|e| Failure::from(e.to_string()))?;
-    use datafusion::prelude::{col, lit};
-    let batches = previous
-        .filter(col("embedded_by").eq(lit(identity.to_string())))
-        .and_then(|df| df.select_columns(&["content_hash", "embedding"]))
-        .and_then(|df| {
-            df.join(
-                wanted,
-                datafusion::common::JoinType::LeftSemi,
-                &["content_hash"],
-                &["wanted"],
-                None,
-            )
-        })
-        .map_err(|e| Failure::from(e.to_string()))?
-        .collect()
-        .await
-        .map_err(|e| Failure::from(e.to_string()))?;
-    let mut out = HashMap::new();
-    for batch in &batches {
-        let hashes = utf8(batch.column(0)).map_err(|e| Failure::of(&e))?;
-        let lists = batch.column(1).as_list::<i32>();
-        for i in 0..batch.num_rows() {
-            if lists.is_null(i) {
-                continue;
-            }
-            let values = lists.value(i);
-            let values = values.as_primitive::<datafusion::arrow::datatypes::Float32Type>();
-            out.entry(hashes.value(i).to_string())
-                .or_insert_with(|| values.values().to_vec());
-        }
-    }
-    Ok(out)
-}
-
-/// The distinct values of string column `name` of `batch`.
-fn utf8_values<'b>(batch: &'b RecordBatch, name: &str) -> Result<BTreeSet<&'b str>, Failure> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| Failure::from(format!("no column `{name}`")))?;
-    let values = column
-        .as_string_opt::<i32>()
-        .ok_or_else(|| Failure::from(format!("`{name}` is not a string column")))?;
-    Ok((0..values.len()).map(|i| values.value(i)).collect())
-}
-
-/// `fresh` with its `embedding` and `embedded_by` columns: vectors of
-/// `reuse` where a chunk's content hash is there, the others embedded now
-/// (each distinct input once). Returns how many chunks were embedded.
-fn embed(
-    collection: &str,
-    fresh: &RecordBatch,
-    inputs: &[String],
-    mut reuse: HashMap<String, Vec<f32>>,
-    embedder: &dyn sluice_retrieve::Embedder,
-) -> Result<(RecordBatch, u64), Failure> {
-    let hashes = utf8(
-        fresh
-            .column_by_name("content_hash")
-            .ok_or_else(|| Failure::from("no content_hash".to_string()))?,
-    )
-    .map_err(|e| Failure::of(&e))?;
-    let mut todo: Vec<usize> = vec![];
-    let mut queued = BTreeSet::new();
-    for (i, _) in inputs.iter().enumerate() {
-        let hash = hashes.value(i);
-        if !reuse.contains_key(hash) && queued.insert(hash) {
-            todo.push(i);
-        }
-    }
-    let texts: Vec<&str> = todo.iter().map(|&i| inputs[i].as_str()).collect();
-    // In parts, so that a long first build says how far it is.
-    let mut vectors = Vec::new();
-    for (part, texts_part) in texts.chunks(EMBED_PART).enumerate() {
-        vectors.extend(embedder.embed(texts_part).map_err(|e| Failure::of(&e))?);
-        if texts.len() > EMBED_PART {
-            tracing::info!(
-                "collection `{collection}`: {} of {} chunks embedded",
-                (part * EMBED_PART + texts_part.len()),
-                texts.len()
-            );
-        }
-    }
-    let dim = if texts.is_empty() {
-        0
-    } else {
-        vectors.len() / texts.len()
-    };
-    for (slot, &i) in todo.iter().enumerate() {
-        reuse.insert(
-            hashes.value(i).to_string(),
-            vectors[slot * dim..(slot + 1) * dim].to_vec(),
-        );
-    }
-    let mut list = ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
-        "element",
-        DataType::Float32,
-        true,
-    )));
-    let mut by = StringBuilder::new();
-    for i in 0..fresh.num_rows() {
-        let vector = reuse
-            .get(hashes.value(i))
-            .ok_or_else(|| Failure::from("a chunk was left without a vector".to_string()))?;
-        list.values().append_slice(vector);
-        list.append(true);
-        by.append_value(embedder.identity());
-    }
-    let mut columns = fresh.columns().to_vec();
-    columns.push(Arc::new(list.finish()));
-    columns.push(Arc::new(by.finish()));
-    let batch = RecordBatch::try_new(chunk_schema(true), columns)
-        .map_err(|e| Failure::from(e.to_string()))?;
-    Ok((batch, todo.len() as u64))
 }
