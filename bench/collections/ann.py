@@ -2,9 +2,13 @@
 """ANN index benchmark: sluice's HNSW (crates/retrieve/src/hnsw.rs) against hnswlib,
 FAISS (IndexHNSWFlat) and usearch on the same synthetic embeddings.
 
-Data: random normal vectors, L2-normalized (seeded), base and queries written as raw
-little-endian f32 (`base.bin`, `queries.bin`) and the exact inner-product top-k ids as
-u32 (`truth.bin`), so the Rust driver and the Python peers read the same bytes.
+Data (`--data`): `random` normal vectors, L2-normalized; `clustered`: Gaussian clusters
+around `--clusters` random unit centres (`--spread` is the noise's norm relative to the
+centre's), L2-normalized, queries drawn from the same mixture (not from the base); or
+real embeddings (`--vectors`). All seeded. Base and queries are written as raw
+little-endian f32 (`base-*.bin`, `queries-*.bin`) and the exact inner-product top-k ids
+as u32 (`truth-*.bin`, computed in blocks), so the Rust driver and the Python peers read
+the same bytes.
 Every library gets the same M, ef_construction and ef_search values; search runs on one
 thread. See README.md beside this file.
 
@@ -36,12 +40,21 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--data", choices=["random", "clustered"], default="random", help="synthetic data kind")
+    p.add_argument("--clusters", type=int, default=1000, help="clusters of --data clustered")
+    p.add_argument(
+        "--spread",
+        type=float,
+        default=1.0,
+        help="--data clustered: a point is centre + spread * g / sqrt(dim), g standard normal, then normalized",
+    )
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--m", type=int, default=16)
     p.add_argument("--efc", type=int, default=200)
     p.add_argument("--ef", default="16,32,64,128,256", help="ef_search values")
     p.add_argument("--threads", default="1,2", help="build thread counts")
     p.add_argument("--runs", type=int, default=2, help="builds per thread count, and search passes per ef")
+    p.add_argument("--search-runs", type=int, help="search passes per ef (best is kept; default --runs)")
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/ann-data"))
     p.add_argument(
         "--vectors",
@@ -64,6 +77,8 @@ def make_data(a: argparse.Namespace) -> dict[str, Path]:
     if a.vectors:
         tag = f"{a.vectors.stem}-q{a.queries}-s{a.seed}"
         a.n = a.vectors.stat().st_size // (4 * a.dim) - a.queries
+    elif a.data == "clustered":
+        tag = f"clustered-c{a.clusters}-sp{a.spread:g}-{tag}"
     paths = {
         "base": a.data_dir / f"base-{tag}.bin",
         "queries": a.data_dir / f"queries-{tag}.bin",
@@ -84,22 +99,57 @@ def make_data(a: argparse.Namespace) -> dict[str, Path]:
         order = rng.permutation(len(real))
         queries, base = real[order[: a.queries]], real[order[a.queries :]]
         a.n = len(base)
+        base.astype("<f4").tofile(paths["base"])
+    elif a.data == "clustered":
+        centres = unit(a.clusters)
+
+        def mixture(rows: int) -> np.ndarray:
+            which = rng.integers(0, a.clusters, size=rows)
+            x = rng.standard_normal((rows, a.dim), dtype=np.float32)
+            x *= np.float32(a.spread / math.sqrt(a.dim))
+            x += centres[which]
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+            return x
+
+        # Written 100,000 rows at a time so a million 384-d vectors never need two copies.
+        with open(paths["base"], "wb") as f:
+            for s in range(0, a.n, 100_000):
+                mixture(min(100_000, a.n - s)).astype("<f4").tofile(f)
+        queries = mixture(a.queries)
     else:
         base, queries = unit(a.n), unit(a.queries)
-    truth = np.empty((a.queries, a.k), dtype=np.uint32)
-    for s in range(0, a.queries, 100):  # exact inner-product top-k, 100 queries at a time
-        sims = queries[s : s + 100] @ base.T
-        top = np.argpartition(-sims, a.k, axis=1)[:, : a.k]
-        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-        truth[s : s + 100] = np.take_along_axis(top, order, axis=1)
-    base.astype("<f4").tofile(paths["base"])
+        base.astype("<f4").tofile(paths["base"])
+    base = np.memmap(paths["base"], dtype="<f4", mode="r").reshape(-1, a.dim)
+    exact_top_k(base, queries, a.k).astype("<u4").tofile(paths["truth"])
     queries.astype("<f4").tofile(paths["queries"])
-    truth.astype("<u4").tofile(paths["truth"])
     return paths
+
+
+def exact_top_k(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Ids of each query's k largest inner products, best first: blocks of 256 queries x
+    131,072 base rows (at most 128 MiB of similarities at a time)."""
+    qb, bb = 256, 131_072
+    truth = np.empty((len(queries), k), dtype=np.uint32)
+    for s in range(0, len(queries), qb):
+        q = queries[s : s + qb]
+        best_ids = np.empty((len(q), 0), dtype=np.int64)
+        best_sims = np.empty((len(q), 0), dtype=np.float32)
+        for b in range(0, len(base), bb):
+            sims = q @ np.asarray(base[b : b + bb]).T
+            kk = min(k, sims.shape[1])
+            top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            best_ids = np.concatenate([best_ids, top + b], axis=1)
+            best_sims = np.concatenate([best_sims, np.take_along_axis(sims, top, axis=1)], axis=1)
+            keep = np.argsort(-best_sims, axis=1, kind="stable")[:, :k]
+            best_ids = np.take_along_axis(best_ids, keep, axis=1)
+            best_sims = np.take_along_axis(best_sims, keep, axis=1)
+        truth[s : s + qb] = best_ids
+    return truth
 
 
 def load(paths: dict[str, Path], a: argparse.Namespace):
     base = np.fromfile(paths["base"], dtype="<f4").reshape(-1, a.dim)
+    a.n = len(base)
     queries = np.fromfile(paths["queries"], dtype="<f4").reshape(-1, a.dim)
     truth = np.fromfile(paths["truth"], dtype="<u4").reshape(-1, a.k)
     return base, queries, truth
@@ -227,7 +277,7 @@ def run_peer(cls, a, base, queries, truth, efs, threads, workdir: Path) -> dict:
     peer.idx = keep
     for ef in efs:
         best, found = math.inf, None
-        for _ in range(a.runs):
+        for _ in range(a.search_runs):
             t0 = time.perf_counter()
             found = peer.search(ef)
             best = min(best, time.perf_counter() - t0)
@@ -242,7 +292,7 @@ def run_sluice(binary: Path, a, paths, efs, threads, workdir: Path) -> dict:
     out = {"build": {}, "search": {}}
     common = ["--base", str(paths["base"]), "--queries", str(paths["queries"]), "--dim", str(a.dim),
               "--truth", str(paths["truth"]), "--m", str(a.m), "--efc", str(a.efc), "--k", str(a.k),
-              "--runs", str(a.runs)]
+              "--runs", str(a.search_runs)]
     for i, t in enumerate(threads):
         times = []
         for r in range(a.runs):
@@ -280,8 +330,10 @@ def qps_at_recall(search: dict, target: float) -> float | None:
 
 
 def report(results: dict, efs, threads, a) -> None:
-    print(f"\nn={a.n} dim={a.dim} queries={a.queries} k={a.k} M={a.m} ef_construction={a.efc}; "
-          f"search on 1 thread, best of {a.runs}; build times: all runs")
+    data = (f"real ({a.vectors.name})" if a.vectors else
+            f"clustered ({a.clusters} clusters, spread {a.spread:g})" if a.data == "clustered" else "random")
+    print(f"\ndata={data} n={a.n} dim={a.dim} queries={a.queries} k={a.k} M={a.m} ef_construction={a.efc}; "
+          f"search on 1 thread, best of {a.search_runs}; build times: all runs")
     print(f"\n{'library':<9} " + " ".join(f"{'build ' + str(t) + 'T (s)':>18}" for t in threads) + f" {'index MB':>9}")
     for lib, r in results.items():
         cells = []
@@ -302,15 +354,23 @@ def report(results: dict, efs, threads, a) -> None:
     # Recall levels every library reaches within the measured efs.
     lo = max(min(v["recall"] for v in r["search"].values()) for r in results.values() if r["search"])
     hi = min(max(v["recall"] for v in r["search"].values()) for r in results.values() if r["search"])
-    targets = [t for t in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99) if lo <= t <= hi]
+    targets = [t for t in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995) if lo <= t <= hi]
     print(f"\nQPS at equal recall (interpolated between efs):\n{'library':<9} " + " ".join(f"{t:>8}" for t in targets))
     for lib, r in results.items():
         cells = [qps_at_recall(r["search"], t) for t in targets]
         print(f"{lib:<9} " + " ".join(f"{c:>8.0f}" if c else f"{'-':>8}" for c in cells))
+    if "sluice" in results and "hnswlib" in results:
+        ratios = []
+        for t in targets:
+            s_, h = qps_at_recall(results["sluice"]["search"], t), qps_at_recall(results["hnswlib"]["search"], t)
+            ratios.append(f"{s_ / h:>8.2f}" if s_ and h else f"{'-':>8}")
+        print(f"{'sl/hnsw':<9} " + " ".join(ratios))
 
 
 def main() -> None:
     a = parse_args()
+    if a.search_runs is None:
+        a.search_runs = a.runs
     efs = [int(x) for x in a.ef.split(",")]
     threads = [int(x) for x in a.threads.split(",")]
     libs = [x.strip() for x in a.libs.split(",") if x.strip()]
@@ -322,6 +382,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ann-") as tmp:
         workdir = Path(tmp)
         for lib in libs:
+            # The machine's load when each library starts (reported with the results).
+            start = {"utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load": os.getloadavg()}
+            print(f"# {lib}: start {start['utc']} UTC, load average {start['load']}", file=sys.stderr)
             if lib == "sluice":
                 if a.sluice_ann is None:
                     print("# sluice: skipped (no --sluice-ann)", file=sys.stderr)
@@ -333,6 +396,8 @@ def main() -> None:
                     results[lib] = r
             else:
                 raise SystemExit(f"unknown library {lib}")
+            if lib in results:
+                results[lib]["start"] = start
             for f in workdir.iterdir():
                 f.unlink() if f.is_file() else None
     report(results, efs, threads, a)

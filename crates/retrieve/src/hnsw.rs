@@ -9,9 +9,17 @@
 //!   `mL = 1 / ln(M)`; a node keeps at most `M` neighbours on the upper layers and
 //!   `2·M` on layer 0, chosen by the neighbour-selection heuristic (the paper's
 //!   algorithm 4, without extending or keeping pruned candidates, as in hnswlib).
-//! - Vectors are one contiguous `Vec<f32>`; layer-0 neighbour lists are one flat
-//!   array with a fixed stride (`1 + 2·M` words: count, then ids), upper layers are
-//!   stored only for the nodes that reach them.
+//! - Vectors are one contiguous `Vec<f32>` whose first row starts on a 64-byte
+//!   boundary; layer-0 neighbour lists are one flat array with a fixed stride
+//!   (`1 + 2·M` words: count, then ids), upper layers are stored only for the
+//!   nodes that reach them. On Linux both large arrays are advised to use
+//!   transparent huge pages, so the scattered reads of a search miss the TLB less.
+//! - The inner product is AVX2 + FMA when the CPU has them (detected at run
+//!   time), else portable. The search and insert code is generic over the kernel
+//!   and compiled once per kernel with its CPU features, so the kernel is inlined
+//!   into the loops (no call through a pointer per similarity). A search
+//!   prefetches the next candidate's list and, ahead of scoring them, its
+//!   neighbours' vectors; its visited set has u8 tags (hnswlib's idea).
 //! - Deletion is a tombstone: a deleted node is never returned but still routes
 //!   searches through the graph.
 //! - Sequential inserts are deterministic given [`Params::seed`];
@@ -100,8 +108,11 @@ impl Default for Params {
 pub struct Hnsw {
     dim: usize,
     params: Params,
-    /// `len · dim` floats, row-major.
+    /// `pad` unused floats, then `len · dim` floats, row-major. `pad` (0..16)
+    /// puts the first row on a 64-byte boundary, so a row whose size is a multiple
+    /// of 64 bytes (384 floats) spans no more cache lines than it must.
     vectors: Vec<f32>,
+    pad: usize,
     /// Each node's top layer.
     levels: Vec<u8>,
     /// Layer 0: `len · (1 + 2M)` words, per node the count then the ids.
@@ -113,7 +124,8 @@ pub struct Hnsw {
     entry: Entry,
     /// `SplitMix64` state for levels.
     rng: u64,
-    dot: DotFn,
+    /// The inner-product kernel for this CPU, detected once.
+    isa: Isa,
 }
 
 /// The entry point: a node on the top layer.
@@ -180,6 +192,7 @@ impl Hnsw {
             dim,
             params,
             vectors: Vec::new(),
+            pad: 0,
             levels: Vec::new(),
             layer0: Vec::new(),
             upper: Vec::new(),
@@ -190,7 +203,7 @@ impl Hnsw {
                 level: 0,
             },
             rng: params.seed,
-            dot: dot_kernel(),
+            isa: isa(),
         }
     }
 
@@ -276,10 +289,11 @@ impl Hnsw {
             "an HNSW index holds at most u32::MAX - 1 nodes"
         );
         let (stride0, stride_up) = (1 + self.m0(), 1 + self.params.m);
-        self.vectors.extend_from_slice(vectors);
+        self.extend_vectors(vectors);
         self.levels.reserve(count);
         self.upper.reserve(count);
         self.layer0.reserve(count * stride0);
+        advise_huge_pages(&self.layer0);
         for _ in 0..count {
             let level = self.draw_level();
             // `level <= MAX_LEVEL < 256`.
@@ -354,7 +368,30 @@ impl Hnsw {
     #[must_use]
     pub fn vector(&self, id: u32) -> &[f32] {
         let i = id as usize * self.dim;
-        &self.vectors[i..i + self.dim]
+        &self.vectors[self.pad + i..self.pad + i + self.dim]
+    }
+
+    /// All rows, row-major.
+    fn rows(&self) -> &[f32] {
+        &self.vectors[self.pad..]
+    }
+
+    /// Appends rows, keeping the first on a 64-byte boundary (the rows move when
+    /// a reallocation changed their alignment).
+    fn extend_vectors(&mut self, more: &[f32]) {
+        let len = self.vectors.len() - self.pad;
+        self.vectors.reserve(more.len() + 16);
+        advise_huge_pages(&self.vectors);
+        // 0..16 for an f32 pointer (`usize::MAX` cannot happen; then no padding).
+        let want = self.vectors.as_ptr().align_offset(64).min(15);
+        if want != self.pad {
+            // Within the capacity just reserved: no reallocation.
+            self.vectors.resize(self.vectors.len().max(want + len), 0.0);
+            self.vectors.copy_within(self.pad..self.pad + len, want);
+            self.vectors.truncate(want + len);
+            self.pad = want;
+        }
+        self.vectors.extend_from_slice(more);
     }
 
     /// The k nearest live nodes to `query` by inner product, best first, as
@@ -379,6 +416,24 @@ impl Hnsw {
         allow: Option<&dyn Fn(u32) -> bool>,
     ) -> Vec<(u32, f32)> {
         assert_eq!(query.len(), self.dim, "query dimension");
+        match self.isa {
+            Isa::Portable => self.search_with(Portable, query, k, ef, allow),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(kern) => x86::search(self, kern, query, k, ef, allow),
+        }
+    }
+
+    /// [`Hnsw::search`] with the kernel `kern`, inlined into each kernel's
+    /// entry point so that the hot loop calls no function through a pointer.
+    #[inline(always)]
+    fn search_with<K: Kernel>(
+        &self,
+        kern: K,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
         let Some(ep) = self.entry.node else {
             return Vec::new();
         };
@@ -396,18 +451,21 @@ impl Hnsw {
         };
 
         let mut cur = Near {
-            sim: self.sim(query, ep),
+            sim: self.sim(kern, query, ep),
             id: ep,
         };
         for layer in (1..=self.entry.level).rev() {
-            cur = self.greedy(query, cur, layer, None);
+            cur = self.greedy(kern, query, cur, layer, None);
         }
-        match self.search_layer(query, cur, ef, 0, accept, budget, None) {
+        let mut visited = VISITED.take();
+        let found = self.search_layer(kern, query, cur, ef, 0, accept, budget, None, &mut visited);
+        VISITED.set(visited);
+        match found {
             Some(mut found) if found.len() >= k || found.len() >= self.live() => {
                 found.truncate(k);
                 found.into_iter().map(|n| (n.id, n.sim)).collect()
             }
-            _ => self.exact(query, k, allow),
+            _ => self.exact_with(kern, query, k, allow),
         }
     }
 
@@ -424,11 +482,27 @@ impl Hnsw {
         allow: Option<&dyn Fn(u32) -> bool>,
     ) -> Vec<(u32, f32)> {
         assert_eq!(query.len(), self.dim, "query dimension");
+        match self.isa {
+            Isa::Portable => self.exact_with(Portable, query, k, allow),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(kern) => x86::exact(self, kern, query, k, allow),
+        }
+    }
+
+    /// [`Hnsw::exact`] with the kernel `kern`.
+    #[inline(always)]
+    fn exact_with<K: Kernel>(
+        &self,
+        kern: K,
+        query: &[f32],
+        k: usize,
+        allow: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
         if k == 0 {
             return Vec::new();
         }
         let mut best: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(k + 1);
-        for (i, v) in self.vectors.chunks_exact(self.dim).enumerate() {
+        for (i, v) in self.rows().chunks_exact(self.dim).enumerate() {
             if self.deleted[i] {
                 continue;
             }
@@ -438,7 +512,7 @@ impl Hnsw {
                 continue;
             }
             let near = Near {
-                sim: (self.dot)(query, v),
+                sim: kern.dot(query, v),
                 id,
             };
             if best.len() < k {
@@ -469,8 +543,9 @@ impl Hnsw {
         level
     }
 
-    fn sim(&self, q: &[f32], id: u32) -> f32 {
-        (self.dot)(q, self.vector(id))
+    #[inline(always)]
+    fn sim<K: Kernel>(&self, kern: K, q: &[f32], id: u32) -> f32 {
+        kern.dot(q, self.vector(id))
     }
 
     /// A node's neighbour list on one layer: the count, then the slots.
@@ -509,13 +584,24 @@ impl Hnsw {
     }
 
     /// Greedy descent on one layer: move to the best neighbour until none is better.
-    fn greedy(&self, q: &[f32], mut cur: Near, layer: usize, locks: Locks<'_>) -> Near {
+    #[inline(always)]
+    fn greedy<K: Kernel>(
+        &self,
+        kern: K,
+        q: &[f32],
+        mut cur: Near,
+        layer: usize,
+        locks: Locks<'_>,
+    ) -> Near {
         let mut buf = Vec::with_capacity(self.params.m);
         loop {
             let mut changed = false;
             self.read_links(cur.id, layer, locks, &mut buf);
             for &n in &buf {
-                let s = self.sim(q, n);
+                prefetch(self.vector(n), PREFETCH_LINES);
+            }
+            for &n in &buf {
+                let s = self.sim(kern, q, n);
                 if s > cur.sim {
                     cur = Near { sim: s, id: n };
                     changed = true;
@@ -532,8 +618,10 @@ impl Hnsw {
     /// `None`) become results. `None` when more than `budget` rejected nodes
     /// were evaluated.
     #[allow(clippy::too_many_arguments)]
-    fn search_layer(
+    #[inline(always)]
+    fn search_layer<K: Kernel>(
         &self,
+        kern: K,
         q: &[f32],
         entry: Near,
         ef: usize,
@@ -541,67 +629,81 @@ impl Hnsw {
         accept: Option<&dyn Fn(u32) -> bool>,
         budget: usize,
         locks: Locks<'_>,
+        visited: &mut Visited,
     ) -> Option<Vec<Near>> {
-        VISITED.with_borrow_mut(|visited| {
-            visited.reset(self.len());
-            visited.insert(entry.id);
-            let mut candidates = BinaryHeap::with_capacity(ef * 2);
-            let mut results: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(ef + 1);
-            let accepts = |id: u32| accept.is_none_or(|f| f(id));
-            let mut rejected = 0usize;
-            candidates.push(entry);
-            if accepts(entry.id) {
-                results.push(Reverse(entry));
+        visited.reset(self.len());
+        visited.insert(entry.id);
+        let mut candidates = BinaryHeap::with_capacity(ef * 2);
+        let mut results: BinaryHeap<Reverse<Near>> = BinaryHeap::with_capacity(ef + 1);
+        let accepts = |id: u32| accept.is_none_or(|f| f(id));
+        let mut rejected = 0usize;
+        candidates.push(entry);
+        if accepts(entry.id) {
+            results.push(Reverse(entry));
+        }
+        let mut worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0.sim);
+        let mut buf = Vec::with_capacity(self.m0());
+        while let Some(c) = candidates.pop() {
+            if c.sim < worst && results.len() >= ef {
+                break;
             }
-            let mut worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0.sim);
-            let mut buf = Vec::with_capacity(self.m0());
-            while let Some(c) = candidates.pop() {
-                if c.sim < worst && results.len() >= ef {
-                    break;
+            // The next candidate's list is read after this one's neighbours are
+            // scored: start loading it (132 bytes on layer 0 at M = 16).
+            if let Some(next) = candidates.peek() {
+                prefetch(self.slot(next.id, layer), 3);
+            }
+            self.read_links(c.id, layer, locks, &mut buf);
+            // Keep the unvisited neighbours and start loading their vectors
+            // before computing any similarity (they are rarely in cache): the
+            // first lines of all of them now, and each whole vector
+            // `PREFETCH_AHEAD` neighbours before it is scored. Prefetching every
+            // whole vector at once stalls on the CPU's miss buffers instead.
+            buf.retain(|&n| visited.insert(n));
+            for &n in &buf {
+                prefetch(self.vector(n), PREFETCH_LINES);
+            }
+            for &n in buf.iter().take(PREFETCH_AHEAD).skip(1) {
+                prefetch(self.vector(n), PREFETCH_WHOLE);
+            }
+            for (i, &n) in buf.iter().enumerate() {
+                if let Some(&ahead) = buf.get(i + PREFETCH_AHEAD) {
+                    prefetch(self.vector(ahead), PREFETCH_WHOLE);
                 }
-                self.read_links(c.id, layer, locks, &mut buf);
-                // Keep the unvisited neighbours and start loading their vectors
-                // before computing any similarity (they are rarely in cache).
-                buf.retain(|&n| visited.insert(n));
-                for &n in &buf {
-                    prefetch(self.vector(n));
-                }
-                for &n in &buf {
-                    let s = self.sim(q, n);
-                    let ok = accepts(n);
-                    if !ok {
-                        rejected += 1;
-                        if rejected > budget {
-                            return None;
-                        }
+                let s = self.sim(kern, q, n);
+                let ok = accepts(n);
+                if !ok {
+                    rejected += 1;
+                    if rejected > budget {
+                        return None;
                     }
-                    if results.len() < ef || s > worst {
-                        let near = Near { sim: s, id: n };
-                        candidates.push(near);
-                        if ok {
-                            results.push(Reverse(near));
-                            if results.len() > ef {
-                                results.pop();
-                            }
-                            worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0.sim);
+                }
+                if results.len() < ef || s > worst {
+                    let near = Near { sim: s, id: n };
+                    candidates.push(near);
+                    if ok {
+                        results.push(Reverse(near));
+                        if results.len() > ef {
+                            results.pop();
                         }
+                        worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0.sim);
                     }
                 }
             }
-            Some(
-                results
-                    .into_sorted_vec()
-                    .into_iter()
-                    .map(|Reverse(n)| n)
-                    .collect(),
-            )
-        })
+        }
+        Some(
+            results
+                .into_sorted_vec()
+                .into_iter()
+                .map(|Reverse(n)| n)
+                .collect(),
+        )
     }
 
     /// The neighbour-selection heuristic (algorithm 4): walk the candidates best
     /// first and keep one only if it is closer to the base than to every kept one.
     /// `candidates` are sorted best first by similarity to the base.
-    fn select(&self, candidates: &[Near], m: usize) -> Vec<u32> {
+    #[inline(always)]
+    fn select<K: Kernel>(&self, kern: K, candidates: &[Near], m: usize) -> Vec<u32> {
         if candidates.len() <= m {
             return candidates.iter().map(|c| c.id).collect();
         }
@@ -611,7 +713,14 @@ impl Hnsw {
                 break;
             }
             let v = self.vector(c.id);
-            if kept.iter().all(|&r| self.sim(v, r) <= c.sim) {
+            let mut keep = true;
+            for &r in &kept {
+                if self.sim(kern, v, r) > c.sim {
+                    keep = false;
+                    break;
+                }
+            }
+            if keep {
                 kept.push(c.id);
             }
         }
@@ -621,6 +730,16 @@ impl Hnsw {
     /// Links node `id` into the graph (algorithm 1). Its vector, level and empty
     /// lists are already allocated.
     fn link(&self, id: u32, entry: &Mutex<Entry>, locks: Locks<'_>) {
+        match self.isa {
+            Isa::Portable => self.link_with(Portable, id, entry, locks),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(kern) => x86::link(self, kern, id, entry, locks),
+        }
+    }
+
+    /// [`Hnsw::link`] with the kernel `kern`.
+    #[inline(always)]
+    fn link_with<K: Kernel>(&self, kern: K, id: u32, entry: &Mutex<Entry>, locks: Locks<'_>) {
         let level = usize::from(self.levels[id as usize]);
         let q = self.vector(id);
         let mut guard = entry.lock().unwrap_or_else(PoisonError::into_inner);
@@ -642,21 +761,31 @@ impl Hnsw {
         };
 
         let mut cur = Near {
-            sim: self.sim(q, ep),
+            sim: self.sim(kern, q, ep),
             id: ep,
         };
         for layer in (level + 1..=top).rev() {
-            cur = self.greedy(q, cur, layer, locks);
+            cur = self.greedy(kern, q, cur, layer, locks);
         }
         let ef = self.params.ef_construction;
+        let mut visited = VISITED.take();
         for layer in (0..=level.min(top)).rev() {
-            let Some(mut found) = self.search_layer(q, cur, ef, layer, None, usize::MAX, locks)
-            else {
+            let Some(mut found) = self.search_layer(
+                kern,
+                q,
+                cur,
+                ef,
+                layer,
+                None,
+                usize::MAX,
+                locks,
+                &mut visited,
+            ) else {
                 continue; // Unreachable: the budget is unlimited.
             };
             // In a parallel build another thread may already have linked to `id`.
             found.retain(|n| n.id != id);
-            let chosen = self.select(&found, self.params.m);
+            let chosen = self.select(kern, &found, self.params.m);
             {
                 let _guard = locks.map(|l| {
                     l[id as usize]
@@ -666,12 +795,13 @@ impl Hnsw {
                 self.write_links(id, layer, &chosen);
             }
             for &n in &chosen {
-                self.add_link(n, id, layer, locks);
+                self.add_link(kern, n, id, layer, locks);
             }
             if let Some(best) = found.first() {
                 cur = *best;
             }
         }
+        VISITED.set(visited);
         if let Some(g) = held.as_mut() {
             **g = Entry {
                 node: Some(id),
@@ -682,7 +812,8 @@ impl Hnsw {
 
     /// Adds `new` to `node`'s list on `layer`, re-selecting with the heuristic
     /// when the list is full.
-    fn add_link(&self, node: u32, new: u32, layer: usize, locks: Locks<'_>) {
+    #[inline(always)]
+    fn add_link<K: Kernel>(&self, kern: K, node: u32, new: u32, layer: usize, locks: Locks<'_>) {
         if node == new {
             return;
         }
@@ -709,12 +840,12 @@ impl Hnsw {
             .map(|a| a.load(Relaxed))
             .chain(std::iter::once(new))
             .map(|id| Near {
-                sim: self.sim(base, id),
+                sim: self.sim(kern, base, id),
                 id,
             })
             .collect();
         cands.sort_unstable_by(|a, b| b.cmp(a));
-        let chosen = self.select(&cands, cap);
+        let chosen = self.select(kern, &cands, cap);
         self.write_links(node, layer, &chosen);
     }
 
@@ -756,7 +887,7 @@ impl Hnsw {
         w.u32(self.entry.node.unwrap_or(NONE))?;
         w.u32(u32::try_from(self.entry.level).map_err(too_big)?)?;
         w.u64(file_len)?;
-        for &x in &self.vectors {
+        for &x in self.rows() {
             w.put(&x.to_le_bytes())?;
         }
         w.put(&self.levels)?;
@@ -896,10 +1027,16 @@ fn parse_body(
     let bytes = r
         .take(floats.checked_mul(4).ok_or("vector size overflows")?)
         .ok_or_else(early)?;
-    let vectors: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    // The first row on a 64-byte boundary, as `Hnsw::extend_vectors` keeps it.
+    let mut vectors: Vec<f32> = Vec::with_capacity(floats + 16);
+    advise_huge_pages(&vectors);
+    let pad = vectors.as_ptr().align_offset(64).min(15);
+    vectors.resize(pad, 0.0);
+    vectors.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
     let levels = r.take(n).ok_or_else(early)?.to_vec();
     if let Some(l) = levels.iter().find(|&&l| usize::from(l) > MAX_LEVEL) {
         return Err(format!("node level {l} above the maximum {MAX_LEVEL}"));
@@ -916,6 +1053,7 @@ fn parse_body(
     index.rng = rng;
     let (stride0, stride_up) = (1 + 2 * m, 1 + m);
     let mut layer0 = Vec::with_capacity(n * stride0);
+    advise_huge_pages(&layer0);
     let mut upper = Vec::with_capacity(n);
     for (id, &level) in levels.iter().enumerate() {
         let level = usize::from(level);
@@ -991,6 +1129,7 @@ fn parse_body(
         }
     };
     index.vectors = vectors;
+    index.pad = pad;
     index.levels = levels;
     index.layer0 = layer0;
     index.upper = upper;
@@ -1222,10 +1361,13 @@ fn splitmix64(state: &mut u64) -> u64 {
 
 // ---- visited set ----------------------------------------------------------------
 
-/// A generation-stamped visited set, one per thread: resetting it is O(1).
+/// A tag-stamped visited set, one per thread (as hnswlib's, with u8 tags: a
+/// million nodes take 1 MB, which stays in cache better): resetting it is O(1)
+/// except every 255th time, when the marks are cleared.
+#[derive(Default)]
 struct Visited {
-    marks: Vec<u32>,
-    generation: u32,
+    marks: Vec<u8>,
+    tag: u8,
 }
 
 impl Visited {
@@ -1233,18 +1375,19 @@ impl Visited {
         if self.marks.len() < n {
             self.marks.resize(n, 0);
         }
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
+        self.tag = self.tag.wrapping_add(1);
+        if self.tag == 0 {
             self.marks.fill(0);
-            self.generation = 1;
+            self.tag = 1;
         }
     }
 
-    /// Marks `id`; `false` if it was already marked in this generation.
+    /// Marks `id`; `false` if it was already marked since the last reset.
+    #[inline]
     fn insert(&mut self, id: u32) -> bool {
         match self.marks.get_mut(id as usize) {
-            Some(m) if *m != self.generation => {
-                *m = self.generation;
+            Some(m) if *m != self.tag => {
+                *m = self.tag;
                 true
             }
             _ => false,
@@ -1253,24 +1396,137 @@ impl Visited {
 }
 
 thread_local! {
-    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), generation: 0 }) };
+    /// Taken for one search or one insertion and put back (a nested search, from
+    /// a filter callback, gets a fresh set).
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), tag: 0 }) };
+}
+
+// ---- huge pages -------------------------------------------------------------------
+
+/// Asks the kernel to back a large array (its whole capacity) with transparent
+/// huge pages (`madvise(MADV_HUGEPAGE)`, honoured when THP is `madvise` or
+/// `always`). A search reads vectors and lists scattered over hundreds of MB; with
+/// 4 KiB pages nearly every vector is a TLB miss as well as a cache miss. Only the
+/// 2 MiB-aligned part of the allocation is advised; arrays under 4 MiB are left
+/// alone. A hint: failures are ignored, and other systems do nothing.
+fn advise_huge_pages<T>(v: &Vec<T>) {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    {
+        thp::advise(v.as_ptr().cast(), v.capacity() * size_of::<T>());
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    let _ = v;
+}
+
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+#[allow(unsafe_code)]
+mod thp {
+    use std::ffi::{c_int, c_void};
+
+    unsafe extern "C" {
+        /// glibc's / musl's `madvise(2)` (std links the C library on Linux).
+        fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+    }
+
+    /// `MADV_HUGEPAGE` on x86-64 and aarch64 Linux.
+    const MADV_HUGEPAGE: c_int = 14;
+    const HUGE: usize = 2 << 20;
+
+    /// Advises the 2 MiB-aligned part of `[ptr, ptr + bytes)`.
+    pub(super) fn advise(ptr: *const u8, bytes: usize) {
+        if bytes < 2 * HUGE {
+            return;
+        }
+        let start = ptr.addr().next_multiple_of(HUGE);
+        let end = (ptr.addr() + bytes) & !(HUGE - 1);
+        if end <= start {
+            return;
+        }
+        // SAFETY: `[start, end)` lies inside one live allocation of the caller
+        // (`ptr` and `bytes` are a Vec's pointer and capacity in bytes), page
+        // aligned. `MADV_HUGEPAGE` only changes how the kernel backs those pages,
+        // never their contents or mappings, so no Rust value is affected; the
+        // result is ignored because the advice is only a hint.
+        unsafe {
+            madvise(
+                ptr.with_addr(start).cast_mut().cast(),
+                end - start,
+                MADV_HUGEPAGE,
+            );
+        }
+    }
 }
 
 // ---- inner-product kernels ------------------------------------------------------------
 
 type DotFn = fn(&[f32], &[f32]) -> f32;
 
-/// Asks the CPU to start loading the first `PREFETCH_LINES` cache lines of a vector.
-#[inline]
-fn prefetch(v: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    x86::prefetch(v);
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
+/// An inner-product kernel. The graph code is generic over it and inlined into
+/// one entry point per kernel (compiled with that kernel's CPU features), so the
+/// kernel is inlined into the hot loops instead of called through a pointer.
+trait Kernel: Copy {
+    fn dot(self, a: &[f32], b: &[f32]) -> f32;
 }
 
-/// Cache lines of a vector to prefetch (a 384-float vector has 24).
-const PREFETCH_LINES: usize = 4;
+/// The portable kernel, for any CPU.
+#[derive(Clone, Copy, Debug)]
+struct Portable;
+
+impl Kernel for Portable {
+    #[inline(always)]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        dot_portable(a, b)
+    }
+}
+
+/// The kernels this build can use; the fastest the CPU supports is detected once.
+#[derive(Clone, Copy, Debug)]
+enum Isa {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2(x86::Avx2),
+}
+
+fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::env::var_os("SLUICE_HNSW_PORTABLE").is_none()
+                && let Some(kern) = x86::Avx2::detect()
+            {
+                return Isa::Avx2(kern);
+            }
+        }
+        Isa::Portable
+    })
+}
+
+/// Asks the CPU to start loading the first `lines` cache lines of a slice.
+#[inline(always)]
+fn prefetch<T>(s: &[T], lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    x86::prefetch(s, lines);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, lines);
+}
+
+/// Cache lines of each neighbour's vector prefetched before any is scored.
+const PREFETCH_LINES: usize = 2;
+/// A neighbour's whole vector is prefetched this many neighbours ahead of scoring it.
+const PREFETCH_AHEAD: usize = 2;
+/// "Whole" vector, in cache lines: 384 floats are 24 lines; longer vectors are
+/// left to the hardware prefetcher past this.
+const PREFETCH_WHOLE: usize = 32;
 
 /// The inner product of two slices (over the shorter length), with the fastest
 /// kernel this CPU has (AVX2 + FMA when detected at run time, else portable).
@@ -1279,25 +1535,18 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_kernel()(a, b)
 }
 
-/// The kernel chosen for this CPU, detected once.
+/// The kernel chosen for this CPU, as a function.
 fn dot_kernel() -> DotFn {
-    static KERNEL: OnceLock<DotFn> = OnceLock::new();
-    *KERNEL.get_or_init(|| {
+    match isa() {
+        Isa::Portable => dot_portable,
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::env::var_os("SLUICE_HNSW_PORTABLE").is_none()
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-            {
-                return x86::dot_avx2;
-            }
-        }
-        dot_portable
-    })
+        Isa::Avx2(_) => x86::dot_avx2,
+    }
 }
 
 /// Portable inner product: 16 independent accumulators, which the compiler
 /// turns into SIMD lanes (SSE2 on any x86-64, NEON on aarch64).
+#[inline]
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -1324,28 +1573,120 @@ mod x86 {
         __m256, _MM_HINT_T0, _mm_prefetch, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps,
         _mm256_setzero_ps, _mm256_storeu_ps,
     };
+    use std::sync::Mutex;
 
-    /// Prefetches the first `PREFETCH_LINES` cache lines of `v` into L1.
-    #[inline]
-    pub(super) fn prefetch(v: &[f32]) {
-        for line in 0..super::PREFETCH_LINES.min(v.len().div_ceil(16)) {
-            // SAFETY: a prefetch is only a hint: it never faults and writes
-            // nothing; the address is inside `v` (line · 16 < v.len()). SSE is
-            // part of the x86-64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().add(line * 16).cast()) };
+    use super::{Entry, Hnsw, Kernel, Locks};
+
+    /// Proof that the CPU has AVX2 and FMA: only [`Avx2::detect`] makes one.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) struct Avx2 {
+        _detected: (),
+    }
+
+    impl Avx2 {
+        pub(super) fn detect() -> Option<Avx2> {
+            (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+                .then_some(Avx2 { _detected: () })
         }
     }
 
-    /// AVX2 + FMA inner product; only handed out by `dot_kernel` after the
-    /// features were detected.
+    impl Kernel for Avx2 {
+        #[inline(always)]
+        fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: an `Avx2` value exists only when `detect` found AVX2 and
+            // FMA, so the CPU executes the instructions `dot_fma` is compiled with.
+            unsafe { dot_fma(a, b) }
+        }
+    }
+
+    // The graph code compiled with AVX2 + FMA, so `dot_fma` inlines into it.
+    // Each wrapper takes an `Avx2`, which exists only after detection.
+
+    pub(super) fn search(
+        h: &Hnsw,
+        kern: Avx2,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        // SAFETY: `kern` proves AVX2 and FMA were detected (see `Avx2::detect`).
+        unsafe { search_avx2(h, kern, query, k, ef, allow) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn search_avx2(
+        h: &Hnsw,
+        kern: Avx2,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        h.search_with(kern, query, k, ef, allow)
+    }
+
+    pub(super) fn exact(
+        h: &Hnsw,
+        kern: Avx2,
+        query: &[f32],
+        k: usize,
+        allow: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        // SAFETY: `kern` proves AVX2 and FMA were detected (see `Avx2::detect`).
+        unsafe { exact_avx2(h, kern, query, k, allow) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn exact_avx2(
+        h: &Hnsw,
+        kern: Avx2,
+        query: &[f32],
+        k: usize,
+        allow: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        h.exact_with(kern, query, k, allow)
+    }
+
+    pub(super) fn link(h: &Hnsw, kern: Avx2, id: u32, entry: &Mutex<Entry>, locks: Locks<'_>) {
+        // SAFETY: `kern` proves AVX2 and FMA were detected (see `Avx2::detect`).
+        unsafe { link_avx2(h, kern, id, entry, locks) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn link_avx2(h: &Hnsw, kern: Avx2, id: u32, entry: &Mutex<Entry>, locks: Locks<'_>) {
+        h.link_with(kern, id, entry, locks);
+    }
+
+    /// Prefetches the first `lines` cache lines of `s` into L1.
+    #[inline(always)]
+    pub(super) fn prefetch<T>(s: &[T], lines: usize) {
+        let p = s.as_ptr().cast::<i8>();
+        let bytes = size_of_val(s);
+        let mut off = 0;
+        for _ in 0..lines {
+            if off >= bytes {
+                break;
+            }
+            // SAFETY: a prefetch is only a hint: it never faults and writes
+            // nothing; the address is inside `s` (off < its byte length). SSE
+            // is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
+            off += 64;
+        }
+    }
+
+    /// AVX2 + FMA inner product, as a function pointer for [`super::dot`]; only
+    /// handed out by `dot_kernel` after the features were detected.
     pub(super) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: `dot_kernel` selects this function only when
-        // `is_x86_feature_detected!("avx2")` and `("fma")` both hold, so the CPU
-        // executes the instructions `dot_fma` is compiled with.
+        // SAFETY: `dot_kernel` returns this function only for `Isa::Avx2`,
+        // which holds an `Avx2` made by `Avx2::detect` after AVX2 and FMA were
+        // both detected, so the CPU executes the instructions of `dot_fma`.
         unsafe { dot_fma(a, b) }
     }
 
     #[target_feature(enable = "avx2,fma")]
+    #[inline]
     #[allow(clippy::many_single_char_names)]
     fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
