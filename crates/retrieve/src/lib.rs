@@ -20,7 +20,7 @@ pub use chunk::{Chunk, ChunkOptions, chunk};
 pub use doc::{Block, BlockKind, Format, Node, parse};
 pub use embed::{Embedder, OnnxEmbedder};
 pub use error::Error;
-pub use text::{TextChunk, TextIndex, build_text_index};
+pub use text::{TextBuild, TextChunk, TextIndex, build_text_index};
 pub use tokens::{Tokens, WordPiece};
 
 /// A document's or chunk's content hash: BLAKE3 of its text, in hex. A

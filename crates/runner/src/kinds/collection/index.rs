@@ -1,6 +1,6 @@
 //! A collection version's search indexes: the text index and the vector
-//! index (from the previous version's), made beside the warehouse's published
-//! ones and renamed into place.
+//! index, each from the previous version's, made beside the warehouse's
+//! published ones and renamed into place.
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 
@@ -10,9 +10,9 @@ use crate::outcome::Failure;
 
 /// Makes the search indexes of a collection's `version` from its chunk table,
 /// unless they are in place, and removes those of versions before `keep_from`:
-/// the text index, and the vector index when its chunks are `embedded` (from
-/// the index of version `keep_from`, when there is one: only what changed is
-/// inserted or deleted). They are made in a folder of their own and renamed
+/// the text index, and the vector index when its chunks are `embedded`, each
+/// from the index of version `keep_from` when there is one (only what changed
+/// is added or deleted). They are made in a folder of their own and renamed
 /// into place, so a search sees a version's indexes whole or not at all.
 pub(super) async fn index(
     ws: &Workspace,
@@ -26,9 +26,9 @@ pub(super) async fn index(
     }
     let ctx = sluice_transform::session();
     let provider = delta::version_provider(ws, &ctx, name, version).await?;
-    let mut columns = vec!["chunk_id", "heading_path", "text"];
+    let mut columns = vec!["chunk_id", "heading_path", "text", "content_hash"];
     if embedded {
-        columns.extend(["content_hash", "embedding"]);
+        columns.push("embedding");
     }
     let batches = ctx
         .read_table(provider)
@@ -41,8 +41,13 @@ pub(super) async fn index(
         .warehouse
         .index_building_dir(name, version)
         .map_err(|e| Failure::of(&e))?;
-    let previous = (keep_from != version)
-        .then(|| ws.warehouse.index_dir(name, keep_from).join("vector"))
+    let previous_dir = (keep_from != version).then(|| ws.warehouse.index_dir(name, keep_from));
+    let previous_text = previous_dir
+        .as_ref()
+        .map(|dir| dir.join("text"))
+        .filter(|dir| dir.is_dir());
+    let previous = previous_dir
+        .map(|dir| dir.join("vector"))
         .filter(|dir| embedded && sluice_retrieve::vector::VectorIndex::exists(dir));
     let warehouse = ws.warehouse.clone();
     let name = name.to_string();
@@ -50,21 +55,37 @@ pub(super) async fn index(
         let mut texts = vec![];
         for batch in &batches {
             let text = |i: usize| utf8(batch.column(i)).map_err(|e| Failure::of(&e));
-            texts.push((text(0)?, text(1)?, text(2)?));
+            texts.push((text(0)?, text(1)?, text(2)?, text(3)?));
         }
-        let chunks = texts.iter().flat_map(|(ids, headings, texts)| {
+        let chunks = texts.iter().flat_map(|(ids, headings, texts, hashes)| {
             (0..ids.len()).map(move |i| sluice_retrieve::TextChunk {
                 chunk_id: ids.value(i),
+                content_hash: hashes.value(i),
                 heading_path: headings.value(i),
                 text: texts.value(i),
             })
         });
-        sluice_retrieve::build_text_index(&building.join("text"), chunks)
-            .map_err(|e| Failure::of(&e))?;
+        let report = sluice_retrieve::build_text_index(
+            &building.join("text"),
+            previous_text.as_deref(),
+            chunks,
+        )
+        .map_err(|e| Failure::of(&e))?;
+        if let Some(why) = &report.passed_over {
+            tracing::info!("{why}; the text index was made from the chunk table");
+        }
+        tracing::info!(
+            "text index: {} kept, {} added, {} deleted{}",
+            report.kept,
+            report.added,
+            report.deleted,
+            if report.rebuilt { " (made anew)" } else { "" }
+        );
         if embedded {
+            let ids: Vec<_> = texts.iter().map(|t| t.0.clone()).collect();
             build_vector_index(
                 &batches,
-                &texts,
+                &ids,
                 previous.as_deref(),
                 &building.join("vector"),
             )?;
@@ -78,16 +99,12 @@ pub(super) async fn index(
 }
 
 /// The vector index of the chunks in `batches` (columns chunk_id,
-/// heading_path, text, content_hash, embedding), into folder `dir`, starting
-/// from the index in `previous`. A previous index that cannot be read is
-/// passed over: the index is built from the chunk table alone.
+/// heading_path, text, content_hash, embedding; their `ids`), into folder
+/// `dir`, starting from the index in `previous`. A previous index that cannot
+/// be read is passed over: the index is built from the chunk table alone.
 fn build_vector_index(
     batches: &[RecordBatch],
-    texts: &[(
-        datafusion::arrow::array::StringArray,
-        datafusion::arrow::array::StringArray,
-        datafusion::arrow::array::StringArray,
-    )],
+    ids: &[datafusion::arrow::array::StringArray],
     previous: Option<&std::path::Path>,
     dir: &std::path::Path,
 ) -> Result<(), Failure> {
@@ -97,7 +114,7 @@ fn build_vector_index(
         hashes.push(utf8(batch.column(3)).map_err(|e| Failure::of(&e))?);
     }
     let mut chunks = vec![];
-    for ((batch, (ids, _, _)), hashes) in batches.iter().zip(texts).zip(&hashes) {
+    for ((batch, ids), hashes) in batches.iter().zip(ids).zip(&hashes) {
         let lists = batch.column(4).as_list::<i32>();
         let values = lists
             .values()
