@@ -187,7 +187,7 @@ pub(crate) enum Command {
         k: usize,
         /// How chunks are ranked: `text` (BM25 over the text and heading
         /// path), `vector` (nearest embeddings) or `hybrid` (both, fused by
-        /// reciprocal rank). Default: hybrid, or text for a collection
+        /// relative score). Default: hybrid, or text for a collection
         /// without embeddings.
         #[arg(long)]
         mode: Option<String>,

@@ -15,15 +15,22 @@ use sluice_validate::ValidationReport;
 
 use crate::Format;
 
+/// Units of work (chunks embedded) from which a step is long enough to print
+/// its progress without a terminal.
+const LONG_STEP: u64 = 500;
+
 /// Progress of a run: spinners on a terminal, one line per event otherwise.
 pub struct Progress {
     bars: Option<(MultiProgress, Mutex<BTreeMap<String, ProgressBar>>)>,
+    /// Without a terminal: the tenth of each asset's long step last printed.
+    printed: Mutex<BTreeMap<String, u64>>,
 }
 
 /// The observer for `sluice run`.
 pub fn observer(terminal: bool) -> Arc<Progress> {
     Arc::new(Progress {
         bars: terminal.then(|| (MultiProgress::new(), Mutex::new(BTreeMap::new()))),
+        printed: Mutex::default(),
     })
 }
 
@@ -99,6 +106,32 @@ impl Observer for Progress {
                 }
             }
             None => eprintln!("[sluice] {asset}: partition {partition} {word} ({done}/{total})"),
+        }
+    }
+
+    fn progress(&self, asset: &str, what: &str, done: u64, total: u64) {
+        let Some((_, bars)) = &self.bars else {
+            // Without a terminal: a line at each tenth of a long step.
+            let tenth = done * 10 / total.max(1);
+            let mut printed = self.printed.lock().unwrap_or_else(|p| p.into_inner());
+            let last = printed.insert(asset.to_string(), tenth);
+            if total >= LONG_STEP && last != Some(tenth) {
+                eprintln!("[sluice] {asset}: {done} of {total} {what}");
+            }
+            return;
+        };
+        if let Some(bar) = bars.lock().unwrap_or_else(|p| p.into_inner()).get(asset) {
+            if bar.length() != Some(total) {
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {prefix:<24} {msg} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_length(total);
+                bar.set_message(what.to_string());
+            }
+            bar.set_position(done);
         }
     }
 

@@ -68,14 +68,20 @@ pub(crate) fn embedder(setting: &Embedding) -> Result<Option<Arc<dyn Embedder>>,
 }
 
 /// The local model `name`, loaded on first use with as many threads as the
-/// machine has cores (a run embeds thousands of chunks; a search, one question).
+/// machine has cores (a run embeds thousands of chunks; a search, one question),
+/// and loaded again when its files change (another model fetched while
+/// `sluice serve` runs).
 fn local(name: &str) -> Result<Arc<dyn Embedder>, Error> {
-    static LOADED: OnceLock<Mutex<HashMap<String, Arc<OnnxEmbedder>>>> = OnceLock::new();
+    type Loaded = HashMap<String, (String, Arc<OnnxEmbedder>)>;
+    static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
+    let stamp = local_stamp(name);
     let mut loaded = LOADED
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(e) = loaded.get(name) {
+    if let Some((at, e)) = loaded.get(name)
+        && *at == stamp
+    {
         return Ok(e.clone());
     }
     let dir = sluice_retrieve::model::model_dir(name);
@@ -89,8 +95,31 @@ fn local(name: &str) -> Result<Arc<dyn Embedder>, Error> {
     })?;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let embedder = Arc::new(OnnxEmbedder::load(env, &dir, threads)?);
-    loaded.insert(name.to_string(), embedder.clone());
+    loaded.insert(name.to_string(), (stamp, embedder.clone()));
     Ok(embedder)
+}
+
+/// The local model `name`'s files' sizes and modification times: cheap to
+/// read at every run and search, and changed by fetching another model. A
+/// collection's fingerprint holds it (the content identity then decides what
+/// is embedded again), and a loaded model is loaded again when it changes.
+pub(crate) fn local_stamp(name: &str) -> String {
+    let dir = sluice_retrieve::model::model_dir(name);
+    ["model.onnx", "tokenizer.json"]
+        .iter()
+        .map(|f| match std::fs::metadata(dir.join(f)) {
+            Ok(m) => {
+                let modified = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                format!("{f}:{}:{modified}", m.len())
+            }
+            Err(_) => format!("{f}:missing"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// An OpenAI-compatible embeddings endpoint: `POST {"model", "input": [...]}`,

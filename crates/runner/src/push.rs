@@ -313,6 +313,7 @@ async fn write_rows(
         published,
         started: Instant::now(),
         partition: None,
+        progress: None,
     };
     let ctx = sluice_transform::session();
     let outcome = delta::write_with(&job, &ctx, plan, mode, None).await;

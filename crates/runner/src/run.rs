@@ -59,6 +59,9 @@ pub trait Observer: Send + Sync {
         _total: usize,
     ) {
     }
+    /// A long step of an asset's build has done `done` of `total` units,
+    /// named by `what` (a collection's `chunks embedded`).
+    fn progress(&self, _asset: &str, _what: &str, _done: u64, _total: u64) {}
 }
 
 /// Runs `targets` (all assets when empty) and everything upstream of them.

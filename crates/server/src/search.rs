@@ -26,7 +26,7 @@ pub struct SearchRequest {
     #[schema(minimum = 1, maximum = 100, example = 5)]
     pub k: Option<usize>,
     /// `text` (BM25), `vector` (nearest embeddings) or `hybrid` (both, fused by
-    /// reciprocal rank). Default: hybrid, or text for a collection without
+    /// relative score). Default: hybrid, or text for a collection without
     /// embeddings.
     #[schema(example = "hybrid")]
     pub mode: Option<String>,

@@ -5,6 +5,7 @@
 //! only it; a collection of an asset's rows carries their metadata; an
 //! OpenAI-compatible embedding service is called in batches and retried.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::common::*;
@@ -42,8 +43,16 @@ fn the_python_docs_are_chunked_and_kept_in_sync() {
     }
     let dir = example_copy("pydocs");
     let p = dir.path();
-    let (ok, summary) = run_json(p, &[]);
-    assert!(ok, "{summary}");
+    let first = sluice(p, &["run", "--json"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&first)).expect("json");
+    // Without a terminal, a long embedding says how far it is.
+    let all = embedded(&summary, "pydocs");
+    assert!(
+        stderr(&first).contains(&format!("pydocs: {all} of {all} chunks embedded")),
+        "{}",
+        stderr(&first)
+    );
     let docs = std::fs::read_dir(p.join("docs/tutorial"))
         .expect("tutorial")
         .count()
@@ -140,6 +149,34 @@ fn the_python_docs_are_chunked_and_kept_in_sync() {
         scalar(p, "SELECT count(*) FROM pydocs"),
         total - before_errors - classes_before + classes_chunks + 1,
         "every other document keeps its chunks"
+    );
+    // The new version's text index started from the previous version's: its
+    // first segment is the previous one's file, linked, not written again.
+    let indexes = p.join(".sluice/indexes/pydocs");
+    let versions: Vec<u64> = std::fs::read_dir(&indexes)
+        .expect("indexes")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix('v')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let newest = versions.iter().max().expect("an index");
+    let newest = indexes.join(format!("v{newest}")).join("text");
+    let linked = std::fs::read_dir(&newest)
+        .expect("text index")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            use std::os::unix::fs::MetadataExt as _;
+            e.metadata().is_ok_and(|m| m.nlink() > 1)
+        })
+        .count();
+    assert!(
+        linked > 0,
+        "{versions:?}: no file of the text index is shared"
     );
 }
 
@@ -565,6 +602,7 @@ fn labelled_questions_find_their_documents() {
     ok(p, &["run"]);
     let questions = std::fs::read_to_string(p.join("questions.csv")).expect("questions");
     let mut failed = vec![];
+    let mut recalls = BTreeMap::new();
     for (mode, floor) in [("text", 0.8), ("vector", 0.85), ("hybrid", 0.9)] {
         let mut found = 0;
         let mut total = 0;
@@ -585,6 +623,16 @@ fn labelled_questions_find_their_documents() {
         eprintln!("{mode} recall@5: {found}/{total} = {recall:.3}; missed: {missed:?}");
         if recall < floor {
             failed.push(format!("{mode} recall@5 {recall:.3} < {floor}"));
+        }
+        recalls.insert(mode, found);
+    }
+    // Fusing both rankings finds at least what either finds alone.
+    for alone in ["text", "vector"] {
+        if recalls["hybrid"] < recalls[alone] {
+            failed.push(format!(
+                "hybrid found {} answers, {alone} alone {}",
+                recalls["hybrid"], recalls[alone]
+            ));
         }
     }
     assert!(failed.is_empty(), "{failed:?}");
@@ -894,8 +942,28 @@ fn another_model_makes_the_collection_embed_again() {
     let mut other = tokenizer.clone();
     other.push(b'\n');
     std::fs::write(model.join("tokenizer.json"), other).expect("edit");
+    // Until the collection is run again, a question embedded by the new model
+    // is not compared with the old model's vectors; text search still answers.
+    let search = |mode: &str| {
+        sluice_cmd(p)
+            .args(["search", "notes", "kettle", "--mode", mode, "--json"])
+            .env("SLUICE_MODELS", models.path())
+            .output()
+            .expect("sluice runs")
+    };
+    let o = search("vector");
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("embedded by") && stderr(&o).contains("sluice run notes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(search("text").status.success());
     let summary = run();
     assert_eq!(embedded(&summary, "notes"), 2, "{summary}");
     let (_, _, changed, _, _) = counts(&summary, "notes");
     assert_eq!(changed, 2, "{summary}");
+    let o = search("vector");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kettle.md"), "{}", stdout(&o));
 }

@@ -29,7 +29,7 @@ mod index;
 use crate::Workspace;
 use crate::outcome::{AssetOutcome, CollectionOutcome, Failure};
 use crate::pins::{Pins, pinned_fingerprint, register_inputs};
-use embedding::{embed, embedding_type, model_stamp, reusable};
+use embedding::{embed, embedding_type, reusable};
 use index::index;
 
 /// `[collections.NAME]`.
@@ -81,7 +81,10 @@ impl Kind for Collection<'_> {
         // The local model's files as they are now: fetching another model
         // makes the collection stale (its identity, their hash, then decides
         // which chunks are embedded again).
-        let model = model_stamp(&self.def.embedding);
+        let model = match &self.def.embedding {
+            Embedding::Local { model } => crate::embedders::local_stamp(model),
+            _ => String::new(),
+        };
         if !matches!(self.def.documents, Documents::Files { .. }) {
             return Ok(fingerprint(&[&pinned_fingerprint(ws, asset, pins), &model]));
         }
@@ -325,11 +328,30 @@ impl Collection<'_> {
                 };
                 let embedder = embedder.clone();
                 let name = self.asset.name.to_string();
-                let (batch, embedded) = tokio::task::spawn_blocking(move || {
-                    embed(&name, &batch, &inputs, reuse, embedder.as_ref())
-                })
-                .await
-                .map_err(Failure::task)??;
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let mut work = tokio::task::spawn_blocking(move || {
+                    let report = |done, total| {
+                        let _ = tx.send((done, total));
+                    };
+                    embed(&name, &batch, &inputs, reuse, embedder.as_ref(), &report)
+                });
+                // The embedding's progress reaches the run's observer (a
+                // progress bar) while it works.
+                let (batch, embedded) = loop {
+                    tokio::select! {
+                        Some((done, total)) = rx.recv() => {
+                            if let Some(observer) = job.progress {
+                                observer.progress(
+                                    self.asset.name.as_str(),
+                                    "chunks embedded",
+                                    done,
+                                    total,
+                                );
+                            }
+                        }
+                        joined = &mut work => break joined.map_err(Failure::task)??,
+                    }
+                };
                 counts.embedded = embedded;
                 batch
             }

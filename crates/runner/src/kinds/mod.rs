@@ -76,6 +76,8 @@ pub(crate) struct Job<'a> {
     pub started: Instant,
     /// The partition it builds, for a partitioned asset.
     pub partition: Option<sluice_core::partition::Partition>,
+    /// Who hears how far a long build is (a collection's embedding).
+    pub progress: Option<&'a dyn Observer>,
 }
 
 impl Job<'_> {
@@ -303,6 +305,7 @@ pub(crate) async fn materialize(
         published,
         started,
         partition: None,
+        progress,
     };
     match stale {
         None => crate::recheck::recheck(ws, asset, run_id, kind.keep(&job).await).await,

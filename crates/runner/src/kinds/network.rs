@@ -326,6 +326,7 @@ impl Kind for Network<'_> {
             published: job.published.clone(),
             started: job.started,
             partition: job.partition,
+            progress: job.progress,
         };
         delta::write(&job, &ctx, plan).await
     }

@@ -263,6 +263,7 @@ pub(crate) async fn materialize(
             published,
             started: Instant::now(),
             partition: Some(x),
+            progress: None,
         };
         tracing::debug!("building `{name}` partition {x}");
         (x, kind.build(&job).await)

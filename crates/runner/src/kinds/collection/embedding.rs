@@ -1,6 +1,5 @@
 //! A collection's embeddings: which chunks need a vector (by content hash,
-//! against the previous version's), making them, and the local model's stamp
-//! in the collection's fingerprint.
+//! against the previous version's) and making them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -10,42 +9,20 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
-use sluice_project::Embedding;
 
 use super::{chunk_schema, utf8};
 use crate::outcome::Failure;
 
-/// Chunks embedded between two progress lines of a long build.
-const EMBED_PART: usize = 1024;
+/// Chunks embedded at once, between two reports of a long build's progress.
+const EMBED_PART: usize = 256;
+
+/// Chunks embedded, at least, between two log lines of a long build.
+const EMBED_LOG: usize = 1024;
 
 /// A list of f32, its item named as Delta's reader names it (so that rows
 /// read back and rows made now are one type).
 pub(super) fn embedding_type() -> DataType {
     DataType::List(Arc::new(Field::new("element", DataType::Float32, true)))
-}
-
-/// A local model's files' sizes and modification times (cheap to read at
-/// every run); empty for a service or no embedding.
-pub(super) fn model_stamp(embedding: &Embedding) -> String {
-    let Embedding::Local { model } = embedding else {
-        return String::new();
-    };
-    let dir = sluice_retrieve::model::model_dir(model);
-    ["model.onnx", "tokenizer.json"]
-        .iter()
-        .map(|f| match std::fs::metadata(dir.join(f)) {
-            Ok(m) => {
-                let modified = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                format!("{f}:{}:{modified}", m.len())
-            }
-            Err(_) => format!("{f}:missing"),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// The vectors of the previous version's chunks whose content a chunk of
@@ -131,13 +108,15 @@ fn utf8_values<'b>(batch: &'b RecordBatch, name: &str) -> Result<BTreeSet<&'b st
 
 /// `fresh` with its `embedding` and `embedded_by` columns: vectors of
 /// `reuse` where a chunk's content hash is there, the others embedded now
-/// (each distinct input once). Returns how many chunks were embedded.
+/// (each distinct input once), shortest first in parts, `report`ing after each
+/// part how many of how many are done. Returns how many chunks were embedded.
 pub(super) fn embed(
     collection: &str,
     fresh: &RecordBatch,
     inputs: &[String],
     mut reuse: HashMap<String, Vec<f32>>,
     embedder: &dyn sluice_retrieve::Embedder,
+    report: &dyn Fn(u64, u64),
 ) -> Result<(RecordBatch, u64), Failure> {
     let hashes = utf8(
         fresh
@@ -153,29 +132,25 @@ pub(super) fn embed(
             todo.push(i);
         }
     }
-    let texts: Vec<&str> = todo.iter().map(|&i| inputs[i].as_str()).collect();
-    // In parts, so that a long first build says how far it is.
-    let mut vectors = Vec::new();
-    for (part, texts_part) in texts.chunks(EMBED_PART).enumerate() {
-        vectors.extend(embedder.embed(texts_part).map_err(|e| Failure::of(&e))?);
-        if texts.len() > EMBED_PART {
-            tracing::info!(
-                "collection `{collection}`: {} of {} chunks embedded",
-                (part * EMBED_PART + texts_part.len()),
-                texts.len()
-            );
+    // Texts of about one length share the model's padded batches whichever
+    // part they fall in: sorting here costs nothing and lets a long first
+    // build say how far it is.
+    todo.sort_by_key(|&i| inputs[i].len());
+    let total = todo.len() as u64;
+    let mut logged = 0;
+    for (n, part) in todo.chunks(EMBED_PART).enumerate() {
+        let texts: Vec<&str> = part.iter().map(|&i| inputs[i].as_str()).collect();
+        let vectors = embedder.embed(&texts).map_err(|e| Failure::of(&e))?;
+        let dim = vectors.len() / texts.len().max(1);
+        for (&i, vector) in part.iter().zip(vectors.chunks_exact(dim.max(1))) {
+            reuse.insert(hashes.value(i).to_string(), vector.to_vec());
         }
-    }
-    let dim = if texts.is_empty() {
-        0
-    } else {
-        vectors.len() / texts.len()
-    };
-    for (slot, &i) in todo.iter().enumerate() {
-        reuse.insert(
-            hashes.value(i).to_string(),
-            vectors[slot * dim..(slot + 1) * dim].to_vec(),
-        );
+        let done = n * EMBED_PART + part.len();
+        report(done as u64, total);
+        if done >= logged + EMBED_LOG {
+            logged = done;
+            tracing::info!("collection `{collection}`: {done} of {total} chunks embedded");
+        }
     }
     let mut list = ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
         "element",
