@@ -336,9 +336,11 @@ impl Collection<'_> {
                     embed(&name, &batch, &inputs, reuse, embedder.as_ref(), &report)
                 });
                 // The embedding's progress reaches the run's observer (a
-                // progress bar) while it works.
+                // progress bar) while it works. Reports first: each is sent
+                // before the work ends, so the last one is never dropped.
                 let (batch, embedded) = loop {
                     tokio::select! {
+                        biased;
                         Some((done, total)) = rx.recv() => {
                             if let Some(observer) = job.progress {
                                 observer.progress(
