@@ -12,17 +12,17 @@ use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
     UInt32Array,
 };
-use datafusion::arrow::compute::{concat, filter_record_batch, take};
+use datafusion::arrow::compute::{filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
-use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{LogicalPlan, col, lit};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::SessionContext;
 use sluice_project::{Contract, RuleKind, Severity};
 
 use crate::judge::{failure, judge, sample};
+use crate::repeated::repeated_values;
 use crate::report::{CheckResult, ValidationReport, Verdict};
 use crate::rules::{CompiledRule, compile_rules, output_schema, typed_schema, value_expr};
 use crate::stats::{CompiledExpectation, ReferenceTable, References, Stats, compile_expectations};
@@ -137,21 +137,27 @@ impl Validator {
         references: Vec<ReferenceTable>,
     ) -> Result<Self> {
         let schema: SchemaRef = Arc::new(input.schema().as_arrow().clone());
-        let mut duplicates: BTreeMap<String, ArrayRef> = BTreeMap::new();
+        let mut unique: Vec<&str> = Vec::new();
         for rule in &contract.rules {
-            if let (RuleKind::Unique, Some(column)) = (&rule.kind, &rule.column) {
-                if schema.field_with_name(column).is_err() || duplicates.contains_key(column) {
-                    continue;
-                }
-                let dups = repeated_values(ctx, input, &value_expr(&contract.rules, column))
-                    .await
-                    .map_err(|source| Error::FindRepeated {
-                        column: column.clone(),
-                        source,
-                    })?;
-                duplicates.insert(column.clone(), dups);
+            if let (RuleKind::Unique, Some(column)) = (&rule.kind, &rule.column)
+                && schema.field_with_name(column).is_ok()
+                && !unique.contains(&column.as_str())
+            {
+                unique.push(column);
             }
         }
+        let values: Vec<_> = unique
+            .iter()
+            .map(|c| value_expr(&contract.rules, c))
+            .collect();
+        let found = repeated_values(ctx, input, &values)
+            .await
+            .map_err(|source| Error::FindRepeated {
+                column: unique.join("`, `"),
+                source,
+            })?;
+        let duplicates: BTreeMap<String, ArrayRef> =
+            unique.iter().map(|c| c.to_string()).zip(found).collect();
         let references = References::read(ctx, contract, references).await?;
         Self::compile(
             ctx,
@@ -514,24 +520,4 @@ impl PartitionValidator {
         drop(shared);
         v.report(totals).map(Some)
     }
-}
-
-/// The non-null values of `value` (over `input`) that occur more than once.
-async fn repeated_values(
-    ctx: &SessionContext,
-    input: &LogicalPlan,
-    value: &datafusion::logical_expr::Expr,
-) -> datafusion::error::Result<ArrayRef> {
-    let df = DataFrame::new(ctx.state(), input.clone())
-        .select(vec![value.clone().alias("v")])?
-        .filter(col("v").is_not_null())?
-        .aggregate(vec![col("v")], vec![count(lit(1)).alias("n")])?
-        .filter(col("n").gt(lit(1)))?
-        .select(vec![col("v")])?;
-    let batches = df.collect().await?;
-    let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(0).as_ref()).collect();
-    if arrays.is_empty() {
-        return Ok(datafusion::arrow::array::new_empty_array(&DataType::Null));
-    }
-    Ok(concat(&arrays)?)
 }

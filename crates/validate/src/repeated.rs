@@ -1,0 +1,404 @@
+//! The values that break `unique`: those that occur more than once.
+//!
+//! A generic `GROUP BY value HAVING count(*) > 1` keeps every distinct value of
+//! the column in a hash table, which at ten million distinct strings costs more
+//! than the rest of the validation together. Here the first pass keeps only a
+//! 64-bit hash per value, in 256 buckets by the hash's top byte; the buckets are
+//! sorted on every core, and a hash met twice marks a candidate. A second pass
+//! picks the rows whose hash is a candidate, and only those values are counted
+//! exactly (a hash collision between two different values is then told apart).
+//! Both passes read each partition of the input on its own task, so a file
+//! split into byte ranges is read on every core, and only the value's column is
+//! read: the projection reaches the file reader.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{concat, filter};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::hash_utils::{RandomState, create_hashes};
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::{Expr, LogicalPlan, col, lit};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream_partitioned};
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
+
+/// Buckets of the first pass, by a hash's top byte.
+const BUCKETS: usize = 256;
+
+/// The non-null values of each of `values` (over `input`) that occur more than
+/// once, in the order of `values`.
+pub(crate) async fn repeated_values(
+    ctx: &SessionContext,
+    input: &LogicalPlan,
+    values: &[Expr],
+) -> Result<Vec<ArrayRef>> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let selected = DataFrame::new(ctx.state(), input.clone()).select(
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.clone().alias(format!("v{i}")))
+            .collect::<Vec<_>>(),
+    )?;
+    let types: Vec<DataType> = selected
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    let hashable: Vec<bool> = types.iter().map(hashable).collect();
+    let hashed: Vec<usize> = (0..values.len()).filter(|i| hashable[*i]).collect();
+    let mut out: Vec<Option<ArrayRef>> = vec![None; values.len()];
+    if !hashed.is_empty() {
+        let plan = selected.clone().create_physical_plan().await?;
+        let hashes = first_pass(plan, ctx, &hashed).await?;
+        let candidates = SpawnedTask::spawn_blocking(move || repeated_hashes(hashes))
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let plan = selected.clone().create_physical_plan().await?;
+        let picked = second_pass(plan, ctx, &hashed, Arc::new(candidates)).await?;
+        for (k, arrays) in picked.into_iter().enumerate() {
+            let i = hashed[k];
+            out[i] = Some(exact_repeats(ctx, &types[i], arrays).await?);
+        }
+    }
+    // What cannot be hashed here (lists, structs, ...) is grouped by the engine.
+    for i in (0..values.len()).filter(|i| !hashable[*i]) {
+        out[i] = Some(grouped_repeats(ctx, input, &values[i]).await?);
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Whether `create_hashes` hashes values of type `t` by their value.
+fn hashable(t: &DataType) -> bool {
+    match t {
+        DataType::Dictionary(_, v) => hashable(v),
+        t => {
+            t.is_primitive()
+                || matches!(
+                    t,
+                    DataType::Boolean
+                        | DataType::Utf8
+                        | DataType::LargeUtf8
+                        | DataType::Utf8View
+                        | DataType::Binary
+                        | DataType::LargeBinary
+                        | DataType::BinaryView
+                        | DataType::FixedSizeBinary(_)
+                )
+        }
+    }
+}
+
+/// The hash of every non-null value of the columns `hashed`, per column, in
+/// [`BUCKETS`] buckets, each partition of `plan` read on its own task.
+async fn first_pass(
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: &SessionContext,
+    hashed: &[usize],
+) -> Result<Vec<Vec<Vec<u64>>>> {
+    let streams = execute_stream_partitioned(plan, ctx.task_ctx())?;
+    let tasks: Vec<SpawnedTask<Result<Vec<Vec<Vec<u64>>>>>> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let hashed = hashed.to_vec();
+            SpawnedTask::spawn(async move {
+                let mut buckets = vec![vec![Vec::<u64>::new(); BUCKETS]; hashed.len()];
+                let mut buffer = Vec::new();
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    for (k, i) in hashed.iter().enumerate() {
+                        let array = batch.column(*i);
+                        let hashes = hash(array, &mut buffer)?;
+                        for (row, h) in hashes.iter().enumerate() {
+                            if array.is_valid(row) {
+                                buckets[k][(h >> 56) as usize].push(*h);
+                            }
+                        }
+                    }
+                }
+                Ok(buckets)
+            })
+        })
+        .collect();
+    let mut merged = vec![vec![Vec::<u64>::new(); BUCKETS]; hashed.len()];
+    for task in tasks {
+        let part = task
+            .join()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        for (m, p) in merged.iter_mut().zip(part) {
+            for (a, b) in m.iter_mut().zip(p) {
+                if a.is_empty() {
+                    *a = b;
+                } else {
+                    a.extend_from_slice(&b);
+                }
+            }
+        }
+    }
+    Ok(merged)
+}
+
+fn hash<'a>(array: &ArrayRef, buffer: &'a mut Vec<u64>) -> Result<&'a [u64]> {
+    buffer.clear();
+    buffer.resize(array.len(), 0);
+    let hashes = create_hashes([array], &RandomState::with_seed(0), buffer)?;
+    Ok(&*hashes)
+}
+
+/// Per column, the hashes that occur more than once: each bucket sorted, on
+/// every core.
+fn repeated_hashes(hashes: Vec<Vec<Vec<u64>>>) -> Vec<HashSet<u64>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    hashes
+        .into_iter()
+        .map(|mut buckets| {
+            let chunk = buckets.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let found: Vec<_> = buckets
+                    .chunks_mut(chunk)
+                    .map(|part| {
+                        s.spawn(move || {
+                            let mut found = Vec::new();
+                            for bucket in part {
+                                bucket.sort_unstable();
+                                for pair in bucket.windows(2) {
+                                    if pair[0] == pair[1] && found.last() != Some(&pair[0]) {
+                                        found.push(pair[0]);
+                                    }
+                                }
+                                *bucket = Vec::new();
+                            }
+                            found
+                        })
+                    })
+                    .collect();
+                found
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        })
+        .collect()
+}
+
+/// Per column of `hashed`, the non-null values whose hash is one of its
+/// candidates.
+async fn second_pass(
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: &SessionContext,
+    hashed: &[usize],
+    candidates: Arc<Vec<HashSet<u64>>>,
+) -> Result<Vec<Vec<ArrayRef>>> {
+    let mut picked: Vec<Vec<ArrayRef>> = vec![Vec::new(); hashed.len()];
+    if candidates.iter().all(HashSet::is_empty) {
+        return Ok(picked);
+    }
+    let streams = execute_stream_partitioned(plan, ctx.task_ctx())?;
+    let tasks: Vec<SpawnedTask<Result<Vec<Vec<ArrayRef>>>>> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let hashed = hashed.to_vec();
+            let candidates = candidates.clone();
+            SpawnedTask::spawn(async move {
+                let mut picked = vec![Vec::new(); hashed.len()];
+                let mut buffer = Vec::new();
+                while let Some(batch) = stream.next().await {
+                    let batch: RecordBatch = batch?;
+                    for (k, i) in hashed.iter().enumerate() {
+                        if candidates[k].is_empty() {
+                            continue;
+                        }
+                        let array = batch.column(*i);
+                        let hashes = hash(array, &mut buffer)?;
+                        let keep: BooleanArray = hashes
+                            .iter()
+                            .enumerate()
+                            .map(|(row, h)| Some(array.is_valid(row) && candidates[k].contains(h)))
+                            .collect();
+                        if keep.true_count() > 0 {
+                            picked[k].push(filter(array, &keep)?);
+                        }
+                    }
+                }
+                Ok(picked)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let part = task
+            .join()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        for (p, arrays) in picked.iter_mut().zip(part) {
+            p.extend(arrays);
+        }
+    }
+    Ok(picked)
+}
+
+/// The values among `arrays` (few: those whose hash repeats) that occur more
+/// than once, compared exactly by the engine.
+async fn exact_repeats(
+    ctx: &SessionContext,
+    data_type: &DataType,
+    arrays: Vec<ArrayRef>,
+) -> Result<ArrayRef> {
+    if arrays.is_empty() {
+        return Ok(datafusion::arrow::array::new_empty_array(data_type));
+    }
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        datafusion::arrow::datatypes::Field::new("v", data_type.clone(), true),
+    ]));
+    let batches = arrays
+        .into_iter()
+        .map(|a| RecordBatch::try_new(schema.clone(), vec![a]))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let table = MemTable::try_new(schema, vec![batches])?;
+    let df = ctx.read_table(Arc::new(table))?;
+    collect_repeats(df, col("v")).await
+}
+
+/// The values of `value` over `input` that occur more than once, by a
+/// `GROUP BY` (for types [`hashable`] does not take).
+async fn grouped_repeats(
+    ctx: &SessionContext,
+    input: &LogicalPlan,
+    value: &Expr,
+) -> Result<ArrayRef> {
+    collect_repeats(DataFrame::new(ctx.state(), input.clone()), value.clone()).await
+}
+
+async fn collect_repeats(df: DataFrame, value: Expr) -> Result<ArrayRef> {
+    let df = df
+        .select(vec![value.alias("v")])?
+        .filter(col("v").is_not_null())?
+        .aggregate(vec![col("v")], vec![count(lit(1)).alias("n")])?
+        .filter(col("n").gt(lit(1)))?
+        .select(vec![col("v")])?;
+    let data_type = df.schema().field(0).data_type().clone();
+    let batches = df.collect().await?;
+    let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(0).as_ref()).collect();
+    if arrays.is_empty() {
+        return Ok(datafusion::arrow::array::new_empty_array(&data_type));
+    }
+    Ok(concat(&arrays)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    fn sorted(a: &ArrayRef) -> Vec<String> {
+        let mut v: Vec<String> = (0..a.len())
+            .map(|i| {
+                datafusion::arrow::util::display::array_value_to_string(a, i).unwrap_or_default()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Several partitions, nulls, values repeated across partitions and within
+    /// one, a type that is grouped by the engine instead, and an expression.
+    #[tokio::test]
+    async fn finds_exactly_the_values_that_repeat() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new(
+                "l",
+                DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))),
+                true,
+            ),
+        ]));
+        let batch = |ids: Vec<Option<&str>>, ns: Vec<Option<i64>>| {
+            let lists = datafusion::arrow::array::ListArray::from_iter_primitive::<
+                datafusion::arrow::datatypes::Int64Type,
+                _,
+                _,
+            >(ns.iter().map(|n| n.map(|n| vec![Some(n % 3)])));
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(Int64Array::from(ns)),
+                    Arc::new(lists),
+                ],
+            )
+            .unwrap()
+        };
+        let partitions = vec![
+            vec![batch(
+                vec![Some("a"), Some("b"), None, Some("c"), Some("b")],
+                vec![Some(1), Some(2), None, None, Some(3)],
+            )],
+            vec![
+                batch(
+                    vec![Some("a"), None, Some("d")],
+                    vec![Some(4), Some(5), Some(1)],
+                ),
+                batch(vec![Some("e")], vec![None]),
+            ],
+        ];
+        let table = MemTable::try_new(schema, partitions).unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        let plan = ctx.table("t").await.unwrap().into_unoptimized_plan();
+        let found = repeated_values(
+            &ctx,
+            &plan,
+            &[col("id"), col("n"), col("l"), col("n") + lit(1_i64)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.len(), 4);
+        assert_eq!(sorted(&found[0]), vec!["a", "b"]);
+        assert_eq!(sorted(&found[1]), vec!["1"]);
+        // [1], [2], [0], [1], [2], [1] over non-null n: 1, 2, 3, 4, 5, 1 mod 3.
+        assert_eq!(sorted(&found[2]), vec!["[1]", "[2]"]);
+        assert_eq!(sorted(&found[3]), vec!["2"]);
+        assert_eq!(found[0].data_type(), &DataType::Utf8);
+        assert_eq!(found[1].data_type(), &DataType::Int64);
+    }
+
+    /// Values whose hashes collide but that differ are not repeated.
+    #[tokio::test]
+    async fn candidates_are_counted_exactly() {
+        let ctx = SessionContext::new();
+        let a: ArrayRef = Arc::new(StringArray::from(vec!["x", "y"]));
+        let b: ArrayRef = Arc::new(StringArray::from(vec!["z", "x"]));
+        let found = exact_repeats(&ctx, &DataType::Utf8, vec![a.clone()])
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 0);
+        let found = exact_repeats(&ctx, &DataType::Utf8, vec![a, b])
+            .await
+            .unwrap();
+        assert_eq!(sorted(&found), vec!["x"]);
+        let none = exact_repeats(&ctx, &DataType::Utf8, vec![]).await.unwrap();
+        assert_eq!(none.data_type(), &DataType::Utf8);
+    }
+
+    #[test]
+    fn sorting_buckets_finds_each_repeated_hash_once() {
+        let mut buckets = vec![Vec::new(); BUCKETS];
+        for h in [7_u64, 9, 7, 7, u64::MAX, 3, u64::MAX, 1 << 60] {
+            buckets[(h >> 56) as usize].push(h);
+        }
+        let found = repeated_hashes(vec![buckets]);
+        let mut expected = HashSet::new();
+        expected.extend([7_u64, u64::MAX]);
+        assert_eq!(found, vec![expected]);
+    }
+}
