@@ -1,20 +1,23 @@
 //! A file source: the files a `[sources.NAME]` entry matches, their inferred or
 //! declared schema, a content hash for staleness, and a DataFusion table that
-//! streams them, one partition per file.
+//! streams them, one partition per file, reading only the columns a query uses.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::streaming::StreamingTable;
-use datafusion::datasource::TableProvider;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
-use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use sluice_project::{Delimiter, FileFormat, FilesDef, TimeFormat};
 
 use crate::convert::{Conversion, Kind, Mismatch, Target, TimeConversion, convert};
@@ -196,26 +199,125 @@ impl FileSource {
         self.schema.clone()
     }
 
-    /// A table that streams the files, one partition per file.
+    /// A table that streams the files, one partition per file, reading only
+    /// the columns a query asks for.
     pub fn table_provider(&self) -> Result<Arc<dyn TableProvider>, DataFusionError> {
-        let partitions: Vec<Arc<dyn PartitionStream>> = self
+        Ok(Arc::new(FileTable {
+            source: self.clone(),
+        }))
+    }
+
+    /// One partition per file, yielding the columns `projection` lists (all
+    /// when `None`).
+    fn partitions(
+        &self,
+        projection: Option<&Vec<usize>>,
+    ) -> Result<Vec<Arc<dyn PartitionStream>>, DataFusionError> {
+        let columns = Columns::new(self, projection)?;
+        Ok(self
             .files
             .iter()
             .map(|path| {
                 Arc::new(FilePartition {
                     path: path.clone(),
                     reader: self.reader.clone(),
-                    read_schema: self.read_schema.clone(),
-                    conversions: self.conversions.clone(),
-                    converted_schema: self.converted_schema.clone(),
-                    schema: self.schema.clone(),
+                    columns: columns.clone(),
                 }) as _
             })
-            .collect();
-        Ok(Arc::new(StreamingTable::try_new(
-            self.schema.clone(),
+            .collect())
+    }
+}
+
+/// The source as a DataFusion table whose scans read only the projected
+/// columns (a `unique` rule's extra pass reads one column, not every one).
+#[derive(Debug)]
+struct FileTable {
+    source: FileSource,
+}
+
+#[async_trait]
+impl TableProvider for FileTable {
+    fn schema(&self) -> SchemaRef {
+        self.source.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let partitions = self.source.partitions(projection)?;
+        let schema = match projection {
+            Some(p) => Arc::new(self.source.schema.project(p)?),
+            None => self.source.schema.clone(),
+        };
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
             partitions,
+            None,
+            Vec::<LexOrdering>::new(),
+            false,
+            limit,
         )?))
+    }
+}
+
+/// The columns a scan reads: their indices in the file (`None`: all), and the
+/// source's schemas and conversions narrowed to them.
+#[derive(Debug, Clone)]
+struct Columns {
+    projection: Option<Arc<Vec<usize>>>,
+    /// The schema the reader reads the whole file with.
+    read_schema: SchemaRef,
+    /// Indices are positions among the projected columns.
+    conversions: Arc<Vec<Conversion>>,
+    converted_schema: SchemaRef,
+    schema: SchemaRef,
+}
+
+impl Columns {
+    fn new(source: &FileSource, projection: Option<&Vec<usize>>) -> Result<Self, DataFusionError> {
+        let Some(p) = projection else {
+            return Ok(Self {
+                projection: None,
+                read_schema: source.read_schema.clone(),
+                conversions: source.conversions.clone(),
+                converted_schema: source.converted_schema.clone(),
+                schema: source.schema.clone(),
+            });
+        };
+        let conversions = p
+            .iter()
+            .enumerate()
+            .filter_map(|(at, i)| {
+                source
+                    .conversions
+                    .iter()
+                    .find(|c| c.index == *i)
+                    .map(|c| Conversion {
+                        index: at,
+                        ..c.clone()
+                    })
+            })
+            .collect();
+        Ok(Self {
+            projection: Some(Arc::new(p.clone())),
+            read_schema: source.read_schema.clone(),
+            conversions: Arc::new(conversions),
+            converted_schema: Arc::new(source.converted_schema.project(p)?),
+            schema: Arc::new(source.schema.project(p)?),
+        })
+    }
+
+    /// The column's index in the file (0-based) of projected column `at`.
+    fn in_file(&self, at: usize) -> usize {
+        self.projection.as_ref().map_or(at, |p| p[at])
     }
 }
 
@@ -426,58 +528,54 @@ fn one_column_warning(reader: &Reader, path: &Path, schema: &Schema) -> Result<O
 struct FilePartition {
     path: PathBuf,
     reader: SharedReader,
-    read_schema: SchemaRef,
-    conversions: Arc<Vec<Conversion>>,
-    converted_schema: SchemaRef,
-    schema: SchemaRef,
+    columns: Columns,
 }
 
 impl PartitionStream for FilePartition {
     fn schema(&self) -> &SchemaRef {
-        &self.schema
+        &self.columns.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), 2);
+        let columns = self.columns.clone();
+        let mut builder = RecordBatchReceiverStream::builder(columns.schema.clone(), 2);
         let tx = builder.tx();
         let path = self.path.clone();
         let reader = self.reader.clone();
-        let read_schema = self.read_schema.clone();
-        let conversions = self.conversions.clone();
-        let converted_schema = self.converted_schema.clone();
-        let schema = self.schema.clone();
         builder.spawn_blocking(move || {
             let mut failed = None;
             let mut records = 0;
-            let result = reader.read(&path, &read_schema, &mut |batch| {
-                let rows = batch.num_rows();
-                let batch = match convert(&conversions, batch, &converted_schema) {
-                    Ok(b) => b,
-                    Err(m) => {
-                        failed = Some(DataFusionError::External(Box::new(mismatch_error(
-                            &reader,
-                            &path,
-                            &conversions,
-                            records,
-                            m,
-                        ))));
-                        return false;
+            let result = reader.read_columns(
+                &path,
+                &columns.read_schema,
+                columns.projection.as_deref().map(Vec::as_slice),
+                &mut |batch| {
+                    let rows = batch.num_rows();
+                    let batch =
+                        match convert(&columns.conversions, batch, &columns.converted_schema) {
+                            Ok(b) => b,
+                            Err(m) => {
+                                failed = Some(DataFusionError::External(Box::new(mismatch_error(
+                                    &reader, &path, &columns, records, m,
+                                ))));
+                                return false;
+                            }
+                        };
+                    records += rows;
+                    let batch = if columns.converted_schema == columns.schema {
+                        Ok(batch)
+                    } else {
+                        relabel(batch, &columns.schema)
+                    };
+                    match batch {
+                        Ok(b) => tx.blocking_send(Ok(b)).is_ok(),
+                        Err(e) => {
+                            failed = Some(e);
+                            false
+                        }
                     }
-                };
-                records += rows;
-                let batch = if converted_schema == schema {
-                    Ok(batch)
-                } else {
-                    relabel(batch, &schema)
-                };
-                match batch {
-                    Ok(b) => tx.blocking_send(Ok(b)).is_ok(),
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
-                }
-            });
+                },
+            );
             if let Some(e) = failed {
                 return Err(e);
             }
@@ -491,13 +589,13 @@ impl PartitionStream for FilePartition {
 fn mismatch_error(
     reader: &Reader,
     path: &Path,
-    conversions: &[Conversion],
+    columns: &Columns,
     records_before: usize,
     m: Mismatch,
 ) -> Error {
     let record = records_before + m.row;
     let line = reader.line_of_record(path, record);
-    let Some(c) = conversions.iter().find(|c| c.index == m.index) else {
+    let Some(c) = columns.conversions.iter().find(|c| c.index == m.index) else {
         unreachable!("a mismatch comes from one of the conversions");
     };
     let whereabouts = if line == 0 {
@@ -509,7 +607,7 @@ fn mismatch_error(
     Error::Read {
         path: path.to_path_buf(),
         line,
-        column: m.index + 1,
+        column: columns.in_file(m.index) + 1,
         message: format!("{message}{whereabouts}"),
         help: Some(help),
         source: None,

@@ -13,6 +13,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::reader::{
     ReaderBuilder as JsonReaderBuilder, infer_json_schema, infer_json_schema_from_iterator,
 };
+use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use regex::Regex;
 
@@ -201,13 +202,34 @@ impl Reader {
         schema: &SchemaRef,
         emit: &mut dyn FnMut(RecordBatch) -> bool,
     ) -> Result<()> {
+        self.read_columns(path, schema, None, emit)
+    }
+
+    /// [`Reader::read`], keeping only the columns `projection` lists (indices
+    /// into `schema`, in the order given). A Parquet file decodes only those
+    /// columns and a CSV file builds only those; JSON is parsed whole.
+    pub fn read_columns(
+        &self,
+        path: &Path,
+        schema: &SchemaRef,
+        projection: Option<&[usize]>,
+        emit: &mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Result<()> {
         let file = open(path)?;
+        let projected = match projection {
+            Some(p) => Arc::new(schema.project(p).map_err(|e| reader_error(path, e, None))?),
+            None => schema.clone(),
+        };
         match self {
             Reader::Csv(o) => {
                 let (input, slot) = o.input(file);
-                let reader = datafusion::arrow::csv::ReaderBuilder::new(schema.clone())
+                let mut builder = datafusion::arrow::csv::ReaderBuilder::new(schema.clone())
                     .with_format(o.format())
-                    .with_batch_size(BATCH_SIZE)
+                    .with_batch_size(BATCH_SIZE);
+                if let Some(p) = projection {
+                    builder = builder.with_projection(p.to_vec());
+                }
+                let reader = builder
                     .build(input)
                     .map_err(|e| o.error(path, e, slot.as_ref()))?;
                 for batch in reader {
@@ -217,6 +239,14 @@ impl Reader {
                 }
             }
             Reader::Json => {
+                let emit = &mut |batch: RecordBatch| match projection {
+                    // The indices come from the table's own schema.
+                    Some(p) => match batch.project(p) {
+                        Ok(b) => emit(b),
+                        Err(_) => false,
+                    },
+                    None => emit(batch),
+                };
                 let mut reader = BufReader::new(file);
                 if is_json_array(&mut reader).map_err(|e| io_error(path, e))? {
                     let values = read_json_array(path, reader)?;
@@ -267,11 +297,35 @@ impl Reader {
                 }
             }
             Reader::Parquet => {
+                let schema = &projected;
+                // The reader yields the columns it decodes in the file's order;
+                // `order` puts them back in the order asked for.
+                let mut sorted: Vec<usize> = projection.map(<[usize]>::to_vec).unwrap_or_default();
+                sorted.sort_unstable();
+                sorted.dedup();
+                let order: Option<Vec<usize>> = projection.map(|p| {
+                    p.iter()
+                        .map(|i| sorted.binary_search(i).unwrap_or_default())
+                        .collect()
+                });
                 let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| b.with_batch_size(BATCH_SIZE).build())
+                    .and_then(|b| {
+                        let b = b.with_batch_size(BATCH_SIZE);
+                        if projection.is_some() {
+                            // Top-level field i of the file is its root column i.
+                            let mask = ProjectionMask::roots(b.parquet_schema(), sorted.clone());
+                            b.with_projection(mask).build()
+                        } else {
+                            b.build()
+                        }
+                    })
                     .map_err(|e| reader_error(path, e, Some("is it a Parquet file?")))?;
                 for batch in reader {
                     let batch = batch.map_err(|e| reader_error(path, e, None))?;
+                    let batch = match &order {
+                        Some(o) => batch.project(o).map_err(|e| reader_error(path, e, None))?,
+                        None => batch,
+                    };
                     let batch = if batch.schema().fields() == schema.fields() {
                         batch
                     } else {

@@ -5,6 +5,7 @@ mod formats;
 mod http;
 mod inference;
 mod layouts;
+mod projection;
 
 use std::path::{Path, PathBuf};
 
