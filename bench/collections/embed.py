@@ -129,6 +129,7 @@ def main():
     ap.add_argument("--python", help="a Python with the peers installed")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--json-out", type=Path, help="also write the results as JSON here")
     a = ap.parse_args()
     if not os.environ.get("SLUICE_ONNXRUNTIME"):
         sys.exit("set SLUICE_ONNXRUNTIME to the onnxruntime wheel's libonnxruntime.so")
@@ -181,6 +182,12 @@ def main():
         for name, secs in rows:
             print(f"{name:34} {secs:8.2f} {len(texts) / secs:9.1f} {secs / fastest_peer:22.2f}")
         print(f"whole `sluice run` of the example (chunk, embed, commit, index) with {a.sluice}: {run_seconds:.2f} s")
+        if a.json_out:
+            a.json_out.write_text(json.dumps({
+                "benchmark": "collections_embed", "chunks": len(texts), "words": tokens, "threads": a.threads,
+                "reps": a.reps, "seconds": dict(rows), "sluice_run_seconds": run_seconds,
+                "min_cosine": {"sluice": worst, "onnxruntime (Python)": results["onnxruntime_min_cosine"]},
+            }, indent=2) + "\n", encoding="utf-8")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -2,10 +2,11 @@
 # How long each dashboard page takes, on the flights example: the bar is every
 # page under 50 ms. A benchmark, not a test (no test asserts a time).
 #
-# Usage: bash bench/dashboard/run.sh [--reps N] [--keep]
+# Usage: bash bench/dashboard/run.sh [--reps N] [--keep] [--json-out FILE]
 #
-#   --reps N   requests per page (default 50), after 3 not timed
-#   --keep     keep the work directory
+#   --reps N          requests per page (default 50), after 3 not timed
+#   --keep            keep the work directory
+#   --json-out FILE   also write the results as JSON
 #
 # Environment: SLUICE_BIN (else a release build, see bench/sluice_bin.sh); TMPDIR.
 #
@@ -23,10 +24,12 @@ repo="$(cd "$here/../.." && pwd)"
 tmp_root="${TMPDIR:-/tmp}"
 reps=50
 keep=0
+json_out=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --reps) reps="${2:?}"; shift 2 ;;
         --keep) keep=1; shift ;;
+        --json-out) json_out=(--json-out "$(realpath -m "${2:?--json-out needs a file}")"); shift 2 ;;
         *) echo "run.sh: unknown option $1 (see the top of $0)" >&2; exit 2 ;;
     esac
 done
@@ -52,4 +55,4 @@ for _ in $(seq 100); do
     grep -q "listening on" "$work/serve.log" 2>/dev/null && break
     sleep 0.1
 done
-python3 "$here/bench.py" --url "http://127.0.0.1:$port" --key "$key" --reps "$reps" --project "$work"
+python3 "$here/bench.py" --url "http://127.0.0.1:$port" --key "$key" --reps "$reps" --project "$work" "${json_out[@]}"
