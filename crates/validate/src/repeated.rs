@@ -30,6 +30,9 @@ use futures::StreamExt;
 /// Buckets of the first pass, by a hash's top byte.
 const BUCKETS: usize = 256;
 
+/// Per hashed column, [`BUCKETS`] buckets of 64-bit value hashes.
+type Buckets = Vec<Vec<Vec<u64>>>;
+
 /// The non-null values of each of `values` (over `input`) that occur more than
 /// once, in the order of `values`.
 pub(crate) async fn repeated_values(
@@ -103,9 +106,9 @@ async fn first_pass(
     plan: Arc<dyn ExecutionPlan>,
     ctx: &SessionContext,
     hashed: &[usize],
-) -> Result<Vec<Vec<Vec<u64>>>> {
+) -> Result<Buckets> {
     let streams = execute_stream_partitioned(plan, ctx.task_ctx())?;
-    let tasks: Vec<SpawnedTask<Result<Vec<Vec<Vec<u64>>>>>> = streams
+    let tasks: Vec<SpawnedTask<Result<Buckets>>> = streams
         .into_iter()
         .map(|mut stream| {
             let hashed = hashed.to_vec();
@@ -156,7 +159,7 @@ fn hash<'a>(array: &ArrayRef, buffer: &'a mut Vec<u64>) -> Result<&'a [u64]> {
 
 /// Per column, the hashes that occur more than once: each bucket sorted, on
 /// every core.
-fn repeated_hashes(hashes: Vec<Vec<Vec<u64>>>) -> Vec<HashSet<u64>> {
+fn repeated_hashes(hashes: Buckets) -> Vec<HashSet<u64>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     hashes
         .into_iter()
