@@ -54,7 +54,9 @@ trap 'rm -rf "$work"' EXIT
 if [[ -z "$csv" ]]; then
     # The repository's own copy of the data, as CSV: nothing outside the repository is needed.
     csv="$work/flights.csv"
-    "$venv/bin/python" -c 'import sys, pyarrow.parquet as pq, pyarrow.csv as pc; pc.write_csv(pq.read_table(sys.argv[1]), sys.argv[2])' \
+    # Nulls are written as NA, the marker every reader below is given (pyarrow's
+    # default, an empty field, made DuckDB type dep_delay as text).
+    "$venv/bin/python" -c 'import sys, pyarrow.parquet as pq, pyarrow.csv as pc; pc.write_csv(pq.read_table(sys.argv[1]), sys.argv[2], pc.WriteOptions(null_string="NA"))' \
         "$repo/examples/flights/data/flights.parquet" "$csv"
 fi
 scaled="$work/flights_x10.csv"
