@@ -1,5 +1,6 @@
 //! Models, stage ⑤ of the flow: learners trained in-process on a training set
-//! (gradient-boosted trees by forust, logistic and linear regression by linfa),
+//! (gradient-boosted trees by forust, logistic regression by argmin's L-BFGS,
+//! linear regression by linfa),
 //! models imported from ONNX (run by ONNX Runtime), the encoders fitted on the
 //! training split only, and the validation metrics.
 //!
@@ -13,6 +14,7 @@ mod error;
 pub mod frame;
 mod gbdt;
 mod linear;
+mod logistic;
 pub mod metrics;
 mod model;
 pub mod onnx;

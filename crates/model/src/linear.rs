@@ -1,14 +1,12 @@
-//! Logistic regression (linfa-logistic: L-BFGS with an L2 penalty) and ordinary
-//! least squares (linfa-linear), both on standardized features. Only the
+//! Linear models on standardized features: ordinary least squares (by
+//! linfa-linear) here, logistic regression in [`crate::logistic`]. Only the
 //! coefficients are kept: prediction is one dot product, the same in batch
 //! and online.
 
 use linfa::prelude::*;
 use linfa_linear::LinearRegression;
-use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2, ShapeBuilder};
 use serde::{Deserialize, Serialize};
-use sluice_project::models::LogisticParams;
 
 use crate::encode::Matrix;
 use crate::gbdt::sigmoid;
@@ -30,32 +28,6 @@ fn array(x: &Matrix) -> Result<Array2<f64>> {
     Array2::from_shape_vec((x.rows, x.cols).f(), x.data.clone()).map_err(|e| Error::Fit {
         learner: "linear",
         source: Box::new(e),
-    })
-}
-
-/// Fits a logistic regression to 0/1 labels.
-pub(crate) fn fit_logistic(params: &LogisticParams, x: &Matrix, y: &[f64]) -> Result<Coefficients> {
-    let targets: Array1<usize> = y.iter().map(|v| usize::from(*v > 0.5)).collect();
-    let dataset = Dataset::new(array(x)?, targets);
-    let fitted = LogisticRegression::default()
-        .alpha(params.alpha)
-        .max_iterations(params.max_iterations)
-        .fit(&dataset)
-        .map_err(|e| Error::Fit {
-            learner: "logistic",
-            source: Box::new(e),
-        })?;
-    // linfa models the probability of its "positive" class, which is the more
-    // frequent one; flip the signs when that is class 0.
-    let sign = if fitted.labels().pos.class == 1 {
-        1.0
-    } else {
-        -1.0
-    };
-    Ok(Coefficients {
-        intercept: sign * fitted.intercept(),
-        weights: fitted.params().iter().map(|w| sign * w).collect(),
-        logistic: true,
     })
 }
 

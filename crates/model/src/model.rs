@@ -14,7 +14,7 @@ use crate::encode::{Encoder, Matrix, Style};
 use crate::frame::{Frame, Kind};
 use crate::linear::Coefficients;
 use crate::onnx::{OnnxError, OnnxModel};
-use crate::{Error, Result, gbdt, linear, metrics};
+use crate::{Error, Result, gbdt, linear, logistic, metrics};
 
 /// The format of saved models; bumped when it changes.
 pub const MODEL_FORMAT: &str = "sluice-model-1";
@@ -157,7 +157,7 @@ pub fn train(
             (Fitted::Gbdt(Box::new(booster)), imp)
         }
         Learner::Logistic(p) => {
-            let c = linear::fit_logistic(p, &x, train.labels)?;
+            let c = logistic::fit_logistic(p, &x, train.labels)?;
             let imp = c.importance();
             (Fitted::Linear(c), imp)
         }

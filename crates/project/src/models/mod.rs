@@ -187,8 +187,8 @@ impl Default for GbdtParams {
     }
 }
 
-/// Logistic regression (`learner = "logistic"`, binary), by linfa: L-BFGS on the
-/// standardized features with an L2 penalty.
+/// Logistic regression (`learner = "logistic"`, binary): L-BFGS (argmin's) on
+/// the standardized features with an L2 penalty, as scikit-learn's `lbfgs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogisticParams {

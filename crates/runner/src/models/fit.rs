@@ -61,6 +61,7 @@ pub(super) async fn train_version(
         }
         None => None,
     };
+    let joined = started.elapsed();
     let fitted = match &def.learner {
         Learner::Onnx {
             path,
@@ -82,6 +83,11 @@ pub(super) async fn train_version(
             train(&name, def, examples).await?
         }
     };
+    tracing::debug!(
+        "model `{name}` v{version}: training set read in {} ms, encoded, fitted and scored in {} ms",
+        joined.as_millis(),
+        (started.elapsed() - joined).as_millis()
+    );
     let file = sluice_store::model_file(&ws.warehouse, &name, version);
     fitted
         .model
