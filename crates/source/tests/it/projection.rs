@@ -8,6 +8,7 @@ use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNa
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 use sluice_source::FileSource;
 
@@ -121,6 +122,61 @@ async fn a_projected_parquet_file_decodes_the_columns_asked_for_in_that_order() 
         .await
         .expect("reads");
     assert_eq!(shown(&counted, "n"), ["3"]);
+}
+
+/// A file of several row groups: the rows come in the file's order, a query
+/// that stops early gets the first rows, and the conversions hold in every
+/// row group.
+#[tokio::test]
+async fn a_parquet_file_of_many_row_groups_reads_in_order() {
+    let dir = folder(&[]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("at", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+    ]));
+    let rows = 7_300_i64;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..rows)),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 7 != 0).then(|| format!("n{i}"))),
+            )),
+            Arc::new(TimestampNanosecondArray::from_iter_values(
+                (0..rows).map(|i| 1_700_000_000_000_000_000 + i * 1_000_000_000),
+            )),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("rows.parquet")).unwrap();
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let source_ = FileSource::open(&source(dir.path(), "rows.parquet", "")).expect("opens");
+    let ids: Vec<String> = (0..rows).map(|i| i.to_string()).collect();
+
+    let all = query(&source_, "SELECT * FROM t").await.expect("reads");
+    assert_eq!(shown(&all, "id"), ids, "every row, in the file's order");
+    let names = shown(&all, "name");
+    assert_eq!(names[7], "null");
+    assert_eq!(names[7_299], "n7299");
+    let at = shown(&all, "at");
+    assert_eq!(at[0], "2023-11-14T22:13:20Z");
+    assert_eq!(at[7_299], "2023-11-15T00:14:59Z");
+
+    let some = query(&source_, "SELECT at, id FROM t LIMIT 2500")
+        .await
+        .expect("reads");
+    assert_eq!(shown(&some, "id"), ids[..2500]);
+    assert_eq!(shown(&some, "at"), at[..2500]);
+    let counted = query(&source_, "SELECT count(*) AS n FROM t")
+        .await
+        .expect("reads");
+    assert_eq!(shown(&counted, "n"), ["7300"]);
 }
 
 #[tokio::test]
