@@ -66,6 +66,9 @@ pub(crate) fn fit_logistic(params: &LogisticParams, x: &Matrix, y: &[f64]) -> Re
     })
 }
 
+/// A point (weights, then the intercept), the loss there and its gradient.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
+
 /// The objective over one training matrix. argmin asks for the loss and the
 /// gradient at the same point separately; both come from one pass, and the
 /// last point's pair is kept for the second question.
@@ -74,7 +77,7 @@ struct Problem<'a> {
     y: &'a [f64],
     alpha: f64,
     threads: usize,
-    last: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: Mutex<Option<Evaluated>>,
 }
 
 impl<'a> Problem<'a> {
