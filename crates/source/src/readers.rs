@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, make_array};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::csv::reader::Format as CsvFormat;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
@@ -342,7 +343,7 @@ impl Reader {
                                 (DataType::Timestamp(_, _), want @ DataType::Timestamp(_, _))
                                     if c.data_type() != want =>
                                 {
-                                    datafusion::arrow::compute::cast(c, want).map_err(mismatch)?
+                                    to_instants(c, want).map_err(mismatch)?
                                 }
                                 _ => c.clone(),
                             });
@@ -392,6 +393,32 @@ impl Reader {
             }
         }
     }
+}
+
+/// A Parquet file's timestamps as the instants of `want` (a zoned timestamp).
+/// A zone-less time read in UTC keeps its value: only the type changes, where
+/// Arrow's cast would look up the zone's offset for every value (15% of a
+/// 10M-row source run's CPU).
+fn to_instants(column: &ArrayRef, want: &DataType) -> Result<ArrayRef, ArrowError> {
+    let (DataType::Timestamp(unit, None), DataType::Timestamp(want_unit, Some(zone))) =
+        (column.data_type(), want)
+    else {
+        return cast(column, want);
+    };
+    if !matches!(zone.as_ref(), "UTC" | "+00:00" | "Z") {
+        return cast(column, want);
+    }
+    let zoneless = if unit == want_unit {
+        column.clone()
+    } else {
+        cast(column, &DataType::Timestamp(*want_unit, None))?
+    };
+    let data = zoneless
+        .to_data()
+        .into_builder()
+        .data_type(want.clone())
+        .build()?;
+    Ok(make_array(data))
 }
 
 /// The first line of a file, without its line ending.
@@ -639,3 +666,35 @@ fn locate_csv_error(path: &Path, error: &ArrowError, header: bool) -> Error {
 
 /// A shared reader, cheap to clone into partitions.
 pub(crate) type SharedReader = Arc<Reader>;
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray};
+    use datafusion::arrow::datatypes::TimeUnit;
+
+    use super::*;
+
+    /// The fast path gives exactly what Arrow's cast gives.
+    #[test]
+    fn zoneless_times_read_in_utc_keep_their_instants() {
+        let nanos: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![
+            Some(1_700_000_000_123_456_789),
+            None,
+            Some(-86_400_000_000_001),
+        ]));
+        let micros: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![
+            Some(1_700_000_000_123_456),
+            None,
+            Some(0),
+        ]));
+        for zone in ["UTC", "+00:00", "America/New_York", "+02:00"] {
+            let want = DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(zone)));
+            for column in [&nanos, &micros] {
+                let fast = to_instants(column, &want).unwrap();
+                let slow = cast(column, &want).unwrap();
+                assert_eq!(fast.data_type(), &want);
+                assert_eq!(fast.to_data(), slow.to_data(), "{zone}: {column:?}");
+            }
+        }
+    }
+}
