@@ -1,7 +1,9 @@
 //! Logistic regression: scikit-learn's objective (the mean log-loss plus an L2
 //! penalty `alpha / (2n) · |w|²`, the intercept unpenalized) minimized by
-//! argmin's L-BFGS with a Moré–Thuente line search, stopping as scikit-learn's
-//! `lbfgs` does: the gradient below `1e-4` or the loss no longer falling.
+//! argmin's L-BFGS with a Moré–Thuente line search, stopping where
+//! scikit-learn's `lbfgs` does, after at most `max_iterations`: the gradient
+//! below `1e-4` (argmin measures its length, a little stricter than SciPy's
+//! largest component) or the mean loss falling by less than `64 ε`.
 //!
 //! The loss and its gradient are one pass over the column-major matrix, in
 //! blocks of rows spread over the cores. Each block's partial sums are added in
