@@ -14,8 +14,10 @@ mod file;
 pub mod http;
 mod infer;
 mod layout;
+mod parquet;
 mod raw;
 mod readers;
+mod table;
 
 pub use db::{DbSource, DbTable};
 pub use error::Error;
