@@ -187,31 +187,21 @@ run_collections() {
 # --- each bench's arguments ----------------------------------------------------------
 bench_args() {  # BENCH JSON: prints one argument a line
     local b="$1" json="$2"
+    printf '%s\n' --json-out "$json"
+    if [[ $quick -eq 1 ]]; then
+        case "$b" in
+            validate|features|connectors) printf '%s\n' --rows 200000 ;;
+            windows) printf '%s\n' --events 200000 --spine 20000 ;;
+            models|serve) printf '%s\n' --quick ;;
+            orchestration) printf '%s\n' --tasks 100 ;;
+            # the dashboard's --reps is requests per page
+            dashboard) printf '%s\n' --reps 10 ;;
+        esac
+    fi
+    # After --quick, which sets its own repetitions; serve and the dashboard take none.
     case "$b" in
-        ingest_groupby) printf '%s\n' --json-out "$json"; [[ -n "$reps" ]] && printf '%s\n' --reps "$reps" ;;
-        validate)
-            printf '%s\n' --json-out "$json"; [[ -n "$reps" ]] && printf '%s\n' --reps "$reps"
-            [[ $quick -eq 1 ]] && printf '%s\n' --rows 200000 ;;
-        features)
-            printf '%s\n' --json-out "$json"; [[ -n "$reps" ]] && printf '%s\n' --reps "$reps"
-            [[ $quick -eq 1 ]] && printf '%s\n' --rows 200000 ;;
-        windows)
-            printf '%s\n' --json-out "$json"; [[ -n "$reps" ]] && printf '%s\n' --reps "$reps"
-            [[ $quick -eq 1 ]] && printf '%s\n' --events 200000 --spine 20000 ;;
-        models)
-            [[ $quick -eq 1 ]] && printf '%s\n' --quick
-            printf '%s\n' --json-out "$json"; [[ -n "$reps" ]] && printf '%s\n' --reps "$reps" ;;
-        serve)
-            [[ $quick -eq 1 ]] && printf '%s\n' --quick
-            printf '%s\n' --json-out "$json" ;;
-        orchestration)
-            printf '%s\n' --json-out "$json"; [[ -n "$reps" ]] && printf '%s\n' --reps "$reps"
-            [[ $quick -eq 1 ]] && printf '%s\n' --tasks 100 ;;
-        connectors)
-            printf '%s\n' --json-out "$json"; [[ -n "$reps" ]] && printf '%s\n' --reps "$reps"
-            [[ $quick -eq 1 ]] && printf '%s\n' --rows 200000 ;;
-        dashboard)
-            printf '%s\n' --json-out "$json"; [[ $quick -eq 1 ]] && printf '%s\n' --reps 10 ;;
+        serve|dashboard) ;;
+        *) [[ -n "$reps" ]] && printf '%s\n' --reps "$reps" ;;
     esac
     return 0
 }
