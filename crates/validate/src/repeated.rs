@@ -23,7 +23,9 @@ use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{Expr, LogicalPlan, col, lit};
-use datafusion::physical_plan::{ExecutionPlan, execute_stream_partitioned};
+use datafusion::physical_plan::{
+    ExecutionPlan, SendableRecordBatchStream, execute_stream_partitioned,
+};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
@@ -107,36 +109,29 @@ async fn first_pass(
     ctx: &SessionContext,
     hashed: &[usize],
 ) -> Result<Buckets> {
-    let streams = execute_stream_partitioned(plan, ctx.task_ctx())?;
-    let tasks: Vec<SpawnedTask<Result<Buckets>>> = streams
-        .into_iter()
-        .map(|mut stream| {
-            let hashed = hashed.to_vec();
-            SpawnedTask::spawn(async move {
-                let mut buckets = vec![vec![Vec::<u64>::new(); BUCKETS]; hashed.len()];
-                let mut buffer = Vec::new();
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    for (k, i) in hashed.iter().enumerate() {
-                        let array = batch.column(*i);
-                        let hashes = hash(array, &mut buffer)?;
-                        for (row, h) in hashes.iter().enumerate() {
-                            if array.is_valid(row) {
-                                buckets[k][(h >> 56) as usize].push(*h);
-                            }
+    let parts = per_partition(plan, ctx, |mut stream| {
+        let hashed = hashed.to_vec();
+        async move {
+            let mut buckets = vec![vec![Vec::<u64>::new(); BUCKETS]; hashed.len()];
+            let mut buffer = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                for (k, i) in hashed.iter().enumerate() {
+                    let array = batch.column(*i);
+                    let hashes = hash(array, &mut buffer)?;
+                    for (row, h) in hashes.iter().enumerate() {
+                        if array.is_valid(row) {
+                            buckets[k][(h >> 56) as usize].push(*h);
                         }
                     }
                 }
-                Ok(buckets)
-            })
-        })
-        .collect();
+            }
+            Ok(buckets)
+        }
+    })
+    .await?;
     let mut merged = vec![vec![Vec::<u64>::new(); BUCKETS]; hashed.len()];
-    for task in tasks {
-        let part = task
-            .join()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+    for part in parts {
         for (m, p) in merged.iter_mut().zip(part) {
             for (a, b) in m.iter_mut().zip(p) {
                 if a.is_empty() {
@@ -148,6 +143,33 @@ async fn first_pass(
         }
     }
     Ok(merged)
+}
+
+/// `work` over each partition of `plan`, each on its own task; the results in
+/// partition order.
+async fn per_partition<T, F, Fut>(
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: &SessionContext,
+    work: F,
+) -> Result<Vec<T>>
+where
+    F: Fn(SendableRecordBatchStream) -> Fut,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<SpawnedTask<Result<T>>> = execute_stream_partitioned(plan, ctx.task_ctx())?
+        .into_iter()
+        .map(|stream| SpawnedTask::spawn(work(stream)))
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(
+            task.join()
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))??,
+        );
+    }
+    Ok(out)
 }
 
 fn hash<'a>(array: &ArrayRef, buffer: &'a mut Vec<u64>) -> Result<&'a [u64]> {
@@ -205,42 +227,35 @@ async fn second_pass(
     if candidates.iter().all(HashSet::is_empty) {
         return Ok(picked);
     }
-    let streams = execute_stream_partitioned(plan, ctx.task_ctx())?;
-    let tasks: Vec<SpawnedTask<Result<Vec<Vec<ArrayRef>>>>> = streams
-        .into_iter()
-        .map(|mut stream| {
-            let hashed = hashed.to_vec();
-            let candidates = candidates.clone();
-            SpawnedTask::spawn(async move {
-                let mut picked = vec![Vec::new(); hashed.len()];
-                let mut buffer = Vec::new();
-                while let Some(batch) = stream.next().await {
-                    let batch: RecordBatch = batch?;
-                    for (k, i) in hashed.iter().enumerate() {
-                        if candidates[k].is_empty() {
-                            continue;
-                        }
-                        let array = batch.column(*i);
-                        let hashes = hash(array, &mut buffer)?;
-                        let keep: BooleanArray = hashes
-                            .iter()
-                            .enumerate()
-                            .map(|(row, h)| Some(array.is_valid(row) && candidates[k].contains(h)))
-                            .collect();
-                        if keep.true_count() > 0 {
-                            picked[k].push(filter(array, &keep)?);
-                        }
+    let parts = per_partition(plan, ctx, |mut stream| {
+        let hashed = hashed.to_vec();
+        let candidates = candidates.clone();
+        async move {
+            let mut picked = vec![Vec::new(); hashed.len()];
+            let mut buffer = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch: RecordBatch = batch?;
+                for (k, i) in hashed.iter().enumerate() {
+                    if candidates[k].is_empty() {
+                        continue;
+                    }
+                    let array = batch.column(*i);
+                    let hashes = hash(array, &mut buffer)?;
+                    let keep: BooleanArray = hashes
+                        .iter()
+                        .enumerate()
+                        .map(|(row, h)| Some(array.is_valid(row) && candidates[k].contains(h)))
+                        .collect();
+                    if keep.true_count() > 0 {
+                        picked[k].push(filter(array, &keep)?);
                     }
                 }
-                Ok(picked)
-            })
-        })
-        .collect();
-    for task in tasks {
-        let part = task
-            .join()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))??;
+            }
+            Ok(picked)
+        }
+    })
+    .await?;
+    for part in parts {
         for (p, arrays) in picked.iter_mut().zip(part) {
             p.extend(arrays);
         }
