@@ -477,15 +477,11 @@ fn killed_indexing_leaves_a_searchable_version() {
     let started = std::time::Instant::now();
     ok(p, &["run", "pydocs"]);
     let one = started.elapsed();
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(11, |d| d.as_nanos() as u64);
-    eprintln!("collection crash seed: {seed}");
-    let mut state = seed;
-    let window = (2 * one.as_millis() as u64).max(200);
-    let trials = 20;
-    let mut mid_run = 0;
-    for trial in 1..=trials {
+    let mut kills = RandomKills::learning(Lcg::seeded("collection crash test"), one, 2, 1);
+    // At least 20 trials, more (up to 40) until 5 kills have landed mid-run.
+    let mut trial = 0;
+    while trial < 20 || (kills.landed < 5 && trial < 40) {
+        trial += 1;
         // Each trial changes one document, so the collection is chunked and
         // indexed again.
         std::fs::write(
@@ -499,15 +495,7 @@ fn killed_indexing_leaves_a_searchable_version() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::thread::sleep(std::time::Duration::from_millis((state >> 33) % window));
-        if child.try_wait().expect("poll").is_none() {
-            mid_run += 1;
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
+        kills.kill(&mut child);
         // Whatever version answers, its hits (from both indexes) are its
         // own chunks.
         let out: serde_json::Value = serde_json::from_str(&ok(
@@ -554,10 +542,16 @@ fn killed_indexing_leaves_a_searchable_version() {
             );
         }
     }
-    eprintln!("{mid_run} of {trials} kills landed while the run ran (window {window} ms)");
+    eprintln!(
+        "{} of {trial} kills landed while the run ran (window {} ms, {} failed first)",
+        kills.landed,
+        kills.window_ms(),
+        kills.failed
+    );
     assert!(
-        mid_run >= 3,
-        "only {mid_run} of {trials} kills landed mid-run"
+        kills.landed >= 5,
+        "only {} of {trial} kills landed mid-run",
+        kills.landed
     );
     let (ok_run, summary) = run_json(p, &["pydocs"]);
     assert!(ok_run, "{summary}");

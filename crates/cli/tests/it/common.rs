@@ -350,3 +350,119 @@ pub fn model_installed() -> bool {
     );
     false
 }
+
+/// A small deterministic generator, seeded from the clock (or
+/// `SLUICE_CRASH_SEED`) and printed, so a failing crash trial can be replayed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// Seeded from `SLUICE_CRASH_SEED`, else the clock; `what` names the test
+    /// in the printed seed.
+    pub fn seeded(what: &str) -> Self {
+        let seed = std::env::var("SLUICE_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(7, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{what} seed: {seed} (set SLUICE_CRASH_SEED to replay)");
+        Lcg(seed)
+    }
+
+    /// The next value, 31 bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// SIGKILLs child processes at random moments within a window that is a share
+/// of a run's time. The window is first set from one timed run. When each
+/// trial's run does the same work, the window learns ([`RandomKills::learning`]):
+/// whenever a child ends before its kill, the window is set again from that
+/// run's time, so a machine that speeds up or slows down (other tests starting
+/// or ending) still sees its kills land while runs run. A child that fails
+/// before its kill is counted in `failed` and leaves the window as it is.
+pub struct RandomKills {
+    rng: Lcg,
+    window_ms: u64,
+    share: (u64, u64),
+    learns: bool,
+    /// Kills that landed while the child still ran.
+    pub landed: usize,
+    /// Children killed or reaped so far.
+    pub trials: usize,
+    /// Children that ended with a failure before their kill.
+    pub failed: usize,
+}
+
+impl RandomKills {
+    /// Kills fall in `[0, run × num / den)`, at least 200 ms, a window that
+    /// learns from the runs that end before their kill.
+    pub fn learning(rng: Lcg, run: std::time::Duration, num: u64, den: u64) -> Self {
+        RandomKills {
+            learns: true,
+            ..Self::fixed(rng, run, num, den)
+        }
+    }
+
+    /// Kills fall in `[0, run × num / den)`, at least 200 ms, for trials whose
+    /// runs may do less than the timed one (a run with nothing to do is short).
+    pub fn fixed(rng: Lcg, run: std::time::Duration, num: u64, den: u64) -> Self {
+        let mut kills = RandomKills {
+            rng,
+            window_ms: 0,
+            share: (num, den),
+            learns: false,
+            landed: 0,
+            trials: 0,
+            failed: 0,
+        };
+        kills.set_window(run);
+        kills
+    }
+
+    fn set_window(&mut self, run: std::time::Duration) {
+        let (num, den) = self.share;
+        self.window_ms = (run.as_millis() as u64 * num / den).max(200);
+    }
+
+    /// The current window, in milliseconds.
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
+    }
+
+    /// Waits a random moment of the window from now (the child was just
+    /// spawned), then kills and reaps the child. Returns whether it still ran.
+    pub fn kill(&mut self, child: &mut std::process::Child) -> bool {
+        let started = std::time::Instant::now();
+        let delay = std::time::Duration::from_millis(self.rng.next() % self.window_ms);
+        self.trials += 1;
+        loop {
+            if let Some(status) = child.try_wait().expect("poll") {
+                // It ended first: a whole run's time says how long runs take
+                // now (a failed one's says nothing).
+                if !status.success() {
+                    self.failed += 1;
+                } else if self.learns {
+                    self.set_window(started.elapsed());
+                }
+                return false;
+            }
+            let waited = started.elapsed();
+            if waited >= delay {
+                break;
+            }
+            std::thread::sleep((delay - waited).min(std::time::Duration::from_millis(5)));
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        self.landed += 1;
+        true
+    }
+}

@@ -2,7 +2,7 @@
 //! leave every published version intact; the next run succeeds; no row is lost or
 //! duplicated.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -117,19 +117,6 @@ fn online_version(p: &std::path::Path, view: &str, key: &str) -> serde_json::Val
     got["version"].clone()
 }
 
-/// A small deterministic generator, seeded from the clock and printed, so a
-/// failing trial can be replayed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
-
 #[test]
 fn killed_runs_leave_published_versions_intact() {
     let dir = flights_copy();
@@ -145,21 +132,12 @@ fn killed_runs_leave_published_versions_intact() {
     let full_run = started.elapsed();
     assert_intact(p, 0);
 
-    let seed = std::env::var("SLUICE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(7, |d| d.as_nanos() as u64)
-        });
-    eprintln!("crash test seed: {seed} (set SLUICE_CRASH_SEED to replay)");
-    let mut rng = Lcg(seed);
     // Kills land within the first 80% of a full run's time; rebuilding flights and
-    // its downstream takes most of that.
-    let window = (full_run.as_millis() * 4 / 5).max(200) as u64;
+    // its downstream takes most of that. The window stays: a trial after a kill
+    // that came before flights was published puts back the published file, and
+    // its run has nothing to do.
+    let mut kills = RandomKills::fixed(Lcg::seeded("crash test"), full_run, 4, 5);
     let trials = 24;
-    let mut killed_mid_run = 0;
     for trial in 1..=trials {
         // Each trial changes the flights' distances (not their number), so the
         // source and everything downstream of it must be rebuilt.
@@ -171,19 +149,19 @@ fn killed_runs_leave_published_versions_intact() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        let delay = Duration::from_millis(rng.next() % window);
-        std::thread::sleep(delay);
-        if child.try_wait().expect("poll").is_none() {
-            killed_mid_run += 1;
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
+        kills.kill(&mut child);
         assert_intact(p, trial);
     }
-    eprintln!("{killed_mid_run} of {trials} kills landed while the run was in progress");
+    eprintln!(
+        "{} of {trials} kills landed while the run was in progress (window {} ms, {} failed first)",
+        kills.landed,
+        kills.window_ms(),
+        kills.failed
+    );
     assert!(
-        killed_mid_run >= trials / 4,
-        "only {killed_mid_run} of {trials} kills landed during a run"
+        kills.landed >= trials / 4,
+        "only {} of {trials} kills landed during a run",
+        kills.landed
     );
 
     // The next run succeeds and publishes a complete new set of versions.

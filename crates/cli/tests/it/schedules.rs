@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Server, ok, project};
+use crate::common::{Lcg, Server, ok, project};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
@@ -138,19 +138,6 @@ fn serve_runs_a_schedule_and_schedules_lists_its_ticks() {
     }
 }
 
-/// A small deterministic generator, seeded from the clock and printed, so a
-/// failing trial can be replayed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
-
 /// `rows` events whose amounts sum to `rows * (rows + 1) / 2`.
 fn events(rows: u64) -> String {
     let mut s = String::with_capacity(rows as usize * 12);
@@ -176,16 +163,8 @@ fn serve_killed_at_random_moments_runs_each_tick_at_most_once() {
           [schedules.often]\nevery = \"1s\"\nassets = [\"events+\"]\n",
     )]);
     let d = dir.path();
-    let seed = std::env::var("SLUICE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(7, |dur| dur.as_nanos() as u64)
-        });
-    eprintln!("scheduled crash test seed: {seed} (set SLUICE_CRASH_SEED to replay)");
-    let mut rng = Lcg(seed);
+    let mut rng = Lcg::seeded("scheduled crash test");
+    let seed = rng.0;
     let trials = 24;
     let sizes: Vec<u64> = (0..=trials).map(|t| 300_000 + t).collect();
     // Kills land within twice the time a run of both assets takes: the tick a
