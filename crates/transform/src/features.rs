@@ -119,7 +119,12 @@ pub async fn plan_features(
                 }
             }
             (
-                def.sql(reference.as_ref(), &categories),
+                def.sql(reference.as_ref(), &categories, &|c| {
+                    schema
+                        .field_with_name(c)
+                        .ok()
+                        .map(|f| f.data_type().clone())
+                }),
                 SqlOrigin {
                     file: asset.location.file.clone(),
                     line: asset.location.line,

@@ -446,3 +446,102 @@ fn the_flights_example_builds_a_training_set() {
             > 0
     );
 }
+
+/// A view as of a time whose aggregates all combine from partials is computed in
+/// two steps (partials per entity, window count, filter and category, then per
+/// entity); one with a `stddev` is computed in one. On the real flights, every
+/// kind of windowed, filtered and pivoted aggregate, and distinct counts of a
+/// pivot's column (counted in the two steps) and of another (counted beside),
+/// has the same columns, types and values both ways (floats to 1e-9, since sums
+/// add in another order).
+#[test]
+fn a_view_in_two_steps_equals_the_one_step_query() {
+    let view = |name: &str, extra: &str| {
+        format!(
+            r#"
+[features.{name}]
+source = "flights"
+entity = ["carrier", "origin"]
+timestamp = "time_hour"
+as_of = "2013-07-01T00:00:00Z"
+
+[features.{name}.aggregates]
+flights = {{ agg = "count" }}
+flights_6h = {{ agg = "count", window = "6h" }}
+arrived_7d = {{ agg = "count", column = "arr_delay", window = "7d" }}
+late_30d = {{ agg = "count", window = "30d", filter = "arr_delay > 15" }}
+dep_delay_sum_30d = {{ agg = "sum", column = "dep_delay", window = "30d", filter = "distance > 1000" }}
+arr_delay_mean_7d = {{ agg = "mean", column = "arr_delay", window = "7d" }}
+distance_mean = {{ agg = "mean", column = "distance" }}
+minutes_mean_1d = {{ agg = "mean", column = "minute", window = "1d", filter = "dep_delay > 0" }}
+air_time_min_1d = {{ agg = "min", column = "air_time", window = "1d" }}
+late_tail_max = {{ agg = "max", column = "tailnum", filter = "dep_delay > 60" }}
+first = {{ agg = "min", column = "time_hour" }}
+dests_7d = {{ agg = "count_distinct", column = "dest", window = "7d" }}
+tails_30d = {{ agg = "count_distinct", column = "tailnum", window = "30d", filter = "dep_delay > 0" }}
+{extra}
+[features.{name}.pivots.to]
+column = "dest"
+value = "dep_delay"
+window = "30d"
+filter = "arr_delay > 0"
+
+[features.{name}.pivots.month]
+column = "month"
+
+[features.{name}.derived]
+late_share = "CAST(late_30d AS DOUBLE) / nullif(flights, 0)"
+"#
+        )
+    };
+    let toml = format!(
+        "[project]\nname = \"two_steps\"\n\n[sources.flights]\npath = \"flights.parquet\"\n{}{}",
+        view("two", ""),
+        view(
+            "one",
+            "air_time_sd = { agg = \"stddev\", column = \"air_time\" }"
+        ),
+    );
+    let flights =
+        std::fs::read(repo().join("examples/flights/data/flights.parquet")).expect("flights");
+    let dir = project(&[
+        ("sluice.toml", toml.as_bytes()),
+        ("flights.parquet", &flights),
+    ]);
+    let p = dir.path();
+    let (ran, summary) = run_json(p, &[]);
+    assert!(ran, "{summary}");
+    let columns = |name: &str| {
+        let json: serde_json::Value =
+            serde_json::from_str(&ok(p, &["describe", name, "--json"])).expect("json");
+        let mut columns = json["columns"].as_array().expect("columns").clone();
+        columns.retain(|c| c["name"] != "air_time_sd");
+        columns
+    };
+    let two = columns("two");
+    assert_eq!(two, columns("one"));
+    assert!(two.len() > 100, "{} columns", two.len());
+    let rows = |sql: &str| -> Vec<Vec<String>> {
+        csv(p, sql)
+            .lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let two = rows("SELECT * FROM two ORDER BY carrier, origin");
+    let one = rows("SELECT * EXCLUDE (air_time_sd) FROM one ORDER BY carrier, origin");
+    assert_eq!(two.len(), one.len());
+    assert!(two.len() > 30, "{} rows", two.len());
+    for (r, (a, b)) in two.iter().zip(&one).enumerate() {
+        assert_eq!(a.len(), b.len(), "row {r}");
+        for (c, (x, y)) in a.iter().zip(b).enumerate() {
+            let same = x == y
+                || matches!((x.parse::<f64>(), y.parse::<f64>()),
+                    (Ok(x), Ok(y)) if (x - y).abs() <= 1e-9 * y.abs().max(1.0));
+            assert!(
+                same,
+                "row {r}, column {} ({}): {x} against {y}",
+                c, one[0][c]
+            );
+        }
+    }
+}

@@ -7,9 +7,11 @@
 //! row at time `t` when `t - w <= e <= t`, so no feature ever reads an event after
 //! its row's time.
 //!
-//! `compile.rs` reads the section; `sql.rs` writes a declared view's query.
+//! `compile.rs` reads the section; `sql.rs` writes a declared view's query, and
+//! `partials.rs` the two-step query of a view as of a time.
 
 mod compile;
+mod partials;
 mod sql;
 
 pub(crate) use compile::add;
@@ -215,11 +217,17 @@ impl FeatureDef {
     /// The query that computes the view. `reference` is the reference time as a SQL
     /// literal of the timestamp column's type (needed unless the view is computed
     /// at every event); `categories[i]` holds the categories of pivot `i` (used
-    /// when the file does not list them). For a SQL view, the user's query.
-    pub fn sql(&self, reference: Option<&TimeLiteral>, categories: &[Vec<String>]) -> String {
+    /// when the file does not list them); `type_of` gives the type of a source
+    /// column. For a SQL view, the user's query.
+    pub fn sql(
+        &self,
+        reference: Option<&TimeLiteral>,
+        categories: &[Vec<String>],
+        type_of: &dyn Fn(&str) -> Option<DataType>,
+    ) -> String {
         match &self.body {
             FeatureBody::Sql { sql, .. } => sql.clone(),
-            FeatureBody::Declared(d) => declared_sql(self, d, reference, categories),
+            FeatureBody::Declared(d) => declared_sql(self, d, reference, categories, type_of),
         }
     }
 }

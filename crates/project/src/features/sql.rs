@@ -1,8 +1,10 @@
 //! A declared feature view written as DataFusion SQL: rolling windows over the
-//! event time, or one `GROUP BY` with filtered aggregates as of a time.
+//! event time, or, as of a time, one `GROUP BY` with filtered aggregates (or two
+//! `GROUP BY`s, see `partials.rs`, when every aggregate combines from partials).
 
 use std::time::Duration;
 
+use super::partials::{folds, two_step_applies, two_step_sql};
 use super::*;
 use crate::raw::AggregateFunction;
 
@@ -11,7 +13,7 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-fn sql_string(s: &str) -> String {
+pub(super) fn sql_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
@@ -28,6 +30,7 @@ pub(crate) fn declared_sql(
     d: &Declared,
     reference: Option<&TimeLiteral>,
     categories: &[Vec<String>],
+    type_of: &dyn Fn(&str) -> Option<DataType>,
 ) -> String {
     let keys: Vec<String> = def.entity.iter().map(|k| quote(k)).collect();
     let ts = quote(&def.timestamp);
@@ -37,6 +40,7 @@ pub(crate) fn declared_sql(
     let mut select: Vec<String> = keys.clone();
     let mut where_ = not_null;
     let rolling = d.as_of == AsOf::Event || reference.is_none();
+    let in_two_steps = !rolling && two_step_applies(def, d, type_of);
 
     // One aggregate call: `func(arg)` over the rows that pass `conds`.
     let call = |agg: AggregateFunction,
@@ -129,7 +133,7 @@ pub(crate) fn declared_sql(
     let mut distinct: Vec<DistinctGroup> = vec![];
     let mut order: Vec<(String, Option<usize>)> = vec![];
     for a in &d.aggregates {
-        if !rolling && a.agg == AggregateFunction::CountDistinct {
+        if !rolling && a.agg == AggregateFunction::CountDistinct && !(in_two_steps && folds(d, a)) {
             let column = a.column.clone().unwrap_or_default();
             let i = match distinct
                 .iter()
@@ -189,13 +193,20 @@ pub(crate) fn declared_sql(
         }
     }
     let where_ = where_.join(" AND ");
-    let mut sql = format!(
-        "SELECT {} FROM {source} WHERE {where_}",
-        select.join(",\n  "),
-    );
-    if !rolling {
-        sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
-    }
+    let two_step = match reference {
+        Some(r) if in_two_steps => Some(two_step_sql(def, d, r, categories, type_of, &where_)),
+        _ => None,
+    };
+    let mut sql = two_step.unwrap_or_else(|| {
+        let mut sql = format!(
+            "SELECT {} FROM {source} WHERE {where_}",
+            select.join(",\n  "),
+        );
+        if !rolling {
+            sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
+        }
+        sql
+    });
     if !distinct.is_empty() {
         let mut outer: Vec<String> = keys.iter().map(|k| format!("__m.{k}")).collect();
         outer.push(format!("__m.{ts}"));

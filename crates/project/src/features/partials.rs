@@ -1,0 +1,365 @@
+//! A view as of a reference time, aggregated in two steps: one `GROUP BY` of the
+//! source's rows by the entity and by what tells its features apart (how many of
+//! the windows hold the event, each filter's value, each pivot's category), with
+//! one partial aggregate per (function, column); then a `GROUP BY` of those few
+//! rows per entity that combines the partials under each feature's window and
+//! filter.
+//!
+//! The rows are read once and each predicate is evaluated once per row, instead
+//! of once per feature; the features' `FILTER`s then run over a handful of rows
+//! per entity. Only functions that combine exactly from partials qualify: `sum`
+//! and `mean` of integers and floats, `count`, `min` and `max`. Any other
+//! aggregate (`stddev`, `last`) keeps the view on the one-step query. A
+//! `count_distinct` of a pivot's column counts the first step's categories; one
+//! of another column is computed beside, as in the one-step query.
+
+use std::time::Duration;
+
+use super::sql::{quote, sql_string};
+use super::*;
+use crate::raw::AggregateFunction;
+
+/// Aliases of expressions, each written once however often it is asked for.
+struct Named {
+    prefix: &'static str,
+    exprs: Vec<String>,
+}
+
+impl Named {
+    fn new(prefix: &'static str) -> Self {
+        Named {
+            prefix,
+            exprs: vec![],
+        }
+    }
+
+    fn alias(&mut self, expr: String) -> String {
+        let i = match self.exprs.iter().position(|e| *e == expr) {
+            Some(i) => i,
+            None => {
+                self.exprs.push(expr);
+                self.exprs.len() - 1
+            }
+        };
+        format!("{}{i}", self.prefix)
+    }
+
+    fn select(&self) -> impl Iterator<Item = String> + '_ {
+        self.exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("{e} AS {}{i}", self.prefix))
+    }
+}
+
+/// Whether `sum` and `mean` of a column of this type combine exactly from
+/// partial sums with the one-step query's result type (a decimal's sum widens
+/// once more at each step).
+fn summable(t: &DataType) -> bool {
+    t.is_integer() || matches!(t, DataType::Float32 | DataType::Float64)
+}
+
+/// Whether every aggregate of the view combines from partials (and no pivot
+/// is of an entity's key column, which would be grouped by twice).
+pub(super) fn two_step_applies(
+    def: &FeatureDef,
+    d: &Declared,
+    type_of: &dyn Fn(&str) -> Option<DataType>,
+) -> bool {
+    let numeric = |c: &Option<String>| c.as_deref().and_then(type_of).is_some_and(|t| summable(&t));
+    d.aggregates.iter().all(|a| match a.agg {
+        AggregateFunction::Count
+        | AggregateFunction::Min
+        | AggregateFunction::Max
+        | AggregateFunction::CountDistinct => true,
+        AggregateFunction::Sum | AggregateFunction::Mean => numeric(&a.column),
+        AggregateFunction::Stddev | AggregateFunction::Last => false,
+    }) && d
+        .pivots
+        .iter()
+        .all(|p| (p.value.is_none() || numeric(&p.value)) && !def.entity.contains(&p.column))
+}
+
+/// Whether a `count_distinct` is computed in the two steps: its column is a
+/// pivot's, so it is a key of the first step already (counting another
+/// column's values there would multiply the first step's rows by them; those
+/// are counted beside, as in the one-step query).
+pub(super) fn folds(d: &Declared, a: &Aggregate) -> bool {
+    a.agg == AggregateFunction::CountDistinct
+        && a.column
+            .as_ref()
+            .is_some_and(|c| d.pivots.iter().any(|p| p.column == *c))
+}
+
+/// The view's main query in two steps, with the columns of the one-step query in
+/// its order (keys, timestamp, created, each aggregate but the `count_distinct`s
+/// that do not [`folds`], the pivot columns), for a view [`two_step_applies`] to.
+/// `type_of` gives a source column's type; `where_` selects the source's rows.
+pub(super) fn two_step_sql(
+    def: &FeatureDef,
+    d: &Declared,
+    reference: &TimeLiteral,
+    categories: &[Vec<String>],
+    type_of: &dyn Fn(&str) -> Option<DataType>,
+    where_: &str,
+) -> String {
+    let keys: Vec<String> = def.entity.iter().map(|k| quote(k)).collect();
+    let ts = quote(&def.timestamp);
+    // How many windows hold the event: window `i` of the ascending list holds it
+    // when that count is at least `windows.len() - i`.
+    let mut windows: Vec<Duration> = d
+        .aggregates
+        .iter()
+        .filter(|a| a.agg != AggregateFunction::CountDistinct || folds(d, a))
+        .filter_map(|a| a.window)
+        .chain(
+            d.pivots
+                .iter()
+                .filter_map(|p| p.window.as_ref().map(|(w, _)| *w)),
+        )
+        .collect();
+    windows.sort();
+    windows.dedup();
+    let mut groups = Named::new("__g");
+    let mut partials = Named::new("__p");
+    let tier = (!windows.is_empty()).then(|| {
+        groups.alias(
+            windows
+                .iter()
+                .map(|w| format!("CAST({ts} >= {} AS TINYINT)", reference.minus(*w)))
+                .collect::<Vec<_>>()
+                .join(" + "),
+        )
+    });
+    let conds = |groups: &mut Named, window: Option<Duration>, filter: Option<&str>| {
+        let mut c = vec![];
+        if let (Some(w), Some(tier)) = (window, &tier) {
+            let i = windows.iter().position(|x| *x == w).unwrap_or_default();
+            c.push(format!("{tier} >= {}", windows.len() - i));
+        }
+        if let Some(f) = filter {
+            c.push(groups.alias(format!("({f})")));
+        }
+        c
+    };
+    let filtered = |body: String, conds: &[String]| {
+        if conds.is_empty() {
+            body
+        } else {
+            format!("{body} FILTER (WHERE {})", conds.join(" AND "))
+        }
+    };
+
+    let mut select: Vec<String> = keys.clone();
+    select.push(format!(
+        "max({}) AS {ts}",
+        partials.alias(format!("max({ts})"))
+    ));
+    if let Some(c) = &def.created {
+        let c = quote(c);
+        select.push(format!(
+            "max({}) AS {c}",
+            partials.alias(format!("max({c})"))
+        ));
+    }
+    for a in &d.aggregates {
+        let col = a.column.as_deref().map(quote);
+        let c = conds(&mut groups, a.window, a.filter.as_deref());
+        let count = |partials: &mut Named| match &col {
+            Some(col) => partials.alias(format!("count({col})")),
+            None => partials.alias("count(*)".into()),
+        };
+        let value = match (a.agg, &col) {
+            (AggregateFunction::CountDistinct, Some(col)) if folds(d, a) => {
+                filtered(format!("count(DISTINCT {})", groups.alias(col.clone())), &c)
+            }
+            (AggregateFunction::CountDistinct, _) => continue,
+            (AggregateFunction::Count, _) => {
+                format!(
+                    "coalesce({}, 0)",
+                    filtered(format!("sum({})", count(&mut partials)), &c)
+                )
+            }
+            (AggregateFunction::Sum, Some(col)) => filtered(
+                format!("sum({})", partials.alias(format!("sum({col})"))),
+                &c,
+            ),
+            (AggregateFunction::Mean, Some(col)) => {
+                // `avg` sums as doubles and divides by the count of values.
+                let is_double = a.column.as_deref().and_then(type_of) == Some(DataType::Float64);
+                let sum = if is_double {
+                    partials.alias(format!("sum({col})"))
+                } else {
+                    partials.alias(format!("sum(CAST({col} AS DOUBLE))"))
+                };
+                format!(
+                    "{} / {}",
+                    filtered(format!("sum({sum})"), &c),
+                    filtered(format!("sum({})", count(&mut partials)), &c)
+                )
+            }
+            (AggregateFunction::Min, Some(col)) => filtered(
+                format!("min({})", partials.alias(format!("min({col})"))),
+                &c,
+            ),
+            (AggregateFunction::Max, Some(col)) => filtered(
+                format!("max({})", partials.alias(format!("max({col})"))),
+                &c,
+            ),
+            // Stddev and last are not two-step views; min, max, sum and mean
+            // without a column were refused when the view was read.
+            _ => continue,
+        };
+        select.push(format!("{value} AS {}", quote(&a.name)));
+    }
+    for (i, p) in d.pivots.iter().enumerate() {
+        let cats = p
+            .values
+            .as_ref()
+            .or(categories.get(i))
+            .cloned()
+            .unwrap_or_default();
+        let category = groups.alias(quote(&p.column));
+        let window = p.window.as_ref().map(|(w, _)| *w);
+        for cat in cats {
+            let mut c = conds(&mut groups, window, p.filter.as_deref());
+            c.insert(0, format!("{category} = {}", sql_string(&cat)));
+            let (sum_col, count_col) = p.columns(&cat);
+            if let (Some(v), Some(name)) = (&p.value, sum_col) {
+                let sum = partials.alias(format!("sum({})", quote(v)));
+                select.push(format!(
+                    "coalesce({}, 0) AS {}",
+                    filtered(format!("sum({sum})"), &c),
+                    quote(&name)
+                ));
+            }
+            let rows = partials.alias("count(*)".into());
+            select.push(format!(
+                "coalesce({}, 0) AS {}",
+                filtered(format!("sum({rows})"), &c),
+                quote(&count_col)
+            ));
+        }
+    }
+    let mut inner: Vec<String> = keys.clone();
+    inner.extend(groups.select());
+    inner.extend(partials.select());
+    let mut by = keys.clone();
+    by.extend(groups.exprs.iter().cloned());
+    format!(
+        "SELECT {} FROM (SELECT {} FROM {} WHERE {where_} GROUP BY {}) AS __partial GROUP BY {}",
+        select.join(",\n  "),
+        inner.join(", "),
+        quote(d.source.as_str()),
+        by.join(", "),
+        keys.join(", "),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aggregate(name: &str, agg: AggregateFunction, column: Option<&str>) -> Aggregate {
+        Aggregate {
+            name: name.into(),
+            agg,
+            column: column.map(str::to_string),
+            window: Some(Duration::from_secs(86_400)),
+            filter: Some("kind = 'buy'".into()),
+            ignore_nulls: true,
+            closed_left: false,
+            column_at: Location::new("sluice.toml", 1, 1),
+            filter_origin: None,
+        }
+    }
+
+    fn two_step(aggregates: Vec<Aggregate>, pivots: Vec<Pivot>) -> Option<String> {
+        let def = FeatureDef {
+            entity: vec!["user".into()],
+            timestamp: "ts".into(),
+            created: None,
+            ttl: None,
+            body: FeatureBody::Sql {
+                sql: String::new(),
+                origin: SqlOrigin {
+                    file: "sluice.toml".into(),
+                    line: 1,
+                    column: 1,
+                },
+            },
+            refresh: None,
+            tiles: None,
+            written_at: vec![],
+        };
+        let d = Declared {
+            source: AssetName::new("events").expect("name"),
+            as_of: AsOf::Newest,
+            spine_anchored: false,
+            aggregates,
+            pivots,
+            derived: vec![],
+        };
+        let reference = TimeLiteral {
+            micros: 0,
+            data_type: DataType::Timestamp(TimeUnit::Microsecond, None),
+        };
+        let type_of = |c: &str| match c {
+            "amount" => Some(DataType::Float64),
+            "n" => Some(DataType::Int32),
+            "price" => Some(DataType::Decimal128(10, 2)),
+            "name" => Some(DataType::Utf8),
+            _ => None,
+        };
+        two_step_applies(&def, &d, &type_of)
+            .then(|| two_step_sql(&def, &d, &reference, &[], &type_of, "TRUE"))
+    }
+
+    #[test]
+    fn only_aggregates_that_combine_from_partials_take_two_steps() {
+        use AggregateFunction::*;
+        let aggregates = vec![
+            aggregate("a", Sum, Some("amount")),
+            aggregate("b", Mean, Some("n")),
+            aggregate("c", Count, None),
+            aggregate("d", Min, Some("name")),
+            aggregate("e", CountDistinct, Some("name")),
+        ];
+        let sql = two_step(aggregates.clone(), vec![]).expect("two steps");
+        // The window and the filter are each one group key of the first step
+        // (written in its select and its GROUP BY); the second step reads them.
+        let (second, first) = sql.split_once(" FROM (SELECT ").expect("two steps");
+        for key in [">= arrow_cast", "kind = 'buy'"] {
+            assert_eq!(first.matches(key).count(), 2, "{sql}");
+            assert_eq!(second.matches(key).count(), 0, "{sql}");
+        }
+        assert!(sql.contains("sum(CAST(\"n\" AS DOUBLE))"), "{sql}");
+        // A distinct count is left to the query beside, unless its column is a
+        // pivot's, a key of the first step.
+        assert!(!sql.contains("DISTINCT"), "{sql}");
+        let pivot = Pivot {
+            name: "by_name".into(),
+            column: "name".into(),
+            value: Some("amount".into()),
+            values: Some(vec!["x".into()]),
+            window: None,
+            filter: None,
+            column_at: Location::new("sluice.toml", 1, 1),
+            value_at: None,
+            filter_origin: None,
+        };
+        let sql = two_step(aggregates, vec![pivot]).expect("two steps");
+        assert!(
+            sql.contains("count(DISTINCT __g2) FILTER (WHERE __g0 >= 1 AND __g1) AS \"e\""),
+            "{sql}"
+        );
+        for refused in [
+            aggregate("s", Stddev, Some("amount")),
+            aggregate("l", Last, Some("amount")),
+            aggregate("p", Sum, Some("price")),
+            aggregate("m", Mean, Some("name")),
+        ] {
+            assert_eq!(two_step(vec![refused.clone()], vec![]), None, "{refused:?}");
+        }
+    }
+}
