@@ -104,6 +104,8 @@ pub struct Trained {
     pub metrics: BTreeMap<Metric, f64>,
     /// Importance per input column (one-hot columns summed), largest first.
     pub importance: Vec<(String, f64)>,
+    /// How long the learner's fit took, encoding and scoring left out.
+    pub fit_time: std::time::Duration,
 }
 
 /// The labels and rows of one split.
@@ -150,6 +152,7 @@ pub fn train(
     };
     let encoder = Encoder::fit(train.frame, train.labels, style);
     let x = encoder.transform(train.frame)?;
+    let fit_started = std::time::Instant::now();
     let (fitted, raw_importance) = match learner {
         Learner::Gbdt(p) => {
             let booster = gbdt::fit(p, task, &x, train.labels)?;
@@ -168,6 +171,7 @@ pub fn train(
         }
         Learner::Onnx { .. } => unreachable!("refused above"),
     };
+    let fit_time = fit_started.elapsed();
     let mut per_input = vec![0.0; encoder.inputs.len()];
     for ((_, input), v) in encoder.outputs().into_iter().zip(raw_importance) {
         per_input[input] += v;
@@ -190,6 +194,7 @@ pub fn train(
         model,
         metrics,
         importance,
+        fit_time,
     })
 }
 

@@ -245,6 +245,10 @@ async fn train(name: &str, def: &ModelDef, examples: Examples) -> Result<Fitted>
     .map_err(|e| model_error(name, e))?
     .map_err(|e| model_error(name, e))?;
     let (trained, n_train, n_valid) = trained;
+    tracing::debug!(
+        "model `{name}`: the learner's fit took {} ms of the training",
+        trained.fit_time.as_millis()
+    );
     Ok(Fitted {
         model: trained.model,
         inputs: examples.versions,
