@@ -57,67 +57,77 @@ pub async fn plan_features(
                     ),
                 });
             }
+            // The newest event and the pivots' categories are looked up at
+            // once: each query scans the source on its own.
+            let newest = async {
+                if d.as_of != AsOf::Newest {
+                    return Ok(None);
+                }
+                let sql = format!(
+                    "SELECT max({}) AS t FROM {}",
+                    quote(&def.timestamp),
+                    quote(source)
+                );
+                let failed = |e: DataFusionError| Error::FindNewest {
+                    diagnostic: fail(e.strip_backtrace(), "check the source"),
+                    source: e,
+                };
+                let batches = run(ctx, &sql).await.map_err(failed)?;
+                let newest = batches
+                    .first()
+                    .filter(|b| b.num_rows() > 0)
+                    .map(|b| ScalarValue::try_from_array(b.column(0), 0))
+                    .transpose()
+                    .map_err(failed)?;
+                Ok::<_, Error>(Some(newest.and_then(|v| micros(&v)).unwrap_or(now)))
+            };
+            let found = async {
+                let mut categories = vec![vec![]; d.pivots.len()];
+                for (i, query) in def.discovery_queries() {
+                    let batches = run(ctx, &query).await.map_err(|e| Error::FindCategories {
+                        diagnostic: fail(
+                            format!("pivot `{}`: {}", d.pivots[i].name, e.strip_backtrace()),
+                            "check the pivot's `column`",
+                        ),
+                        source: e,
+                    })?;
+                    for b in batches {
+                        let col = b.column(0).as_string_opt::<i32>().cloned();
+                        let values: Vec<String> = match col {
+                            Some(c) => c.iter().flatten().map(str::to_string).collect(),
+                            None => {
+                                let cast =
+                                    datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+                                        .map_err(|e| Error::FindCategories {
+                                            diagnostic: fail(
+                                                e.to_string(),
+                                                "check the pivot's `column`",
+                                            ),
+                                            source: e.into(),
+                                        })?;
+                                cast.as_string::<i32>()
+                                    .iter()
+                                    .flatten()
+                                    .map(str::to_string)
+                                    .collect()
+                            }
+                        };
+                        categories[i].extend(values);
+                    }
+                }
+                Ok::<_, Error>(categories)
+            };
+            let (newest, categories) = futures::future::try_join(newest, found).await?;
             let reference = match d.as_of {
                 AsOf::Event => None,
                 AsOf::Now => Some(now),
                 AsOf::At(t) => Some(t),
-                AsOf::Newest => {
-                    let sql = format!(
-                        "SELECT max({}) AS t FROM {}",
-                        quote(&def.timestamp),
-                        quote(source)
-                    );
-                    let failed = |e: DataFusionError| Error::FindNewest {
-                        diagnostic: fail(e.strip_backtrace(), "check the source"),
-                        source: e,
-                    };
-                    let batches = run(ctx, &sql).await.map_err(failed)?;
-                    let newest = batches
-                        .first()
-                        .filter(|b| b.num_rows() > 0)
-                        .map(|b| ScalarValue::try_from_array(b.column(0), 0))
-                        .transpose()
-                        .map_err(failed)?;
-                    Some(newest.and_then(|v| micros(&v)).unwrap_or(now))
-                }
+                AsOf::Newest => newest,
             }
             .map(|micros| TimeLiteral {
                 micros,
                 data_type: ts_type.clone(),
             });
-            let mut categories = vec![vec![]; d.pivots.len()];
-            for (i, query) in def.discovery_queries() {
-                let batches = run(ctx, &query).await.map_err(|e| Error::FindCategories {
-                    diagnostic: fail(
-                        format!("pivot `{}`: {}", d.pivots[i].name, e.strip_backtrace()),
-                        "check the pivot's `column`",
-                    ),
-                    source: e,
-                })?;
-                for b in batches {
-                    let col = b.column(0).as_string_opt::<i32>().cloned();
-                    let values: Vec<String> = match col {
-                        Some(c) => c.iter().flatten().map(str::to_string).collect(),
-                        None => {
-                            let cast =
-                                datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
-                                    .map_err(|e| Error::FindCategories {
-                                        diagnostic: fail(
-                                            e.to_string(),
-                                            "check the pivot's `column`",
-                                        ),
-                                        source: e.into(),
-                                    })?;
-                            cast.as_string::<i32>()
-                                .iter()
-                                .flatten()
-                                .map(str::to_string)
-                                .collect()
-                        }
-                    };
-                    categories[i].extend(values);
-                }
-            }
             (
                 def.sql(reference.as_ref(), &categories, &|c| {
                     schema
