@@ -161,6 +161,11 @@ pub struct Pivot {
 }
 
 impl Pivot {
+    /// The categories: those the file lists, else `found` in the data.
+    pub(crate) fn categories(&self, found: Option<&Vec<String>>) -> Vec<String> {
+        self.values.as_ref().or(found).cloned().unwrap_or_default()
+    }
+
     /// The columns for `category`: the sum (when there is a value column) and the count.
     pub fn columns(&self, category: &str) -> (Option<String>, String) {
         // Characters a stored column name cannot hold become `_`.

@@ -213,12 +213,7 @@ pub(super) fn two_step_sql(
         select.push(format!("{value} AS {}", quote(&a.name)));
     }
     for (i, p) in d.pivots.iter().enumerate() {
-        let cats = p
-            .values
-            .as_ref()
-            .or(categories.get(i))
-            .cloned()
-            .unwrap_or_default();
+        let cats = p.categories(categories.get(i));
         let category = groups.alias(quote(&p.column));
         let window = p.window.as_ref().map(|(w, _)| *w);
         for cat in cats {

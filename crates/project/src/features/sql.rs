@@ -163,12 +163,7 @@ pub(crate) fn declared_sql(
         order.push((a.name.clone(), None));
     }
     for (i, p) in d.pivots.iter().enumerate() {
-        let cats = p
-            .values
-            .as_ref()
-            .or(categories.get(i))
-            .cloned()
-            .unwrap_or_default();
+        let cats = p.categories(categories.get(i));
         for cat in cats {
             let mut cond = format!("{} = {}", quote(&p.column), sql_string(&cat));
             if let Some(f) = &p.filter {
