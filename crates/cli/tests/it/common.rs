@@ -395,8 +395,6 @@ pub struct RandomKills {
     learns: bool,
     /// Kills that landed while the child still ran.
     pub landed: usize,
-    /// Children killed or reaped so far.
-    pub trials: usize,
     /// Children that ended with a failure before their kill.
     pub failed: usize,
 }
@@ -420,7 +418,6 @@ impl RandomKills {
             share: (num, den),
             learns: false,
             landed: 0,
-            trials: 0,
             failed: 0,
         };
         kills.set_window(run);
@@ -442,7 +439,6 @@ impl RandomKills {
     pub fn kill(&mut self, child: &mut std::process::Child) -> bool {
         let started = std::time::Instant::now();
         let delay = std::time::Duration::from_millis(self.rng.next() % self.window_ms);
-        self.trials += 1;
         loop {
             if let Some(status) = child.try_wait().expect("poll") {
                 // It ended first: a whole run's time says how long runs take
