@@ -269,7 +269,17 @@ mod tests {
         }
     }
 
-    fn two_step(aggregates: Vec<Aggregate>, pivots: Vec<Pivot>) -> Option<String> {
+    /// A view of `user` over `events` as of its newest event, with its
+    /// reference time and the source's column types.
+    fn view(
+        aggregates: Vec<Aggregate>,
+        pivots: Vec<Pivot>,
+    ) -> (
+        FeatureDef,
+        Declared,
+        TimeLiteral,
+        impl Fn(&str) -> Option<DataType>,
+    ) {
         let def = FeatureDef {
             entity: vec!["user".into()],
             timestamp: "ts".into(),
@@ -306,8 +316,32 @@ mod tests {
             "name" => Some(DataType::Utf8),
             _ => None,
         };
+        (def, d, reference, type_of)
+    }
+
+    fn two_step(aggregates: Vec<Aggregate>, pivots: Vec<Pivot>) -> Option<String> {
+        let (def, d, reference, type_of) = view(aggregates, pivots);
         two_step_applies(&def, &d, &type_of)
             .then(|| two_step_sql(&def, &d, &reference, &[], &type_of, "TRUE"))
+    }
+
+    /// The view's query as `FeatureDef::sql` writes it: two steps where they
+    /// apply, one where a feature does not combine from partials.
+    #[test]
+    fn the_views_query_takes_two_steps_where_they_apply() {
+        use AggregateFunction::*;
+        let query = |aggregates| {
+            let (def, d, reference, type_of) = view(aggregates, vec![]);
+            declared_sql(&def, &d, Some(&reference), &[], &type_of)
+        };
+        let sql = query(vec![aggregate("a", Sum, Some("amount"))]);
+        assert!(sql.contains(") AS __partial GROUP BY"), "{sql}");
+        let sql = query(vec![
+            aggregate("a", Sum, Some("amount")),
+            aggregate("s", Stddev, Some("amount")),
+        ]);
+        assert!(!sql.contains("__partial"), "{sql}");
+        assert!(sql.contains("stddev_samp(\"amount\")"), "{sql}");
     }
 
     #[test]
