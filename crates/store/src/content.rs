@@ -50,6 +50,11 @@ impl ContentHash {
         })
     }
 
+    /// How many rows were hashed.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
     /// Adds the rows of `other`.
     pub fn add(&mut self, other: ContentHash) {
         self.sum = self.sum.wrapping_add(other.sum);

@@ -29,6 +29,7 @@ mod pipelines;
 mod quality;
 mod raw;
 mod schedules;
+mod spread;
 mod types;
 mod warehouse;
 mod writes;

@@ -82,7 +82,7 @@ impl OfflineStore {
             .with_streaming(true)
             .with_session_state(Arc::new(state))
             .with_writer_properties(writer_properties())
-            .with_commit_properties(commit_properties(meta).map_err(write_err)?);
+            .with_commit_properties(commit_properties(meta, []).map_err(write_err)?);
         // A matched row is rewritten only where a value differs, so reading
         // again rows already merged (a lookback) makes no new version.
         let differs = others

@@ -20,6 +20,7 @@ use sluice_core::AssetKind;
 use url::Url;
 
 use crate::content::{ContentHash, hashed_table};
+use crate::spread::{self, Spread};
 pub use crate::writes::WriteMode;
 use crate::writes::{commit_properties, same_columns, storable, writer_properties};
 use crate::{Error, Result};
@@ -521,32 +522,14 @@ impl OfflineStore {
             source,
         };
         let plan = storable(plan).map_err(plan_err)?;
-        // The rows are hashed as they stream into the writer.
-        let hash = Arc::new(Mutex::new(ContentHash::default()));
         let schema = plan.schema().as_arrow().clone();
         let physical = state.create_physical_plan(&plan).await.map_err(plan_err)?;
         let physical = keep_order(&plan, physical);
-        // One stream in (a query ending in `ORDER BY` among them): written as one
-        // stream, so the files keep its rows in the order written. With more
-        // target partitions the writer's plan would deal the rows out round-robin.
-        let one_stream = physical.output_partitioning().partition_count() <= 1;
-        let plan = hashed_table(physical, hash.clone())
-            .and_then(|t| LogicalPlanBuilder::scan(asset, provider_as_source(t), None)?.build())
-            .map_err(plan_err)?;
         let write_err = |source| Error::Write {
             asset: asset.to_string(),
             source,
         };
         let table = self.for_writing(asset).await?;
-        // Delta's writer plans through its own extension nodes, so the session must
-        // carry Delta's query planner on top of sluice's configuration.
-        let mut state = SessionStateBuilder::new_from_existing(state.clone())
-            .with_query_planner(DeltaPlanner::new());
-        if one_stream && let Some(config) = state.config() {
-            config.options_mut().execution.target_partitions = 1;
-        }
-        let state = state.build();
-        let commit = commit_properties(meta).map_err(write_err)?;
         // A partition replaces its rows only where the table keeps its columns;
         // with other columns, every partition was stale anyway.
         let mode = match mode {
@@ -556,6 +539,84 @@ impl OfflineStore {
         let partial = !matches!(mode, WriteMode::Whole);
         // Appended rows are not the table's: their hash is not its content.
         let appends = matches!(mode, WriteMode::Append);
+        let spread = match mode {
+            WriteMode::Whole => Spread::of(&table, &schema, true),
+            WriteMode::Append => Spread::of(&table, &schema, false),
+            WriteMode::Where(_) | WriteMode::Merge { .. } => None,
+        };
+        let (table, hash) = match spread {
+            // One Parquet writer per stream of the plan (see `spread`).
+            Some(how) => {
+                let done = spread::write(table, asset, physical, state.task_ctx(), how, meta)
+                    .await
+                    .map_err(write_err)?;
+                (done.table, done.hash)
+            }
+            None => {
+                self.write_through_delta(asset, table, physical, state, meta, mode)
+                    .await?
+            }
+        };
+        let written = self.commits(asset, &table, Some(1)).await?;
+        if let Some(info) = written.first() {
+            self.remember(asset, &table, info);
+        }
+        let content = hash.finish(&schema);
+        written
+            .into_iter()
+            .next()
+            .map(|v| {
+                (
+                    // With a partition, the hash of its rows, not the table's.
+                    VersionInfo {
+                        content: (!appends).then_some(content),
+                        ..v
+                    },
+                    !partial,
+                )
+            })
+            .ok_or_else(|| Error::NotMaterialized {
+                asset: asset.to_string(),
+            })
+    }
+
+    /// Writes `physical`'s rows into `table` through delta-rs's own write, as
+    /// `mode` says: the writes [`spread`] does not take.
+    async fn write_through_delta(
+        &self,
+        asset: &str,
+        table: DeltaTable,
+        physical: Arc<dyn ExecutionPlan>,
+        state: &SessionState,
+        meta: &CommitMeta,
+        mode: WriteMode,
+    ) -> Result<(DeltaTable, ContentHash)> {
+        let plan_err = |source| Error::Plan {
+            asset: asset.to_string(),
+            source,
+        };
+        let write_err = |source| Error::Write {
+            asset: asset.to_string(),
+            source,
+        };
+        // The rows are hashed as they stream into the writer.
+        let hash = Arc::new(Mutex::new(ContentHash::default()));
+        // One stream in (a query ending in `ORDER BY` among them): written as one
+        // stream, so the files keep its rows in the order written. With more
+        // target partitions the writer's plan would deal the rows out round-robin.
+        let one_stream = physical.output_partitioning().partition_count() <= 1;
+        let plan = hashed_table(physical, hash.clone())
+            .and_then(|t| LogicalPlanBuilder::scan(asset, provider_as_source(t), None)?.build())
+            .map_err(plan_err)?;
+        // Delta's writer plans through its own extension nodes, so the session must
+        // carry Delta's query planner on top of sluice's configuration.
+        let mut state = SessionStateBuilder::new_from_existing(state.clone())
+            .with_query_planner(DeltaPlanner::new());
+        if one_stream && let Some(config) = state.config() {
+            config.options_mut().execution.target_partitions = 1;
+        }
+        let state = state.build();
+        let commit = commit_properties(meta, []).map_err(write_err)?;
         let write = table
             .write(Vec::new())
             .with_input_plan(plan)
@@ -573,30 +634,10 @@ impl OfflineStore {
                 .with_schema_mode(SchemaMode::Overwrite),
         };
         let table = write.await.map_err(write_err)?;
-        let written = self.commits(asset, &table, Some(1)).await?;
-        if let Some(info) = written.first() {
-            self.remember(asset, &table, info);
-        }
-        let content = hash
+        let hash = *hash
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .finish(&schema);
-        written
-            .into_iter()
-            .next()
-            .map(|v| {
-                (
-                    // With a partition, the hash of its rows, not the table's.
-                    VersionInfo {
-                        content: (!appends).then_some(content),
-                        ..v
-                    },
-                    !partial,
-                )
-            })
-            .ok_or_else(|| Error::NotMaterialized {
-                asset: asset.to_string(),
-            })
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok((table, hash))
     }
 
     /// A DataFusion table over a version of the asset.

@@ -42,12 +42,14 @@ pub(crate) fn writer_properties() -> WriterProperties {
         .build()
 }
 
-/// A commit carrying sluice's provenance.
-pub(crate) fn commit_properties(meta: &CommitMeta) -> Result<CommitProperties, DeltaTableError> {
-    Ok(CommitProperties::default().with_metadata([(
-        COMMIT_KEY.to_string(),
-        serde_json::to_value(meta).map_err(DeltaTableError::from)?,
-    )]))
+/// A commit carrying sluice's provenance, and `more` beside it.
+pub(crate) fn commit_properties(
+    meta: &CommitMeta,
+    more: impl IntoIterator<Item = (String, serde_json::Value)>,
+) -> Result<CommitProperties, DeltaTableError> {
+    let sluice = serde_json::to_value(meta).map_err(DeltaTableError::from)?;
+    Ok(CommitProperties::default()
+        .with_metadata(std::iter::once((COMMIT_KEY.to_string(), sluice)).chain(more)))
 }
 
 /// Whether `table` holds the columns of `schema`, by name and type, in order.
