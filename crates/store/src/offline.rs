@@ -547,12 +547,27 @@ impl OfflineStore {
         let (table, hash) = match spread {
             // One Parquet writer per stream of the plan (see `spread`).
             Some(how) => {
+                // One stream stays one stream, in the order it comes in (a
+                // sorted query's rows, through a contract's gate or not),
+                // unless the plan itself deals its rows out (`spread_asked`).
+                let streams = physical.output_partitioning().partition_count();
+                let physical = if sorted(&plan) || (streams <= 1 && !spread_asked(&plan)) {
+                    physical
+                } else {
+                    spread::over_cores(physical, state.config().target_partitions())
+                        .map_err(plan_err)?
+                };
+                tracing::debug!(
+                    "writing `{asset}` ({how:?}) with {} writers",
+                    physical.output_partitioning().partition_count()
+                );
                 let done = spread::write(table, asset, physical, state.task_ctx(), how, meta)
                     .await
                     .map_err(write_err)?;
                 (done.table, done.hash)
             }
             None => {
+                tracing::debug!("writing `{asset}` through delta-rs's write");
                 self.write_through_delta(asset, table, physical, state, meta, mode)
                     .await?
             }
@@ -674,22 +689,47 @@ impl OfflineStore {
 /// the projection above it (the casts of `storable`), each partition still
 /// sorted: the partitions are merged back into one sorted stream.
 pub fn keep_order(plan: &LogicalPlan, physical: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
-    let mut node = plan;
-    let sorted = loop {
-        match node {
-            LogicalPlan::Projection(p) => node = &p.input,
-            LogicalPlan::SubqueryAlias(a) => node = &a.input,
-            LogicalPlan::Limit(l) => node = &l.input,
-            LogicalPlan::Sort(_) => break true,
-            _ => break false,
-        }
-    };
-    if !sorted || physical.output_partitioning().partition_count() <= 1 {
+    if !sorted(plan) || physical.output_partitioning().partition_count() <= 1 {
         return physical;
     }
     match physical.output_ordering() {
         Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), physical)),
         None => physical,
+    }
+}
+
+/// Whether `plan` ends in `ORDER BY` (under projections, aliases and limits).
+fn sorted(plan: &LogicalPlan) -> bool {
+    let mut node = plan;
+    loop {
+        match node {
+            LogicalPlan::Projection(p) => node = &p.input,
+            LogicalPlan::SubqueryAlias(a) => node = &a.input,
+            LogicalPlan::Limit(l) => node = &l.input,
+            LogicalPlan::Sort(_) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Whether `plan` deals its rows out round-robin at its top (under
+/// projections and aliases): a source read from fewer files than cores asks
+/// so, and DataFusion's optimizer drops that repartition when nothing above
+/// the scan needs it.
+fn spread_asked(plan: &LogicalPlan) -> bool {
+    let mut node = plan;
+    loop {
+        match node {
+            LogicalPlan::Projection(p) => node = &p.input,
+            LogicalPlan::SubqueryAlias(a) => node = &a.input,
+            LogicalPlan::Repartition(r) => {
+                return matches!(
+                    r.partitioning_scheme,
+                    datafusion::logical_expr::Partitioning::RoundRobinBatch(_)
+                );
+            }
+            _ => return false,
+        }
     }
 }
 

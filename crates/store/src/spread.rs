@@ -13,8 +13,8 @@
 //! by delta-rs's own [`CreateBuilder`], which derives its protocol from the
 //! columns), and a whole replacement of, or an append to, a table whose columns
 //! are exactly the rows' (names, types and nullability, so no metadata
-//! changes). Every other write (a partition's replacement, new columns) goes
-//! through delta-rs's write.
+//! changes). Every other write (a partition's replacement, a merge, new
+//! columns) goes through delta-rs's write.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,7 +63,9 @@ impl Spread {
         }
         let Ok(state) = table.snapshot() else {
             // Not loaded: no commit yet (for_writing loads a table that has one).
-            return whole.then_some(Spread::Create);
+            // Columns Delta cannot hold are for delta-rs's write to refuse.
+            let holds: Result<StructType, _> = schema.try_into_kernel();
+            return (whole && holds.is_ok()).then_some(Spread::Create);
         };
         let have = state.snapshot().arrow_schema();
         let same = have.fields().len() == schema.fields().len()
@@ -81,6 +83,23 @@ impl Spread {
     }
 }
 
+/// `plan`'s rows dealt out batch by batch to one stream per core, when it has
+/// another number of streams: fewer would leave cores idle; more (a union of
+/// many inputs) would write as many small files at once.
+pub(crate) fn over_cores(
+    plan: Arc<dyn ExecutionPlan>,
+    cores: usize,
+) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    let streams = plan.output_partitioning().partition_count();
+    if streams == cores || streams == 0 {
+        return Ok(plan);
+    }
+    Ok(Arc::new(RepartitionExec::try_new(
+        plan,
+        Partitioning::RoundRobinBatch(cores),
+    )?))
+}
+
 /// What a spread write wrote and committed.
 pub(crate) struct Spreaded {
     /// The table at the version committed.
@@ -89,9 +108,9 @@ pub(crate) struct Spreaded {
     pub hash: ContentHash,
 }
 
-/// Writes every stream of `plan` through a writer of its own, each on a task
-/// of its own, and commits all their files in one commit as `how` says, with
-/// `commit`'s metadata (to which the write's metrics are added).
+/// Writes every stream of `plan` (see [`over_cores`]) through a writer of its
+/// own, each on a task of its own, and commits all their files in one commit
+/// as `how` says, with sluice's `meta` and the write's metrics.
 pub(crate) async fn write(
     table: DeltaTable,
     asset: &str,
@@ -102,17 +121,6 @@ pub(crate) async fn write(
 ) -> DeltaResult<Spreaded> {
     let started = Instant::now();
     let schema = plan.schema();
-    // More streams than cores (a union of many inputs) would write as many
-    // small files at once: they are dealt out to one writer per core.
-    let cores = ctx.session_config().target_partitions();
-    let plan: Arc<dyn ExecutionPlan> = if plan.output_partitioning().partition_count() > cores {
-        Arc::new(RepartitionExec::try_new(
-            plan,
-            Partitioning::RoundRobinBatch(cores),
-        )?)
-    } else {
-        plan
-    };
     let stats = match table.snapshot() {
         Ok(state) => WriterStatsConfig::from_config(state.snapshot().table_configuration()),
         Err(_) => WriterStatsConfig::new(Default::default(), None),
