@@ -94,6 +94,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// Planning `asset`'s write failed, for `map_err`.
+    pub(crate) fn plan(asset: &str) -> impl Fn(datafusion::error::DataFusionError) -> Error + '_ {
+        move |source| Error::Plan {
+            asset: asset.to_string(),
+            source,
+        }
+    }
+
+    /// Writing `asset`'s table failed, for `map_err`.
+    pub(crate) fn write(asset: &str) -> impl Fn(DeltaTableError) -> Error + '_ {
+        move |source| Error::Write {
+            asset: asset.to_string(),
+            source,
+        }
+    }
+
     /// Whether trying again may succeed: a lock another process holds, SQLite
     /// busy, or an online store another process has open is transient; otherwise
     /// the first I/O error underneath decides.

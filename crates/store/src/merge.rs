@@ -38,15 +38,9 @@ impl OfflineStore {
                 .await
                 .map(Some);
         }
-        let plan_err = |source| Error::Plan {
-            asset: asset.to_string(),
-            source,
-        };
-        let write_err = |source| Error::Write {
-            asset: asset.to_string(),
-            source,
-        };
-        let plan = storable(plan).map_err(plan_err)?;
+        let plan_err = Error::plan(asset);
+        let write_err = Error::write(asset);
+        let plan = storable(plan).map_err(&plan_err)?;
         let schema = plan.schema().as_arrow().clone();
         let table = self.for_writing(asset).await?;
         if !same_columns(&table, &schema) {
@@ -82,7 +76,7 @@ impl OfflineStore {
             .with_streaming(true)
             .with_session_state(Arc::new(state))
             .with_writer_properties(writer_properties())
-            .with_commit_properties(commit_properties(meta, []).map_err(write_err)?);
+            .with_commit_properties(commit_properties(meta, []).map_err(&write_err)?);
         // A matched row is rewritten only where a value differs, so reading
         // again rows already merged (a lookback) makes no new version.
         let differs = others
@@ -96,7 +90,7 @@ impl OfflineStore {
                         u.update(Column::new_unqualified(c.as_str()), side(SOURCE, c))
                     })
                 })
-                .map_err(write_err)?;
+                .map_err(&write_err)?;
         }
         merge = merge
             .when_not_matched_insert(|i| {
@@ -104,8 +98,8 @@ impl OfflineStore {
                     i.set(Column::new_unqualified(c.as_str()), side(SOURCE, c))
                 })
             })
-            .map_err(write_err)?;
-        let (table, metrics) = merge.await.map_err(write_err)?;
+            .map_err(&write_err)?;
+        let (table, metrics) = merge.await.map_err(&write_err)?;
         if table.version() == before {
             return Ok(None);
         }

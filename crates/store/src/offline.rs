@@ -517,18 +517,12 @@ impl OfflineStore {
         meta: &CommitMeta,
         mode: WriteMode,
     ) -> Result<(VersionInfo, bool)> {
-        let plan_err = |source| Error::Plan {
-            asset: asset.to_string(),
-            source,
-        };
-        let plan = storable(plan).map_err(plan_err)?;
+        let plan_err = Error::plan(asset);
+        let plan = storable(plan).map_err(&plan_err)?;
         let schema = plan.schema().as_arrow().clone();
-        let physical = state.create_physical_plan(&plan).await.map_err(plan_err)?;
+        let physical = state.create_physical_plan(&plan).await.map_err(&plan_err)?;
         let physical = keep_order(&plan, physical);
-        let write_err = |source| Error::Write {
-            asset: asset.to_string(),
-            source,
-        };
+        let write_err = Error::write(asset);
         let table = self.for_writing(asset).await?;
         // A partition replaces its rows only where the table keeps its columns;
         // with other columns, every partition was stale anyway.
@@ -555,7 +549,7 @@ impl OfflineStore {
                     physical
                 } else {
                     spread::over_cores(physical, state.config().target_partitions())
-                        .map_err(plan_err)?
+                        .map_err(&plan_err)?
                 };
                 tracing::debug!(
                     "writing `{asset}` ({how:?}) with {} writers",
@@ -563,7 +557,7 @@ impl OfflineStore {
                 );
                 let done = spread::write(table, asset, physical, state.task_ctx(), how, meta)
                     .await
-                    .map_err(write_err)?;
+                    .map_err(&write_err)?;
                 (done.table, done.hash)
             }
             None => {
@@ -606,14 +600,8 @@ impl OfflineStore {
         meta: &CommitMeta,
         mode: WriteMode,
     ) -> Result<(DeltaTable, ContentHash)> {
-        let plan_err = |source| Error::Plan {
-            asset: asset.to_string(),
-            source,
-        };
-        let write_err = |source| Error::Write {
-            asset: asset.to_string(),
-            source,
-        };
+        let plan_err = Error::plan(asset);
+        let write_err = Error::write(asset);
         // The rows are hashed as they stream into the writer.
         let hash = Arc::new(Mutex::new(ContentHash::default()));
         // One stream in (a query ending in `ORDER BY` among them): written as one
@@ -622,7 +610,7 @@ impl OfflineStore {
         let one_stream = physical.output_partitioning().partition_count() <= 1;
         let plan = hashed_table(physical, hash.clone())
             .and_then(|t| LogicalPlanBuilder::scan(asset, provider_as_source(t), None)?.build())
-            .map_err(plan_err)?;
+            .map_err(&plan_err)?;
         // Delta's writer plans through its own extension nodes, so the session must
         // carry Delta's query planner on top of sluice's configuration.
         let mut state = SessionStateBuilder::new_from_existing(state.clone())
@@ -631,7 +619,7 @@ impl OfflineStore {
             config.options_mut().execution.target_partitions = 1;
         }
         let state = state.build();
-        let commit = commit_properties(meta, []).map_err(write_err)?;
+        let commit = commit_properties(meta, []).map_err(&write_err)?;
         let write = table
             .write(Vec::new())
             .with_input_plan(plan)
@@ -648,7 +636,7 @@ impl OfflineStore {
                 .with_save_mode(SaveMode::Overwrite)
                 .with_schema_mode(SchemaMode::Overwrite),
         };
-        let table = write.await.map_err(write_err)?;
+        let table = write.await.map_err(&write_err)?;
         let hash = *hash
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -166,7 +166,10 @@ fn serve_killed_at_random_moments_runs_each_tick_at_most_once() {
     let mut rng = Lcg::seeded("scheduled crash test");
     let seed = rng.0;
     let trials = 24;
-    let sizes: Vec<u64> = (0..=trials).map(|t| 300_000 + t).collect();
+    // Runs long enough beside a server's start-up for kills to land in them:
+    // with 300,000 rows, once sources were written by a writer per core, a
+    // seed could land none.
+    let sizes: Vec<u64> = (0..=trials).map(|t| 1_000_000 + t).collect();
     // Kills land within twice the time a run of both assets takes: the tick a
     // restarted server runs at once starts after the server's start-up, and a
     // run takes about as long (with one window, most kills came before the
