@@ -22,7 +22,9 @@ use url::Url;
 use crate::content::{ContentHash, hashed_table};
 use crate::spread::{self, Spread};
 pub use crate::writes::WriteMode;
-use crate::writes::{commit_properties, same_columns, storable, writer_properties};
+use crate::writes::{
+    commit_properties, same_columns, sorted, spread_asked, storable, writer_properties,
+};
 use crate::{Error, Result};
 
 /// The key under which sluice writes its provenance into a Delta commit.
@@ -683,41 +685,6 @@ pub fn keep_order(plan: &LogicalPlan, physical: Arc<dyn ExecutionPlan>) -> Arc<d
     match physical.output_ordering() {
         Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), physical)),
         None => physical,
-    }
-}
-
-/// Whether `plan` ends in `ORDER BY` (under projections, aliases and limits).
-fn sorted(plan: &LogicalPlan) -> bool {
-    let mut node = plan;
-    loop {
-        match node {
-            LogicalPlan::Projection(p) => node = &p.input,
-            LogicalPlan::SubqueryAlias(a) => node = &a.input,
-            LogicalPlan::Limit(l) => node = &l.input,
-            LogicalPlan::Sort(_) => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// Whether `plan` deals its rows out round-robin at its top (under
-/// projections and aliases): a source read from fewer files than cores asks
-/// so, and DataFusion's optimizer drops that repartition when nothing above
-/// the scan needs it.
-fn spread_asked(plan: &LogicalPlan) -> bool {
-    let mut node = plan;
-    loop {
-        match node {
-            LogicalPlan::Projection(p) => node = &p.input,
-            LogicalPlan::SubqueryAlias(a) => node = &a.input,
-            LogicalPlan::Repartition(r) => {
-                return matches!(
-                    r.partitioning_scheme,
-                    datafusion::logical_expr::Partitioning::RoundRobinBatch(_)
-                );
-            }
-            _ => return false,
-        }
     }
 }
 

@@ -406,6 +406,39 @@ mod tests {
         assert_eq!(ids(&store, "t", AsOf::Version(2)).await, want);
     }
 
+    /// One stream stays one writer's, in its order, unless the plan deals its
+    /// rows out round-robin at its top (a source read from one file).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_stream_is_spread_only_where_the_plan_asks() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = OfflineStore::new(dir.path());
+        let s = schema(false);
+        // One stream of four batches.
+        let one: Vec<Vec<RecordBatch>> =
+            vec![batches(&s, 0, 4, 10).into_iter().flatten().collect()];
+        for (asset, asks, want) in [("kept", false, 1), ("spread", true, 4)] {
+            let ctx =
+                SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
+            let table = MemTable::try_new(s.clone(), one.clone()).expect("table");
+            let mut frame = ctx.read_table(Arc::new(table)).expect("read");
+            if asks {
+                frame = frame
+                    .repartition(datafusion::logical_expr::Partitioning::RoundRobinBatch(4))
+                    .expect("repartition");
+            }
+            let plan = frame.logical_plan().clone();
+            store
+                .write(asset, plan, &ctx.state(), &CommitMeta::default())
+                .await
+                .expect("write");
+            assert_eq!(files(&store, asset).await, want, "{asset}");
+            assert_eq!(
+                ids(&store, asset, AsOf::Latest).await,
+                (0..40).collect::<Vec<_>>()
+            );
+        }
+    }
+
     /// A stream that fails leaves the published version as it was: no commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_stream_commits_nothing() {

@@ -3,7 +3,7 @@
 //! metadata, the column check, and the casts to types Delta holds.
 
 use datafusion::common::Column;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, Partitioning, cast};
 use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::parquet::basic::{Compression, ZstdLevel};
 use deltalake_core::parquet::file::properties::WriterProperties;
@@ -91,4 +91,31 @@ pub(crate) fn storable(plan: LogicalPlan) -> datafusion::error::Result<LogicalPl
         })
         .collect();
     LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+/// `plan` beneath its projections and aliases (and limits, with `limits`).
+fn beneath_projections(plan: &LogicalPlan, limits: bool) -> &LogicalPlan {
+    match plan {
+        LogicalPlan::Projection(p) => beneath_projections(&p.input, limits),
+        LogicalPlan::SubqueryAlias(a) => beneath_projections(&a.input, limits),
+        LogicalPlan::Limit(l) if limits => beneath_projections(&l.input, limits),
+        other => other,
+    }
+}
+
+/// Whether `plan` ends in `ORDER BY` (under projections, aliases and limits).
+pub(crate) fn sorted(plan: &LogicalPlan) -> bool {
+    matches!(beneath_projections(plan, true), LogicalPlan::Sort(_))
+}
+
+/// Whether `plan` deals its rows out round-robin at its top (under
+/// projections and aliases): a source read from fewer files than cores asks
+/// so, and DataFusion's optimizer drops that repartition when nothing above
+/// the scan needs it.
+pub(crate) fn spread_asked(plan: &LogicalPlan) -> bool {
+    matches!(
+        beneath_projections(plan, false),
+        LogicalPlan::Repartition(r)
+            if matches!(r.partitioning_scheme, Partitioning::RoundRobinBatch(_))
+    )
 }
