@@ -39,6 +39,10 @@ pub struct FileSource {
     pub(crate) schema: SchemaRef,
     /// See [`FileSource::warnings`].
     warnings: Vec<String>,
+    /// The first file's own columns, before the source's settings apply.
+    file_schema: SchemaRef,
+    /// The zone a zone-less time is read in.
+    timezone: String,
 }
 
 impl fmt::Debug for FileSource {
@@ -171,6 +175,8 @@ impl FileSource {
             converted_schema,
             schema,
             warnings,
+            file_schema: Arc::new(inferred),
+            timezone,
         })
     }
 
@@ -189,6 +195,32 @@ impl FileSource {
     /// The schema of the rows the source yields.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    /// Whether the rows are the values of Parquet files exactly as stored:
+    /// no column is converted, and each keeps the file's type, but for a
+    /// timestamp becoming a UTC instant of the same value (a zone-less time
+    /// read in UTC, or a zoned one). A store may then copy the files'
+    /// encoded columns rather than encode the rows again; it checks each
+    /// file's columns itself, as only the first file's were read here.
+    pub fn parquet_as_stored(&self) -> bool {
+        let utc = matches!(self.timezone.as_str(), "UTC" | "+00:00" | "Z");
+        matches!(*self.reader, Reader::Parquet)
+            && self.conversions.is_empty()
+            && self.file_schema.fields().len() == self.schema.fields().len()
+            && self
+                .file_schema
+                .fields()
+                .iter()
+                .zip(self.schema.fields())
+                .all(|(file, row)| match (file.data_type(), row.data_type()) {
+                    (a, b) if a == b => true,
+                    (DataType::Timestamp(u, None), DataType::Timestamp(v, Some(_))) => {
+                        u == v && utc
+                    }
+                    (DataType::Timestamp(u, Some(_)), DataType::Timestamp(v, Some(_))) => u == v,
+                    _ => false,
+                })
     }
 
     /// A table that streams the files, one partition per file, reading only

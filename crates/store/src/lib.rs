@@ -13,6 +13,7 @@
 mod alerts;
 mod content;
 mod contents;
+mod copy;
 mod deliveries;
 mod error;
 mod fresh;

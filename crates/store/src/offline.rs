@@ -20,6 +20,7 @@ use sluice_core::AssetKind;
 use url::Url;
 
 use crate::content::{ContentHash, hashed_table};
+use crate::copy;
 use crate::spread::{self, Spread};
 pub use crate::writes::WriteMode;
 use crate::writes::{
@@ -568,27 +569,85 @@ impl OfflineStore {
                     .await?
             }
         };
-        let written = self.commits(asset, &table, Some(1)).await?;
+        let info = self
+            .committed(asset, &table, hash, &schema, appends)
+            .await?;
+        Ok((info, !partial))
+    }
+
+    /// The version just committed to `table`, remembered as its newest, with
+    /// the hash of the rows written as its content (not for an append, whose
+    /// rows are not the table's).
+    async fn committed(
+        &self,
+        asset: &str,
+        table: &DeltaTable,
+        hash: ContentHash,
+        schema: &datafusion::arrow::datatypes::Schema,
+        appends: bool,
+    ) -> Result<VersionInfo> {
+        let written = self.commits(asset, table, Some(1)).await?;
         if let Some(info) = written.first() {
-            self.remember(asset, &table, info);
+            self.remember(asset, table, info);
         }
-        let content = hash.finish(&schema);
+        let content = hash.finish(schema);
         written
             .into_iter()
             .next()
-            .map(|v| {
-                (
-                    // With a partition, the hash of its rows, not the table's.
-                    VersionInfo {
-                        content: (!appends).then_some(content),
-                        ..v
-                    },
-                    !partial,
-                )
+            .map(|v| VersionInfo {
+                // With a partition, the hash of its rows, not the table's.
+                content: (!appends).then_some(content),
+                ..v
             })
             .ok_or_else(|| Error::NotMaterialized {
                 asset: asset.to_string(),
             })
+    }
+
+    /// [`OfflineStore::write`] of rows that are exactly those of the Parquet
+    /// `files`, read in order (a source stored unchanged): the files' encoded
+    /// columns are copied as they are when the table can hold them so (see
+    /// `copy`), sparing the decoding and encoding of every value; otherwise
+    /// `plan`'s rows are written.
+    pub async fn write_copies(
+        &self,
+        asset: &str,
+        plan: LogicalPlan,
+        files: &[PathBuf],
+        state: &SessionState,
+        meta: &CommitMeta,
+    ) -> Result<VersionInfo> {
+        let plan = storable(plan).map_err(Error::plan(asset))?;
+        let schema = plan.schema().as_arrow().clone();
+        let table = self.for_writing(asset).await?;
+        let how =
+            Spread::of(&table, &schema, true).filter(|_| copy::indexed_columns(&table).is_some());
+        let copyable = match how {
+            Some(how) => {
+                let (files, schema) = (files.to_vec(), schema.clone());
+                tokio::task::spawn_blocking(move || copy::copyable(&files, &schema))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
+                    .map(|files| (how, files))
+            }
+            None => Err("the table's columns or settings differ".to_string()),
+        };
+        match copyable {
+            Ok((how, files)) => {
+                tracing::debug!("writing `{asset}` as copies of its Parquet files");
+                let cores = state.config().target_partitions();
+                let root = self.table_path(asset);
+                let done = copy::write(table, asset, &root, &schema, files, how, meta, cores)
+                    .await
+                    .map_err(Error::write(asset))?;
+                self.committed(asset, &done.table, done.hash, &schema, false)
+                    .await
+            }
+            Err(why) => {
+                tracing::debug!("writing `{asset}` by its rows, not as copies: {why}");
+                self.write(asset, plan, state, meta).await
+            }
+        }
     }
 
     /// Writes `physical`'s rows into `table` through delta-rs's own write, as

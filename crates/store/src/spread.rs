@@ -188,6 +188,23 @@ pub(crate) async fn write(
         }
     }
 
+    commit(table, asset, &schema, how, adds, hash, meta, started).await
+}
+
+/// Commits the files `adds` (of rows of `schema`, hashing to `hash`) into
+/// `table` as `how` says, in one commit with sluice's `meta` and the numbers
+/// delta-rs's write puts in its commit (the write began at `started`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn commit(
+    table: DeltaTable,
+    asset: &str,
+    schema: &Schema,
+    how: Spread,
+    adds: Vec<Add>,
+    hash: ContentHash,
+    meta: &CommitMeta,
+    started: Instant,
+) -> DeltaResult<Spreaded> {
     let removes: Vec<Action> = match (how, table.snapshot()) {
         (Spread::Replace, Ok(state)) => {
             state
@@ -212,7 +229,7 @@ pub(crate) async fn write(
     let actions = removes.into_iter().chain(adds.into_iter().map(Action::Add));
     let table = match how {
         Spread::Create => {
-            let columns: StructType = schema.as_ref().try_into_kernel()?;
+            let columns: StructType = schema.try_into_kernel()?;
             CreateBuilder::new()
                 .with_log_store(table.log_store())
                 .with_table_name(asset)

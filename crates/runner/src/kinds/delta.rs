@@ -68,28 +68,10 @@ pub(crate) async fn write_with(
     mode: WriteMode,
     watermark: Option<String>,
 ) -> AssetOutcome {
-    let meta = CommitMeta {
-        fingerprint: job.fingerprint.clone(),
-        run_id: job.run_id,
-        inputs: job.pins.clone(),
-        kind: Some(job.asset.kind()),
-        partition: job.partition.map(|p| p.label()),
-        watermark,
-    };
+    let meta = commit_meta(job, watermark);
     let asset = job.asset;
-    // A record left for the version this write will make (by a table that
-    // was removed and made again, its numbers starting over) must not stand
-    // for it if the process dies between the commit and the new record.
-    let next = job.latest().map_or(0, |l| l.version + 1);
-    if let Err(e) = job
-        .ws
-        .metadata
-        .forget_contents_from(asset.name.as_str(), next)
-    {
-        return job.failed(Failure {
-            message: e.to_string(),
-            class: e.class(),
-        });
+    if let Err(failed) = forget_next(job) {
+        return failed;
     }
     if !asset.contract.is_empty() {
         let out =
@@ -126,6 +108,67 @@ pub(crate) async fn write_with(
             class: e.class(),
         }),
     }
+}
+
+/// Writes `plan`, whose rows are exactly those of the Parquet `files` (a
+/// source stored unchanged), as the asset's next version: the store copies
+/// the files' encoded columns where it can. A contract's gate or a
+/// partition's range needs the rows themselves: those are written by [`write`].
+pub(crate) async fn write_copies(
+    job: &Job<'_>,
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    files: &[std::path::PathBuf],
+) -> AssetOutcome {
+    let asset = job.asset;
+    if !asset.contract.is_empty() || asset.partitioned.is_some() || job.partition.is_some() {
+        return write(job, ctx, plan).await;
+    }
+    let meta = commit_meta(job, None);
+    if let Err(failed) = forget_next(job) {
+        return failed;
+    }
+    let name = asset.name.as_str();
+    match job
+        .ws
+        .store
+        .write_copies(name, plan, files, &ctx.state(), &meta)
+        .await
+    {
+        Ok(info) => built(job, &info, info.rows.unwrap_or(0)),
+        Err(e) => job.failed(Failure {
+            message: root_cause(&e),
+            class: e.class(),
+        }),
+    }
+}
+
+/// What produced the version `job` writes, for its commit.
+fn commit_meta(job: &Job<'_>, watermark: Option<String>) -> CommitMeta {
+    CommitMeta {
+        fingerprint: job.fingerprint.clone(),
+        run_id: job.run_id,
+        inputs: job.pins.clone(),
+        kind: Some(job.asset.kind()),
+        partition: job.partition.map(|p| p.label()),
+        watermark,
+    }
+}
+
+/// Forgets a record left for the version `job` will make (by a table that
+/// was removed and made again, its numbers starting over): it must not stand
+/// for that version if the process dies between the commit and the new record.
+fn forget_next(job: &Job<'_>) -> Result<(), AssetOutcome> {
+    let next = job.latest().map_or(0, |l| l.version + 1);
+    job.ws
+        .metadata
+        .forget_contents_from(job.asset.name.as_str(), next)
+        .map_err(|e| {
+            job.failed(Failure {
+                message: e.to_string(),
+                class: e.class(),
+            })
+        })
 }
 
 /// The asset built `info`'s version of `rows` rows. What the version holds is

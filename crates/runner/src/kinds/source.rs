@@ -67,6 +67,10 @@ impl Kind for Source<'_> {
             .table_provider()
             .and_then(|p| delta::spread_scan(&ctx, name, p, files));
         match plan {
+            // Parquet files read as they are stored can be stored as copies.
+            Ok(plan) if source.parquet_as_stored() => {
+                delta::write_copies(job, &ctx, plan, source.files()).await
+            }
             Ok(plan) => delta::write(job, &ctx, plan).await,
             Err(e) => job.failed(Failure::of(&e)),
         }
