@@ -478,6 +478,8 @@ air_time_min_1d = {{ agg = "min", column = "air_time", window = "1d" }}
 late_tail_max = {{ agg = "max", column = "tailnum", filter = "dep_delay > 60" }}
 first = {{ agg = "min", column = "time_hour" }}
 dests_7d = {{ agg = "count_distinct", column = "dest", window = "7d" }}
+late_dests_30d = {{ agg = "count_distinct", column = "dest", window = "30d", filter = "arr_delay > 15" }}
+dests = {{ agg = "count_distinct", column = "dest" }}
 tails_30d = {{ agg = "count_distinct", column = "tailnum", window = "30d", filter = "dep_delay > 0" }}
 {extra}
 [features.{name}.pivots.to]

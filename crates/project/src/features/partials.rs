@@ -122,6 +122,7 @@ pub(super) fn two_step_sql(
     windows.dedup();
     let mut groups = Named::new("__g");
     let mut partials = Named::new("__p");
+    let mut distinct = Named::new("__d");
     let tier = (!windows.is_empty()).then(|| {
         groups.alias(
             windows
@@ -171,7 +172,19 @@ pub(super) fn two_step_sql(
         };
         let value = match (a.agg, &col) {
             (AggregateFunction::CountDistinct, Some(col)) if folds(d, a) => {
-                filtered(format!("count(DISTINCT {})", groups.alias(col.clone())), &c)
+                // The first step's rows are unique per value (a key of it),
+                // window and filter: a value counts when any of its rows
+                // passes, marked on one of its rows. A `count(DISTINCT)`
+                // here would build a hash set per entity and window.
+                let value = groups.alias(col.clone());
+                let mut passes = vec![format!("{value} IS NOT NULL")];
+                passes.extend(c);
+                let by = format!("PARTITION BY {}, {value}", keys.join(", "));
+                let mark = distinct.alias(format!(
+                    "CASE WHEN row_number() OVER ({by}) = 1 THEN max(CAST(({}) AS BIGINT)) OVER ({by}) END",
+                    passes.join(" AND ")
+                ));
+                format!("coalesce(sum({mark}), 0)")
             }
             (AggregateFunction::CountDistinct, _) => continue,
             (AggregateFunction::Count, _) => {
@@ -241,12 +254,22 @@ pub(super) fn two_step_sql(
     inner.extend(partials.select());
     let mut by = keys.clone();
     by.extend(groups.exprs.iter().cloned());
-    format!(
-        "SELECT {} FROM (SELECT {} FROM {} WHERE {where_} GROUP BY {}) AS __partial GROUP BY {}",
-        select.join(",\n  "),
+    let mut partial = format!(
+        "(SELECT {} FROM {} WHERE {where_} GROUP BY {}) AS __partial",
         inner.join(", "),
         quote(d.source.as_str()),
         by.join(", "),
+    );
+    if !distinct.exprs.is_empty() {
+        let marks: Vec<String> = distinct.select().collect();
+        partial = format!(
+            "(SELECT *, {} FROM {partial}) AS __marked",
+            marks.join(", ")
+        );
+    }
+    format!(
+        "SELECT {} FROM {partial} GROUP BY {}",
+        select.join(",\n  "),
         keys.join(", "),
     )
 }
@@ -378,10 +401,18 @@ mod tests {
             filter_origin: None,
         };
         let sql = two_step(aggregates, vec![pivot]).expect("two steps");
+        // A pivot's column is a key of the first step: each value is marked on
+        // one of its rows when any of its rows passes the window and filter.
+        assert!(sql.contains("coalesce(sum(__d0), 0) AS \"e\""), "{sql}");
         assert!(
-            sql.contains("count(DISTINCT __g2) FILTER (WHERE __g0 >= 1 AND __g1) AS \"e\""),
+            sql.contains(
+                "CASE WHEN row_number() OVER (PARTITION BY \"user\", __g2) = 1 THEN \
+                 max(CAST((__g2 IS NOT NULL AND __g0 >= 1 AND __g1) AS BIGINT)) \
+                 OVER (PARTITION BY \"user\", __g2) END AS __d0"
+            ),
             "{sql}"
         );
+        assert!(!sql.contains("DISTINCT"), "{sql}");
         for refused in [
             aggregate("s", Stddev, Some("amount")),
             aggregate("l", Last, Some("amount")),
