@@ -186,19 +186,7 @@ pub(crate) async fn write(
             Ok::<_, DeltaTableError>((index, name, dest, size, footer))
         });
     }
-    let mut copied = Vec::new();
-    while let Some(done) = copies.join_next().await {
-        let done = done
-            .map_err(|e| DeltaTableError::Generic(format!("a copy of `{asset}` failed: {e}")))
-            .and_then(|r| r);
-        match done {
-            Ok(c) => copied.push(c),
-            Err(e) => {
-                copies.shutdown().await;
-                return Err(e);
-            }
-        }
-    }
+    let mut copied = spread::joined(copies, &format!("a copy of `{asset}`")).await?;
     copied.sort_by_key(|c| c.0);
 
     let units: Vec<(PathBuf, usize)> = copied
@@ -381,17 +369,8 @@ async fn hash_row_groups(
         });
     }
     let mut hash = ContentHash::default();
-    while let Some(done) = tasks.join_next().await {
-        let part = done
-            .map_err(|e| DeltaTableError::Generic(format!("a hash task failed: {e}")))
-            .and_then(|r| r);
-        match part {
-            Ok(part) => hash.add(part),
-            Err(e) => {
-                tasks.shutdown().await;
-                return Err(e);
-            }
-        }
+    for part in spread::joined(tasks, "a hash task").await? {
+        hash.add(part);
     }
     Ok(hash)
 }

@@ -170,25 +170,34 @@ pub(crate) async fn write(
     }
     let mut adds: Vec<Add> = Vec::new();
     let mut hash = ContentHash::default();
-    while let Some(joined) = writers.join_next().await {
-        let done = joined
-            .map_err(|e| {
-                DeltaTableError::Generic(format!("a writer task of `{asset}` failed: {e}"))
-            })
+    for (files, part) in joined(writers, &format!("a writer task of `{asset}`")).await? {
+        adds.extend(files);
+        hash.add(part);
+    }
+
+    commit(table, asset, &schema, how, adds, hash, meta, started).await
+}
+
+/// The results of every task of `tasks` (`what` they are, for an error), in
+/// the order they end; the first failure cancels the others and is the answer.
+pub(crate) async fn joined<T: 'static>(
+    mut tasks: JoinSet<DeltaResult<T>>,
+    what: &str,
+) -> DeltaResult<Vec<T>> {
+    let mut out = Vec::with_capacity(tasks.len());
+    while let Some(done) = tasks.join_next().await {
+        let done = done
+            .map_err(|e| DeltaTableError::Generic(format!("{what} failed: {e}")))
             .and_then(|r| r);
         match done {
-            Ok((files, part)) => {
-                adds.extend(files);
-                hash.add(part);
-            }
+            Ok(t) => out.push(t),
             Err(e) => {
-                writers.shutdown().await;
+                tasks.shutdown().await;
                 return Err(e);
             }
         }
     }
-
-    commit(table, asset, &schema, how, adds, hash, meta, started).await
+    Ok(out)
 }
 
 /// Commits the files `adds` (of rows of `schema`, hashing to `hash`) into
