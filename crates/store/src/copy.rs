@@ -48,10 +48,16 @@ pub(crate) struct Copyable {
     files: Vec<(PathBuf, Arc<ParquetMetaData>)>,
     /// The table's Parquet columns.
     target: Arc<SchemaDescriptor>,
+    /// The table's folder, where the copies go.
+    root: PathBuf,
 }
 
-/// The files as a table of rows of `schema` can hold them, or why not.
-pub(crate) fn copyable(files: &[PathBuf], schema: &Schema) -> Result<Copyable, String> {
+/// The files as the table in `root` of rows of `schema` can hold them, or why not.
+pub(crate) fn copyable(
+    files: &[PathBuf],
+    schema: &Schema,
+    root: &Path,
+) -> Result<Copyable, String> {
     let target = ArrowSchemaConverter::new()
         .convert(schema)
         .map_err(|e| format!("the columns have no plain Parquet form: {e}"))?;
@@ -103,6 +109,7 @@ pub(crate) fn copyable(files: &[PathBuf], schema: &Schema) -> Result<Copyable, S
     Ok(Copyable {
         files: out,
         target: Arc::new(target),
+        root: root.to_path_buf(),
     })
 }
 
@@ -157,7 +164,6 @@ fn same_encoding(a: &ColumnDescriptor, b: &ColumnDescriptor) -> bool {
 pub(crate) async fn write(
     table: DeltaTable,
     asset: &str,
-    root: &Path,
     schema: &Schema,
     files: Copyable,
     how: Spread,
@@ -170,7 +176,11 @@ pub(crate) async fn write(
             "`{asset}`'s table names its statistics columns; copies cannot follow that"
         )));
     };
-    let Copyable { files, target } = files;
+    let Copyable {
+        files,
+        target,
+        root,
+    } = files;
     let mut copies = tokio::task::JoinSet::new();
     for (index, (source, footer)) in files.into_iter().enumerate() {
         let schema = schema.clone();
@@ -686,7 +696,7 @@ mod tests {
         assert_eq!(small["minValues"]["amount"], 250.25);
 
         // A second write replaces the first; the first stays readable.
-        let again = write(&store, "copied", &[b.clone()], &[(1000, 1500)]).await;
+        let again = write(&store, "copied", std::slice::from_ref(&b), &[(1000, 1500)]).await;
         assert_eq!((again.version, again.rows), (1, Some(500)));
         let first = rows(&store, "copied", AsOf::Version(0)).await;
         assert_eq!(first.iter().map(RecordBatch::num_rows).sum::<usize>(), 1500);

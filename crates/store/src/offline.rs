@@ -625,7 +625,8 @@ impl OfflineStore {
         let copyable = match how {
             Some(how) => {
                 let (files, schema) = (files.to_vec(), schema.clone());
-                tokio::task::spawn_blocking(move || copy::copyable(&files, &schema))
+                let root = self.table_path(asset);
+                tokio::task::spawn_blocking(move || copy::copyable(&files, &schema, &root))
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()))
                     .map(|files| (how, files))
@@ -636,8 +637,7 @@ impl OfflineStore {
             Ok((how, files)) => {
                 tracing::debug!("writing `{asset}` as copies of its Parquet files");
                 let cores = state.config().target_partitions();
-                let root = self.table_path(asset);
-                let done = copy::write(table, asset, &root, &schema, files, how, meta, cores)
+                let done = copy::write(table, asset, &schema, files, how, meta, cores)
                     .await
                     .map_err(Error::write(asset))?;
                 self.committed(asset, &done.table, done.hash, &schema, false)

@@ -70,7 +70,7 @@ pub(crate) async fn write_with(
 ) -> AssetOutcome {
     let meta = commit_meta(job, watermark);
     let asset = job.asset;
-    if let Err(failed) = forget_next(job) {
+    if let Some(failed) = forget_next(job) {
         return failed;
     }
     if !asset.contract.is_empty() {
@@ -125,7 +125,7 @@ pub(crate) async fn write_copies(
         return write(job, ctx, plan).await;
     }
     let meta = commit_meta(job, None);
-    if let Err(failed) = forget_next(job) {
+    if let Some(failed) = forget_next(job) {
         return failed;
     }
     let name = asset.name.as_str();
@@ -158,17 +158,19 @@ fn commit_meta(job: &Job<'_>, watermark: Option<String>) -> CommitMeta {
 /// Forgets a record left for the version `job` will make (by a table that
 /// was removed and made again, its numbers starting over): it must not stand
 /// for that version if the process dies between the commit and the new record.
-fn forget_next(job: &Job<'_>) -> Result<(), AssetOutcome> {
+/// The asset's failure when that fails.
+fn forget_next(job: &Job<'_>) -> Option<AssetOutcome> {
     let next = job.latest().map_or(0, |l| l.version + 1);
-    job.ws
+    let forgot = job
+        .ws
         .metadata
-        .forget_contents_from(job.asset.name.as_str(), next)
-        .map_err(|e| {
-            job.failed(Failure {
-                message: e.to_string(),
-                class: e.class(),
-            })
+        .forget_contents_from(job.asset.name.as_str(), next);
+    forgot.err().map(|e| {
+        job.failed(Failure {
+            message: e.to_string(),
+            class: e.class(),
         })
+    })
 }
 
 /// The asset built `info`'s version of `rows` rows. What the version holds is
