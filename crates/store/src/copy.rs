@@ -50,6 +50,8 @@ pub(crate) struct Copyable {
     target: Arc<SchemaDescriptor>,
     /// The table's folder, where the copies go.
     root: PathBuf,
+    /// How many of the first columns get statistics ([`indexed_columns`]).
+    indexed: usize,
 }
 
 /// The files as the table in `root` of rows of `schema` can hold them, or why not.
@@ -57,6 +59,7 @@ pub(crate) fn copyable(
     files: &[PathBuf],
     schema: &Schema,
     root: &Path,
+    indexed: usize,
 ) -> Result<Copyable, String> {
     let target = ArrowSchemaConverter::new()
         .convert(schema)
@@ -110,6 +113,7 @@ pub(crate) fn copyable(
         files: out,
         target: Arc::new(target),
         root: root.to_path_buf(),
+        indexed,
     })
 }
 
@@ -171,15 +175,11 @@ pub(crate) async fn write(
     cores: usize,
 ) -> DeltaResult<Spreaded> {
     let started = Instant::now();
-    let Some(indexed) = indexed_columns(&table) else {
-        return Err(DeltaTableError::Generic(format!(
-            "`{asset}`'s table names its statistics columns; copies cannot follow that"
-        )));
-    };
     let Copyable {
         files,
         target,
         root,
+        indexed,
     } = files;
     let mut copies = tokio::task::JoinSet::new();
     for (index, (source, footer)) in files.into_iter().enumerate() {

@@ -620,13 +620,12 @@ impl OfflineStore {
         let plan = storable(plan).map_err(Error::plan(asset))?;
         let schema = plan.schema().as_arrow().clone();
         let table = self.for_writing(asset).await?;
-        let how =
-            Spread::of(&table, &schema, true).filter(|_| copy::indexed_columns(&table).is_some());
+        let how = Spread::of(&table, &schema, true).zip(copy::indexed_columns(&table));
         let copyable = match how {
-            Some(how) => {
+            Some((how, indexed)) => {
                 let (files, schema) = (files.to_vec(), schema.clone());
                 let root = self.table_path(asset);
-                tokio::task::spawn_blocking(move || copy::copyable(&files, &schema, &root))
+                tokio::task::spawn_blocking(move || copy::copyable(&files, &schema, &root, indexed))
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()))
                     .map(|files| (how, files))
