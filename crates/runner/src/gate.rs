@@ -70,8 +70,12 @@ pub(crate) async fn write_validated(
         Err(e) if e.engine().is_some() => return fail(Failure::of(&e)),
         Err(e) => return fail(e.to_string().into()),
     };
-    let physical = match ctx.state().create_physical_plan(&plan).await {
-        Ok(p) => sluice_store::keep_order(&plan, p),
+    // A source read from one file is validated and written on every core.
+    let cores = ctx.state().config().target_partitions();
+    let physical = match ctx.state().create_physical_plan(&plan).await.and_then(|p| {
+        sluice_store::spread_as_asked(&plan, sluice_store::keep_order(&plan, p), cores)
+    }) {
+        Ok(p) => p,
         Err(e) => return fail(Failure::of(&e)),
     };
     let slot: Arc<Mutex<Option<ValidationReport>>> = Arc::default();

@@ -45,7 +45,9 @@ pub use lock::{FileRunLock, GoneOutbox, OutboxLock, RunGuard, RunLock};
 pub use logs::{LogLine, LogQuery, LogRecord};
 pub use metadata::{AttemptRecord, ExportRecord, Metadata, RunRecord, RunState, StepRecord};
 pub use models::{ModelVersion, model_file};
-pub use offline::{AsOf, CommitMeta, OfflineStore, VersionInfo, WriteMode, keep_order};
+pub use offline::{
+    AsOf, CommitMeta, OfflineStore, VersionInfo, WriteMode, keep_order, spread_as_asked,
+};
 pub use online::{
     KEY_SEPARATOR, OnlineRecord, OnlineSnapshot, OnlineStore, OnlineWrite, RedbOnlineStore,
     ViewMeta, ViewWrite, entity_key,

@@ -746,6 +746,23 @@ pub fn keep_order(plan: &LogicalPlan, physical: Arc<dyn ExecutionPlan>) -> Arc<d
     }
 }
 
+/// `physical` (the plan of `plan`) dealt out to one stream per core when
+/// `plan` asks so at its top (a source read from fewer files than cores) and
+/// DataFusion's optimizer dropped that repartition: for a reader of the
+/// streams that is not the store's write (a contract's gate, whose
+/// validation and whose write then use every core).
+pub fn spread_as_asked(
+    plan: &LogicalPlan,
+    physical: Arc<dyn ExecutionPlan>,
+    cores: usize,
+) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    let streams = physical.output_partitioning().partition_count();
+    if sorted(plan) || !spread_asked(plan) || streams >= cores {
+        return Ok(physical);
+    }
+    spread::over_cores(physical, cores)
+}
+
 /// `history` (newest first) down to, not including, the newest version a kind
 /// other than `kind` wrote.
 fn own_versions(history: Vec<VersionInfo>, kind: AssetKind) -> Vec<VersionInfo> {

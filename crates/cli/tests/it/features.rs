@@ -414,11 +414,35 @@ fn the_flights_example_builds_a_training_set() {
     ] {
         assert!(names.iter().any(|n| n == f), "{f} in {names:?}");
     }
-    // Spine order is kept: the first rows are the spine's first rows.
-    let spine_head = csv(p, "SELECT tailnum FROM flight_spine LIMIT 3");
-    let head: Vec<&str> = spine_head.lines().skip(1).collect();
-    let got: Vec<&str> = rows.iter().take(3).map(|r| r[0].as_str()).collect();
-    assert_eq!(got, head);
+    // Spine order is kept: the training set is the spine's files, each in its
+    // own row order, one after another (the files of a table written on
+    // several cores have no order among themselves).
+    let key = |names: &[String], rows: &[Vec<String>]| -> Vec<(String, String)> {
+        let at = |n: &str| names.iter().position(|c| c == n).expect("column");
+        let (t, f) = (at("tailnum"), at("flight_id"));
+        rows.iter().map(|r| (r[t].clone(), r[f].clone())).collect()
+    };
+    let got = key(&names, &rows);
+    let mut files: Vec<Vec<(String, String)>> =
+        std::fs::read_dir(p.join(".sluice/tables/flight_spine"))
+            .expect("spine table")
+            .map(|e| e.expect("entry").path())
+            .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+            .map(|f| {
+                let (n, r) = parquet_rows(&f);
+                key(&n, &r)
+            })
+            .collect();
+    assert!(!files.is_empty());
+    let mut at = 0;
+    while at < got.len() {
+        let next = files
+            .iter()
+            .position(|f| got[at..].starts_with(f))
+            .unwrap_or_else(|| panic!("row {at} of the training set starts no file of the spine"));
+        at += files.remove(next).len();
+    }
+    assert!(files.is_empty(), "every spine file is in the training set");
     // Most flights have a weather observation within 3 hours and a plane history.
     let col = |name: &str| names.iter().position(|n| n == name).expect("column");
     let filled =
