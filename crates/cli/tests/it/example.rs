@@ -405,3 +405,81 @@ fn check_counts_every_kind_so_the_parts_sum_to_the_total() {
     let sum: usize = parts.split(", ").map(|p| number(p).expect("a count")).sum();
     assert_eq!(sum, total, "{out}");
 }
+
+/// The codecs of the column chunks of an asset's Parquet files.
+fn codecs(p: &std::path::Path, asset: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(p.join(".sluice/tables").join(asset)).expect("table") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let file = std::fs::File::open(&path).expect("open");
+        let meta = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .metadata()
+            .clone();
+        for group in meta.row_groups() {
+            found.extend(group.columns().iter().map(|c| {
+                // The codec's name, without a level.
+                let codec = format!("{:?}", c.compression());
+                codec.split('(').next().unwrap_or_default().to_string()
+            }));
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A Parquet source is stored as a copy of its file's column chunks (so in the
+/// file's own codec), unless a contract filters its rows; both read the same.
+#[test]
+fn a_parquet_source_is_stored_as_a_copy_of_its_file_unless_a_contract_filters_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    let from = repo().join("examples/flights/data/planes.parquet");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(from).expect("open"))
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+    let props = datafusion::parquet::file::properties::WriterProperties::builder()
+        .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(p.join("planes.parquet")).expect("create"),
+        batches[0].schema(),
+        Some(props),
+    )
+    .expect("writer");
+    for b in &batches {
+        writer.write(b).expect("write");
+    }
+    writer.close().expect("close");
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    std::fs::write(
+        p.join("sluice.toml"),
+        "[project]\nname = \"t\"\n\n\
+         [sources.plain]\npath = \"planes.parquet\"\n\n\
+         [sources.checked]\npath = \"planes.parquet\"\n\
+         [sources.checked.contract.columns.tailnum]\nrequired = true\n",
+    )
+    .expect("toml");
+    ok(p, &["run"]);
+    assert_eq!(codecs(p, "plain"), ["SNAPPY"]);
+    assert_eq!(codecs(p, "checked"), ["ZSTD"]);
+    let all = |t: &str| {
+        ok(
+            p,
+            &[
+                "query",
+                "--format",
+                "csv",
+                &format!("SELECT * FROM {t} ORDER BY tailnum"),
+            ],
+        )
+    };
+    assert_eq!(all("plain"), all("checked"));
+    assert_eq!(scalar(p, "SELECT count(*) FROM plain"), rows as i64);
+}
