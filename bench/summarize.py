@@ -126,7 +126,7 @@ def p_validate(doc):
     def label(t):
         return t + (" (EXTRAPOLATED)" if peers[t].get("extrapolated_from_rows") else "")
 
-    row("validate", f"{rows} rows, 9 rules + quarantine: sluice's validation cost (with − without contract) "
+    row("validate", f"{rows} rows, 9 rules + quarantine: sluice's validation cost (with the contract − with its row-count expectation alone) "
         "vs the peers' validate step", doc.get("sluice_validation_cost"), "s",
         {label(t): r.get("best_validate") for t, r in peers.items()})
     row("validate", f"{rows} rows: total (sluice also writes every passing row as a Delta version)",
