@@ -12,6 +12,7 @@ import json
 import math
 import os
 import statistics
+import shutil
 import subprocess
 import sys
 import time
@@ -147,11 +148,21 @@ class Measured:
 
 def run_measured(cmd: Sequence[str], out_dir: Path, tag: str, env: Optional[dict] = None,
                  mem_limit: Optional[int] = None) -> Measured:
-    """Run `cmd`, its output to files in `out_dir`, and read its own peak RSS from wait4.
+    """Run `cmd`, its output to files in `out_dir`, and read its own peak RSS.
     `mem_limit` (bytes) caps its address space (RLIMIT_AS), so that a tool that runs out of
-    memory fails alone instead of waking the kernel's OOM killer."""
+    memory fails alone instead of waking the kernel's OOM killer.
+
+    The peak comes from GNU time (`%M`), which forks the command from its own small
+    process. Linux counts in a child's `ru_maxrss` the resident size of the process it was
+    forked from (exec records the forked address space's high-water mark), so `wait4` on a
+    child of this Python process, which may hold gigabytes (an in-process reference), would
+    report at least that. Without /usr/bin/time, `wait4`'s figure is used as an upper bound."""
     out_dir.mkdir(parents=True, exist_ok=True)
     so, se = out_dir / f"{tag}.stdout", out_dir / f"{tag}.stderr"
+    rss_file = out_dir / f"{tag}.maxrss"
+    timer = shutil.which("time", path="/usr/bin")
+    full = [timer, "-q", "-f", "%M", "-o", str(rss_file)] if timer else []
+    full += [str(c) for c in cmd]
 
     def limit() -> None:
         import resource
@@ -159,12 +170,20 @@ def run_measured(cmd: Sequence[str], out_dir: Path, tag: str, env: Optional[dict
 
     with open(so, "wb") as fo, open(se, "wb") as fe:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(c) for c in cmd], stdout=fo, stderr=fe, env=env,
+        proc = subprocess.Popen(full, stdout=fo, stderr=fe, env=env,
                                 preexec_fn=limit if mem_limit else None)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(wall, usage.ru_maxrss * 1024, proc.returncode,
+    peak = usage.ru_maxrss * 1024
+    if timer:
+        # GNU time exits with 128 + the signal when the command was killed.
+        if proc.returncode > 128:
+            proc.returncode = 128 - proc.returncode
+        lines = rss_file.read_text(encoding="utf-8", errors="replace").split() if rss_file.exists() else []
+        if lines and lines[-1].isdigit():
+            peak = int(lines[-1]) * 1024
+    return Measured(wall, peak, proc.returncode,
                     so.read_text(encoding="utf-8", errors="replace"), se.read_text(encoding="utf-8", errors="replace"))
 
 
