@@ -14,6 +14,7 @@ mod drift;
 mod error;
 mod html;
 mod judge;
+mod matches;
 mod repeated;
 mod report;
 mod rules;

@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::execution::SessionState;
-use datafusion::functions::expr_fn::{character_length, regexp_like};
+use datafusion::functions::expr_fn::character_length;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator, TryCast, cast, lit};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{Literal as PhysicalLiteral, in_list};
@@ -190,10 +190,13 @@ pub(crate) fn compile_rules(
             }
             RuleKind::Regex(re) => {
                 text_only()?;
-                (
-                    regexp_like(value, lit(re.clone()), None),
-                    format!("does not match /{re}/"),
-                )
+                let keeps = crate::matches::matches(value, re).map_err(|e| {
+                    fail(
+                        format!("the regex /{re}/ does not compile: {e}"),
+                        "fix the pattern (Rust `regex` syntax)",
+                    )
+                })?;
+                (keeps, format!("does not match /{re}/"))
             }
             RuleKind::OneOf(values) => {
                 let list: Vec<String> = values.iter().map(ToString::to_string).collect();
