@@ -462,3 +462,24 @@ impl RandomKills {
         true
     }
 }
+
+/// `batches` written to `path` as one Snappy-compressed Parquet file (another
+/// codec than sluice's own zstd).
+pub fn write_snappy_parquet(path: &Path, batches: &[datafusion::arrow::array::RecordBatch]) {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::WriterProperties;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).expect("create"),
+        batches[0].schema(),
+        Some(props),
+    )
+    .expect("writer");
+    for b in batches {
+        w.write(b).expect("write");
+    }
+    w.close().expect("close");
+}

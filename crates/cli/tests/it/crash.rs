@@ -4,10 +4,7 @@
 
 use std::time::Instant;
 
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::common::*;
 
@@ -45,19 +42,7 @@ fn recompressed_copy(from: &std::path::Path, to: &std::path::Path) {
             RecordBatch::try_new(b.schema(), columns).expect("batch")
         })
         .collect();
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(to).expect("create"),
-        batches[0].schema(),
-        Some(props),
-    )
-    .expect("writer");
-    for b in &batches {
-        w.write(b).expect("write");
-    }
-    w.close().expect("close");
+    write_snappy_parquet(to, &batches);
 }
 
 /// Every published version is complete: counts match the source exactly, and

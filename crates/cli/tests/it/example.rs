@@ -444,19 +444,7 @@ fn a_parquet_source_is_stored_as_a_copy_of_its_file_unless_a_contract_filters_it
         .build()
         .expect("reader");
     let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
-    let props = datafusion::parquet::file::properties::WriterProperties::builder()
-        .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
-        .build();
-    let mut writer = ArrowWriter::try_new(
-        std::fs::File::create(p.join("planes.parquet")).expect("create"),
-        batches[0].schema(),
-        Some(props),
-    )
-    .expect("writer");
-    for b in &batches {
-        writer.write(b).expect("write");
-    }
-    writer.close().expect("close");
+    write_snappy_parquet(&p.join("planes.parquet"), &batches);
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     std::fs::write(
         p.join("sluice.toml"),
