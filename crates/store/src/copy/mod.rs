@@ -8,7 +8,8 @@
 //! its column chunks are copied byte for byte into a new file under the
 //! table with arrow-rs's [`SerializedRowGroupWriter::append_column`], behind
 //! a footer that describes them with the table's columns. The copies are then
-//! read back, row groups spread over the cores, to hash their rows (the
+//! read back, row groups (or, for fewer groups than cores, ranges of their
+//! rows) spread over the cores, to hash their rows (the
 //! version's [`ContentHash`], the same as a write of the rows would give) and
 //! to check that they hold the rows the footers count; the Delta statistics
 //! of each file come from its footer. All the copies go into one commit, as
@@ -25,7 +26,9 @@ use datafusion::arrow::datatypes::Schema;
 use deltalake_core::kernel::Add;
 use deltalake_core::parquet::arrow::ArrowSchemaConverter;
 use deltalake_core::parquet::arrow::add_encoded_arrow_schema_to_metadata;
-use deltalake_core::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake_core::parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use deltalake_core::parquet::basic::{ConvertedType, LogicalType, TimeUnit, Type as Physical};
 use deltalake_core::parquet::column::writer::ColumnCloseResult;
 use deltalake_core::parquet::file::metadata::{
@@ -201,13 +204,14 @@ pub(crate) async fn write(
     let mut copied = spread::joined(copies, &format!("a copy of `{asset}`")).await?;
     copied.sort_by_key(|c| c.0);
 
-    let units: Vec<(PathBuf, usize)> = copied
+    let groups: Vec<(PathBuf, usize, usize)> = copied
         .iter()
         .flat_map(|(_, _, dest, _, footer)| {
-            (0..footer.num_row_groups()).map(move |g| (dest.clone(), g))
+            (0..footer.num_row_groups())
+                .map(move |g| (dest.clone(), g, footer.row_group(g).num_rows() as usize))
         })
         .collect();
-    let hash = hash_row_groups(units, schema, cores).await?;
+    let hash = hash_row_groups(units(groups, cores), schema, cores).await?;
     let counted: i64 = copied.iter().map(|c| c.4.file_metadata().num_rows()).sum();
     if hash.rows() != counted as u64 {
         return Err(DeltaTableError::Generic(format!(
@@ -322,10 +326,47 @@ fn as_column(
     b.build()
 }
 
-/// The hash of the rows of `units` (a file and one of its row groups each),
-/// read on `cores` blocking tasks, each taking every `cores`-th unit.
+/// A part of a copy to read back: a file, one of its row groups, and a range
+/// of that group's rows.
+#[derive(Debug, Clone, PartialEq)]
+struct Unit {
+    path: PathBuf,
+    group: usize,
+    rows: std::ops::Range<usize>,
+}
+
+/// Fewer rows than this are never split off a row group to be read apart.
+const MIN_SPLIT_ROWS: usize = 64 * 1024;
+
+/// The units that read back `groups` (a file, a row group, its row count) on
+/// `cores` tasks: a group each, but where there are fewer groups than cores
+/// (a file written with one big row group, as pyarrow writes up to 1Mi rows)
+/// each group is cut into row ranges so that every core reads a share. A
+/// reader skips the pages before its range from their headers alone.
+fn units(groups: Vec<(PathBuf, usize, usize)>, cores: usize) -> Vec<Unit> {
+    let pieces = if groups.is_empty() {
+        1
+    } else {
+        cores.max(1).div_ceil(groups.len())
+    };
+    groups
+        .into_iter()
+        .flat_map(|(path, group, rows)| {
+            let pieces = pieces.min(rows / MIN_SPLIT_ROWS).max(1);
+            let size = rows.div_ceil(pieces);
+            (0..pieces).map(move |p| Unit {
+                path: path.clone(),
+                group,
+                rows: (p * size).min(rows)..((p + 1) * size).min(rows),
+            })
+        })
+        .collect()
+}
+
+/// The hash of the rows of `units`, read on `cores` blocking tasks, each
+/// taking every `cores`-th unit.
 async fn hash_row_groups(
-    units: Vec<(PathBuf, usize)>,
+    units: Vec<Unit>,
     schema: &Schema,
     cores: usize,
 ) -> DeltaResult<ContentHash> {
@@ -337,13 +378,21 @@ async fn hash_row_groups(
         let cores = cores.max(1);
         tasks.spawn_blocking(move || {
             let mut hash = ContentHash::default();
-            for (path, group) in units.iter().skip(task).step_by(cores) {
+            for unit in units.iter().skip(task).step_by(cores) {
                 let at = |e: &dyn std::fmt::Display| {
-                    DeltaTableError::Generic(format!("reading {} back: {e}", path.display()))
+                    DeltaTableError::Generic(format!("reading {} back: {e}", unit.path.display()))
                 };
-                let file = File::open(path).map_err(|e| at(&e))?;
+                let file = File::open(&unit.path).map_err(|e| at(&e))?;
+                let selection = RowSelection::from(vec![
+                    RowSelector::skip(unit.rows.start),
+                    RowSelector::select(unit.rows.len()),
+                ]);
                 let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| b.with_row_groups(vec![*group]).build())
+                    .and_then(|b| {
+                        b.with_row_groups(vec![unit.group])
+                            .with_row_selection(selection)
+                            .build()
+                    })
                     .map_err(|e| at(&e))?;
                 for batch in reader {
                     let batch = batch.map_err(|e| at(&e))?;
@@ -418,10 +467,17 @@ mod tests {
     /// A Parquet file of rows `from..to`, uncompressed (sluice's own writes
     /// are zstd), in row groups of 300 rows.
     fn parquet(path: &Path, from: i64, to: i64, nullable: bool) {
+        parquet_in_groups(path, from, to, nullable, 300);
+    }
+
+    /// The same in row groups of `group` rows, in pages of at most 1,000.
+    fn parquet_in_groups(path: &Path, from: i64, to: i64, nullable: bool, group: usize) {
         let batch = batch(from, to, false, nullable);
         let props = WriterProperties::builder()
             .set_compression(Compression::UNCOMPRESSED)
-            .set_max_row_group_row_count(Some(300))
+            .set_max_row_group_row_count(Some(group))
+            .set_data_page_row_count_limit(1000)
+            .set_write_batch_size(1000)
             .build();
         let file = File::create(path).expect("create");
         let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
@@ -558,6 +614,58 @@ mod tests {
         let first = rows(&store, "copied", AsOf::Version(0)).await;
         assert_eq!(first.iter().map(RecordBatch::num_rows).sum::<usize>(), 1500);
         assert_eq!(self::files(&store, "copied").await.len(), 1);
+    }
+
+    #[test]
+    fn a_row_group_is_read_back_in_ranges_only_when_cores_would_idle() {
+        let p = PathBuf::from("f");
+        let unit = |group, rows: std::ops::Range<usize>| Unit {
+            path: p.clone(),
+            group,
+            rows,
+        };
+        let one = vec![(p.clone(), 0, 1_000_001)];
+        assert_eq!(
+            units(one.clone(), 2),
+            vec![unit(0, 0..500_001), unit(0, 500_001..1_000_001)]
+        );
+        assert_eq!(units(one, 1), vec![unit(0, 0..1_000_001)]);
+        // Too few rows to be worth a second reader.
+        assert_eq!(
+            units(vec![(p.clone(), 0, 100_000)], 2),
+            vec![unit(0, 0..100_000)]
+        );
+        // As many groups as cores: a group each.
+        let two = vec![(p.clone(), 0, 1_000_000), (p.clone(), 1, 10)];
+        assert_eq!(units(two, 2), vec![unit(0, 0..1_000_000), unit(1, 0..10)]);
+        assert!(units(Vec::new(), 2).is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_of_one_row_group_is_read_back_in_ranges_with_every_row() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.parquet");
+        parquet_in_groups(&a, 0, 150_001, true, 200_000);
+        let footer = SerializedFileReader::new(File::open(&a).expect("open")).expect("read");
+        assert_eq!(footer.metadata().num_row_groups(), 1);
+        let store = OfflineStore::new(&dir.path().join("tables"));
+        let copied = write(&store, "copied", std::slice::from_ref(&a), &[(0, 150_001)]).await;
+        let ctx = SessionContext::new();
+        let written = store
+            .write(
+                "written",
+                plan(&ctx, &[(0, 150_001)]),
+                &ctx.state(),
+                &CommitMeta::default(),
+            )
+            .await
+            .expect("write rows");
+        assert_eq!(copied.rows, Some(150_001));
+        assert_eq!(copied.content, written.content, "every row hashed once");
+        assert_eq!(
+            codec(&files(&store, "copied").await[0].0),
+            Compression::UNCOMPRESSED
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
