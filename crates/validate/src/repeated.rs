@@ -4,17 +4,22 @@
 //! the column in a hash table, which at ten million distinct strings costs more
 //! than the rest of the validation together. Here the first pass keeps only a
 //! 64-bit hash per value, in 256 buckets by the hash's top byte; the buckets are
-//! sorted on every core, and a hash met twice marks a candidate. A second pass
-//! picks the rows whose hash is a candidate, and only those values are counted
+//! sorted on every core, and a hash met twice marks a candidate. The rows whose
+//! hash is a candidate are then picked, and only those values are counted
 //! exactly (a hash collision between two different values is then told apart).
-//! Both passes read each partition of the input on its own task, so a file
-//! split into byte ranges is read on every core, and only the value's column is
-//! read: the projection reaches the file reader.
+//! The first pass keeps the columns it hashed, with their hashes, while they
+//! fit in [`KEEP_BUDGET`], and the candidates are picked from them; past it,
+//! a second pass reads the input again. Both passes read each partition of the
+//! input on its own task, so a file split into byte ranges is read on every
+//! core, and only the value's column is read: the projection reaches the file
+//! reader.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::{concat, filter};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
@@ -35,12 +40,33 @@ const BUCKETS: usize = 256;
 /// Per hashed column, [`BUCKETS`] buckets of 64-bit value hashes.
 type Buckets = Vec<Vec<Vec<u64>>>;
 
+/// How many bytes of hashed columns (and their hashes) the first pass keeps
+/// to pick the candidates from, instead of reading the input a second time.
+const KEEP_BUDGET: usize = 1 << 30;
+
+/// A batch's hashed columns, each with the hash of every row.
+type KeptBatch = Vec<(ArrayRef, Vec<u64>)>;
+
+/// Per partition, the batches the first pass kept; `None` once they passed
+/// [`KEEP_BUDGET`].
+type Kept = Option<Vec<Vec<KeptBatch>>>;
+
 /// The non-null values of each of `values` (over `input`) that occur more than
 /// once, in the order of `values`.
 pub(crate) async fn repeated_values(
     ctx: &SessionContext,
     input: &LogicalPlan,
     values: &[Expr],
+) -> Result<Vec<ArrayRef>> {
+    repeated_within(ctx, input, values, KEEP_BUDGET).await
+}
+
+/// [`repeated_values`], keeping at most `budget` bytes from the first pass.
+async fn repeated_within(
+    ctx: &SessionContext,
+    input: &LogicalPlan,
+    values: &[Expr],
+    budget: usize,
 ) -> Result<Vec<ArrayRef>> {
     if values.is_empty() {
         return Ok(Vec::new());
@@ -63,12 +89,27 @@ pub(crate) async fn repeated_values(
     let mut out: Vec<Option<ArrayRef>> = vec![None; values.len()];
     if !hashed.is_empty() {
         let plan = selected.clone().create_physical_plan().await?;
-        let hashes = first_pass(plan, ctx, &hashed).await?;
-        let candidates = SpawnedTask::spawn_blocking(move || repeated_hashes(hashes))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let plan = selected.clone().create_physical_plan().await?;
-        let picked = second_pass(plan, ctx, &hashed, Arc::new(candidates)).await?;
+        let (hashes, kept) = first_pass(plan, ctx, &hashed, budget).await?;
+        let candidates: Vec<Candidates> =
+            SpawnedTask::spawn_blocking(move || repeated_hashes(hashes))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .into_iter()
+                .map(Candidates::new)
+                .collect();
+        let candidates = Arc::new(candidates);
+        let picked = match kept {
+            Some(kept) => {
+                let candidates = candidates.clone();
+                SpawnedTask::spawn_blocking(move || pick_kept(kept, &candidates))
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))??
+            }
+            None => {
+                let plan = selected.clone().create_physical_plan().await?;
+                second_pass(plan, ctx, &hashed, candidates).await?
+            }
+        };
         for (k, arrays) in picked.into_iter().enumerate() {
             let i = hashed[k];
             out[i] = Some(exact_repeats(ctx, &types[i], arrays).await?);
@@ -103,35 +144,58 @@ fn hashable(t: &DataType) -> bool {
 }
 
 /// The hash of every non-null value of the columns `hashed`, per column, in
-/// [`BUCKETS`] buckets, each partition of `plan` read on its own task.
+/// [`BUCKETS`] buckets, each partition of `plan` read on its own task; and the
+/// columns with their hashes, kept while they take less than `budget` bytes.
 async fn first_pass(
     plan: Arc<dyn ExecutionPlan>,
     ctx: &SessionContext,
     hashed: &[usize],
-) -> Result<Buckets> {
+    budget: usize,
+) -> Result<(Buckets, Kept)> {
+    let used = Arc::new(AtomicUsize::new(0));
+    let over = Arc::new(AtomicBool::new(false));
     let parts = per_partition(plan, ctx, |mut stream| {
         let hashed = hashed.to_vec();
+        let (used, over) = (used.clone(), over.clone());
         async move {
             let mut buckets = vec![vec![Vec::<u64>::new(); BUCKETS]; hashed.len()];
-            let mut buffer = Vec::new();
+            let mut kept: Option<Vec<KeptBatch>> = Some(Vec::new());
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
+                let mut columns = Vec::with_capacity(hashed.len());
                 for (k, i) in hashed.iter().enumerate() {
                     let array = batch.column(*i);
-                    let hashes = hash(array, &mut buffer)?;
+                    let mut hashes = Vec::new();
+                    hash(array, &mut hashes)?;
                     for (row, h) in hashes.iter().enumerate() {
                         if array.is_valid(row) {
                             buckets[k][(h >> 56) as usize].push(*h);
                         }
                     }
+                    columns.push((array.clone(), hashes));
+                }
+                if let Some(batches) = &mut kept {
+                    let size: usize = columns
+                        .iter()
+                        .map(|(a, h)| a.get_array_memory_size() + h.len() * 8)
+                        .sum();
+                    if used.fetch_add(size, Ordering::Relaxed) + size > budget {
+                        over.store(true, Ordering::Relaxed);
+                    }
+                    if over.load(Ordering::Relaxed) {
+                        kept = None;
+                    } else {
+                        batches.push(columns);
+                    }
                 }
             }
-            Ok(buckets)
+            Ok((buckets, kept))
         }
     })
     .await?;
     let mut merged = vec![vec![Vec::<u64>::new(); BUCKETS]; hashed.len()];
-    for part in parts {
+    let mut kept = Some(Vec::with_capacity(parts.len()));
+    for (part, part_kept) in parts {
         for (m, p) in merged.iter_mut().zip(part) {
             for (a, b) in m.iter_mut().zip(p) {
                 if a.is_empty() {
@@ -141,8 +205,15 @@ async fn first_pass(
                 }
             }
         }
+        kept = kept.zip(part_kept).map(|(mut all, part)| {
+            all.push(part);
+            all
+        });
     }
-    Ok(merged)
+    if over.load(Ordering::Relaxed) {
+        kept = None;
+    }
+    Ok((merged, kept))
 }
 
 /// `work` over each partition of `plan`, each on its own task; the results in
@@ -215,16 +286,101 @@ fn repeated_hashes(hashes: Buckets) -> Vec<HashSet<u64>> {
         .collect()
 }
 
+/// A column's candidate hashes, with a bitmap of their low bits that turns
+/// away almost every other hash without a lookup in the set.
+struct Candidates {
+    set: HashSet<u64>,
+    bits: Vec<u64>,
+}
+
+/// Bits in a [`Candidates`] bitmap (128 KiB: it stays in a core's cache).
+const CANDIDATE_BITS: usize = 1 << 20;
+
+impl Candidates {
+    fn new(set: HashSet<u64>) -> Self {
+        let mut bits = vec![
+            0u64;
+            if set.is_empty() {
+                0
+            } else {
+                CANDIDATE_BITS / 64
+            }
+        ];
+        for h in &set {
+            let b = *h as usize & (CANDIDATE_BITS - 1);
+            bits[b / 64] |= 1 << (b % 64);
+        }
+        Candidates { set, bits }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    fn contains(&self, h: u64) -> bool {
+        let b = h as usize & (CANDIDATE_BITS - 1);
+        !self.set.is_empty() && self.bits[b / 64] & (1 << (b % 64)) != 0 && self.set.contains(&h)
+    }
+}
+
+/// The non-null values of `array` whose hash (in `hashes`) is a candidate.
+fn pick(array: &ArrayRef, hashes: &[u64], candidates: &Candidates) -> Result<Option<ArrayRef>> {
+    let keep = BooleanBuffer::collect_bool(array.len(), |row| {
+        candidates.contains(hashes[row]) && array.is_valid(row)
+    });
+    if keep.count_set_bits() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(filter(array, &BooleanArray::new(keep, None))?))
+}
+
+/// Per hashed column, the values of `kept` whose hash is one of its
+/// candidates, a partition per core at a time.
+fn pick_kept(kept: Vec<Vec<KeptBatch>>, candidates: &[Candidates]) -> Result<Vec<Vec<ArrayRef>>> {
+    let mut picked: Vec<Vec<ArrayRef>> = vec![Vec::new(); candidates.len()];
+    if candidates.iter().all(Candidates::is_empty) {
+        return Ok(picked);
+    }
+    let parts: Vec<Result<Vec<Vec<ArrayRef>>>> = std::thread::scope(|s| {
+        let tasks: Vec<_> = kept
+            .iter()
+            .map(|batches| {
+                s.spawn(move || {
+                    let mut picked = vec![Vec::new(); candidates.len()];
+                    for batch in batches {
+                        for (k, (array, hashes)) in batch.iter().enumerate() {
+                            if let Some(values) = pick(array, hashes, &candidates[k])? {
+                                picked[k].push(values);
+                            }
+                        }
+                    }
+                    Ok(picked)
+                })
+            })
+            .collect();
+        tasks
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for part in parts {
+        for (p, arrays) in picked.iter_mut().zip(part?) {
+            p.extend(arrays);
+        }
+    }
+    Ok(picked)
+}
+
 /// Per column of `hashed`, the non-null values whose hash is one of its
-/// candidates.
+/// candidates, read again from `plan`.
 async fn second_pass(
     plan: Arc<dyn ExecutionPlan>,
     ctx: &SessionContext,
     hashed: &[usize],
-    candidates: Arc<Vec<HashSet<u64>>>,
+    candidates: Arc<Vec<Candidates>>,
 ) -> Result<Vec<Vec<ArrayRef>>> {
     let mut picked: Vec<Vec<ArrayRef>> = vec![Vec::new(); hashed.len()];
-    if candidates.iter().all(HashSet::is_empty) {
+    if candidates.iter().all(Candidates::is_empty) {
         return Ok(picked);
     }
     let parts = per_partition(plan, ctx, |mut stream| {
@@ -241,13 +397,8 @@ async fn second_pass(
                     }
                     let array = batch.column(*i);
                     let hashes = hash(array, &mut buffer)?;
-                    let keep: BooleanArray = hashes
-                        .iter()
-                        .enumerate()
-                        .map(|(row, h)| Some(array.is_valid(row) && candidates[k].contains(h)))
-                        .collect();
-                    if keep.true_count() > 0 {
-                        picked[k].push(filter(array, &keep)?);
+                    if let Some(values) = pick(array, hashes, &candidates[k])? {
+                        picked[k].push(values);
                     }
                 }
             }
@@ -373,21 +524,73 @@ mod tests {
         let ctx = SessionContext::new();
         ctx.register_table("t", Arc::new(table)).unwrap();
         let plan = ctx.table("t").await.unwrap().into_unoptimized_plan();
-        let found = repeated_values(
-            &ctx,
-            &plan,
-            &[col("id"), col("n"), col("l"), col("n") + lit(1_i64)],
+        // Picked from what the first pass kept; from a second pass as soon as
+        // the first batch is over budget; and with one over it midway.
+        for budget in [KEEP_BUDGET, 0, 1200] {
+            let found = repeated_within(
+                &ctx,
+                &plan,
+                &[col("id"), col("n"), col("l"), col("n") + lit(1_i64)],
+                budget,
+            )
+            .await
+            .unwrap();
+            assert_eq!(found.len(), 4);
+            assert_eq!(sorted(&found[0]), vec!["a", "b"], "budget {budget}");
+            assert_eq!(sorted(&found[1]), vec!["1"]);
+            // [1], [2], [0], [1], [2], [1] over non-null n: 1, 2, 3, 4, 5, 1 mod 3.
+            assert_eq!(sorted(&found[2]), vec!["[1]", "[2]"]);
+            assert_eq!(sorted(&found[3]), vec!["2"]);
+            assert_eq!(found[0].data_type(), &DataType::Utf8);
+            assert_eq!(found[1].data_type(), &DataType::Int64);
+        }
+    }
+
+    /// The first pass keeps its batches only while they fit the budget.
+    #[tokio::test]
+    async fn the_first_pass_keeps_what_fits_its_budget() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(0..1000))],
         )
-        .await
         .unwrap();
-        assert_eq!(found.len(), 4);
-        assert_eq!(sorted(&found[0]), vec!["a", "b"]);
-        assert_eq!(sorted(&found[1]), vec!["1"]);
-        // [1], [2], [0], [1], [2], [1] over non-null n: 1, 2, 3, 4, 5, 1 mod 3.
-        assert_eq!(sorted(&found[2]), vec!["[1]", "[2]"]);
-        assert_eq!(sorted(&found[3]), vec!["2"]);
-        assert_eq!(found[0].data_type(), &DataType::Utf8);
-        assert_eq!(found[1].data_type(), &DataType::Int64);
+        let table = MemTable::try_new(schema, vec![vec![batch.clone()], vec![batch]]).unwrap();
+        let ctx = SessionContext::new();
+        let plan = ctx
+            .read_table(Arc::new(table))
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let (buckets, kept) = first_pass(plan.clone(), &ctx, &[0], usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(buckets[0].iter().map(Vec::len).sum::<usize>(), 2000);
+        let kept = kept.expect("kept");
+        assert_eq!(kept.len(), 2, "a partition each");
+        assert_eq!(kept[0][0][0].1.len(), 1000, "a hash per row");
+        // One batch (8,000 bytes of values, 8,000 of hashes) fits, two do not.
+        let (_, kept) = first_pass(plan, &ctx, &[0], 20_000).await.unwrap();
+        assert!(kept.is_none());
+    }
+
+    #[test]
+    fn candidates_answer_as_their_set() {
+        let set: HashSet<u64> = [5_u64, 5 + CANDIDATE_BITS as u64 * 3, u64::MAX].into();
+        let c = Candidates::new(set.clone());
+        for h in [
+            0_u64,
+            5,
+            6,
+            5 + CANDIDATE_BITS as u64,
+            5 + CANDIDATE_BITS as u64 * 3,
+            u64::MAX,
+            u64::MAX - 1,
+        ] {
+            assert_eq!(c.contains(h), set.contains(&h), "{h}");
+        }
+        assert!(!Candidates::new(HashSet::new()).contains(5));
     }
 
     /// Values whose hashes collide but that differ are not repeated.
