@@ -5,8 +5,17 @@
 //! classes (`\w`) takes about a millisecond to compile, so over ten million
 //! rows in batches of 8,192 the compiling cost as much as the matching. This
 //! function compiles the pattern once, when the rule is compiled, with the same
-//! `regex` crate and the same search semantics (`is_match`, unanchored unless
-//! the pattern anchors itself); a null value gives null.
+//! search semantics as the `regex` crate's `is_match` (unanchored unless the
+//! pattern anchors itself); a null value gives null.
+//!
+//! Where the pattern's full DFA fits [`DFA_LIMIT`], values are matched by it
+//! (regex-automata's dense DFA, the engine under `regex`): a few table reads
+//! per byte and nothing to set up per value. `regex`'s own `is_match` picks a
+//! lazy DFA for a pattern with Unicode classes and pays a search's set-up
+//! (strategy, cache) on every value, which on short values such as ids and
+//! e-mail addresses cost about as much as the matching. A value the DFA gives
+//! up on (a Unicode word boundary next to non-ASCII text) and a pattern whose
+//! DFA is too big go to `regex`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,6 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ScalarValue, exec_err};
@@ -21,19 +31,41 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use regex_automata::Input;
+use regex_automata::dfa::{Automaton, StartKind, dense};
+
+/// The most bytes a pattern's full DFA may take, and take to build.
+const DFA_LIMIT: usize = 8 << 20;
 
 /// `value` matches `pattern` (true), does not (false), or is null.
 pub(crate) fn matches(value: Expr, pattern: &str) -> std::result::Result<Expr, regex::Error> {
+    let regex = regex::Regex::new(pattern)?;
     let udf = Matches {
-        regex: regex::Regex::new(pattern)?,
+        dfa: full_dfa(pattern).map(Arc::new),
+        regex,
         signature: Signature::any(1, Volatility::Immutable),
     };
     Ok(ScalarUDF::new_from_impl(udf).call(vec![value]))
 }
 
+/// `pattern`'s full DFA for unanchored searches, if it fits [`DFA_LIMIT`].
+fn full_dfa(pattern: &str) -> Option<dense::DFA<Vec<u32>>> {
+    dense::Builder::new()
+        .configure(
+            dense::DFA::config()
+                .start_kind(StartKind::Unanchored)
+                .unicode_word_boundary(true)
+                .dfa_size_limit(Some(DFA_LIMIT))
+                .determinize_size_limit(Some(DFA_LIMIT)),
+        )
+        .build(pattern)
+        .ok()
+}
+
 #[derive(Debug)]
 struct Matches {
     regex: regex::Regex,
+    dfa: Option<Arc<dense::DFA<Vec<u32>>>>,
     signature: Signature,
 }
 
@@ -98,16 +130,39 @@ impl Matches {
                 own.insert(pattern.to_string(), self.regex.clone());
             }
             let regex = &own[pattern];
-            let is_match = |v: Option<&str>| v.map(|v| regex.is_match(v));
-            let out: BooleanArray = match values.data_type() {
-                DataType::Utf8 => values.as_string::<i32>().iter().map(is_match).collect(),
-                DataType::LargeUtf8 => values.as_string::<i64>().iter().map(is_match).collect(),
-                DataType::Utf8View => values.as_string_view().iter().map(is_match).collect(),
+            let is_match = |v: &str| match &self.dfa {
+                Some(dfa) => dfa
+                    .try_search_fwd(&Input::new(v).earliest(true))
+                    .map_or_else(|_| regex.is_match(v), |m| m.is_some()),
+                None => regex.is_match(v),
+            };
+            let nulls = values.logical_nulls();
+            let out = match values.data_type() {
+                DataType::Utf8 => {
+                    let a = values.as_string::<i32>();
+                    each(a.len(), nulls, |i| is_match(a.value(i)))
+                }
+                DataType::LargeUtf8 => {
+                    let a = values.as_string::<i64>();
+                    each(a.len(), nulls, |i| is_match(a.value(i)))
+                }
+                DataType::Utf8View => {
+                    let a = values.as_string_view();
+                    each(a.len(), nulls, |i| is_match(a.value(i)))
+                }
                 other => return exec_err!("regexp_like applies to text, not {other}"),
             };
             Ok(Arc::new(out) as ArrayRef)
         })
     }
+}
+
+/// `test` of each of `len` values, null where the value is null.
+fn each(len: usize, nulls: Option<NullBuffer>, test: impl Fn(usize) -> bool) -> BooleanArray {
+    let bits = BooleanBuffer::collect_bool(len, |i| {
+        nulls.as_ref().is_none_or(|n| n.is_valid(i)) && test(i)
+    });
+    BooleanArray::new(bits, nulls)
 }
 
 #[cfg(test)]
@@ -148,6 +203,11 @@ mod tests {
             r"^[\w\.-]+@[\w\.-]+\.\w+$",
             "ex",
             "^$",
+            // A Unicode word boundary: the DFA gives up on non-ASCII text.
+            r"\bexample\b",
+            r"(?i)EXÄMPLE",
+            // Too big for a full DFA: only `regex` runs it.
+            r"a[ab]{20}",
         ];
         let ctx = SessionContext::new();
         for array in arrays {
@@ -182,5 +242,12 @@ mod tests {
             }
         }
         assert!(matches(col("v"), "(").is_err());
+    }
+
+    #[test]
+    fn a_full_dfa_is_built_only_within_its_limit() {
+        assert!(full_dfa(r"^[\w\.-]+@[\w\.-]+\.\w+$").is_some());
+        assert!(full_dfa(r"\bword\b").is_some());
+        assert!(full_dfa(r"a[ab]{20}").is_none());
     }
 }
