@@ -50,6 +50,10 @@ pub(crate) fn fit(
         .set_seed(params.seed)
         // Start from the mean label (LightGBM's boost_from_average).
         .set_initialize_base_score(true)
+        // Histograms filled row by row from a tiled copy of the bins (as
+        // LightGBM's row-wise mode does) where a node is big enough, instead
+        // of a column at a time: the fill was 40% of a fit.
+        .set_tiled_histograms(true)
         .set_parallel(true);
     booster.grow_policy = if params.max_leaves > 0 {
         GrowPolicy::LossGuide
