@@ -335,6 +335,9 @@ struct Unit {
     rows: std::ops::Range<usize>,
 }
 
+/// Rows per batch read back.
+const READ_BATCH_ROWS: usize = 8192;
+
 /// Fewer rows than this are never split off a row group to be read apart.
 const MIN_SPLIT_ROWS: usize = 64 * 1024;
 
@@ -391,6 +394,8 @@ async fn hash_row_groups(
                     .and_then(|b| {
                         b.with_row_groups(vec![unit.group])
                             .with_row_selection(selection)
+                            // arrow-rs's default is 1,024 rows; DataFusion's batches.
+                            .with_batch_size(READ_BATCH_ROWS)
                             .build()
                     })
                     .map_err(|e| at(&e))?;
