@@ -42,7 +42,7 @@ type Buckets = Vec<Vec<Vec<u64>>>;
 
 /// How many bytes of hashed columns (and their hashes) the first pass keeps
 /// to pick the candidates from, instead of reading the input a second time.
-const KEEP_BUDGET: usize = 1 << 30;
+const KEEP_BUDGET: usize = 512 << 20;
 
 /// A batch's hashed columns, each with the hash of every row.
 type KeptBatch = Vec<(ArrayRef, Vec<u64>)>;
