@@ -16,6 +16,7 @@ mod contents;
 mod copy;
 mod deliveries;
 mod error;
+mod facts;
 mod fresh;
 mod keys;
 mod lock;

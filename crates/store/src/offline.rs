@@ -230,7 +230,7 @@ impl OfflineStore {
         self.table_path(asset).join("_delta_log").is_dir()
     }
 
-    async fn open(&self, asset: &str, at: AsOf) -> Result<DeltaTable> {
+    pub(crate) async fn open(&self, asset: &str, at: AsOf) -> Result<DeltaTable> {
         if !self.exists(asset) {
             return Err(Error::NotMaterialized {
                 asset: asset.to_string(),

@@ -16,14 +16,30 @@ use sluice_project::{
 
 use crate::{Error, Result, plan_sql, plan_table};
 
+/// What is already known of a declared view's source, from its files rather
+/// than a query over its rows (`sluice_store`'s footers and dictionary keys):
+/// planning runs a query only for what is not here. Each fact must be what
+/// its query would answer.
+#[derive(Debug, Default, Clone)]
+pub struct Known {
+    /// The newest event (`SELECT max(timestamp)`), in microseconds since the
+    /// epoch, for a view computed as of its newest event.
+    pub newest: Option<i64>,
+    /// The categories of pivot `i` (its discovery query's answer, in order),
+    /// by `i`.
+    pub categories: std::collections::HashMap<usize, Vec<String>>,
+}
+
 /// Plans feature view `asset` against the assets registered in `ctx`. `now` is the
 /// build's time (microseconds since the epoch), used by `as_of = "now"` and when
-/// the source has no event yet.
+/// the source has no event yet. What `known` holds of the source is not
+/// queried again.
 pub async fn plan_features(
     ctx: &SessionContext,
     asset: &Asset,
     def: &FeatureDef,
     now: i64,
+    known: &Known,
 ) -> Result<LogicalPlan> {
     let fail = |message: String, help: &str| {
         Diagnostic::new(
@@ -63,6 +79,9 @@ pub async fn plan_features(
                 if d.as_of != AsOf::Newest {
                     return Ok(None);
                 }
+                if let Some(newest) = known.newest {
+                    return Ok(Some(newest));
+                }
                 let sql = format!(
                     "SELECT max({}) AS t FROM {}",
                     quote(&def.timestamp),
@@ -84,6 +103,10 @@ pub async fn plan_features(
             let found = async {
                 let mut categories = vec![vec![]; d.pivots.len()];
                 for (i, query) in def.discovery_queries() {
+                    if let Some(found) = known.categories.get(&i) {
+                        categories[i].clone_from(found);
+                        continue;
+                    }
                     let batches = run(ctx, &query).await.map_err(|e| Error::FindCategories {
                         diagnostic: fail(
                             format!("pivot `{}`: {}", d.pivots[i].name, e.strip_backtrace()),

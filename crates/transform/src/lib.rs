@@ -25,7 +25,7 @@ use sluice_project::{Asset, Diagnostic, TableDef};
 
 pub use derived::DerivedFeatures;
 pub use error::{Error, Result};
-pub use features::{micros, micros_array, plan_features};
+pub use features::{Known, micros, micros_array, plan_features};
 pub use spine_windows::tiles::{
     TILES_COLUMN, TileError, TileLayout, TilePlan, build_tiles, read_tiles, tiles_newest,
 };

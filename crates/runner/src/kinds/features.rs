@@ -14,6 +14,7 @@ use crate::Workspace;
 use crate::online::OnlineKey;
 use crate::outcome::AssetOutcome;
 use crate::pins::register_inputs;
+use sluice_transform::Known;
 
 /// `[features.NAME]`.
 pub(crate) struct Features<'a> {
@@ -24,6 +25,45 @@ pub(crate) struct Features<'a> {
 impl Features<'_> {
     fn key(&self) -> OnlineKey {
         OnlineKey::of(self.def)
+    }
+
+    /// What the pinned version of a declared view's source tells from its
+    /// files (on `cores` tasks), instead of two scans of its rows: its newest
+    /// event where the view is as of it, and the categories of the pivots that
+    /// do not list theirs. What the files cannot answer is left to planning's
+    /// queries.
+    async fn known(&self, job: &Job<'_>, cores: usize) -> Known {
+        let FeatureBody::Declared(d) = &self.def.body else {
+            return Known::default();
+        };
+        let source = d.source.as_str();
+        let Some(version) = job.pins.get(source) else {
+            return Known::default();
+        };
+        let at = sluice_store::AsOf::Version(*version);
+        let store = &job.ws.store;
+        let newest = async {
+            if d.as_of == AsOf::Newest {
+                store
+                    .newest_from_footers(source, at, &self.def.timestamp)
+                    .await
+            } else {
+                None
+            }
+        };
+        let categories = futures::future::join_all(self.def.discovery_queries().into_iter().map(
+            |(i, _)| async move {
+                let found = store
+                    .distinct_text_from_files(source, at, &d.pivots[i].column, cores)
+                    .await;
+                found.map(|found| (i, found))
+            },
+        ));
+        let (newest, categories) = futures::future::join(newest, categories).await;
+        Known {
+            newest,
+            categories: categories.into_iter().flatten().collect(),
+        }
     }
 }
 
@@ -62,10 +102,14 @@ impl Kind for Features<'_> {
             return job.failed(e.to_string());
         }
         let now = Utc::now().timestamp_micros();
-        let built = match sluice_transform::plan_features(&ctx, self.asset, self.def, now).await {
-            Ok(plan) => delta::write(job, &ctx, plan).await,
-            Err(d) => return job.failed(d.to_string()),
-        };
+        let known = self
+            .known(job, ctx.state().config().target_partitions())
+            .await;
+        let built =
+            match sluice_transform::plan_features(&ctx, self.asset, self.def, now, &known).await {
+                Ok(plan) => delta::write(job, &ctx, plan).await,
+                Err(d) => return job.failed(d.to_string()),
+            };
         if built.status != AssetStatus::Built {
             return built;
         }
@@ -83,7 +127,7 @@ impl Kind for Features<'_> {
         _project: &Project,
     ) -> Result<Option<SchemaRef>, Diagnostic> {
         let now = Utc::now().timestamp_micros();
-        sluice_transform::plan_features(ctx, self.asset, self.def, now)
+        sluice_transform::plan_features(ctx, self.asset, self.def, now, &Known::default())
             .await
             .map_err(sluice_transform::Error::into_diagnostic)
             .map(|plan| Some(arrow_schema(&plan)))

@@ -6,10 +6,14 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake_core::parquet::arrow::arrow_reader::{
-    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
+use deltalake_core::parquet::basic::{Encoding, PageType};
+use deltalake_core::parquet::file::metadata::ColumnChunkMetaData;
 use deltalake_core::{DeltaResult, DeltaTableError};
 
 use crate::content::ContentHash;
@@ -71,33 +75,11 @@ pub(super) async fn hash_row_groups(
         tasks.spawn_blocking(move || {
             let mut hash = ContentHash::default();
             for unit in units.iter().skip(task).step_by(cores) {
-                let at = |e: &dyn std::fmt::Display| {
-                    DeltaTableError::Generic(format!("reading {} back: {e}", unit.path.display()))
+                let part = match hash_unit(unit, &schema, true)? {
+                    Some(part) => part,
+                    None => hash_unit(unit, &schema, false)?.unwrap_or_default(),
                 };
-                let file = File::open(&unit.path).map_err(|e| at(&e))?;
-                let selection = RowSelection::from(vec![
-                    RowSelector::skip(unit.rows.start),
-                    RowSelector::select(unit.rows.len()),
-                ]);
-                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| {
-                        b.with_row_groups(vec![unit.group])
-                            .with_row_selection(selection)
-                            // arrow-rs's default is 1,024 rows; DataFusion's batches.
-                            .with_batch_size(READ_BATCH_ROWS)
-                            .build()
-                    })
-                    .map_err(|e| at(&e))?;
-                for batch in reader {
-                    let batch = batch.map_err(|e| at(&e))?;
-                    if batch.schema().fields() != schema.fields() {
-                        return Err(at(&format!(
-                            "its columns read as {:?}, not as the table's",
-                            batch.schema().fields()
-                        )));
-                    }
-                    hash.add(ContentHash::of(&batch)?);
-                }
+                hash.add(part);
             }
             Ok::<_, DeltaTableError>(hash)
         });
@@ -107,6 +89,131 @@ pub(super) async fn hash_row_groups(
         hash.add(part);
     }
     Ok(hash)
+}
+
+/// The hash of `unit`'s rows, its text columns read as dictionaries where
+/// `dictionaries` says and `as_dictionaries` finds them encoded so; `None`
+/// where a dictionary holds more than a quarter of a batch's rows (hashing
+/// every value of it for each batch would cost more than the text saves).
+fn hash_unit(unit: &Unit, schema: &Schema, dictionaries: bool) -> DeltaResult<Option<ContentHash>> {
+    let at = |e: &dyn std::fmt::Display| {
+        DeltaTableError::Generic(format!("reading {} back: {e}", unit.path.display()))
+    };
+    let file = File::open(&unit.path).map_err(|e| at(&e))?;
+    let selection = RowSelection::from(vec![
+        RowSelector::skip(unit.rows.start),
+        RowSelector::select(unit.rows.len()),
+    ]);
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| at(&e))?;
+    let expected = if dictionaries {
+        as_dictionaries(&meta, unit.group)
+    } else {
+        meta.schema().clone()
+    };
+    let meta = ArrowReaderMetadata::try_new(
+        meta.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(expected.clone()),
+    )
+    .map_err(|e| at(&e))?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+        .with_row_groups(vec![unit.group])
+        .with_row_selection(selection)
+        // arrow-rs's default is 1,024 rows; DataFusion's batches.
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .map_err(|e| at(&e))?;
+    if !same_but_dictionaries(&expected, schema) {
+        return Err(at(&format!(
+            "its columns read as {:?}, not as the table's",
+            expected.fields()
+        )));
+    }
+    let mut hash = ContentHash::default();
+    for (i, batch) in reader.enumerate() {
+        let batch = batch.map_err(|e| at(&e))?;
+        if batch.schema().fields() != expected.fields() {
+            return Err(at(&format!(
+                "its columns read as {:?}, not as the table's",
+                batch.schema().fields()
+            )));
+        }
+        let big = |c: &ArrayRef| {
+            c.as_any_dictionary_opt()
+                .is_some_and(|d| d.values().len() > READ_BATCH_ROWS / 4)
+        };
+        if dictionaries && i == 0 && batch.columns().iter().any(big) {
+            return Ok(None);
+        }
+        hash.add(ContentHash::of(&batch)?);
+    }
+    Ok(Some(hash))
+}
+
+/// The file's columns as `group` is read back: a text column stored with a
+/// dictionary (`all_dictionary`) is read as a dictionary, so that its rows are
+/// not materialized as strings and each distinct value is hashed once per
+/// batch. DataFusion's row hash of a dictionary of text is the hash of its
+/// values, so the content hash is the same either way (tests hold it to that).
+fn as_dictionaries(meta: &ArrowReaderMetadata, group: usize) -> SchemaRef {
+    let schema = meta.schema();
+    let chunks = meta.metadata().row_group(group).columns();
+    // Only a flat schema maps its fields one to one onto the column chunks.
+    if chunks.len() != schema.fields().len() {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(chunks)
+        .map(|(f, chunk)| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 if all_dictionary(chunk) => {
+                let t = DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(f.data_type().clone()),
+                );
+                f.as_ref().clone().with_data_type(t)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Whether `chunk` is read as a dictionary: it has one, and the footer does
+/// not say that a data page went on as plain text (a footer may not say: a
+/// copy's keeps no page encoding statistics). A chunk that did is still read
+/// right, its text turned into a dictionary batch by batch, only slower.
+fn all_dictionary(chunk: &ColumnChunkMetaData) -> bool {
+    let dictionary =
+        |e: Encoding| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY);
+    if chunk.dictionary_page_offset().is_none() {
+        return false;
+    }
+    if let Some(stats) = chunk.page_encoding_stats() {
+        return stats
+            .iter()
+            .filter(|s| matches!(s.page_type, PageType::DATA_PAGE | PageType::DATA_PAGE_V2))
+            .all(|s| dictionary(s.encoding));
+    }
+    chunk.page_encoding_stats_mask().is_none_or(|m| {
+        m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
+    })
+}
+
+/// Whether `read` has `table`'s columns, a text column maybe read as a
+/// dictionary of its text.
+fn same_but_dictionaries(read: &Schema, table: &Schema) -> bool {
+    read.fields().len() == table.fields().len()
+        && read.fields().iter().zip(table.fields()).all(|(r, t)| {
+            let value = match r.data_type() {
+                DataType::Dictionary(_, v) => v.as_ref(),
+                other => other,
+            };
+            r.name() == t.name()
+                && r.is_nullable() == t.is_nullable()
+                && value == t.data_type()
+                && r.metadata() == t.metadata()
+        })
 }
 
 #[cfg(test)]
