@@ -97,9 +97,10 @@ impl OfflineStore {
         let files = self.plain_files(asset, at).await?;
         let mut units = Vec::new();
         for path in files {
-            let meta = footer(&path)?;
-            for group in 0..meta.num_row_groups() {
-                units.push((path.clone(), group));
+            // Each file's footer is read once, here, for all its row groups.
+            let reader = dictionary_reader(&path, column)?;
+            for group in 0..reader.meta.metadata().num_row_groups() {
+                units.push((path.clone(), reader.clone(), group));
             }
         }
         let units = Arc::new(units);
@@ -107,11 +108,10 @@ impl OfflineStore {
         let mut tasks = tokio::task::JoinSet::new();
         for task in 0..cores.min(units.len()) {
             let units = units.clone();
-            let column = column.to_string();
             tasks.spawn_blocking(move || {
                 let mut found = BTreeSet::new();
-                for (path, group) in units.iter().skip(task).step_by(cores) {
-                    distinct_in(path, *group, &column, &mut found)?;
+                for (path, reader, group) in units.iter().skip(task).step_by(cores) {
+                    distinct_in(path, reader, *group, &mut found)?;
                 }
                 Some(found)
             });
@@ -154,26 +154,30 @@ fn footer(path: &PathBuf) -> Option<Arc<ParquetMetaData>> {
         .map(|m| m.metadata().clone())
 }
 
-/// Adds to `found` the values of `column` that rows of row group `group` of
-/// the file at `path` hold, read as a dictionary: each batch's keys mark the
-/// values they use, and a dictionary is looked at once for all the batches
-/// that share it (the reader hands on a column chunk's dictionary as one
-/// array).
-fn distinct_in(
-    path: &PathBuf,
-    group: usize,
-    column: &str,
-    found: &mut BTreeSet<String>,
-) -> Option<()> {
+/// How a file's text column is read as a dictionary: its footer, with the
+/// column's type as `Dictionary(Int32, Utf8)`, and the mask that reads only it.
+#[derive(Clone)]
+struct DictionaryReader {
+    meta: ArrowReaderMetadata,
+    mask: ProjectionMask,
+}
+
+/// The [`DictionaryReader`] of `column` in the file at `path`; `None` where
+/// the column is not text, or is not one leaf, or the footer cannot be read.
+fn dictionary_reader(path: &PathBuf, column: &str) -> Option<DictionaryReader> {
     let file = File::open(path).ok()?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).ok()?;
     let schema = meta.schema();
     let index = schema.index_of(column).ok()?;
-    let field = schema.field(index);
-    if !matches!(
-        field.data_type(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    ) {
+    // Text, or a dictionary of text where the file's Arrow schema says so
+    // (a file written from a dictionary array).
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let is_text = match schema.field(index).data_type() {
+        DataType::Dictionary(_, value) => text(value),
+        other => text(other),
+    };
+    if !is_text {
         return None;
     }
     let fields: Vec<Field> = schema
@@ -192,16 +196,36 @@ fn distinct_in(
         })
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).ok()?;
-    let leaves = builder.parquet_schema().columns().iter().enumerate();
-    let leaf = leaves
+    let meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), options).ok()?;
+    let parquet = meta.parquet_schema();
+    let leaf = parquet
+        .columns()
+        .iter()
+        .enumerate()
         .filter(|(_, c)| c.path().parts() == [column])
         .map(|(i, _)| i)
         .collect::<Vec<_>>();
     if leaf.len() != 1 {
         return None;
     }
-    let mask = ProjectionMask::leaves(builder.parquet_schema(), leaf);
+    let mask = ProjectionMask::leaves(parquet, leaf);
+    Some(DictionaryReader { meta, mask })
+}
+
+/// Adds to `found` the values that rows of row group `group` of the file at
+/// `path` hold in the column `reader` reads, as a dictionary: each batch's
+/// keys mark the values they use, and a dictionary is looked at once for all
+/// the batches that share it (the reader hands on a column chunk's dictionary
+/// as one array).
+fn distinct_in(
+    path: &PathBuf,
+    reader: &DictionaryReader,
+    group: usize,
+    found: &mut BTreeSet<String>,
+) -> Option<()> {
+    let file = File::open(path).ok()?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader.meta.clone());
+    let mask = reader.mask.clone();
     let reader = builder
         .with_row_groups(vec![group])
         .with_projection(mask)
@@ -549,5 +573,37 @@ mod tests {
                 }));
             }
         }
+    }
+
+    /// A writer may keep values in a chunk's dictionary that no row uses
+    /// (Arrow C++ writes a dictionary array's dictionary whole): they are not
+    /// values of the column. The file (`testdata/parquet`, made by its script)
+    /// holds `ash`, `birch`, `cedar` and `douglas fir` in its dictionary and
+    /// `ash`, `cedar` and a null in its rows.
+    #[test]
+    fn a_dictionary_value_no_row_uses_is_not_a_value() {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/parquet/unused-dictionary-values.parquet");
+        let reader = dictionary_reader(&file, "tree").expect("a text column");
+        let whole = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            File::open(&file).expect("open"),
+            reader.meta.clone(),
+        )
+        .with_projection(reader.mask.clone())
+        .build()
+        .expect("reader")
+        .next()
+        .expect("a batch")
+        .expect("read");
+        let dictionary = whole
+            .column(0)
+            .as_dictionary::<Int32Type>()
+            .values()
+            .clone();
+        assert_eq!(dictionary.len(), 4, "the file keeps unused values");
+        let mut found = BTreeSet::new();
+        distinct_in(&file, &reader, 0, &mut found).expect("read");
+        assert_eq!(found.into_iter().collect::<Vec<_>>(), ["ash", "cedar"]);
+        assert!(dictionary_reader(&file, "id").is_none(), "not text");
     }
 }

@@ -77,6 +77,8 @@ pub(super) async fn hash_row_groups(
             for unit in units.iter().skip(task).step_by(cores) {
                 let part = match hash_unit(unit, &schema, true)? {
                     Some(part) => part,
+                    // A dictionary too big to be worth it: read as text,
+                    // which always hashes (`None` is for dictionaries only).
                     None => hash_unit(unit, &schema, false)?.unwrap_or_default(),
                 };
                 hash.add(part);
@@ -218,7 +220,69 @@ fn same_but_dictionaries(read: &Schema, table: &Schema) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use deltalake_core::parquet::arrow::ArrowWriter;
+
     use super::*;
+
+    /// 10,000 rows of an id and a name of `distinct` values (every 7th null),
+    /// as a Parquet file of one row group, every chunk with its dictionary.
+    fn names(dir: &std::path::Path, distinct: i64) -> (PathBuf, SchemaRef) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let n = 10_000;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| (i % 7 != 0).then(|| format!("name-{}", i % distinct))),
+                )),
+            ],
+        )
+        .expect("batch");
+        let path = dir.join(format!("names-{distinct}.parquet"));
+        let mut w =
+            ArrowWriter::try_new(File::create(&path).expect("create"), schema.clone(), None)
+                .expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        (path, schema)
+    }
+
+    #[test]
+    fn text_is_hashed_by_its_dictionary_unless_the_dictionary_is_big() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (distinct, by_dictionary) in [(10, true), (5000, false)] {
+            let (path, schema) = names(dir.path(), distinct);
+            let file = File::open(&path).expect("open");
+            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).expect("footer");
+            assert!(
+                matches!(
+                    as_dictionaries(&meta, 0).field(1).data_type(),
+                    DataType::Dictionary(_, _)
+                ),
+                "{distinct} names: a chunk with a dictionary is read as one"
+            );
+            let unit = Unit {
+                path,
+                group: 0,
+                rows: 0..10_000,
+            };
+            let as_text = hash_unit(&unit, &schema, false)
+                .expect("read")
+                .expect("text always hashes");
+            assert_eq!(as_text.rows(), 10_000);
+            let as_dictionary = hash_unit(&unit, &schema, true).expect("read");
+            if by_dictionary {
+                assert_eq!(as_dictionary, Some(as_text), "{distinct} names");
+            } else {
+                assert_eq!(as_dictionary, None, "{distinct} names: read again as text");
+            }
+        }
+    }
 
     #[test]
     fn a_row_group_is_read_back_in_ranges_only_when_cores_would_idle() {
