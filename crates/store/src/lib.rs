@@ -31,6 +31,7 @@ mod pipelines;
 mod quality;
 mod raw;
 mod schedules;
+mod split;
 mod spread;
 mod types;
 mod warehouse;

@@ -21,6 +21,7 @@ use url::Url;
 
 use crate::content::{ContentHash, hashed_table};
 use crate::copy;
+use crate::split::SplitScan;
 use crate::spread::{self, Spread};
 pub use crate::writes::WriteMode;
 use crate::writes::{
@@ -725,10 +726,11 @@ impl OfflineStore {
             source,
         };
         table.update_datafusion_session(state).map_err(open_err)?;
-        table
+        let provider = table
             .table_provider()
             .await
-            .map_err(|e| open_err(DeltaTableError::from(e)))
+            .map_err(|e| open_err(DeltaTableError::from(e)))?;
+        Ok(Arc::new(SplitScan::new(provider)))
     }
 }
 

@@ -8,6 +8,7 @@ mod derived;
 mod error;
 mod exact;
 mod features;
+mod holding;
 mod spine_windows;
 mod training;
 
@@ -61,6 +62,8 @@ pub fn session() -> SessionContext {
     for f in exact::exact_window_aggregates() {
         ctx.register_udaf(f);
     }
+    // How many of a view's windows hold each event, for its first step.
+    ctx.register_udf(holding::windows_holding());
     ctx
 }
 

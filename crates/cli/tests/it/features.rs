@@ -475,7 +475,8 @@ fn the_flights_example_builds_a_training_set() {
 /// two steps (partials per entity, window count, filter and category, then per
 /// entity); one with a `stddev` is computed in one. On the real flights, every
 /// kind of windowed, filtered and pivoted aggregate, and distinct counts of a
-/// pivot's column (counted in the two steps) and of another (counted beside),
+/// pivot's column (counted in the two steps: `month`'s 12 values as bits,
+/// `dest`'s 105 by marks) and of another (counted beside),
 /// has the same columns, types and values both ways (floats to 1e-9, since sums
 /// add in another order).
 #[test]
@@ -505,6 +506,8 @@ dests_7d = {{ agg = "count_distinct", column = "dest", window = "7d" }}
 late_dests_30d = {{ agg = "count_distinct", column = "dest", window = "30d", filter = "arr_delay > 15" }}
 dests = {{ agg = "count_distinct", column = "dest" }}
 tails_30d = {{ agg = "count_distinct", column = "tailnum", window = "30d", filter = "dep_delay > 0" }}
+months_30d = {{ agg = "count_distinct", column = "month", window = "30d", filter = "dep_delay > 0" }}
+months = {{ agg = "count_distinct", column = "month" }}
 {extra}
 [features.{name}.pivots.to]
 column = "dest"

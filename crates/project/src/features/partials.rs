@@ -10,8 +10,11 @@
 //! per entity. Only functions that combine exactly from partials qualify: `sum`
 //! and `mean` of integers and floats, `count`, `min` and `max`. Any other
 //! aggregate (`stddev`, `last`) keeps the view on the one-step query. A
-//! `count_distinct` of a pivot's column counts the first step's categories; one
-//! of another column is computed beside, as in the one-step query.
+//! `count_distinct` of a pivot's column counts the first step's categories: where
+//! the pivot found every value in the data (up to 62), as the bits a `bit_or`
+//! sets, one per value, else by marks that window functions put on one row per
+//! entity and value; one of another column is computed beside, as in the
+//! one-step query.
 
 use std::time::Duration;
 
@@ -91,6 +94,25 @@ pub(super) fn folds(d: &Declared, a: &Aggregate) -> bool {
             .is_some_and(|c| d.pivots.iter().any(|p| p.column == *c))
 }
 
+/// Every value a `count_distinct`'s column holds, when a pivot of that column
+/// found them in the data (a pivot given its `values` may not see them all), and
+/// there are from 1 to 62, each a bit of a `BIGINT`.
+fn every_value<'a>(
+    d: &Declared,
+    categories: &'a [Vec<String>],
+    a: &Aggregate,
+) -> Option<&'a [String]> {
+    let column = a.column.as_ref()?;
+    let i = d
+        .pivots
+        .iter()
+        .position(|p| p.column == *column && p.values.is_none())?;
+    let values = categories.get(i)?;
+    (1..=62)
+        .contains(&values.len())
+        .then_some(values.as_slice())
+}
+
 /// The view's main query in two steps, with the columns of the one-step query in
 /// its order (keys, timestamp, created, each aggregate but the `count_distinct`s
 /// that do not [`folds`], the pivot columns), for a view [`two_step_applies`] to.
@@ -123,14 +145,19 @@ pub(super) fn two_step_sql(
     let mut groups = Named::new("__g");
     let mut partials = Named::new("__p");
     let mut distinct = Named::new("__d");
+    // `windows_holding` (sluice-transform's) counts them in one pass over the
+    // times; it takes at most 127 starts.
     let tier = (!windows.is_empty()).then(|| {
-        groups.alias(
-            windows
+        let starts: Vec<String> = windows.iter().map(|w| reference.minus(*w)).collect();
+        groups.alias(if starts.len() <= i8::MAX as usize {
+            format!("windows_holding({ts}, {})", starts.join(", "))
+        } else {
+            starts
                 .iter()
-                .map(|w| format!("CAST({ts} >= {} AS TINYINT)", reference.minus(*w)))
+                .map(|s| format!("CAST({ts} >= {s} AS TINYINT)"))
                 .collect::<Vec<_>>()
-                .join(" + "),
-        )
+                .join(" + ")
+        })
     });
     let conds = |groups: &mut Named, window: Option<Duration>, filter: Option<&str>| {
         let mut c = vec![];
@@ -170,7 +197,31 @@ pub(super) fn two_step_sql(
             Some(col) => partials.alias(format!("count({col})")),
             None => partials.alias("count(*)".into()),
         };
+        let every =
+            every_value(d, categories, a).filter(|_| a.agg == AggregateFunction::CountDistinct);
         let value = match (a.agg, &col) {
+            (AggregateFunction::CountDistinct, Some(col)) if every.is_some() => {
+                let values = every.unwrap_or_default();
+                // Every value the column holds is known (a pivot found them in
+                // the data): each is a bit, a value's rows that pass set it,
+                // and the bits set are counted, all in the second step's
+                // `GROUP BY`.
+                let value = groups.alias(col.clone());
+                let bit = distinct.alias(format!(
+                    "CASE CAST({value} AS VARCHAR) {} END",
+                    values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| format!("WHEN {} THEN {}", sql_string(v), 1i64 << i))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+                let set = filtered(format!("bit_or({bit})"), &c);
+                let bits: Vec<String> = (0..values.len())
+                    .map(|i| format!("(({set} >> {i}) & 1)"))
+                    .collect();
+                format!("coalesce({}, 0)", bits.join(" + "))
+            }
             (AggregateFunction::CountDistinct, Some(col)) if folds(d, a) => {
                 // The first step's rows are unique per value (a key of it),
                 // window and filter: a value counts when any of its rows
@@ -381,7 +432,7 @@ mod tests {
         // The window and the filter are each one group key of the first step
         // (written in its select and its GROUP BY); the second step reads them.
         let (second, first) = sql.split_once(" FROM (SELECT ").expect("two steps");
-        for key in [">= arrow_cast", "kind = 'buy'"] {
+        for key in ["windows_holding(\"ts\", arrow_cast", "kind = 'buy'"] {
             assert_eq!(first.matches(key).count(), 2, "{sql}");
             assert_eq!(second.matches(key).count(), 0, "{sql}");
         }
@@ -400,7 +451,7 @@ mod tests {
             value_at: None,
             filter_origin: None,
         };
-        let sql = two_step(aggregates, vec![pivot]).expect("two steps");
+        let sql = two_step(aggregates.clone(), vec![pivot.clone()]).expect("two steps");
         // A pivot's column is a key of the first step: each value is marked on
         // one of its rows when any of its rows passes the window and filter.
         assert!(sql.contains("coalesce(sum(__d0), 0) AS \"e\""), "{sql}");
@@ -413,6 +464,29 @@ mod tests {
             "{sql}"
         );
         assert!(!sql.contains("DISTINCT"), "{sql}");
+        // A pivot that found its values in the data knows every value: each
+        // is a bit, and the distinct count counts the bits set, with no window.
+        let found = Pivot {
+            values: None,
+            ..pivot
+        };
+        let (def, d, reference, type_of) = view(aggregates, vec![found]);
+        let values = vec!["it's".to_string(), "x".to_string(), "y".to_string()];
+        let sql = two_step_sql(&def, &d, &reference, &[values], &type_of, "TRUE");
+        assert!(
+            sql.contains(
+                "CASE CAST(__g2 AS VARCHAR) WHEN 'it''s' THEN 1 WHEN 'x' THEN 2 WHEN 'y' THEN 4 END AS __d0"
+            ),
+            "{sql}"
+        );
+        let set = "bit_or(__d0) FILTER (WHERE __g0 >= 1 AND __g1)";
+        assert!(
+            sql.contains(&format!(
+                "coalesce((({set} >> 0) & 1) + (({set} >> 1) & 1) + (({set} >> 2) & 1), 0) AS \"e\""
+            )),
+            "{sql}"
+        );
+        assert!(!sql.contains("OVER"), "{sql}");
         for refused in [
             aggregate("s", Stddev, Some("amount")),
             aggregate("l", Last, Some("amount")),
