@@ -238,8 +238,11 @@ mod tests {
         PartitionedFile::new(name, 1000)
     }
 
-    /// What each share reads: (file, first row, rows), `None` rows for a whole file.
-    fn shares(groups: &[FileGroup]) -> Vec<Vec<(String, Option<(usize, usize)>)>> {
+    /// A file a share reads: its name, and (first row, rows) of a part of it.
+    type Part = (String, Option<(usize, usize)>);
+
+    /// What each share reads, `None` rows for a whole file.
+    fn shares(groups: &[FileGroup]) -> Vec<Vec<Part>> {
         groups
             .iter()
             .map(|g| {

@@ -157,13 +157,12 @@ mod tests {
             let sql = format!(
                 "SELECT CAST(windows_holding(t, {s}) AS BIGINT), \
                    CAST({casts} AS BIGINT) \
-                 FROM (SELECT CASE WHEN v = 0 THEN NULL ELSE {t_of_v} END AS t \
+                 FROM (SELECT CASE WHEN v = 0 THEN NULL ELSE arrow_cast(arrow_cast(v, '{cast_from}'), '{t}') END AS t \
                        FROM (VALUES (0), (1), (899), (900), (901), (989), (990), (999), (1000), (1001), (-5)) AS u(v))",
                 s = starts.map(at).join(", "),
                 casts = starts
                     .map(|s| format!("CAST(t >= {} AS TINYINT)", at(s)))
                     .join(" + "),
-                t_of_v = format!("arrow_cast(arrow_cast(v, '{cast_from}'), '{t}')"),
             );
             let batches = ctx
                 .sql(&sql)
