@@ -29,10 +29,12 @@ Timed, per tool, from reading the Parquet file to the result written as zstd Par
 * **DuckDB**: one SQL query over ``read_parquet``, copied to Parquet.
 * **sluice**: ``sluice run --project DIR --json`` on a fresh project each repetition (a
   Parquet source ``events`` and the feature view ``user_features``, as_of = "newest").
-  Reported twice, labelled: the view asset's own ``duration_ms`` (the feature computation,
-  reading sluice's Parquet snapshot of the source, as reported by sluice) and the whole
-  run's wall time (process start-up, ingesting the source as a Delta table, the view,
-  the online store, the run log).
+  Reported three times, labelled: the view asset's own ``duration_ms`` less its online
+  write (``online.duration_ms``): the feature computation, reading sluice's Parquet
+  snapshot of the source and writing the view's Delta table, the work a peer does; the
+  same with the online write, which sluice counts in the view's ``duration_ms``; and the
+  whole run's wall time (process start-up, ingesting the source as a Delta table, the
+  view, the online store, the run log).
 
 Polars lazy and DuckDB are given the four category values (they are fixed by the seed's
 generator); Polars eager, pandas and sluice find them in the data.
@@ -419,7 +421,9 @@ def main() -> int:
             tools = ([] if args.peers_only else ["sluice"]) + peers
             series = {p: Series(p, "read Parquet, compute, write Parquet") for p in peers}
             if not args.peers_only:
-                series["sluice_view"] = Series("sluice", "view asset duration_ms", short="sluice view")
+                series["sluice_view"] = Series("sluice", "view duration_ms less its online write",
+                                               short="sluice view")
+                series["sluice_view_online"] = Series("sluice", "view duration_ms (its online write included)")
                 series["sluice_run"] = Series("sluice", "whole `sluice run` wall (+ ingest)", short="sluice run")
             online_ms: list[float] = []
             notes: list[str] = []
@@ -439,15 +443,17 @@ def main() -> int:
                                 raise BenchError(f"sluice: user_features rows_out {view.get('rows_out')}, "
                                                  f"expected {ref.num_rows} users")
                             vms = asset_ms(view)
-                            series["sluice_view"].add(vms / 1000)
+                            online = view.get("online")
+                            if not isinstance(online, dict):
+                                raise BenchError(f"sluice: user_features reports no online write: {view}")
+                            oms = asset_ms({"name": "user_features online", **online})
+                            online_ms.append(oms)
+                            series["sluice_view"].add((vms - oms) / 1000)
+                            series["sluice_view_online"].add(vms / 1000)
                             series["sluice_run"].add(m.wall_s)
-                            online = view.get("online") if isinstance(view.get("online"), dict) else {}
-                            if isinstance(online.get("duration_ms"), (int, float)):
-                                online_ms.append(float(online["duration_ms"]))
                             if rep == 0:
                                 notes.append("sluice: " + check_sluice_view(project, ref, ref.num_rows))
-                            line = (f"view {vms / 1000:8.3f} s  run {m.wall_s:8.3f} s"
-                                    + (f"  (online {online['duration_ms'] / 1000:.3f} s)" if online_ms else ""))
+                            line = f"view {vms / 1000:8.3f} s  run {m.wall_s:8.3f} s  (online {oms / 1000:.3f} s)"
                         else:
                             out = work / "out.parquet"
                             t0 = time.perf_counter()
@@ -463,15 +469,16 @@ def main() -> int:
                         gc.collect()
                     print(f"  rep {rep + 1}/{args.reps}  {tool:<13} {line}", file=sys.stderr, flush=True)
 
-            ordered = ([] if args.peers_only else [series["sluice_view"], series["sluice_run"]]) + \
+            ordered = ([] if args.peers_only else
+                       [series["sluice_view"], series["sluice_view_online"], series["sluice_run"]]) + \
                 [series[p] for p in peers]
             baselines = [] if args.peers_only else [series["sluice_view"], series["sluice_run"]]
             print_series(f"{rows:,} events, {ref.num_rows:,} users, {ref.num_columns - 1} features "
                          f"(best and median of {args.reps}, seconds)", ordered, baselines, memory=False)
             if online_ms:
-                print(f"  sluice's report gives the view's online-store write as online.duration_ms: best "
-                      f"{min(online_ms) / 1000:.3f} s (the format does not say whether the view's "
-                      "duration_ms includes it)")
+                print(f"  sluice's view writes the online store after its Delta table (online.duration_ms, best "
+                      f"{min(online_ms) / 1000:.3f} s), inside the view's duration_ms; the peers write no online "
+                      "store, so the view's row compares its duration_ms less that write")
             for n in notes:
                 print("  " + n)
             if args.peers_only:

@@ -8,7 +8,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use sluice_core::AssetStatus;
 use sluice_project::features::quote;
-use sluice_project::{Asset, Definition};
+use sluice_project::{AsOf, Asset, Definition, FeatureBody};
 use sluice_store::{OnlineSnapshot, OnlineStore, OnlineWrite};
 
 use crate::Workspace;
@@ -152,14 +152,18 @@ async fn write(
     let provider = crate::kinds::delta::version_provider(ws, &ctx, name, version).await?;
     ctx.register_table("__view", provider)
         .map_err(|e| Failure::of(&e))?;
-    let keys: Vec<String> = def.entity.iter().map(|k| quote(k)).collect();
-    let mut order = vec![format!("{} DESC", quote(&def.timestamp))];
-    order.extend(def.created.as_deref().map(|c| format!("{} DESC", quote(c))));
-    let sql = format!(
-        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {} ORDER BY {}) AS __rank FROM __view) WHERE __rank = 1",
-        keys.join(", "),
-        order.join(", ")
-    );
+    let sql = if one_row_per_entity(asset) {
+        "SELECT * FROM __view".to_string()
+    } else {
+        let keys: Vec<String> = def.entity.iter().map(|k| quote(k)).collect();
+        let mut order = vec![format!("{} DESC", quote(&def.timestamp))];
+        order.extend(def.created.as_deref().map(|c| format!("{} DESC", quote(c))));
+        format!(
+            "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {} ORDER BY {}) AS __rank FROM __view) WHERE __rank = 1",
+            keys.join(", "),
+            order.join(", ")
+        )
+    };
     let df = ctx.sql(&sql).await.map_err(|e| Failure::of(&e))?;
     let features: Vec<String> = df
         .schema()
@@ -217,6 +221,20 @@ async fn write(
         Some(e) => Err(e),
         None => written,
     }
+}
+
+/// Whether `asset`'s table holds one row per entity already, so that its
+/// newest rows are all its rows: a declared feature view as of one time
+/// (grouped by its entity), written whole, not by partition or increment.
+/// Ranking its rows would run a window partitioned by the entity, whose cost
+/// grows with the number of entities.
+fn one_row_per_entity(asset: &Asset) -> bool {
+    let Definition::Features(def) = &asset.definition else {
+        return false;
+    };
+    asset.partitioned.is_none()
+        && asset.incremental.is_none()
+        && matches!(&def.body, FeatureBody::Declared(d) if d.as_of != AsOf::Event)
 }
 
 /// What the materialization's writer is sent.

@@ -27,7 +27,8 @@ pub struct AssetOutcome {
     pub rows_quarantined: u64,
     /// Checks with severity `warn` that failed.
     pub warnings: u64,
-    /// Time spent on the asset.
+    /// Time spent on the asset; a feature view's includes its online write
+    /// ([`OnlineOutcome::duration_ms`]).
     pub duration_ms: u64,
     /// Why it failed or was blocked.
     pub error: Option<String>,
@@ -108,7 +109,8 @@ pub struct OnlineOutcome {
     pub written: u64,
     /// Records kept because the stored event was newer.
     pub kept_newer: u64,
-    /// Time spent writing the online store.
+    /// Time spent writing the online store, also counted in the view's
+    /// [`AssetOutcome::duration_ms`].
     pub duration_ms: u64,
 }
 
