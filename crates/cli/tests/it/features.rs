@@ -95,6 +95,19 @@ fn declared_features_have_the_values_written_by_hand() {
          a,2026-01-10T00:00:00Z,4,100,90,2,2,1,80,3,20,1,25\n\
          b,2026-01-02T00:00:00Z,1,5,,1,0,1,0,0,5,1,5\n"
     );
+    // Its rows are one per entity, and the online store holds each as it is.
+    assert_eq!(asset(&summary, "latest")["online"]["entities"], 2);
+    for (user, ts, total, amount_7d, cats_7d) in [
+        ("a", "2026-01-10T00:00:00Z", 4, serde_json::json!(90), 2),
+        ("b", "2026-01-02T00:00:00Z", 1, serde_json::Value::Null, 0),
+    ] {
+        let got: serde_json::Value =
+            serde_json::from_str(&ok(p, &["get", "latest", user, "--json"])).expect("json");
+        assert_eq!(got["event_timestamp"], ts, "{got}");
+        assert_eq!(got["features"]["total"], total, "{got}");
+        assert_eq!(got["features"]["amount_7d"], amount_7d, "{got}");
+        assert_eq!(got["features"]["cats_7d"], cats_7d, "{got}");
+    }
 
     // The online store answers each entity's windows as of a time: at a's
     // newest event they are its newest row's.
